@@ -1,0 +1,87 @@
+"""The `agentbook` command: the library's jobs, headless."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from agentbook import __version__
+from agentbook.loop import DEFAULT_MAX_TURNS
+from agentbook.messages import Usage
+from agentbook.models import ModelError
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="agentbook", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"agentbook {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True)
+    explore = commands.add_parser("explore", help="run one read-only agent on a folder and print its summary")
+    explore.add_argument("path", help="the folder to explore")
+    explore.add_argument(
+        "--model",
+        help="'offline', an alias (opus, sonnet, haiku) or a model id; "
+        "default: Claude when ANTHROPIC_API_KEY is set, else offline",
+    )
+    explore.add_argument(
+        "--max-turns", type=_positive, default=DEFAULT_MAX_TURNS, help="most model responses"
+    )
+    explore.add_argument("--prompt", help="what to ask instead of the default survey")
+    explore.add_argument("--run-dir", help="where to write the transcript (default: ~/.agentbook/runs/<id>)")
+    return parser
+
+
+def format_usage(usage: Usage, cost: float | None) -> str:
+    """Usage and cost as a few aligned lines."""
+    note = " (estimated)" if usage.estimated else ""
+    rows = [(name, getattr(usage, name)) for name in Usage.TOKEN_FIELDS[:4]]
+    lines = [f"  {name:<28} {value:>12,}" for name, value in rows]
+    dollars = "unknown (no price for this model)" if cost is None else f"${cost:,.4f}"
+    return "\n".join([f"usage{note}:", *lines, f"cost: {dollars}"])
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.command == "explore":
+        return _explore(args)
+    return 2  # unreachable: argparse requires a command
+
+
+def _explore(args: argparse.Namespace) -> int:
+    from agentbook.explore import EXPLORE_PROMPT, explore
+
+    try:
+        found = explore(
+            args.path,
+            prompt=args.prompt or EXPLORE_PROMPT,
+            model=args.model,
+            max_turns=args.max_turns,
+            run_dir=args.run_dir,
+        )
+    except (NotADirectoryError, ValueError, ModelError) as exc:
+        print(f"agentbook: {exc}", file=sys.stderr)
+        return 2
+    result = found.result
+    print(f"model: {found.model.description}", file=sys.stderr)
+    print(result.text or "(no answer)")
+    print()
+    print(
+        f"state: {result.state} after {result.turns} turn(s)" + (f": {result.error}" if result.error else "")
+    )
+    print(format_usage(result.usage, found.cost_usd))
+    print(f"transcript: {found.transcript}")
+    return 0 if result.state in ("done", "partial") else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

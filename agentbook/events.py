@@ -1,0 +1,90 @@
+"""Events an agent emits while it works.
+
+The loop and the scheduler only emit these; transcripts, widgets and frames subscribe to them.
+Every event names its agent and carries the wall-clock time it happened (UTC), so a subscriber
+never needs to ask the loop anything.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Literal, TypeAlias
+
+from agentbook.messages import Message, Response, ToolResult, ToolUse, Usage
+
+AgentState: TypeAlias = Literal["pending", "running", "waiting", "done", "partial", "failed", "cancelled"]
+"""`partial`: stopped by `max_turns` and can be continued; `waiting`: for a permission answer."""
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _Event:
+    agent: str
+    at: datetime = field(default_factory=utcnow)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AgentStarted(_Event):
+    """The agent begins (or resumes) with `prompt` as its newest user message."""
+
+    model: str
+    prompt: Message
+    system: str
+    cwd: str
+    resumed: bool = False
+    kind: Literal["agent_started"] = "agent_started"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TurnCompleted(_Event):
+    """One model response arrived; `turn` counts from 1."""
+
+    turn: int
+    response: Response
+    elapsed_s: float
+    kind: Literal["turn"] = "turn"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ToolStarted(_Event):
+    call: ToolUse
+    kind: Literal["tool_started"] = "tool_started"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ToolFinished(_Event):
+    call: ToolUse
+    result: ToolResult
+    elapsed_s: float
+    kind: Literal["tool_finished"] = "tool_finished"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ToolResultsSent(_Event):
+    """The tool results of one turn, as the user message the model will see next."""
+
+    message: Message
+    kind: Literal["tool_results"] = "tool_results"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AgentEnded(_Event):
+    """The agent stopped: `state` says how, `error` why when it did not finish."""
+
+    state: AgentState
+    turns: int
+    usage: Usage
+    result: str
+    error: str | None = None
+    kind: Literal["agent_ended"] = "agent_ended"
+
+
+AgentEvent: TypeAlias = (
+    AgentStarted | TurnCompleted | ToolStarted | ToolFinished | ToolResultsSent | AgentEnded
+)
+Listener: TypeAlias = Callable[[AgentEvent], None]

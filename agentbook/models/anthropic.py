@@ -1,0 +1,171 @@
+"""`AnthropicModel`: the one adapter to the Anthropic Python SDK (`anthropic.AsyncAnthropic`).
+
+It is the only module that imports `anthropic`.  It sends a `Request` (streaming by default, so
+long answers never hit the SDK's non-streaming time limit), and returns a `Response` with the
+exact `usage` and the request id.  The SDK's own retries are off by default because agentbook
+retries in one place for every backend (`agentbook.retry`), including the failures the SDK does
+not retry: a stream cut mid-message and an in-stream `error` event.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from typing import Any
+
+import anthropic
+import httpx2
+
+from agentbook.costs import ALIASES
+from agentbook.messages import Block, Request, Response, Text, Thinking, ToolUse, Usage
+from agentbook.models.base import ModelError, TransientModelError
+
+_RETRYABLE_STATUS = {408, 409, 429, 500, 502, 503, 504, 529}
+
+
+def resolve_model_id(name: str) -> str:
+    """The full model id for an alias (`opus`, `sonnet`, `haiku`); other names pass through."""
+    return ALIASES.get(name.strip().lower(), name.strip())
+
+
+def is_configured() -> bool:
+    """Whether the environment names credentials or an endpoint for the SDK."""
+    return any(os.environ.get(v) for v in ("ANTHROPIC_API_KEY", "ANTHROPIC_AUTH_TOKEN", "ANTHROPIC_BASE_URL"))
+
+
+class AnthropicModel:
+    """Claude through the Messages API.
+
+    Arguments not given are taken by the SDK from its own variables (`ANTHROPIC_API_KEY`,
+    `ANTHROPIC_AUTH_TOKEN`, `ANTHROPIC_BASE_URL`, `ANTHROPIC_CUSTOM_HEADERS`, ...).  A client is
+    made per event loop, because an async HTTP connection pool belongs to the loop that opened it.
+    """
+
+    def __init__(
+        self,
+        model: str = "sonnet",
+        *,
+        max_tokens: int = 8192,
+        stream: bool = True,
+        client: anthropic.AsyncAnthropic | None = None,
+        base_url: str | None = None,
+        api_key: str | None = None,
+        timeout: float = 600.0,
+        sdk_max_retries: int = 0,
+    ) -> None:
+        self.name = resolve_model_id(model)
+        self.max_tokens = max_tokens
+        self.stream = stream
+        self._client = client
+        self._client_args: dict[str, Any] = {"timeout": timeout, "max_retries": sdk_max_retries}
+        if base_url is not None:
+            self._client_args["base_url"] = base_url
+        if api_key is not None:
+            self._client_args["api_key"] = api_key
+        self._clients: dict[int, anthropic.AsyncAnthropic] = {}
+
+    def __repr__(self) -> str:
+        # Never show credentials: only the model id.
+        return f"AnthropicModel({self.name!r})"
+
+    @property
+    def description(self) -> str:
+        return f"Anthropic API, model {self.name}"
+
+    def client(self) -> anthropic.AsyncAnthropic:
+        """The SDK client for the running event loop."""
+        if self._client is not None:
+            return self._client
+        key = id(asyncio.get_running_loop())
+        if key not in self._clients:
+            self._clients[key] = anthropic.AsyncAnthropic(**self._client_args)
+        return self._clients[key]
+
+    async def aclose(self) -> None:
+        """Close the running loop's client (a client passed in by the caller is left open)."""
+        client = self._clients.pop(id(asyncio.get_running_loop()), None)
+        if client is not None:
+            await client.close()
+
+    async def respond(self, request: Request) -> Response:
+        kwargs: dict[str, Any] = {
+            "model": self.name,
+            "max_tokens": request.max_tokens or self.max_tokens,
+            "messages": [m.to_api() for m in request.messages],
+        }
+        if request.system:
+            kwargs["system"] = request.system
+        if request.tools:
+            kwargs["tools"] = [t.to_api() for t in request.tools]
+        try:
+            if self.stream:
+                async with self.client().messages.stream(**kwargs) as stream:
+                    message = await stream.get_final_message()
+                    request_id = stream.request_id
+            else:
+                message = await self.client().messages.create(**kwargs)
+                request_id = message._request_id
+        except anthropic.APIStatusError as exc:
+            raise _status_error(exc) from exc
+        except anthropic.APIConnectionError as exc:
+            raise TransientModelError(f"connection failed: {exc}") from exc
+        except httpx2.TransportError as exc:
+            # A stream cut mid-message surfaces as the HTTP layer's error, not the SDK's.
+            raise TransientModelError(f"stream interrupted: {type(exc).__name__}: {exc}") from exc
+        return Response(
+            id=message.id,
+            model=message.model,
+            content=tuple(_block(b) for b in message.content),
+            stop_reason=message.stop_reason,
+            usage=_usage(message.usage),
+            request_id=request_id,
+        )
+
+
+def _status_error(exc: anthropic.APIStatusError) -> ModelError:
+    status = exc.status_code
+    kind = exc.type or type(exc).__name__
+    message = f"{status} {kind}: {exc.api_message or exc}"
+    # An in-stream `error` event arrives as a plain APIStatusError carrying the HTTP status of the
+    # stream (200), so the error type decides, not only the status.
+    if status in _RETRYABLE_STATUS or kind in ("overloaded_error", "rate_limit_error", "api_error"):
+        return TransientModelError(
+            message, status=status, request_id=exc.request_id, retry_after=_retry_after(exc.response)
+        )
+    return ModelError(message, status=status, request_id=exc.request_id)
+
+
+def _retry_after(response: httpx2.Response | None) -> float | None:
+    if response is None:
+        return None
+    headers = response.headers
+    try:
+        if "retry-after-ms" in headers:
+            return float(headers["retry-after-ms"]) / 1000
+        if "retry-after" in headers:
+            return float(headers["retry-after"])
+    except ValueError:
+        return None  # an HTTP date: rare from this API; the backoff decides instead
+    return None
+
+
+def _block(block: Any) -> Block:
+    if block.type == "text":
+        return Text(block.text)
+    if block.type == "tool_use":
+        return ToolUse(block.id, block.name, dict(block.input or {}))
+    if block.type == "thinking":
+        return Thinking(block.thinking, block.signature)
+    return Text(f"[{block.type} block]")
+
+
+def _usage(usage: Any) -> Usage:
+    split = getattr(usage, "cache_creation", None)
+    return Usage(
+        input_tokens=usage.input_tokens or 0,
+        output_tokens=usage.output_tokens or 0,
+        cache_creation_input_tokens=usage.cache_creation_input_tokens or 0,
+        cache_read_input_tokens=usage.cache_read_input_tokens or 0,
+        ephemeral_5m_input_tokens=(split.ephemeral_5m_input_tokens or 0) if split else 0,
+        ephemeral_1h_input_tokens=(split.ephemeral_1h_input_tokens or 0) if split else 0,
+    )

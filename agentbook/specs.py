@@ -1,0 +1,215 @@
+"""Agent definitions (`AgentSpec`), tasks (`Task`), and the loader for Claude Code agent files.
+
+A Claude Code agent file is Markdown with YAML frontmatter; the body is the system prompt:
+
+    ---
+    name: code-reviewer
+    description: Reviews code for quality
+    tools: Read, Grep, Glob
+    model: sonnet
+    ---
+    You are a code reviewer...
+
+`load_agents` reads a folder of them.  Fields Claude Code knows but agentbook does not use
+(`color`, `skills`, `hooks`, `mcpServers`, `memory`, ...) are accepted and ignored, as Claude Code
+ignores fields it does not know.  A malformed file raises `AgentFileError` naming the file and
+the problem, and nothing is loaded.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, TypeAlias
+
+import yaml
+
+PermissionMode: TypeAlias = Literal["default", "acceptEdits", "bypassPermissions", "dontAsk", "plan"]
+PERMISSION_MODES: tuple[str, ...] = ("default", "acceptEdits", "bypassPermissions", "dontAsk", "plan")
+
+AGENTBOOK_TOOLS = ("Read", "Glob", "Grep", "Bash", "Edit", "Write", "Agent")
+# Claude Code tools that agentbook does not provide: named in real agent files, so accepted
+# (and left out) rather than refused.  Anything else is a typo and refused.
+OTHER_CLAUDE_CODE_TOOLS = (
+    "WebFetch",
+    "WebSearch",
+    "NotebookEdit",
+    "NotebookRead",
+    "TodoWrite",
+    "TodoRead",
+    "BashOutput",
+    "KillShell",
+    "KillBash",
+    "ExitPlanMode",
+    "EnterPlanMode",
+    "SlashCommand",
+    "Skill",
+    "LS",
+    "MultiEdit",
+    "AskUserQuestion",
+    "ListMcpResourcesTool",
+    "ReadMcpResourceTool",
+    "TaskOutput",
+    "TaskStop",
+)
+TOOL_RENAMES = {"Task": "Agent"}  # Claude Code's old name for the Agent tool
+
+
+class AgentFileError(ValueError):
+    """An agent file (or an agent definition) is malformed; the message names file and problem."""
+
+
+@dataclass(frozen=True)
+class AgentSpec:
+    """What an agent is: its system prompt, tools, model and limits.
+
+    `tools=None` means every agentbook tool; `model=None` means the run's model (Claude Code's
+    `inherit`).  `prompt` is the system prompt.
+    """
+
+    name: str
+    prompt: str = ""
+    description: str = ""
+    tools: tuple[str, ...] | None = None
+    disallowed_tools: tuple[str, ...] = ()
+    model: str | None = None
+    max_turns: int | None = None
+    permission_mode: PermissionMode | None = None
+    isolation: Literal["worktree"] | None = None
+    source: Path | None = None
+
+    def __post_init__(self) -> None:
+        problems = _spec_problems(self)
+        if problems:
+            where = f" in {self.source}" if self.source else ""
+            raise AgentFileError(f"agent {self.name!r}{where}: " + "; ".join(problems))
+
+    def allowed_tools(self) -> tuple[str, ...]:
+        """The agentbook tools this agent may use, in a stable order."""
+        chosen = self.tools if self.tools is not None else AGENTBOOK_TOOLS
+        return tuple(t for t in AGENTBOOK_TOOLS if t in chosen and t not in self.disallowed_tools)
+
+
+@dataclass(frozen=True)
+class Task:
+    """One unit of work: a named prompt, optionally for a named agent, with dependencies and files."""
+
+    name: str
+    prompt: str
+    agent: str | None = None
+    depends_on: tuple[str, ...] = ()
+    files: tuple[str, ...] = ()
+    model: str | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+def _spec_problems(spec: AgentSpec) -> list[str]:
+    problems = []
+    if not spec.name or not isinstance(spec.name, str):
+        problems.append("name must be a non-empty string")
+    if spec.max_turns is not None and (not isinstance(spec.max_turns, int) or spec.max_turns < 1):
+        problems.append(f"maxTurns must be a positive integer, not {spec.max_turns!r}")
+    if spec.permission_mode is not None and spec.permission_mode not in PERMISSION_MODES:
+        problems.append(
+            f"permissionMode {spec.permission_mode!r} is not one of {', '.join(PERMISSION_MODES)}"
+        )
+    if spec.isolation not in (None, "worktree"):
+        problems.append(f"isolation {spec.isolation!r} is not 'worktree'")
+    for label, names in (("tools", spec.tools or ()), ("disallowedTools", spec.disallowed_tools)):
+        unknown = [n for n in names if n not in AGENTBOOK_TOOLS]
+        if unknown:
+            problems.append(f"{label}: unknown tool(s) {', '.join(map(repr, unknown))}")
+    return problems
+
+
+def load_agents(directory: str | Path) -> dict[str, AgentSpec]:
+    """Every `*.md` agent file in `directory`, by agent name.
+
+    Raises `AgentFileError` for a malformed file or two files defining one name, and
+    `FileNotFoundError` when the folder does not exist.
+    """
+    folder = Path(directory)
+    if not folder.is_dir():
+        raise FileNotFoundError(f"no agent folder at {folder}")
+    agents: dict[str, AgentSpec] = {}
+    for path in sorted(folder.glob("*.md")):
+        spec = load_agent_file(path)
+        if spec.name in agents:
+            raise AgentFileError(
+                f"{path}: agent name {spec.name!r} is already defined in {agents[spec.name].source}"
+            )
+        agents[spec.name] = spec
+    return agents
+
+
+def load_agent_file(path: str | Path) -> AgentSpec:
+    """One Claude Code agent file; `AgentFileError` names the file and what is wrong."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise AgentFileError(f"{path}: not UTF-8 text ({exc.reason})") from exc
+    front, body = _split_frontmatter(path, text)
+    try:
+        meta = yaml.safe_load(front)
+    except yaml.YAMLError as exc:
+        raise AgentFileError(f"{path}: frontmatter is not valid YAML: {exc}") from exc
+    if not isinstance(meta, dict):
+        raise AgentFileError(f"{path}: frontmatter must be a mapping of fields, got {type(meta).__name__}")
+    for required in ("name", "description"):
+        if not isinstance(meta.get(required), str) or not meta[required].strip():
+            raise AgentFileError(f"{path}: required field {required!r} is missing or empty")
+    model = meta.get("model")
+    if model is not None and not isinstance(model, str):
+        raise AgentFileError(f"{path}: model must be a string (alias, model id or 'inherit'), got {model!r}")
+    return AgentSpec(
+        name=meta["name"].strip(),
+        prompt=body.strip(),
+        description=meta["description"].strip(),
+        tools=_tool_list(path, "tools", meta.get("tools")),
+        disallowed_tools=_tool_list(path, "disallowedTools", meta.get("disallowedTools")) or (),
+        model=None if model in (None, "inherit") else model,
+        max_turns=meta.get("maxTurns"),
+        permission_mode=meta.get("permissionMode"),
+        isolation=meta.get("isolation"),
+        source=path,
+    )
+
+
+def _split_frontmatter(path: Path, text: str) -> tuple[str, str]:
+    lines = text.lstrip("\ufeff").splitlines(keepends=True)
+    if not lines or lines[0].strip() != "---":
+        raise AgentFileError(f"{path}: no YAML frontmatter (the file must start with a '---' line)")
+    for index, line in enumerate(lines[1:], start=1):
+        if line.strip() == "---":
+            return "".join(lines[1:index]), "".join(lines[index + 1 :])
+    raise AgentFileError(f"{path}: frontmatter is not closed by a '---' line")
+
+
+def _tool_list(path: Path, label: str, value: Any) -> tuple[str, ...] | None:
+    """Claude Code's tool field: a comma-separated string or a list; `Bash(git *)` keeps `Bash`."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        items: Iterable[Any] = value.split(",")
+    elif isinstance(value, list):
+        items = value
+    else:
+        raise AgentFileError(f"{path}: {label} must be a comma-separated string or a list, got {value!r}")
+    names = []
+    for item in items:
+        if not isinstance(item, str):
+            raise AgentFileError(f"{path}: {label} entries must be strings, got {item!r}")
+        name = item.strip().split("(", 1)[0].strip()
+        if not name:
+            continue
+        name = TOOL_RENAMES.get(name, name)
+        if name in OTHER_CLAUDE_CODE_TOOLS or name.startswith("mcp__"):
+            continue  # a Claude Code tool agentbook lacks: the agent simply does not get it
+        if name not in AGENTBOOK_TOOLS:
+            raise AgentFileError(
+                f"{path}: {label}: unknown tool {name!r} (known: {', '.join(AGENTBOOK_TOOLS)})"
+            )
+        names.append(name)
+    return tuple(dict.fromkeys(names))

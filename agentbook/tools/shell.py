@@ -1,0 +1,380 @@
+"""Claude Code's `Bash` tool: run a shell command in the agent's root.
+
+The command runs as `bash -c COMMAND` with the root as working directory, in a process group of its
+own, with stdin closed and stdout+stderr combined.  When it finishes, times out or the agent is
+cancelled, the whole process group is terminated (SIGTERM, then SIGKILL after a short grace), so no
+child or grandchild outlives the tool call.  Background jobs (`cmd &`) therefore live only as long
+as the command itself; `run_in_background` is not supported.
+
+Path guard.  Before anything runs, every word of the command (split the way a shell would, also
+looking inside `a=b` and `--opt=value` words) is resolved against the root, and the command is
+refused if one leaves it: absolute paths elsewhere, `..` climbing out, `~`, symlinks pointing out.
+Words are judged from the root whatever `cd` the command does first, so `cd sub && cat ../x` is
+refused although it stays inside (conservative).  Exceptions: a few harmless devices (`/dev/null`
+...) and, in command position, executables (`/usr/bin/env`, a venv's `bin/python` symlink).  A word
+that merely looks like a path (`grep /api/`) is refused too; the message says how to rephrase.
+
+This is a guard against the model's mistakes, NOT a sandbox: variables (`$HOME`), command
+substitutions computing paths, `cd` without an argument, short options glued to a path
+(`-o/tmp/x`) or a program that opens paths by itself all get through.  Real isolation needs a
+container or a separate user.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import shlex
+import signal
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from agentbook.tools.base import ToolContext, ToolError, validate_input
+
+# Seconds to wait, after the shell exits, for background jobs still holding the output pipe.
+DRAIN_GRACE_S = 0.2
+# Seconds between SIGTERM and SIGKILL when stopping the process group.
+KILL_GRACE_S = 1.0
+ALLOWED_DEVICES = frozenset(
+    {"/dev/null", "/dev/zero", "/dev/stdin", "/dev/stdout", "/dev/stderr", "/dev/random", "/dev/urandom"}
+)
+# Words after which the next word is again a command name (`env /usr/bin/python`, `if /bin/true`).
+_COMMAND_PREFIXES = frozenset(
+    {"!", "{", "if", "then", "else", "elif", "do", "while", "until", "time", "env", "exec", "command",
+     "builtin", "nohup", "nice", "xargs", "sudo"}
+)  # fmt: skip
+_ASSIGNMENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*=")
+_OPERATOR_CHARS = "();<>|&\n"
+
+_BASH_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "command": {"type": "string", "description": "The command to execute"},
+        "timeout": {
+            "type": "number",
+            "minimum": 1,
+            "description": "Optional timeout in milliseconds (max 600000)",
+        },
+        "description": {
+            "type": "string",
+            "description": "Clear, concise description of what this command does in 5-10 words",
+        },
+        "run_in_background": {
+            "type": "boolean",
+            "description": "Not supported here: must be false or omitted",
+        },
+    },
+    "required": ["command"],
+    "additionalProperties": False,
+}
+
+
+class Bash:
+    """Run a shell command in the agent's root and return its combined output."""
+
+    name: str = "Bash"
+    description: str = (
+        "Executes a bash command in the agent's root directory and returns its output (stdout and "
+        "stderr combined).\n\n"
+        "Usage:\n"
+        "- Each call is a fresh `bash -c`: no state (cd, variables) carries over between calls.\n"
+        "- timeout is in milliseconds (default 120000, max 600000); on timeout the command and all "
+        "its children are killed.\n"
+        "- Output longer than 30000 characters is truncated in the middle. A non-zero exit code is "
+        "reported after the output.\n"
+        "- Paths must stay inside the root: commands naming an absolute path elsewhere, a `..` path "
+        "leaving the root or `~` are refused before running.\n"
+        "- Background jobs are stopped when the command returns; run_in_background is not supported.\n"
+        "- Prefer the Read, Write, Edit, Glob and Grep tools over cat, echo >, sed, find and grep; "
+        "quote paths containing spaces."
+    )
+    input_schema: dict[str, Any] = _BASH_SCHEMA
+
+    async def run(self, input: dict[str, Any], ctx: ToolContext) -> str:
+        """The command's output, with `Exit code N` appended when non-zero.
+
+        Raises `ToolError` (nothing run) for a refused command, and `ToolError` carrying the output
+        so far when it times out.  On cancellation the process group is killed before re-raising.
+        """
+        args = validate_input(self.input_schema, input)
+        command: str = args["command"]
+        if args.get("run_in_background"):
+            raise ToolError("run_in_background is not supported; run the command in the foreground")
+        if "\x00" in command:
+            raise ToolError("command contains a NUL byte")
+        if not command.strip():
+            raise ToolError("command is empty")
+        env = shell_env(ctx)
+        check_command_paths(command, ctx, env)
+        timeout_s = min(float(args.get("timeout", ctx.bash_timeout_s * 1000)) / 1000, ctx.bash_max_timeout_s)
+        returncode, output = await run_command(command, ctx.root, env, timeout_s, ctx.max_output_chars)
+        return _report(output, returncode)
+
+
+def _report(output: str, returncode: int) -> str:
+    text = output.rstrip("\n")
+    if returncode == 0:
+        return text or "(no output)"
+    if returncode < 0:
+        try:
+            status = f"Killed by signal {signal.Signals(-returncode).name}"
+        except ValueError:
+            status = f"Killed by signal {-returncode}"
+    else:
+        status = f"Exit code {returncode}"
+    return f"{text}\n\n{status}" if text else status
+
+
+def shell_env(ctx: ToolContext) -> dict[str, str]:
+    """The environment the command sees: `ctx.env`, or a minimal one, never with ANTHROPIC_* keys."""
+    if ctx.env:
+        env = dict(ctx.env)
+    else:
+        env = {
+            "PATH": os.environ.get("PATH", os.defpath),
+            "HOME": os.environ.get("HOME", str(ctx.root)),
+            "LANG": os.environ.get("LANG", "C.UTF-8"),
+        }
+    return {k: v for k, v in env.items() if not k.startswith("ANTHROPIC_")}
+
+
+# ---------------------------------------------------------------------------------------------
+# The path guard
+
+
+def check_command_paths(command: str, ctx: ToolContext, env: dict[str, str]) -> None:
+    """Raise `ToolError` if a word of `command` names a path outside the root (see module doc)."""
+    home = env.get("HOME", "")
+    path_dirs = _real_path_dirs(env.get("PATH", ""))
+    for word, command_position in _words(command):
+        for candidate in _candidates(word):
+            if not _allowed(candidate, command_position, ctx, home, path_dirs):
+                raise ToolError(
+                    f"command refused: {candidate!r} is outside the agent's root {ctx.root} (nothing was "
+                    "run). Use paths inside the root; if this word is not a path, rephrase it so it does "
+                    "not start with '/', '~' or contain '..'."
+                )
+
+
+def _tokens(command: str) -> list[str]:
+    """Shell words and operator tokens of `command`; quotes removed.
+
+    Newlines are kept as operators (they separate commands).  Text shlex cannot parse (an
+    apostrophe in a heredoc body, say) falls back to a rough split that errs towards checking more.
+    """
+    try:
+        lexer = shlex.shlex(command, posix=True, punctuation_chars=_OPERATOR_CHARS)
+        lexer.whitespace = " \t\r"
+        lexer.whitespace_split = True
+        lexer.commenters = ""  # a '#' inside a word must not hide the words after it
+        return list(lexer)
+    except ValueError:
+        return re.findall(r"[();<>|&\n]+|[^\s();<>|&'\"`]+", command)
+
+
+def _words(command: str) -> Iterator[tuple[str, bool]]:
+    """Each word of `command` with whether it stands where a command name goes."""
+    command_position = True
+    after_prefix = False
+    for token in _tokens(command):
+        if token and all(ch in _OPERATOR_CHARS for ch in token):
+            # A redirection is followed by its target; any other operator by a new command.
+            command_position = not any(ch in "<>" for ch in token)
+            after_prefix = False
+            continue
+        yield token, command_position
+        if command_position and (_ASSIGNMENT.match(token) or token in _COMMAND_PREFIXES):
+            after_prefix = token in _COMMAND_PREFIXES or after_prefix
+            continue
+        if command_position and after_prefix and token.startswith("-"):
+            continue  # options of a prefix command, as in `env -i /usr/bin/python`
+        command_position = False
+        after_prefix = False
+
+
+def _candidates(word: str) -> Iterator[str]:
+    """The strings inside `word` that may be paths: itself and what follows an `=`."""
+    yield word.strip("`")
+    if "=" in word:
+        yield word.split("=", 1)[1].strip("`")
+
+
+def _allowed(
+    candidate: str, command_position: bool, ctx: ToolContext, home: str, path_dirs: set[str]
+) -> bool:
+    if not candidate:
+        return True
+    if candidate.startswith("~"):
+        expanded = _expand_tilde(candidate, home)
+        if expanded is None:
+            return False
+        candidate = expanded
+    if candidate.startswith("/") and os.path.normpath(candidate) in ALLOWED_DEVICES:
+        return True
+    try:
+        real = Path(os.path.realpath(ctx.root / candidate))  # an absolute candidate replaces the root
+    except (OSError, ValueError):
+        return False
+    if real == ctx.root or ctx.root in real.parents:
+        return True
+    if not command_position:
+        return False
+    if candidate.startswith("/"):
+        return os.path.realpath(os.path.dirname(candidate)) in path_dirs and _is_executable(real)
+    # A relative command name leading out is a symlink, typically a venv's bin/python.
+    return _is_executable(real)
+
+
+def _expand_tilde(word: str, home: str) -> str | None:
+    user, sep, rest = word[1:].partition("/")
+    if not user:
+        return home + sep + rest if home else None
+    expanded = os.path.expanduser(word)
+    return None if expanded == word else expanded
+
+
+def _real_path_dirs(path_var: str) -> set[str]:
+    return {os.path.realpath(d) for d in path_var.split(os.pathsep) if d}
+
+
+def _is_executable(path: Path) -> bool:
+    return path.is_file() and os.access(path, os.X_OK)
+
+
+# ---------------------------------------------------------------------------------------------
+# Running
+
+
+class OutputBuffer:
+    """Keeps the first and last `limit_bytes` of a stream, counting what falls in between.
+
+    Memory stays bounded however much a command prints; the middle is what gets cut because the
+    start (what ran) and the end (the error, the summary) are what the model needs.
+    """
+
+    def __init__(self, limit_bytes: int) -> None:
+        self.limit = limit_bytes
+        self.head = bytearray()
+        self.tail = bytearray()
+        self.dropped = 0
+
+    def feed(self, data: bytes) -> None:
+        room = self.limit - len(self.head)
+        if room > 0:
+            self.head += data[:room]
+            data = data[room:]
+        self.tail += data
+        excess = len(self.tail) - self.limit
+        if excess > 0:
+            del self.tail[:excess]
+            self.dropped += excess
+
+    def text(self, limit_chars: int) -> str:
+        """The output as text, at most `limit_chars` of it plus a note saying how much was cut."""
+        if not self.dropped:
+            full = (self.head + self.tail).decode("utf-8", errors="replace")
+            if len(full) <= limit_chars:
+                return full
+            head_text, tail_text = full, full
+        else:
+            head_text = self.head.decode("utf-8", errors="replace")
+            tail_text = self.tail.decode("utf-8", errors="replace")
+        keep_head = limit_chars // 2
+        keep_tail = limit_chars - keep_head
+        if self.dropped:
+            cut = len(head_text) - keep_head + self.dropped + max(0, len(tail_text) - keep_tail)
+        else:
+            cut = len(head_text) - limit_chars
+        start = head_text[:keep_head]
+        end = tail_text[max(0, len(tail_text) - keep_tail) :] if keep_tail else ""
+        return f"{start}\n\n[... output truncated: {cut} characters cut ...]\n\n{end}"
+
+
+class _Collector(asyncio.SubprocessProtocol):
+    """Feeds the child's output to a buffer and signals its exit and the pipe's closing."""
+
+    def __init__(self, buffer: OutputBuffer) -> None:
+        loop = asyncio.get_running_loop()
+        self.buffer = buffer
+        self.exited: asyncio.Future[None] = loop.create_future()
+        self.closed: asyncio.Future[None] = loop.create_future()
+
+    def pipe_data_received(self, fd: int, data: bytes | str) -> None:
+        self.buffer.feed(data.encode() if isinstance(data, str) else data)
+
+    def process_exited(self) -> None:
+        if not self.exited.done():
+            self.exited.set_result(None)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        # Called once the process has exited and every pipe is closed.
+        if not self.closed.done():
+            self.closed.set_result(None)
+
+
+async def run_command(
+    command: str, cwd: Path, env: dict[str, str], timeout_s: float, max_chars: int
+) -> tuple[int, str]:
+    """Run `bash -c command`; return (returncode, output text capped at `max_chars`).
+
+    Raises `ToolError` on timeout.  Whatever happens (normal exit, timeout, cancellation), the
+    command's whole process group is stopped and the child reaped before this returns or raises.
+    """
+    loop = asyncio.get_running_loop()
+    buffer = OutputBuffer(max_chars * 4)  # 4 bytes per character at most in UTF-8
+    transport, protocol = await loop.subprocess_exec(
+        lambda: _Collector(buffer),
+        "bash",
+        "-c",
+        command,
+        cwd=cwd,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,  # its own process group, so the group can be killed as a whole
+    )
+    pgid = transport.get_pid()
+    try:
+        # Not asyncio.subprocess.Process.wait(): it also waits for the pipe to close, which a
+        # background job holding it (`sleep 100 &`) delays until the timeout.
+        done, _ = await asyncio.wait({protocol.exited}, timeout=timeout_s)
+        if not done:
+            raise ToolError(
+                f"Command timed out after {timeout_s:g} s; it and its child processes were killed.\n"
+                f"Output before the timeout:\n{buffer.text(max_chars).rstrip()}"
+            )
+        await asyncio.wait({protocol.closed}, timeout=DRAIN_GRACE_S)
+    finally:
+        await _stop_group(pgid, protocol)
+        transport.close()
+    returncode = transport.get_returncode()
+    return (returncode if returncode is not None else -1), buffer.text(max_chars)
+
+
+async def _stop_group(pgid: int, protocol: _Collector) -> None:
+    """SIGTERM the process group, give it a short grace, then SIGKILL what is left; reap the leader."""
+    if not _signal_group(pgid, signal.SIGTERM):
+        return  # the group is empty: the shell has exited and left nothing behind
+    try:
+        await asyncio.wait({protocol.closed}, timeout=KILL_GRACE_S)
+    finally:
+        # Also reached if we are cancelled again while waiting: SIGKILL needs no await.
+        _signal_group(pgid, signal.SIGKILL)
+    # Let the event loop reap the shell so the transport closes cleanly.
+    await asyncio.wait({protocol.exited}, timeout=KILL_GRACE_S)
+
+
+def _signal_group(pgid: int, sig: signal.Signals) -> bool:
+    """Send `sig` to the process group; False if it has no process left."""
+    try:
+        os.killpg(pgid, sig)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        # Cannot happen for our own children; if the pgid was somehow reused, leave it alone.
+        return False
+    return True

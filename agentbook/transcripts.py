@@ -1,0 +1,276 @@
+"""Transcripts in Claude Code's layout, written line by line as agents work, and read back.
+
+Layout (the same as a Claude Code project folder, so its readers, ccusage among them, read ours):
+
+    <run_dir>/<session>.jsonl                              the main conversation
+    <run_dir>/<session>/subagents/agent-<agent_id>.jsonl    one per agent of the run
+
+Each line is one compact JSON object with Claude Code's fields (`type`, `uuid`, `parentUuid`,
+`isSidechain`, `sessionId`, `agentId`, `timestamp`, `cwd`, `version`, `requestId`, `message`).
+Lines are written compact (no spaces), with millisecond UTC timestamps and a semver `version`,
+because ccusage silently skips lines that differ.  Each line is flushed as soon as it is written,
+so a crash loses at most the line in flight.  Credential values are redacted from every line.
+agentbook adds two `system` lines (`subtype` `agentbook_start` / `agentbook_end`) holding what a
+resume or `load_run` needs: the system prompt, model, final state and error.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import IO, Any
+
+from agentbook import __version__
+from agentbook.events import (
+    AgentEnded,
+    AgentEvent,
+    AgentStarted,
+    ToolResultsSent,
+    TurnCompleted,
+    utcnow,
+)
+from agentbook.messages import Message, Usage
+from agentbook.redact import redact, secret_values
+
+
+def agentbook_home() -> Path:
+    """Where agentbook keeps runs: `$AGENTBOOK_HOME`, else `~/.agentbook`."""
+    return Path(os.environ.get("AGENTBOOK_HOME") or Path.home() / ".agentbook")
+
+
+def new_run_dir(base: str | Path | None = None) -> Path:
+    """A new, empty run folder `<base>/<run id>` (default base: `agentbook_home()/runs`)."""
+    root = Path(base) if base is not None else agentbook_home() / "runs"
+    run_id = utcnow().strftime("%Y%m%d-%H%M%S-") + secrets.token_hex(3)
+    path = root / run_id
+    path.mkdir(parents=True, exist_ok=False)
+    return path
+
+
+def new_session_id() -> str:
+    return str(uuid.uuid4())
+
+
+def new_agent_id() -> str:
+    """An agent id in Claude Code's style (`a` and hex digits)."""
+    return "a" + secrets.token_hex(8)
+
+
+def transcript_path(run_dir: Path, session_id: str, agent_id: str | None = None) -> Path:
+    """The file for the main conversation (`agent_id=None`) or for one agent of the session."""
+    if agent_id is None:
+        return run_dir / f"{session_id}.jsonl"
+    return run_dir / session_id / "subagents" / f"agent-{agent_id}.jsonl"
+
+
+def timestamp(at: datetime) -> str:
+    """Claude Code's timestamp: UTC, milliseconds, `Z` (more digits make ccusage skip the line)."""
+    return at.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def dumps(obj: Any) -> str:
+    """Compact JSON, as Claude Code writes it (ccusage skips lines with spaces after `:` or `,`)."""
+    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False)
+
+
+class TranscriptWriter:
+    """Subscribes to one agent's events and appends its transcript lines, flushed one by one."""
+
+    def __init__(
+        self,
+        path: Path,
+        *,
+        session_id: str,
+        agent_id: str | None = None,
+        is_sidechain: bool | None = None,
+        parent_uuid: str | None = None,
+    ) -> None:
+        self.path = path
+        self.session_id = session_id
+        self.agent_id = agent_id
+        self.is_sidechain = agent_id is not None if is_sidechain is None else is_sidechain
+        self.last_uuid = parent_uuid
+        self._cwd = ""
+        self._secrets = secret_values()
+        self._file: IO[str] | None = None
+
+    def __call__(self, event: AgentEvent) -> None:
+        if isinstance(event, AgentStarted):
+            self._cwd = event.cwd
+            self.write(
+                "system",
+                event.at,
+                subtype="agentbook_start",
+                content=f"agent {event.agent} started",
+                level="info",
+                agentbook={
+                    "agent": event.agent,
+                    "model": event.model,
+                    "system": event.system,
+                    "resumed": event.resumed,
+                },
+            )
+            self.write("user", event.at, message=_user_message(event.prompt))
+        elif isinstance(event, TurnCompleted):
+            r = event.response
+            message = {
+                "id": r.id,
+                "type": "message",
+                "role": "assistant",
+                "model": r.model,
+                "content": r.message.to_api()["content"],
+                "stop_reason": r.stop_reason,
+                "stop_sequence": None,
+                "usage": r.usage.to_api(),
+            }
+            self.write("assistant", event.at, message=message, requestId=r.request_id)
+        elif isinstance(event, ToolResultsSent):
+            self.write("user", event.at, message=event.message.to_api())
+        elif isinstance(event, AgentEnded):
+            self.write(
+                "system",
+                event.at,
+                subtype="agentbook_end",
+                level="info",
+                content=f"agent {event.agent} {event.state}",
+                agentbook={
+                    "state": event.state,
+                    "turns": event.turns,
+                    "error": event.error,
+                    "result": event.result,
+                },
+            )
+            self.close()
+
+    def write(self, kind: str, at: datetime, **fields: Any) -> str:
+        """Append one line of type `kind`; returns its uuid."""
+        line_uuid = str(uuid.uuid4())
+        record: dict[str, Any] = {
+            "parentUuid": self.last_uuid,
+            "isSidechain": self.is_sidechain,
+            "userType": "external",
+            "cwd": self._cwd,
+            "sessionId": self.session_id,
+            "version": __version__,
+        }
+        if self.agent_id is not None:
+            record["agentId"] = self.agent_id
+        record["type"] = kind
+        record.update({k: v for k, v in fields.items() if v is not None})
+        record["uuid"] = line_uuid
+        record["timestamp"] = timestamp(at)
+        if self._file is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._file = self.path.open("a", encoding="utf-8")
+        self._file.write(redact(dumps(record), self._secrets) + "\n")
+        self._file.flush()
+        self.last_uuid = line_uuid
+        return line_uuid
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+
+def _user_message(prompt: Message) -> dict[str, Any]:
+    # Claude Code stores a typed prompt as a plain string.
+    if len(prompt.content) == 1 and prompt.text:
+        return {"role": "user", "content": prompt.text}
+    return prompt.to_api()
+
+
+@dataclass(frozen=True)
+class ApiCall:
+    """One API response as a transcript records it."""
+
+    message_id: str
+    request_id: str | None
+    model: str
+    usage: Usage
+    timestamp: str
+
+
+@dataclass
+class Transcript:
+    """A transcript read back: the conversation, the API calls, and agentbook's start/end records."""
+
+    path: Path
+    session_id: str = ""
+    agent_id: str | None = None
+    messages: list[Message] = field(default_factory=list)
+    calls: list[ApiCall] = field(default_factory=list)
+    start: dict[str, Any] = field(default_factory=dict)
+    end: dict[str, Any] = field(default_factory=dict)
+    bad_lines: int = 0
+
+    @property
+    def usage(self) -> Usage:
+        total = Usage()
+        for call in self.calls:
+            total += call.usage
+        return total
+
+
+def read_transcript(path: str | Path) -> Transcript:
+    """Read a transcript (ours or Claude Code's).
+
+    Assistant lines that share a `message.id` (Claude Code writes one line per content block)
+    are joined into one message and one call.  A line that is not JSON (a crash mid-write) is
+    counted in `bad_lines` and skipped.
+    """
+    path = Path(path)
+    out = Transcript(path)
+    by_id: dict[str, int] = {}
+    with path.open(encoding="utf-8") as lines:
+        for line in lines:
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError:
+                out.bad_lines += 1
+                continue
+            if not isinstance(record, dict):
+                out.bad_lines += 1
+                continue
+            out.session_id = out.session_id or record.get("sessionId", "")
+            out.agent_id = out.agent_id or record.get("agentId")
+            _absorb(out, record, by_id)
+    return out
+
+
+def _absorb(out: Transcript, record: dict[str, Any], by_id: dict[str, int]) -> None:
+    kind = record.get("type")
+    if kind == "system" and record.get("subtype") == "agentbook_start":
+        out.start = record.get("agentbook") or {}
+    elif kind == "system" and record.get("subtype") == "agentbook_end":
+        out.end = record.get("agentbook") or {}
+    elif kind == "user" and isinstance(record.get("message"), dict):
+        out.messages.append(Message.from_api(record["message"]))
+    elif kind == "assistant" and isinstance(record.get("message"), dict):
+        data = record["message"]
+        message = Message.from_api({"role": "assistant", "content": data.get("content") or []})
+        message_id = data.get("id") or record.get("uuid", "")
+        if message_id in by_id and by_id[message_id] == len(out.messages) - 1:
+            previous = out.messages[-1]
+            out.messages[-1] = Message("assistant", previous.content + message.content)
+        else:
+            by_id[message_id] = len(out.messages)
+            out.messages.append(message)
+        usage = Usage.from_api(data.get("usage"))
+        call = ApiCall(
+            message_id, record.get("requestId"), data.get("model", ""), usage, record.get("timestamp", "")
+        )
+        same = [
+            i
+            for i, c in enumerate(out.calls)
+            if (c.message_id, c.request_id) == (call.message_id, call.request_id)
+        ]
+        if not same:
+            out.calls.append(call)
+        elif usage.output_tokens > out.calls[same[0]].usage.output_tokens:
+            out.calls[same[0]] = call  # streaming snapshots: the largest usage is the final one

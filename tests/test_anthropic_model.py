@@ -1,0 +1,220 @@
+"""AnthropicModel: the real AsyncAnthropic over HTTP against a local fake Messages API."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from agentbook.costs import ALIASES
+from agentbook.loop import run_agent
+from agentbook.messages import Message, Request, Text, ToolSchema, ToolUse
+from agentbook.models import (
+    AnthropicModel,
+    ModelError,
+    OfflineModel,
+    TransientModelError,
+    default_model,
+    get_model,
+)
+from agentbook.retry import RetryPolicy
+from agentbook.testing import (
+    ConnectionReset,
+    ErrorReply,
+    FakeAnthropic,
+    MessageReply,
+    ScriptedHandler,
+    StreamCut,
+    StreamError,
+    TextBlock,
+    ToolUseBlock,
+    Usage,
+)
+from agentbook.tools import ToolContext, tools_named
+from agentbook.transcripts import TranscriptWriter, read_transcript
+
+KEY = "sk-ant-test-0123456789abcdef"
+TOOL = ToolSchema("Read", "read a file", {"type": "object", "properties": {"file_path": {"type": "string"}}})
+
+
+@pytest.fixture
+def server(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeAnthropic]:
+    with FakeAnthropic(ScriptedHandler(), api_key=KEY) as fake:
+        monkeypatch.setenv("ANTHROPIC_API_KEY", KEY)
+        monkeypatch.setenv("ANTHROPIC_BASE_URL", fake.base_url)
+        yield fake
+
+
+def script(server: FakeAnthropic, *replies: object) -> None:
+    assert isinstance(server.handler, ScriptedHandler)
+    server.handler.push(*replies)  # type: ignore[arg-type]
+
+
+def ask(model: AnthropicModel, text: str = "hi") -> object:
+    request = Request(system="Be brief.", messages=(Message.user(text),), tools=(TOOL,), max_tokens=100)
+
+    async def once() -> object:
+        try:
+            return await model.respond(request)
+        finally:
+            await model.aclose()
+
+    return asyncio.run(once())
+
+
+def run_closing(model: AnthropicModel, **kwargs: object) -> object:
+    """`run_agent` on `model`, closing its client before the event loop ends."""
+
+    async def once() -> object:
+        try:
+            return await run_agent(model=model, **kwargs)  # type: ignore[arg-type]
+        finally:
+            await model.aclose()
+
+    return asyncio.run(once())
+
+
+@pytest.mark.parametrize("stream", [True, False])
+def test_text_tool_use_usage_and_request_id_round_trip(server: FakeAnthropic, stream: bool) -> None:
+    usage = Usage(
+        input_tokens=11,
+        output_tokens=7,
+        cache_read_input_tokens=300,
+        ephemeral_5m_input_tokens=40,
+        ephemeral_1h_input_tokens=60,
+    )
+    blocks = [
+        TextBlock("Let me look."),
+        ToolUseBlock("Read", {"file_path": "a.py", "n": [1, 2]}, id="toolu_9"),
+    ]
+    script(server, MessageReply(blocks, usage=usage))
+    response = ask(AnthropicModel("sonnet", stream=stream))
+    assert response.content == (
+        Text("Let me look."),
+        ToolUse("toolu_9", "Read", {"file_path": "a.py", "n": [1, 2]}),
+    )
+    assert response.stop_reason == "tool_use"
+    assert response.model == ALIASES["sonnet"]
+    assert (response.usage.input_tokens, response.usage.output_tokens) == (11, 7)
+    assert response.usage.cache_creation_input_tokens == 100
+    assert (response.usage.ephemeral_5m_input_tokens, response.usage.ephemeral_1h_input_tokens) == (40, 60)
+    assert response.usage.cache_read_input_tokens == 300 and not response.usage.estimated
+    assert response.request_id and response.request_id.startswith("req_")
+    sent = server.message_requests[-1]
+    assert sent.json["model"] == ALIASES["sonnet"] and sent.json["system"] == "Be brief."
+    assert sent.json["tools"][0]["name"] == "Read" and sent.stream is stream
+    assert sent.api_key == KEY
+
+
+def test_aliases_map_to_full_ids_and_ids_pass_through() -> None:
+    assert AnthropicModel("opus").name == ALIASES["opus"]
+    assert AnthropicModel("claude-opus-4-5-20251101").name == "claude-opus-4-5-20251101"
+    assert KEY not in repr(AnthropicModel("haiku", api_key=KEY))
+
+
+@pytest.mark.parametrize(
+    ("reply", "status", "kind"),
+    [
+        (ErrorReply(429, retry_after=3), 429, "rate_limit_error"),
+        (ErrorReply(529), 529, "overloaded_error"),
+        (ErrorReply(500), 500, "api_error"),
+        (ConnectionReset(), None, "connection"),
+        (StreamCut(after_deltas=1), None, "stream interrupted"),
+        (StreamError("overloaded_error"), None, "overloaded_error"),
+    ],
+)
+def test_retryable_failures_become_transient_errors(
+    server: FakeAnthropic, reply: object, status: int | None, kind: str
+) -> None:
+    script(server, reply)
+    with pytest.raises(TransientModelError) as caught:
+        ask(AnthropicModel("haiku"))
+    assert kind in str(caught.value)
+    if status is not None:
+        assert caught.value.status == status
+    if status == 429:
+        assert caught.value.retry_after == 3.0
+    assert len(server.message_requests) == 1  # the SDK itself did not retry
+
+
+def test_a_bad_request_is_final(server: FakeAnthropic) -> None:
+    script(server, ErrorReply(400, message="messages: field required"))
+    with pytest.raises(ModelError) as caught:
+        ask(AnthropicModel("haiku"))
+    assert not isinstance(caught.value, TransientModelError)
+    assert "invalid_request_error" in str(caught.value) and caught.value.status == 400
+
+
+def test_wrong_key_is_an_authentication_error(server: FakeAnthropic) -> None:
+    with pytest.raises(ModelError, match="401"):
+        ask(AnthropicModel("haiku", api_key="sk-wrong-key-123456"))
+
+
+def test_the_loop_retries_429_honouring_retry_after(server: FakeAnthropic, tmp_path: Path) -> None:
+    script(server, ErrorReply(429, retry_after=0.5), ErrorReply(529), MessageReply("done"))
+    policy = RetryPolicy(max_attempts=4, base_s=0.01, cap_s=0.02)
+    result = run_closing(
+        AnthropicModel("haiku"), name="a", prompt="go", tools=[], ctx=ToolContext(tmp_path), retry=policy
+    )
+    assert result.state == "done" and result.text == "done"
+    times = [r.received_at for r in server.message_requests]
+    assert len(times) == 3
+    assert times[1] - times[0] >= 0.5
+
+
+def test_an_agent_on_the_real_sdk_uses_tools_and_writes_its_transcript(
+    server: FakeAnthropic, tmp_path: Path
+) -> None:
+    (tmp_path / "notes.txt").write_text("alpha\nbeta\n")
+    script(
+        server,
+        MessageReply(
+            [ToolUseBlock("Read", {"file_path": "notes.txt"}, id="toolu_1")],
+            usage=Usage(100, 20, ephemeral_5m_input_tokens=2000),
+        ),
+        MessageReply("notes.txt has two lines.", usage=Usage(150, 9, cache_read_input_tokens=2000)),
+    )
+    path = tmp_path / "run" / "s.jsonl"
+    writer = TranscriptWriter(path, session_id="s")
+    result = run_closing(
+        AnthropicModel("sonnet"),
+        name="a",
+        prompt="What is in notes.txt?",
+        tools=tools_named(["Read"]),
+        ctx=ToolContext(tmp_path),
+        emit=writer,
+    )
+    assert result.state == "done" and result.text == "notes.txt has two lines."
+    tool_result = server.message_requests[1].messages[-1]["content"][0]
+    assert tool_result["type"] == "tool_result" and tool_result["tool_use_id"] == "toolu_1"
+    assert "alpha" in tool_result["content"] and not tool_result.get("is_error")
+    back = read_transcript(path)
+    assert back.usage == result.usage
+    assert (
+        back.usage.input_tokens,
+        back.usage.cache_creation_input_tokens,
+        back.usage.cache_read_input_tokens,
+    ) == (
+        250,
+        2000,
+        2000,
+    )
+    assert [c.request_id for c in back.calls] == [
+        r.headers.get("request-id") or c.request_id
+        for r, c in zip(server.message_requests, back.calls, strict=True)
+    ]
+    assert KEY not in path.read_text()
+
+
+def test_default_model_follows_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert isinstance(default_model(), OfflineModel)
+    monkeypatch.setenv("ANTHROPIC_BASE_URL", "http://127.0.0.1:9")
+    monkeypatch.setenv("AGENTBOOK_MODEL", "haiku")
+    chosen = default_model()
+    assert isinstance(chosen, AnthropicModel) and chosen.name == ALIASES["haiku"]
+    assert "Anthropic" in chosen.description
+    assert isinstance(get_model("offline"), OfflineModel)
+    with pytest.raises(TypeError):
+        get_model(42)  # type: ignore[arg-type]
