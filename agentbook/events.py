@@ -30,10 +30,11 @@ class _Event:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class AgentStarted(_Event):
-    """The agent begins (or resumes) with `prompt` as its newest user message."""
+    """The agent begins (or resumes); `prompt` is the user message it added (`None`: it goes on
+    from its history as it is)."""
 
     model: str
-    prompt: Message
+    prompt: Message | None
     system: str
     cwd: str
     resumed: bool = False
@@ -73,6 +74,33 @@ class ToolResultsSent(_Event):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class ModelRetry(_Event):
+    """A model call failed transiently; attempt `attempt + 1` follows after `wait_s` seconds."""
+
+    attempt: int
+    error: str
+    status: int | None
+    wait_s: float
+    kind: Literal["retry"] = "retry"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PermissionAsked(_Event):
+    """A tool call waits for someone to approve or deny it (`reason` says why it must ask)."""
+
+    call: ToolUse
+    reason: str
+    kind: Literal["permission_asked"] = "permission_asked"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PermissionAnswered(_Event):
+    call: ToolUse
+    decision: Literal["allow", "always", "deny"]
+    kind: Literal["permission_answered"] = "permission_answered"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class AgentEnded(_Event):
     """The agent stopped: `state` says how, `error` why when it did not finish."""
 
@@ -85,6 +113,14 @@ class AgentEnded(_Event):
 
 
 AgentEvent: TypeAlias = (
-    AgentStarted | TurnCompleted | ToolStarted | ToolFinished | ToolResultsSent | AgentEnded
+    AgentStarted
+    | TurnCompleted
+    | ToolStarted
+    | ToolFinished
+    | ToolResultsSent
+    | ModelRetry
+    | PermissionAsked
+    | PermissionAnswered
+    | AgentEnded
 )
 Listener: TypeAlias = Callable[[AgentEvent], None]

@@ -4,6 +4,9 @@ The loop ends when the model stops asking for tools (`done`), when `max_turns` r
 been used (`partial`: pass `result.messages` back as `history` to continue), when a harness
 error happens (`failed`), or when its task is cancelled (`cancelled`, then re-raised).  It never
 prints or draws: everything observable goes out as events to `emit`.
+
+Continuing a history whose last response asked for tools that have no result yet (a crash or a
+cancel mid-turn) runs only the missing calls: tool calls that already ran are never repeated.
 """
 
 from __future__ import annotations
@@ -18,18 +21,22 @@ from agentbook.events import (
     AgentStarted,
     AgentState,
     Listener,
+    ModelRetry,
     ToolFinished,
     ToolResultsSent,
     ToolStarted,
     TurnCompleted,
 )
 from agentbook.messages import Message, Request, Response, ToolResult, ToolUse, Usage
-from agentbook.models.base import Model, ModelError
+from agentbook.models.base import Model, ModelError, TransientModelError
 from agentbook.retry import RetryPolicy, call_with_retries
 from agentbook.tools.base import Tool, ToolContext, ToolError, schema
 
 DEFAULT_MAX_TURNS = 30
 CONTINUE_PROMPT = "Continue from where you stopped."
+
+Authorize = Callable[[ToolUse], Awaitable[str | None]]
+"""Asked before each tool call: `None` lets it run, a string denies it with that reason."""
 
 
 @dataclass
@@ -64,60 +71,68 @@ async def run_agent(
     emit: Listener = _no_event,
     retry: RetryPolicy | None = None,
     before_request: Callable[[Request], Awaitable[None]] | None = None,
+    authorize: Authorize | None = None,
 ) -> AgentResult:
     """Run one agent until it ends; see the module docstring for how it can end.
 
-    `prompt` is the new user message; `None` continues `history` as it is (a `partial` agent's
-    history ends with tool results, which the model answers next).  `max_turns` counts the
-    responses of this call.  `before_request` runs before every model call (rate gates use it).
+    `prompt` is the new user message; `None` continues `history` as it is.  `max_turns` counts
+    the responses of this call.  `before_request` runs before every model call attempt (rate
+    gates use it); `authorize` before every tool call (permissions and hooks use it).
     """
     messages = list(history)
-    if prompt is not None or not messages or messages[-1].role == "assistant":
-        messages.append(Message.user(prompt if prompt is not None else CONTINUE_PROMPT))
     by_name = {t.name: t for t in tools}
     schemas = tuple(schema(t) for t in tools)
     retry = retry or RetryPolicy()
-    emit(
-        AgentStarted(
-            agent=name,
-            model=model.name,
-            prompt=messages[-1],
-            system=system,
-            cwd=str(ctx.root),
-            resumed=bool(history),
-        )
-    )
     turns, usage, text = 0, Usage(), ""
 
     def end(state: AgentState, error: str | None = None) -> AgentResult:
         emit(AgentEnded(agent=name, state=state, turns=turns, usage=usage, result=text, error=error))
         return AgentResult(name, state, text, turns, usage, messages, error, model.name)
 
+    def retried(attempt: int, exc: TransientModelError, wait: float) -> None:
+        emit(ModelRetry(agent=name, attempt=attempt, error=str(exc), status=exc.status, wait_s=wait))
+
+    async def run_tools(calls: Sequence[ToolUse], done: Sequence[ToolResult] = ()) -> None:
+        # Several calls in one response run at once; a harness failure in one cancels the rest.
+        async with asyncio.TaskGroup() as group:
+            running = [group.create_task(_run_tool(name, c, by_name, ctx, emit, authorize)) for c in calls]
+        results = {r.tool_use_id: r for r in (*done, *(t.result() for t in running))}
+        order = [c.id for c in messages[-1].tool_uses] if messages[-1].role == "assistant" else list(results)
+        tool_message = Message("user", tuple(results[i] for i in order if i in results))
+        messages.append(tool_message)
+        emit(ToolResultsSent(agent=name, message=tool_message))
+
+    pending, answered = _unanswered(messages)
+    added: Message | None = None
+    if answered:
+        messages.pop()  # the partial results are re-sent together with the missing ones
+    elif not pending and (prompt is not None or not messages or messages[-1].role == "assistant"):
+        added = Message.user(prompt if prompt is not None else CONTINUE_PROMPT)
+        messages.append(added)
+    emit(AgentStarted(agent=name, model=model.name, prompt=added, system=system,
+                      cwd=str(ctx.root), resumed=bool(history)))  # fmt: skip
     try:
+        if pending or answered:
+            await run_tools(pending, answered)
         while True:
             if turns >= max_turns:
                 return end("partial", f"stopped after max_turns={max_turns}; resume to continue")
             request = Request(system=system, messages=tuple(messages), tools=schemas, max_tokens=max_tokens)
             started = time.monotonic()
-            response = await _ask(model, request, retry, before_request)
+            response = await call_with_retries(
+                lambda: _ask(model, request, before_request), retry, on_retry=retried
+            )
             turns += 1
             usage += response.usage
             messages.append(response.message)
             text = response.message.text or text
-            emit(
-                TurnCompleted(agent=name, turn=turns, response=response, elapsed_s=time.monotonic() - started)
-            )
+            emit(TurnCompleted(agent=name, turn=turns, response=response, elapsed_s=time.monotonic() - started))
             calls = response.message.tool_uses
             if not calls:
                 if response.stop_reason == "pause_turn":
                     continue  # the server paused a long turn: send the conversation back as is
                 return end("done")
-            # Several calls in one response run at once; a harness failure in one cancels the rest.
-            async with asyncio.TaskGroup() as group:
-                running = [group.create_task(_run_tool(name, c, by_name, ctx, emit)) for c in calls]
-            tool_message = Message("user", tuple(t.result() for t in running))
-            messages.append(tool_message)
-            emit(ToolResultsSent(agent=name, message=tool_message))
+            await run_tools(calls)
     except asyncio.CancelledError:
         end("cancelled", "cancelled")
         raise
@@ -129,33 +144,46 @@ async def run_agent(
         return end("failed", f"{type(exc).__name__}: {exc}")
 
 
-async def _ask(
-    model: Model,
-    request: Request,
-    retry: RetryPolicy,
-    before_request: Callable[[Request], Awaitable[None]] | None,
-) -> Response:
-    async def attempt() -> Response:
-        if before_request is not None:
-            await before_request(request)
-        return await model.respond(request)
+def _unanswered(messages: list[Message]) -> tuple[list[ToolUse], list[ToolResult]]:
+    """Tool calls of the last response that have no result yet, and the results that exist."""
+    if messages and messages[-1].role == "assistant":
+        return list(messages[-1].tool_uses), []
+    if len(messages) >= 2 and messages[-2].role == "assistant" and messages[-2].tool_uses:
+        results = [b for b in messages[-1].content if isinstance(b, ToolResult)]
+        done = {r.tool_use_id for r in results}
+        missing = [c for c in messages[-2].tool_uses if c.id not in done]
+        if missing:
+            return missing, results
+    return [], []
 
-    return await call_with_retries(attempt, retry)
+
+async def _ask(model: Model, request: Request, before_request: Callable[[Request], Awaitable[None]] | None) -> Response:
+    if before_request is not None:
+        await before_request(request)
+    return await model.respond(request)
 
 
 async def _run_tool(
-    agent: str, call: ToolUse, tools: dict[str, Tool], ctx: ToolContext, emit: Listener
+    agent: str,
+    call: ToolUse,
+    tools: dict[str, Tool],
+    ctx: ToolContext,
+    emit: Listener,
+    authorize: Authorize | None,
 ) -> ToolResult:
-    """Run one tool call; model mistakes become `is_error` results, anything else propagates."""
+    """Run one tool call; model mistakes and denials become `is_error` results."""
     emit(ToolStarted(agent=agent, call=call))
     started = time.monotonic()
     tool = tools.get(call.name)
     try:
         if tool is None:
             raise ToolError(f"unknown tool {call.name!r}; available: {', '.join(tools) or 'none'}")
+        denial = await authorize(call) if authorize is not None else None
+        if denial is not None:
+            raise ToolError(denial)
         result = ToolResult(call.id, await tool.run(call.input, ctx))
     except ToolError as exc:
-        # The model caused this and can fix it: tell it, as Claude Code does, and go on.
+        # The model caused this (or was refused) and can adapt: tell it, as Claude Code does.
         result = ToolResult(call.id, f"<tool_use_error>{exc}</tool_use_error>", is_error=True)
     emit(ToolFinished(agent=agent, call=call, result=result, elapsed_s=time.monotonic() - started))
     return result

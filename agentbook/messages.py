@@ -205,6 +205,8 @@ class Response:
     stop_reason: StopReason | None
     usage: Usage
     request_id: str | None = None
+    rate_limits: dict[str, str] = field(default_factory=dict, compare=False)
+    """The response's `anthropic-ratelimit-*` headers (name without the prefix -> value)."""
 
     @property
     def message(self) -> Message:

@@ -30,11 +30,11 @@ from agentbook.events import (
     AgentEnded,
     AgentEvent,
     AgentStarted,
-    ToolResultsSent,
+    ToolFinished,
     TurnCompleted,
     utcnow,
 )
-from agentbook.messages import Message, Usage
+from agentbook.messages import Block, Message, ToolResult, Usage
 from agentbook.redact import redact, secret_values
 
 
@@ -115,7 +115,8 @@ class TranscriptWriter:
                     "resumed": event.resumed,
                 },
             )
-            self.write("user", event.at, message=_user_message(event.prompt))
+            if event.prompt is not None:
+                self.write("user", event.at, message=_user_message(event.prompt))
         elif isinstance(event, TurnCompleted):
             r = event.response
             message = {
@@ -129,8 +130,10 @@ class TranscriptWriter:
                 "usage": r.usage.to_api(),
             }
             self.write("assistant", event.at, message=message, requestId=r.request_id)
-        elif isinstance(event, ToolResultsSent):
-            self.write("user", event.at, message=event.message.to_api())
+        elif isinstance(event, ToolFinished):
+            # One line per result as it finishes (as Claude Code does): a crash mid-turn keeps
+            # the results that exist, and a resume does not run those calls again.
+            self.write("user", event.at, message=Message("user", (event.result,)).to_api())
         elif isinstance(event, AgentEnded):
             self.write(
                 "system",
@@ -243,6 +246,25 @@ def read_transcript(path: str | Path) -> Transcript:
     return out
 
 
+def _only_results(message: Message) -> bool:
+    return message.role == "user" and all(isinstance(b, ToolResult) for b in message.content)
+
+
+def _add_user(messages: list[Message], message: Message) -> None:
+    """Append a user message, joining tool results written one per line into one message
+    in the order of the calls that asked for them."""
+    if not (messages and _only_results(message) and _only_results(messages[-1]) and len(messages) >= 2):
+        messages.append(message)
+        return
+    order = {c.id: i for i, c in enumerate(messages[-2].tool_uses)}
+    joined = sorted((*messages[-1].content, *message.content), key=lambda b: order.get(_result_id(b), len(order)))
+    messages[-1] = Message("user", tuple(joined))
+
+
+def _result_id(block: Block) -> str:
+    return block.tool_use_id if isinstance(block, ToolResult) else ""
+
+
 def _absorb(out: Transcript, record: dict[str, Any], by_id: dict[str, int]) -> None:
     kind = record.get("type")
     if kind == "system" and record.get("subtype") == "agentbook_start":
@@ -250,7 +272,7 @@ def _absorb(out: Transcript, record: dict[str, Any], by_id: dict[str, int]) -> N
     elif kind == "system" and record.get("subtype") == "agentbook_end":
         out.end = record.get("agentbook") or {}
     elif kind == "user" and isinstance(record.get("message"), dict):
-        out.messages.append(Message.from_api(record["message"]))
+        _add_user(out.messages, Message.from_api(record["message"]))
     elif kind == "assistant" and isinstance(record.get("message"), dict):
         data = record["message"]
         message = Message.from_api({"role": "assistant", "content": data.get("content") or []})

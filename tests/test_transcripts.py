@@ -19,7 +19,8 @@ from agentbook.models import ScriptedModel
 from agentbook.tools.base import ToolContext
 from agentbook.transcripts import TranscriptWriter, read_transcript, transcript_path
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "claude-code-transcripts"
+# Real Claude Code transcripts (MIT), copied from ../shared/data with their licences.
+DATA = Path(__file__).resolve().parents[1] / "data" / "claude-code-transcripts"
 
 
 class Show:

@@ -102,9 +102,12 @@ class AnthropicModel:
                 async with self.client().messages.stream(**kwargs) as stream:
                     message = await stream.get_final_message()
                     request_id = stream.request_id
+                    headers = stream.response.headers
             else:
-                message = await self.client().messages.create(**kwargs)
+                raw = await self.client().messages.with_raw_response.create(**kwargs)
+                message = await raw.parse()
                 request_id = message._request_id
+                headers = raw.headers
         except anthropic.APIStatusError as exc:
             raise _status_error(exc) from exc
         except anthropic.APIConnectionError as exc:
@@ -119,7 +122,13 @@ class AnthropicModel:
             stop_reason=message.stop_reason,
             usage=_usage(message.usage),
             request_id=request_id,
+            rate_limits=_rate_limit_headers(headers),
         )
+
+
+def _rate_limit_headers(headers: httpx2.Headers) -> dict[str, str]:
+    prefix = "anthropic-ratelimit-"
+    return {k.removeprefix(prefix): v for k, v in headers.items() if k.lower().startswith(prefix)}
 
 
 def _status_error(exc: anthropic.APIStatusError) -> ModelError:
