@@ -37,6 +37,7 @@ CONTINUE_PROMPT = "Continue from where you stopped."
 
 Authorize = Callable[[ToolUse], Awaitable[str | None]]
 """Asked before each tool call: `None` lets it run, a string denies it with that reason."""
+AfterTool = Callable[[ToolUse, ToolResult], Awaitable[None]]
 
 
 @dataclass
@@ -72,12 +73,14 @@ async def run_agent(
     retry: RetryPolicy | None = None,
     before_request: Callable[[Request], Awaitable[None]] | None = None,
     authorize: Authorize | None = None,
+    after_tool: AfterTool | None = None,
 ) -> AgentResult:
     """Run one agent until it ends; see the module docstring for how it can end.
 
     `prompt` is the new user message; `None` continues `history` as it is.  `max_turns` counts
     the responses of this call.  `before_request` runs before every model call attempt (rate
-    gates use it); `authorize` before every tool call (permissions and hooks use it).
+    gates use it); `authorize` before every tool call (permissions and hooks use it), and
+    `after_tool` after each.
     """
     messages = list(history)
     by_name = {t.name: t for t in tools}
@@ -95,7 +98,10 @@ async def run_agent(
     async def run_tools(calls: Sequence[ToolUse], done: Sequence[ToolResult] = ()) -> None:
         # Several calls in one response run at once; a harness failure in one cancels the rest.
         async with asyncio.TaskGroup() as group:
-            running = [group.create_task(_run_tool(name, c, by_name, ctx, emit, authorize)) for c in calls]
+            running = [
+                group.create_task(_run_tool(name, c, by_name, ctx, emit, authorize, after_tool))
+                for c in calls
+            ]
         results = {r.tool_use_id: r for r in (*done, *(t.result() for t in running))}
         order = [c.id for c in messages[-1].tool_uses] if messages[-1].role == "assistant" else list(results)
         tool_message = Message("user", tuple(results[i] for i in order if i in results))
@@ -120,13 +126,17 @@ async def run_agent(
             request = Request(system=system, messages=tuple(messages), tools=schemas, max_tokens=max_tokens)
             started = time.monotonic()
             response = await call_with_retries(
-                lambda: _ask(model, request, before_request), retry, on_retry=retried
+                lambda request=request: _ask(model, request, before_request),  # type: ignore[misc]
+                retry,
+                on_retry=retried,
             )
             turns += 1
             usage += response.usage
             messages.append(response.message)
             text = response.message.text or text
-            emit(TurnCompleted(agent=name, turn=turns, response=response, elapsed_s=time.monotonic() - started))
+            emit(
+                TurnCompleted(agent=name, turn=turns, response=response, elapsed_s=time.monotonic() - started)
+            )
             calls = response.message.tool_uses
             if not calls:
                 if response.stop_reason == "pause_turn":
@@ -157,7 +167,9 @@ def _unanswered(messages: list[Message]) -> tuple[list[ToolUse], list[ToolResult
     return [], []
 
 
-async def _ask(model: Model, request: Request, before_request: Callable[[Request], Awaitable[None]] | None) -> Response:
+async def _ask(
+    model: Model, request: Request, before_request: Callable[[Request], Awaitable[None]] | None
+) -> Response:
     if before_request is not None:
         await before_request(request)
     return await model.respond(request)
@@ -170,6 +182,7 @@ async def _run_tool(
     ctx: ToolContext,
     emit: Listener,
     authorize: Authorize | None,
+    after_tool: AfterTool | None,
 ) -> ToolResult:
     """Run one tool call; model mistakes and denials become `is_error` results."""
     emit(ToolStarted(agent=agent, call=call))
@@ -185,5 +198,7 @@ async def _run_tool(
     except ToolError as exc:
         # The model caused this (or was refused) and can adapt: tell it, as Claude Code does.
         result = ToolResult(call.id, f"<tool_use_error>{exc}</tool_use_error>", is_error=True)
+    if after_tool is not None:
+        await after_tool(call, result)
     emit(ToolFinished(agent=agent, call=call, result=result, elapsed_s=time.monotonic() - started))
     return result

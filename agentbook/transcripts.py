@@ -257,7 +257,8 @@ def _add_user(messages: list[Message], message: Message) -> None:
         messages.append(message)
         return
     order = {c.id: i for i, c in enumerate(messages[-2].tool_uses)}
-    joined = sorted((*messages[-1].content, *message.content), key=lambda b: order.get(_result_id(b), len(order)))
+    blocks = (*messages[-1].content, *message.content)
+    joined = sorted(blocks, key=lambda b: order.get(_result_id(b), len(order)))
     messages[-1] = Message("user", tuple(joined))
 
 

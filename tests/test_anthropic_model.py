@@ -102,7 +102,8 @@ def test_text_tool_use_usage_and_request_id_round_trip(server: FakeAnthropic, st
     assert (response.usage.ephemeral_5m_input_tokens, response.usage.ephemeral_1h_input_tokens) == (40, 60)
     assert response.usage.cache_read_input_tokens == 300 and not response.usage.estimated
     assert response.request_id and response.request_id.startswith("req_")
-    assert int(response.rate_limits["requests-limit"]) > 0 and "input-tokens-remaining" in response.rate_limits
+    limits = response.rate_limits
+    assert int(limits["requests-limit"]) > 0 and "input-tokens-remaining" in limits
     sent = server.message_requests[-1]
     assert sent.json["model"] == ALIASES["sonnet"] and sent.json["system"] == "Be brief."
     assert sent.json["tools"][0]["name"] == "Read" and sent.stream is stream

@@ -1,0 +1,909 @@
+"""Runs: many agents at once, on agentbook's own loop, none lost and none wasted.
+
+`run_parallel(tasks)` returns a `Run` at once.  Its agents run on the background agent loop
+(`agentbook.background`), so the caller's thread, a notebook cell included, stays free.  The
+`Run` is the handle: `wait()` or `await run`, `status`, `results`, frames (`df`, `calls_df`),
+`cancel`, `resume`, `events()` and callbacks.  Every agent writes its transcript as it goes
+(`<run_dir>/<session>/subagents/agent-<id>.jsonl`) and the run keeps a manifest (`run.json`), so
+`load_run(run_dir)` rebuilds the run after a kernel restart, and resuming from it works.
+
+State lives in `AgentRecord`s, updated only by the agents' events on the agent loop; readers on
+other threads see plain attribute values (each update replaces whole values).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import contextlib
+import json
+import logging
+import re
+import threading
+import weakref
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from agentbook import background
+from agentbook.costs import cost_usd
+from agentbook.events import (
+    AgentEnded,
+    AgentEvent,
+    AgentStarted,
+    AgentState,
+    Listener,
+    ModelRetry,
+    PermissionAnswered,
+    PermissionAsked,
+    ToolStarted,
+    TurnCompleted,
+    utcnow,
+)
+from agentbook.hooks import Hooks
+from agentbook.loop import DEFAULT_MAX_TURNS, AgentResult, run_agent
+from agentbook.messages import Message, Response, ToolResult, ToolUse, Usage
+from agentbook.models import Model, get_model
+from agentbook.models.base import estimate_tokens
+from agentbook.permissions import Permissions
+from agentbook.ratelimit import RateLimits, gate_for, gated
+from agentbook.redact import safe_env
+from agentbook.retry import RetryPolicy
+from agentbook.specs import AgentSpec, Task, load_agents
+from agentbook.tools import ToolContext, ToolError, tools_named
+from agentbook.tools.agent import GENERAL_PURPOSE, AgentTool, SubagentRequest
+from agentbook.tools.base import Tool
+from agentbook.transcripts import (
+    TranscriptWriter,
+    dumps,
+    new_agent_id,
+    new_run_dir,
+    new_session_id,
+    read_transcript,
+    transcript_path,
+)
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+log = logging.getLogger("agentbook")
+
+ENDED: frozenset[str] = frozenset({"done", "partial", "failed", "cancelled"})
+GENERAL_PURPOSE_SYSTEM = """\
+You are an agent working in {root}. Complete the task you are given with the tools you have, then
+answer with a concise final message: it is all that the one who asked will see of your work."""
+MANIFEST = "run.json"
+_TASK_NAME = re.compile(r"^[\w][\w.-]*$")
+
+_runs: weakref.WeakValueDictionary[str, Run] = weakref.WeakValueDictionary()
+
+
+@dataclass
+class ApiCall:
+    """One model response of one agent."""
+
+    turn: int
+    at: datetime
+    elapsed_s: float
+    model: str
+    message_id: str
+    request_id: str | None
+    stop_reason: str | None
+    usage: Usage
+
+
+@dataclass
+class AgentRecord:
+    """One agent's live state: what a board row, a frame row and `resume` need."""
+
+    name: str
+    task: Task
+    agent_id: str
+    transcript: Path
+    model: str
+    depth: int = 0
+    parent: str | None = None
+    state: AgentState = "pending"
+    turns: int = 0
+    usage: Usage = field(default_factory=Usage)
+    last_tool: str | None = None
+    started: datetime | None = None
+    ended: datetime | None = None
+    error: str | None = None
+    text: str = ""
+    retries: int = 0
+    result_tokens: int | None = None
+    calls: list[ApiCall] = field(default_factory=list)
+    tools_run: int = 0
+
+    @property
+    def cost_usd(self) -> float | None:
+        return cost_usd(self.usage, self.model) if self.calls or self.usage.input_tokens else 0.0
+
+
+@dataclass
+class PermissionRequest:
+    """A tool call waiting for an answer; `approve()`, `approve_always()` or `deny()` it."""
+
+    agent: str
+    call: ToolUse
+    reason: str
+    _future: asyncio.Future[str] = field(repr=False)
+
+    def approve(self) -> None:
+        self._answer("allow")
+
+    def approve_always(self) -> None:
+        self._answer("always")
+
+    def deny(self) -> None:
+        self._answer("deny")
+
+    def _answer(self, decision: str) -> None:
+        def settle() -> None:
+            if not self._future.done():
+                self._future.set_result(decision)
+
+        self._future.get_loop().call_soon_threadsafe(settle)
+
+
+class Run:
+    """A set of agents started together; see the module docstring.  Made by `run_parallel`."""
+
+    def __init__(
+        self,
+        *,
+        name: str,
+        run_dir: Path,
+        session_id: str,
+        cwd: Path,
+        model: Model | str | None,
+        agents: Mapping[str, AgentSpec],
+        tools: Sequence[str] | None,
+        max_turns: int,
+        max_tokens: int,
+        concurrency: int | None,
+        permissions: Permissions,
+        interactive: bool,
+        hooks: Hooks,
+        retry: RetryPolicy,
+        rate_limits: RateLimits | None,
+        max_depth: int,
+        system: str | None,
+    ) -> None:
+        self.name = name
+        self.run_dir = run_dir
+        self.session_id = session_id
+        self.cwd = cwd
+        self.agents = dict(agents)
+        self.records: dict[str, AgentRecord] = {}
+        self.pending: list[PermissionRequest] = []
+        self.permissions = permissions
+        self.hooks = hooks
+        self._default_model = model
+        self._models: dict[str | None, Model] = {}
+        self._tools = tuple(tools) if tools is not None else None
+        self._max_turns = max_turns
+        self._max_tokens = max_tokens
+        self._concurrency = concurrency
+        self._slots: asyncio.Semaphore | None = None
+        self._interactive = interactive
+        self._retry = retry
+        self._rate_limits = rate_limits
+        self._max_depth = max_depth
+        self._system = system
+        self._listeners: list[Listener] = []
+        self._end_listeners: list[Callable[[AgentRecord], None]] = []
+        self._queues: list[tuple[asyncio.AbstractEventLoop, asyncio.Queue[AgentEvent | None]]] = []
+        self._writers: dict[str, TranscriptWriter] = {}
+        self._tasks: dict[str, asyncio.Task[Any]] = {}
+        self._lock = threading.Lock()
+        self._active = 0
+        self._done = concurrent.futures.Future[None]()
+        self._done.set_result(None)
+        _runs[name] = self
+
+    # ---- reading the run
+
+    def __repr__(self) -> str:
+        counts: dict[str, int] = {}
+        for record in self.records.values():
+            counts[record.state] = counts.get(record.state, 0) + 1
+        states = ", ".join(f"{n} {s}" for s, n in sorted(counts.items())) or "no agents"
+        return f"<Run {self.name}: {states}; {self.run_dir}>"
+
+    @property
+    def done(self) -> bool:
+        """Whether every agent has ended."""
+        return self._done.done()
+
+    @property
+    def status(self) -> dict[str, AgentState]:
+        """Each agent's state."""
+        return {name: r.state for name, r in self.records.items()}
+
+    @property
+    def results(self) -> dict[str, str]:
+        """Each ended agent's final answer."""
+        return {name: r.text for name, r in self.records.items() if r.state in ENDED}
+
+    @property
+    def usage(self) -> Usage:
+        total = Usage()
+        for record in self.records.values():
+            total += record.usage
+        return total
+
+    @property
+    def df(self) -> pd.DataFrame:
+        """One row per agent (see `agentbook.frames.agents_frame`)."""
+        from agentbook.frames import agents_frame
+
+        return agents_frame(self)
+
+    @property
+    def calls_df(self) -> pd.DataFrame:
+        """One row per API call (see `agentbook.frames.calls_frame`)."""
+        from agentbook.frames import calls_frame
+
+        return calls_frame(self)
+
+    @property
+    def failures(self) -> pd.DataFrame:
+        """One row per failed agent: name, error, attempts, last output."""
+        from agentbook.frames import failures_frame
+
+        return failures_frame(self)
+
+    # ---- waiting
+
+    def wait(self, timeout: float | None = None) -> Run:
+        """Block until every agent has ended; `TimeoutError` after `timeout` seconds.
+
+        Ctrl-C (a kernel interrupt) while waiting cancels the run's agents, then re-raises.
+        """
+        try:
+            self._done.result(timeout)
+        except concurrent.futures.TimeoutError:
+            raise TimeoutError(f"run {self.name} still has agents working after {timeout} s") from None
+        except KeyboardInterrupt:
+            self.cancel()
+            with contextlib.suppress(Exception, KeyboardInterrupt):
+                self._done.result(5)
+            raise
+        return self
+
+    def __await__(self) -> Iterator[Any]:
+        return self._wait_async().__await__()
+
+    async def _wait_async(self) -> Run:
+        await asyncio.wrap_future(self._done)
+        return self
+
+    # ---- steering
+
+    def cancel(self, name: str | None = None) -> None:
+        """Cancel one agent (and its sub-agents) or, with no name, all of them.
+
+        They stop within a second: their Bash process trees are killed, they are marked
+        `cancelled`, and their transcripts are closed cleanly.
+        """
+        if name is not None and name not in self.records:
+            raise KeyError(f"no agent {name!r} in run {self.name}; agents: {', '.join(self.records)}")
+        names = [n for n in self.records if name is None or n == name or n.startswith(f"{name}/")]
+
+        def cancel_tasks() -> None:
+            for n in names:
+                task = self._tasks.get(n)
+                if task is not None and not task.done():
+                    task.cancel()
+
+        background.call_soon(cancel_tasks)
+
+    def resume(self, name: str, max_turns: int | None = None, prompt: str | None = None) -> Run:
+        """Continue an ended agent from its transcript with the same conversation.
+
+        Tool calls that already ran are not repeated; `prompt` adds a new user message.
+        """
+        record = self.records.get(name)
+        if record is None:
+            raise KeyError(f"no agent {name!r} in run {self.name}; agents: {', '.join(self.records)}")
+        if record.state not in ENDED:
+            raise RuntimeError(f"agent {name!r} is {record.state}; only an ended agent can be resumed")
+        if max_turns is not None and max_turns < 1:
+            raise ValueError(f"max_turns must be at least 1, not {max_turns}")
+        history = read_transcript(record.transcript).messages
+        self._start(record, prompt, history, max_turns or self._max_turns)
+        return self
+
+    def on_event(self, callback: Listener) -> None:
+        """Call `callback(event)` for every event (on the agent loop's thread: keep it quick)."""
+        self._listeners.append(callback)
+
+    def on_end(self, callback: Callable[[AgentRecord], None]) -> None:
+        """Call `callback(record)` whenever an agent ends (on the agent loop's thread)."""
+        self._end_listeners.append(callback)
+
+    async def events(self) -> AsyncIterator[AgentEvent]:
+        """Every event from now until the run is done, on the caller's event loop."""
+        loop = asyncio.get_running_loop()
+        queue: asyncio.Queue[AgentEvent | None] = asyncio.Queue()
+        entry = (loop, queue)
+        with self._lock:
+            self._queues.append(entry)
+            if self.done:
+                queue.put_nowait(None)
+        try:
+            while (event := await queue.get()) is not None:
+                yield event
+        finally:
+            with self._lock:
+                self._queues.remove(entry)
+
+    # ---- running (agent loop side)
+
+    def _add(self, task: Task, *, depth: int = 0, parent: str | None = None) -> AgentRecord:
+        agent_id = new_agent_id()
+        spec = self.agents.get(task.agent) if task.agent else None
+        record = AgentRecord(
+            name=task.name,
+            task=task,
+            agent_id=agent_id,
+            transcript=transcript_path(self.run_dir, self.session_id, agent_id),
+            model=self._model(task, spec).name,
+            depth=depth,
+            parent=parent,
+        )
+        self.records[task.name] = record
+        self._write_manifest()
+        return record
+
+    def _start(
+        self, record: AgentRecord, prompt: str | None, history: Sequence[Message], max_turns: int
+    ) -> None:
+        with self._lock:
+            if self._active == 0:
+                self._done = concurrent.futures.Future()
+            self._active += 1
+        record.state = "pending"
+        record.error = None
+        record.ended = None
+        background.call_soon(self._launch, record, prompt, list(history), max_turns)
+
+    def _launch(
+        self, record: AgentRecord, prompt: str | None, history: list[Message], max_turns: int
+    ) -> None:
+        task = asyncio.get_running_loop().create_task(self._drive(record, prompt, history, max_turns))
+        self._tasks[record.name] = task
+        task.add_done_callback(lambda _: self._finished())
+
+    def _finished(self) -> None:
+        with self._lock:
+            self._active -= 1
+            if self._active > 0:
+                return
+            self._done.set_result(None)
+            for loop, queue in self._queues:
+                loop.call_soon_threadsafe(queue.put_nowait, None)
+
+    async def _drive(
+        self, record: AgentRecord, prompt: str | None, history: list[Message], max_turns: int
+    ) -> None:
+        if self._slots is None and self._concurrency:
+            self._slots = asyncio.Semaphore(self._concurrency)
+        try:
+            async with self._slots or contextlib.nullcontext():
+                await self._run_record(record, prompt, history, max_turns)
+        except asyncio.CancelledError:
+            if record.state == "pending":  # cancelled before it started: no loop to say so
+                ended = AgentEnded(
+                    agent=record.name,
+                    state="cancelled",
+                    turns=0,
+                    usage=Usage(),
+                    result="",
+                    error="cancelled before start",
+                )
+                self._dispatch(record, ended)
+        except Exception as exc:  # never let one agent's harness failure reach its siblings
+            log.exception("agent %s failed in the scheduler", record.name)
+            ended = AgentEnded(
+                agent=record.name, state="failed", turns=record.turns, usage=record.usage, result=record.text,
+                error=repr(exc),
+            )  # fmt: skip
+            self._dispatch(record, ended)
+
+    async def _run_record(
+        self, record: AgentRecord, prompt: str | None, history: list[Message], max_turns: int
+    ) -> AgentResult:
+        spec = self.agents.get(record.task.agent) if record.task.agent else None
+        model = self._model(record.task, spec)
+        ctx = ToolContext(root=self.cwd, env=safe_env())
+        permissions = (
+            self.permissions.with_mode(spec.permission_mode)
+            if spec and spec.permission_mode
+            else self.permissions
+        )
+        gate = gate_for(f"{model.name}", self._rate_limits)
+        max_turns = min(max_turns, spec.max_turns) if spec and spec.max_turns and not history else max_turns
+        writer = self._writers.setdefault(
+            record.name,
+            TranscriptWriter(record.transcript, session_id=self.session_id, agent_id=record.agent_id),
+        )
+
+        def emit(event: AgentEvent) -> None:
+            self._dispatch(record, event)
+            if isinstance(event, TurnCompleted):
+                gate.settle(self._max_tokens, event.response)
+            elif isinstance(event, ModelRetry) and event.status == 429:
+                gate.pause(event.wait_s)
+
+        async def authorize(call: ToolUse) -> str | None:
+            denial = await self.hooks.before_tool(record.name, call)
+            if denial is not None:
+                return f"Blocked by a hook: {denial}"
+            return await self._authorize(record, permissions, call)
+
+        async def after_tool(call: ToolUse, result: ToolResult) -> None:
+            await self.hooks.after_tool(record.name, call, result)
+
+        await self.hooks.started(record.name)
+        try:
+            result = await run_agent(
+                record.name,
+                prompt if history else (prompt or record.task.prompt),
+                model=model,
+                tools=self._tools_for(record, spec),
+                ctx=ctx,
+                system=self._system_for(spec, ctx),
+                history=history,
+                max_turns=max_turns,
+                max_tokens=self._max_tokens,
+                emit=emit,
+                retry=self._retry,
+                before_request=gated(gate, self._max_tokens),
+                authorize=authorize,
+                after_tool=after_tool,
+            )
+        finally:
+            writer.close()
+        await self.hooks.ended(record.name, result)
+        return result
+
+    def _dispatch(self, record: AgentRecord, event: AgentEvent) -> None:
+        _apply(record, event)
+        writer = self._writers.get(record.name)
+        if writer is not None:
+            writer(event)
+        if isinstance(event, AgentEnded) and event.state == "failed":
+            self._log_failure(record)
+        calls: list[Callable[[], None]] = [lambda f=f: f(event) for f in self._listeners]  # type: ignore[misc]
+        if isinstance(event, AgentEnded):
+            calls += [lambda f=f: f(record) for f in self._end_listeners]  # type: ignore[misc]
+        for call in calls:
+            try:
+                call()
+            except Exception:  # a subscriber's bug must not stop an agent
+                log.exception("a callback failed on %s event of %s", event.kind, record.name)
+        with self._lock:
+            for loop, queue in self._queues:
+                loop.call_soon_threadsafe(queue.put_nowait, event)
+
+    async def _authorize(self, record: AgentRecord, permissions: Permissions, call: ToolUse) -> str | None:
+        verdict = permissions.decide(call.name, call.input, self.cwd)
+        if verdict.decision == "allow":
+            return None
+        if verdict.decision == "deny":
+            return f"Permission denied: {verdict.reason}"
+        if not self._interactive:
+            return f"Permission needed ({verdict.reason}); nobody can approve it in a headless run: denied."
+        request = PermissionRequest(
+            record.name, call, verdict.reason, asyncio.get_running_loop().create_future()
+        )
+        self.pending.append(request)
+        self._dispatch(record, PermissionAsked(agent=record.name, call=call, reason=verdict.reason))
+        try:
+            answer = await request._future
+        finally:
+            self.pending.remove(request)
+        self._dispatch(record, PermissionAnswered(agent=record.name, call=call, decision=answer))  # type: ignore[arg-type]
+        if answer == "always":
+            rule = permissions.allow_always(call.name, call.input, self.cwd)
+            if permissions is not self.permissions:
+                self.permissions.allow_always(call.name, call.input, self.cwd)
+            log.info("agent %s: always allowing %s", record.name, rule)
+        return "The user denied this tool call." if answer == "deny" else None
+
+    def _model(self, task: Task, spec: AgentSpec | None) -> Model:
+        key = task.model or (spec.model if spec else None)
+        if key not in self._models:
+            self._models[key] = get_model(key if key is not None else self._default_model)
+        return self._models[key]
+
+    def _tools_for(self, record: AgentRecord, spec: AgentSpec | None) -> list[Tool]:
+        names = (
+            spec.allowed_tools()
+            if spec
+            else (self._tools or ("Read", "Glob", "Grep", "Bash", "Edit", "Write", "Agent"))
+        )
+        # Sub-agents at the depth limit do not get the Agent tool at all (as in Claude Code).
+        chosen: list[Tool] = tools_named([n for n in names if n != "Agent"])
+        if "Agent" in names and record.depth < self._max_depth:
+            types = {GENERAL_PURPOSE: "a general agent with every tool"} | {
+                n: s.description for n, s in self.agents.items()
+            }
+            chosen.append(AgentTool(lambda req, ctx: self._spawn(record, req), types))
+        return chosen
+
+    def _system_for(self, spec: AgentSpec | None, ctx: ToolContext) -> str:
+        if spec is not None and spec.prompt:
+            return spec.prompt
+        return (self._system or GENERAL_PURPOSE_SYSTEM).format(root=ctx.root)
+
+    async def _spawn(self, parent: AgentRecord, request: SubagentRequest) -> str:
+        if request.subagent_type != GENERAL_PURPOSE and request.subagent_type not in self.agents:
+            known = ", ".join([GENERAL_PURPOSE, *self.agents])
+            raise ToolError(f"unknown subagent_type {request.subagent_type!r}; available: {known}")
+        number = sum(1 for r in self.records.values() if r.parent == parent.name) + 1
+        slug = re.sub(r"[^\w.-]+", "-", request.description.strip().lower()).strip("-")[:40] or "agent"
+        task = Task(
+            name=f"{parent.name}/{number}-{slug}",
+            prompt=request.prompt,
+            agent=None if request.subagent_type == GENERAL_PURPOSE else request.subagent_type,
+            model=request.model,
+        )
+        record = self._add(task, depth=parent.depth + 1, parent=parent.name)
+        # Its own task, so `cancel(name)` can stop the sub-agent alone; cancelling the parent
+        # cancels it too, because a cancelled await cancels the task it awaits.
+        child = asyncio.get_running_loop().create_task(self._run_record(record, None, [], self._max_turns))
+        self._tasks[record.name] = child
+        try:
+            result = await child
+        except asyncio.CancelledError:
+            current = asyncio.current_task()
+            if current is not None and current.cancelling():
+                raise
+            raise ToolError(f"sub-agent {record.name} was cancelled") from None
+        record.result_tokens = estimate_tokens(result.text)
+        if result.state != "done":
+            raise ToolError(
+                f"sub-agent {record.name} ended {result.state}: {result.error}; "
+                f"last output: {result.text[:500]}"
+            )
+        return result.text
+
+    def _log_failure(self, record: AgentRecord) -> None:
+        with (self.run_dir / "failures.md").open("a", encoding="utf-8") as f:
+            f.write(
+                f"## {record.name}\n\n- error: {record.error}\n- API attempts: {api_attempts(record)}\n"
+                f"- transcript: {record.transcript}\n\nLast output:\n\n```\n{record.text[-2000:]}\n```\n\n"
+            )
+
+    def _write_manifest(self) -> None:
+        data = {
+            "name": self.name,
+            "session_id": self.session_id,
+            "cwd": str(self.cwd),
+            "model": self._default_model if isinstance(self._default_model, str) else None,
+            "max_turns": self._max_turns,
+            "agents": {
+                r.name: {"agent_id": r.agent_id, "depth": r.depth, "parent": r.parent, "model": r.model,
+                         "task": _task_json(r.task)}
+                for r in list(self.records.values())
+            },
+        }  # fmt: skip
+        tmp = self.run_dir / (MANIFEST + ".tmp")
+        tmp.write_text(dumps(data) + "\n", encoding="utf-8")
+        tmp.replace(self.run_dir / MANIFEST)
+
+
+def api_attempts(record: AgentRecord) -> int:
+    """Model calls made: answered ones, retried failures, and a final failure that ended it."""
+    final = 1 if record.error and record.error.startswith("model error") else 0
+    return len(record.calls) + record.retries + final
+
+
+def _task_json(task: Task) -> dict[str, Any]:
+    data = asdict(task)
+    data["depends_on"] = list(task.depends_on)
+    data["files"] = list(task.files)
+    return data
+
+
+def _apply(record: AgentRecord, event: AgentEvent) -> None:
+    """Update an agent's record from one of its events."""
+    if isinstance(event, AgentStarted):
+        record.state = "running"
+        record.started = record.started or event.at
+    elif isinstance(event, TurnCompleted):
+        r: Response = event.response
+        record.turns += 1
+        record.usage = record.usage + r.usage
+        record.text = r.message.text or record.text
+        record.calls.append(ApiCall(record.turns, event.at, event.elapsed_s, r.model, r.id, r.request_id,
+                                    r.stop_reason, r.usage))  # fmt: skip
+    elif isinstance(event, ToolStarted):
+        record.last_tool = event.call.name
+        record.tools_run += 1
+    elif isinstance(event, ModelRetry):
+        record.retries += 1
+    elif isinstance(event, PermissionAsked):
+        record.state = "waiting"
+    elif isinstance(event, PermissionAnswered):
+        record.state = "running"
+    elif isinstance(event, AgentEnded):
+        record.state = event.state
+        record.ended = event.at
+        record.error = event.error
+        record.text = event.result or record.text
+
+
+TaskInput = Task | str | Mapping[str, Any]
+
+
+def as_tasks(tasks: Iterable[TaskInput] | Mapping[str, TaskInput]) -> list[Task]:
+    """Normalise `tasks`: `Task`s, prompts (named `task-1`, ...), or a mapping from name to a
+    prompt or to `{prompt, agent, model, files, depends_on}`.  `ValueError` names a bad entry."""
+    items: list[Task] = []
+    if isinstance(tasks, Mapping):
+        for name, value in tasks.items():
+            if isinstance(value, Task):
+                items.append(value)
+            elif isinstance(value, str):
+                items.append(Task(str(name), value))
+            elif isinstance(value, Mapping):
+                items.append(_task_from_mapping(str(name), value))
+            else:
+                raise ValueError(
+                    f"task {name!r}: expected a prompt or a mapping with 'prompt', got {value!r}"
+                )
+    else:
+        for index, value in enumerate(tasks, start=1):
+            if isinstance(value, Task):
+                items.append(value)
+            elif isinstance(value, str):
+                items.append(Task(f"task-{index}", value))
+            else:
+                raise ValueError(f"task {index}: expected a Task or a prompt, got {value!r}")
+    seen: set[str] = set()
+    for task in items:
+        if not _TASK_NAME.match(task.name):
+            raise ValueError(
+                f"task name {task.name!r} must be letters, digits, '_', '.', '-' (no spaces or '/')"
+            )
+        if task.name in seen:
+            raise ValueError(f"task name {task.name!r} is used twice")
+        if not task.prompt.strip():
+            raise ValueError(f"task {task.name!r} has an empty prompt")
+        seen.add(task.name)
+    if not items:
+        raise ValueError("no tasks given")
+    return items
+
+
+_TASK_KEYS = {"prompt", "agent", "model", "files", "depends_on"}
+
+
+def _task_from_mapping(name: str, value: Mapping[str, Any]) -> Task:
+    unknown = set(value) - _TASK_KEYS
+    if unknown:
+        raise ValueError(f"task {name!r}: unknown key(s) {sorted(unknown)}; allowed: {sorted(_TASK_KEYS)}")
+    prompt = value.get("prompt")
+    if not isinstance(prompt, str):
+        raise ValueError(f"task {name!r}: 'prompt' must be a string")
+    return Task(
+        name,
+        prompt,
+        agent=value.get("agent"),
+        model=value.get("model"),
+        files=tuple(_str_list(name, "files", value.get("files"))),
+        depends_on=tuple(_str_list(name, "depends_on", value.get("depends_on"))),
+    )
+
+
+def _str_list(name: str, key: str, value: Any) -> list[str]:
+    if value is None:
+        return []
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, list | tuple) and all(isinstance(v, str) for v in value):
+        return list(value)
+    raise ValueError(f"task {name!r}: {key!r} must be a string or a list of strings, got {value!r}")
+
+
+def in_kernel() -> bool:
+    """Whether we run inside a Jupyter kernel (where someone can press an Approve button)."""
+    import sys
+
+    shell = getattr(sys.modules.get("IPython"), "get_ipython", lambda: None)()
+    return shell is not None and getattr(shell, "kernel", None) is not None
+
+
+def run_parallel(
+    tasks: Iterable[TaskInput] | Mapping[str, TaskInput],
+    *,
+    model: Model | str | None = None,
+    cwd: str | Path = ".",
+    concurrency: int | None = None,
+    agents: Mapping[str, AgentSpec] | str | Path | None = None,
+    tools: Sequence[str] | None = None,
+    max_turns: int = DEFAULT_MAX_TURNS,
+    max_tokens: int = 8192,
+    permissions: Permissions | None = None,
+    permission_mode: str | None = None,
+    interactive: bool | None = None,
+    hooks: Hooks | None = None,
+    retry: RetryPolicy | None = None,
+    rate_limits: RateLimits | None = None,
+    max_depth: int = 1,
+    system: str | None = None,
+    run_dir: str | Path | None = None,
+    name: str | None = None,
+    on_event: Listener | None = None,
+    on_end: Callable[[AgentRecord], None] | None = None,
+) -> Run:
+    """Start one agent per task and return their `Run` at once.
+
+    Agents run on agentbook's background loop, `concurrency` at a time (default: all), sharing
+    one rate-limit gate per model.  `agents` are agent definitions (or a folder of agent files)
+    that tasks name with `agent`; `tools` limits the default tool set.  Tool calls go through
+    `permissions` (default: mode `permission_mode` or `default`, no rules), and an `ask` waits for
+    an answer when `interactive` (default: inside a Jupyter kernel), else it is denied.
+    `max_depth` bounds sub-agents spawned with the Agent tool.  Bad input raises before
+    anything starts.
+    """
+    chosen = as_tasks(tasks)
+    specs = load_agents(agents) if isinstance(agents, str | Path) else dict(agents or {})
+    root = Path(cwd).expanduser().resolve()
+    if not root.is_dir():
+        raise NotADirectoryError(f"cwd is not a folder: {root}")
+    for task in chosen:
+        if task.agent is not None and task.agent not in specs:
+            raise ValueError(f"task {task.name!r} names agent {task.agent!r}, which is not defined; "
+                             f"defined: {', '.join(specs) or 'none'}")  # fmt: skip
+    if tools is not None:
+        tools_named([t for t in tools if t != "Agent"])  # raises naming an unknown tool
+    if concurrency is not None and concurrency < 1:
+        raise ValueError(f"concurrency must be at least 1, not {concurrency}")
+    if max_turns < 1:
+        raise ValueError(f"max_turns must be at least 1, not {max_turns}")
+    if permissions is None:
+        permissions = Permissions(mode=permission_mode or "default")  # type: ignore[arg-type]
+    elif permission_mode is not None:
+        permissions = permissions.with_mode(permission_mode)  # type: ignore[arg-type]
+    resolved_model = get_model(model) if not isinstance(model, str | type(None)) else model
+    folder = Path(run_dir) if run_dir is not None else new_run_dir()
+    folder.mkdir(parents=True, exist_ok=True)
+    run = Run(
+        name=name or folder.name,
+        run_dir=folder,
+        session_id=new_session_id(),
+        cwd=root,
+        model=resolved_model,
+        agents=specs,
+        tools=tools,
+        max_turns=max_turns,
+        max_tokens=max_tokens,
+        concurrency=concurrency,
+        permissions=permissions,
+        interactive=in_kernel() if interactive is None else interactive,
+        hooks=hooks or Hooks(),
+        retry=retry or RetryPolicy(),
+        rate_limits=rate_limits,
+        max_depth=max_depth,
+        system=system,
+    )
+    if on_event is not None:
+        run.on_event(on_event)
+    if on_end is not None:
+        run.on_end(on_end)
+    records = [run._add(task) for task in chosen]
+    _write_main_transcript(run)
+    for record in records:
+        run._start(record, None, [], max_turns)
+    return run
+
+
+def _write_main_transcript(run: Run) -> None:
+    writer = TranscriptWriter(transcript_path(run.run_dir, run.session_id), session_id=run.session_id)
+    names = ", ".join(run.records)
+    tasks = [_task_json(r.task) for r in run.records.values()]
+    summary = f"run {run.name}: {names}"
+    writer.write("system", utcnow(), subtype="agentbook_run", level="info", content=summary,
+                 agentbook={"run": run.name, "tasks": tasks})  # fmt: skip
+    writer.close()
+
+
+def load_run(
+    run_dir: str | Path, *, model: Model | str | None = None, interactive: bool | None = None
+) -> Run:
+    """Rebuild a `Run` from its folder (after a kernel restart): states, results, usage, calls.
+
+    An agent whose transcript has no end record (the process died under it) is `failed` with
+    that reason; any ended agent can be resumed.
+    """
+    folder = Path(run_dir)
+    manifest_path = folder / MANIFEST
+    if not manifest_path.is_file():
+        raise FileNotFoundError(f"{folder} is not an agentbook run folder (no {MANIFEST})")
+    manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+    run = Run(
+        name=manifest["name"],
+        run_dir=folder,
+        session_id=manifest["session_id"],
+        cwd=Path(manifest["cwd"]),
+        model=model if model is not None else manifest.get("model"),
+        agents={},
+        tools=None,
+        max_turns=manifest.get("max_turns", DEFAULT_MAX_TURNS),
+        max_tokens=8192,
+        concurrency=None,
+        permissions=Permissions(),
+        interactive=in_kernel() if interactive is None else interactive,
+        hooks=Hooks(),
+        retry=RetryPolicy(),
+        rate_limits=None,
+        max_depth=1,
+        system=None,
+    )
+    for name, entry in manifest["agents"].items():
+        task_data = entry["task"]
+        task = Task(
+            task_data["name"],
+            task_data["prompt"],
+            agent=task_data.get("agent"),
+            depends_on=tuple(task_data.get("depends_on", ())),
+            files=tuple(task_data.get("files", ())),
+            model=task_data.get("model"),
+        )
+        record = AgentRecord(
+            name=name,
+            task=task,
+            agent_id=entry["agent_id"],
+            transcript=transcript_path(folder, run.session_id, entry["agent_id"]),
+            model=entry.get("model", ""),
+            depth=entry.get("depth", 0),
+            parent=entry.get("parent"),
+        )
+        _restore(record)
+        run.records[name] = record
+    return run
+
+
+def _restore(record: AgentRecord) -> None:
+    if not record.transcript.is_file():
+        record.state, record.error = "failed", "no transcript: the agent never started"
+        return
+    back = read_transcript(record.transcript)
+    for number, call in enumerate(back.calls, start=1):
+        at = datetime.fromisoformat(call.timestamp.replace("Z", "+00:00")) if call.timestamp else utcnow()
+        record.calls.append(
+            ApiCall(number, at, 0.0, call.model, call.message_id, call.request_id, None, call.usage)
+        )
+        record.usage = record.usage + call.usage
+    record.turns = len(back.calls)
+    assistant = [m for m in back.messages if m.role == "assistant" and m.text]
+    record.text = back.end.get("result") or (assistant[-1].text if assistant else "")
+    if record.calls:
+        record.started = record.calls[0].at
+    if back.end:
+        record.state = back.end.get("state", "failed")
+        record.error = back.end.get("error")
+        record.ended = record.calls[-1].at if record.calls else None
+    else:
+        record.state, record.error = (
+            "failed",
+            "interrupted: the transcript has no end record (the process died)",
+        )
+
+
+def active_runs() -> list[Run]:
+    """Every run of this process that still has agents working."""
+    return [r for r in list(_runs.values()) if not r.done]
+
+
+def all_runs() -> list[Run]:
+    """Every run of this process still referenced, oldest first."""
+    return list(_runs.values())
