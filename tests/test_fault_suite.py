@@ -48,7 +48,9 @@ def server(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[FakeAnthropic, obj
         yield fake, injector
 
 
-def test_hundred_agents_survive_twenty_percent_faults(server: tuple[FakeAnthropic, object], tmp_path: Path) -> None:
+def test_hundred_agents_survive_twenty_percent_faults(
+    server: tuple[FakeAnthropic, object], tmp_path: Path
+) -> None:
     fake, injector = server
     run = run_parallel(
         {f"a{n}": f"You are agent {n}." for n in range(AGENTS)},
