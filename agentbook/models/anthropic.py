@@ -38,7 +38,9 @@ class AnthropicModel:
 
     Arguments not given are taken by the SDK from its own variables (`ANTHROPIC_API_KEY`,
     `ANTHROPIC_AUTH_TOKEN`, `ANTHROPIC_BASE_URL`, `ANTHROPIC_CUSTOM_HEADERS`, ...).  A client is
-    made per event loop, because an async HTTP connection pool belongs to the loop that opened it.
+    made per event loop, because an async HTTP connection pool belongs to the loop that opened it,
+    and calls are spread over `clients` of them: one client's pool bookkeeping grows with
+    requests x connections, so a thousand agents on one client run several times slower.
     """
 
     def __init__(
@@ -52,7 +54,10 @@ class AnthropicModel:
         api_key: str | None = None,
         timeout: float = 600.0,
         sdk_max_retries: int = 0,
+        clients: int = 16,
     ) -> None:
+        if clients < 1:
+            raise ValueError(f"clients must be at least 1, not {clients}")
         self.name = resolve_model_id(model)
         self.max_tokens = max_tokens
         self.stream = stream
@@ -62,7 +67,9 @@ class AnthropicModel:
             self._client_args["base_url"] = base_url
         if api_key is not None:
             self._client_args["api_key"] = api_key
-        self._clients: dict[int, anthropic.AsyncAnthropic] = {}
+        self._pool_size = clients
+        self._clients: dict[int, list[anthropic.AsyncAnthropic]] = {}
+        self._turn = 0
 
     def __repr__(self) -> str:
         # Never show credentials: only the model id.
@@ -73,18 +80,19 @@ class AnthropicModel:
         return f"Anthropic API, model {self.name}"
 
     def client(self) -> anthropic.AsyncAnthropic:
-        """The SDK client for the running event loop."""
+        """An SDK client of the running event loop's pool, in turn."""
         if self._client is not None:
             return self._client
-        key = id(asyncio.get_running_loop())
-        if key not in self._clients:
-            self._clients[key] = anthropic.AsyncAnthropic(**self._client_args)
-        return self._clients[key]
+        pool = self._clients.setdefault(id(asyncio.get_running_loop()), [])
+        self._turn += 1
+        if len(pool) < self._pool_size:
+            pool.append(anthropic.AsyncAnthropic(**self._client_args))
+            return pool[-1]
+        return pool[self._turn % len(pool)]
 
     async def aclose(self) -> None:
         """Close the running loop's client (a client passed in by the caller is left open)."""
-        client = self._clients.pop(id(asyncio.get_running_loop()), None)
-        if client is not None:
+        for client in self._clients.pop(id(asyncio.get_running_loop()), []):
             await client.close()
 
     async def respond(self, request: Request) -> Response:
