@@ -713,12 +713,17 @@ def _str_list(name: str, key: str, value: Any) -> list[str]:
     raise ValueError(f"task {name!r}: {key!r} must be a string or a list of strings, got {value!r}")
 
 
-def in_kernel() -> bool:
-    """Whether we run inside a Jupyter kernel (where someone can press an Approve button)."""
+def _kernel_shell() -> Any:
+    """The IPython shell of the Jupyter kernel we run in, or `None` (never imports IPython)."""
     import sys
 
     shell = getattr(sys.modules.get("IPython"), "get_ipython", lambda: None)()
-    return shell is not None and getattr(shell, "kernel", None) is not None
+    return shell if getattr(shell, "kernel", None) is not None else None
+
+
+def in_kernel() -> bool:
+    """Whether we run inside a Jupyter kernel (where someone can press an Approve button)."""
+    return _kernel_shell() is not None
 
 
 def run_parallel(
@@ -799,6 +804,10 @@ def run_parallel(
         run.on_event(on_event)
     if on_end is not None:
         run.on_end(on_end)
+    if (shell := _kernel_shell()) is not None:
+        from agentbook import kernel
+
+        kernel.install(shell)  # a kernel interrupt cancels the agents
     records = [run._add(task) for task in chosen]
     _write_main_transcript(run)
     for record in records:
