@@ -7,7 +7,8 @@ from agentbook.hooks import Hooks
 from agentbook.loop import AgentResult, run_agent
 from agentbook.permissions import Permissions
 from agentbook.ratelimit import RateLimits
-from agentbook.runs import Run, load_run, run_parallel
+from agentbook.reload import load_run
+from agentbook.runs import Run, run_parallel
 from agentbook.specs import AgentSpec, Task, load_agents
 
 __all__ = [

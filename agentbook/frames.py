@@ -97,7 +97,7 @@ def calls_frame(run: Run) -> pd.DataFrame:
 
 def failures_frame(run: Run) -> pd.DataFrame:
     """One row per failed agent: name, error, API attempts, last output, transcript."""
-    from agentbook.runs import api_attempts
+    from agentbook.records import api_attempts
 
     rows = [
         {"name": r.name, "error": r.error, "attempts": api_attempts(r), "last_output": r.text[-500:],

@@ -5,7 +5,7 @@
 `Run` is the handle: `wait()` or `await run`, `status`, `results`, frames (`df`, `calls_df`),
 `cancel`, `resume`, `events()` and callbacks.  Every agent writes its transcript as it goes
 (`<run_dir>/<session>/subagents/agent-<id>.jsonl`) and the run keeps a manifest (`run.json`), so
-`load_run(run_dir)` rebuilds the run after a kernel restart, and resuming from it works.
+`agentbook.reload.load_run(run_dir)` rebuilds the run after a kernel restart, and resuming from it works.
 
 State lives in `AgentRecord`s, updated only by the agents' events on the agent loop; readers on
 other threads see plain attribute values (each update replaces whole values).
@@ -16,42 +16,39 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
-import json
 import logging
 import re
 import threading
 import weakref
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
-from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from agentbook import background
-from agentbook.costs import cost_usd
 from agentbook.events import (
     AgentEnded,
     AgentEvent,
-    AgentStarted,
     AgentState,
     Listener,
     ModelRetry,
     PermissionAnswered,
     PermissionAsked,
-    ToolStarted,
     TurnCompleted,
     utcnow,
 )
 from agentbook.hooks import Hooks
 from agentbook.loop import DEFAULT_MAX_TURNS, AgentResult, run_agent
-from agentbook.messages import Message, Response, ToolResult, ToolUse, Usage
+from agentbook.messages import Message, ToolResult, ToolUse, Usage
 from agentbook.models import Model, get_model
 from agentbook.models.base import estimate_tokens
 from agentbook.permissions import Permissions
 from agentbook.ratelimit import RateLimits, gate_for, gated
+from agentbook.records import ENDED, AgentRecord, api_attempts, apply
 from agentbook.redact import safe_env
 from agentbook.retry import RetryPolicy
 from agentbook.specs import AgentSpec, Task, load_agents
+from agentbook.tasks import TaskInput, as_tasks
 from agentbook.tools import ToolContext, ToolError, tools_named
 from agentbook.tools.agent import GENERAL_PURPOSE, AgentTool, SubagentRequest
 from agentbook.tools.base import Tool
@@ -70,57 +67,12 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("agentbook")
 
-ENDED: frozenset[str] = frozenset({"done", "partial", "failed", "cancelled"})
 GENERAL_PURPOSE_SYSTEM = """\
 You are an agent working in {root}. Complete the task you are given with the tools you have, then
 answer with a concise final message: it is all that the one who asked will see of your work."""
 MANIFEST = "run.json"
-_TASK_NAME = re.compile(r"^[\w][\w.-]*$")
 
 _runs: weakref.WeakValueDictionary[str, Run] = weakref.WeakValueDictionary()
-
-
-@dataclass
-class ApiCall:
-    """One model response of one agent."""
-
-    turn: int
-    at: datetime
-    elapsed_s: float
-    model: str
-    message_id: str
-    request_id: str | None
-    stop_reason: str | None
-    usage: Usage
-
-
-@dataclass
-class AgentRecord:
-    """One agent's live state: what a board row, a frame row and `resume` need."""
-
-    name: str
-    task: Task
-    agent_id: str
-    transcript: Path
-    model: str
-    depth: int = 0
-    parent: str | None = None
-    state: AgentState = "pending"
-    turns: int = 0
-    usage: Usage = field(default_factory=Usage)
-    last_tool: str | None = None
-    started: datetime | None = None
-    ended: datetime | None = None
-    error: str | None = None
-    text: str = ""
-    retries: int = 0
-    result_tokens: int | None = None
-    calls: list[ApiCall] = field(default_factory=list)
-    tools_run: int = 0
-
-    @property
-    def cost_usd(self) -> float | None:
-        return cost_usd(self.usage, self.model) if self.calls or self.usage.input_tokens else 0.0
 
 
 @dataclass
@@ -473,7 +425,7 @@ class Run:
         return result
 
     def _dispatch(self, record: AgentRecord, event: AgentEvent) -> None:
-        _apply(record, event)
+        apply(record, event)
         writer = self._writers.get(record.name)
         if writer is not None:
             writer(event)
@@ -599,118 +551,11 @@ class Run:
         tmp.replace(self.run_dir / MANIFEST)
 
 
-def api_attempts(record: AgentRecord) -> int:
-    """Model calls made: answered ones, retried failures, and a final failure that ended it."""
-    final = 1 if record.error and record.error.startswith("model error") else 0
-    return len(record.calls) + record.retries + final
-
-
 def _task_json(task: Task) -> dict[str, Any]:
     data = asdict(task)
     data["depends_on"] = list(task.depends_on)
     data["files"] = list(task.files)
     return data
-
-
-def _apply(record: AgentRecord, event: AgentEvent) -> None:
-    """Update an agent's record from one of its events."""
-    if isinstance(event, AgentStarted):
-        record.state = "running"
-        record.started = record.started or event.at
-    elif isinstance(event, TurnCompleted):
-        r: Response = event.response
-        record.turns += 1
-        record.usage = record.usage + r.usage
-        record.text = r.message.text or record.text
-        record.calls.append(ApiCall(record.turns, event.at, event.elapsed_s, r.model, r.id, r.request_id,
-                                    r.stop_reason, r.usage))  # fmt: skip
-    elif isinstance(event, ToolStarted):
-        record.last_tool = event.call.name
-        record.tools_run += 1
-    elif isinstance(event, ModelRetry):
-        record.retries += 1
-    elif isinstance(event, PermissionAsked):
-        record.state = "waiting"
-    elif isinstance(event, PermissionAnswered):
-        record.state = "running"
-    elif isinstance(event, AgentEnded):
-        record.state = event.state
-        record.ended = event.at
-        record.error = event.error
-        record.text = event.result or record.text
-
-
-TaskInput = Task | str | Mapping[str, Any]
-
-
-def as_tasks(tasks: Iterable[TaskInput] | Mapping[str, TaskInput]) -> list[Task]:
-    """Normalise `tasks`: `Task`s, prompts (named `task-1`, ...), or a mapping from name to a
-    prompt or to `{prompt, agent, model, files, depends_on}`.  `ValueError` names a bad entry."""
-    items: list[Task] = []
-    if isinstance(tasks, Mapping):
-        for name, value in tasks.items():
-            if isinstance(value, Task):
-                items.append(value)
-            elif isinstance(value, str):
-                items.append(Task(str(name), value))
-            elif isinstance(value, Mapping):
-                items.append(_task_from_mapping(str(name), value))
-            else:
-                raise ValueError(
-                    f"task {name!r}: expected a prompt or a mapping with 'prompt', got {value!r}"
-                )
-    else:
-        for index, value in enumerate(tasks, start=1):
-            if isinstance(value, Task):
-                items.append(value)
-            elif isinstance(value, str):
-                items.append(Task(f"task-{index}", value))
-            else:
-                raise ValueError(f"task {index}: expected a Task or a prompt, got {value!r}")
-    seen: set[str] = set()
-    for task in items:
-        if not _TASK_NAME.match(task.name):
-            raise ValueError(
-                f"task name {task.name!r} must be letters, digits, '_', '.', '-' (no spaces or '/')"
-            )
-        if task.name in seen:
-            raise ValueError(f"task name {task.name!r} is used twice")
-        if not task.prompt.strip():
-            raise ValueError(f"task {task.name!r} has an empty prompt")
-        seen.add(task.name)
-    if not items:
-        raise ValueError("no tasks given")
-    return items
-
-
-_TASK_KEYS = {"prompt", "agent", "model", "files", "depends_on"}
-
-
-def _task_from_mapping(name: str, value: Mapping[str, Any]) -> Task:
-    unknown = set(value) - _TASK_KEYS
-    if unknown:
-        raise ValueError(f"task {name!r}: unknown key(s) {sorted(unknown)}; allowed: {sorted(_TASK_KEYS)}")
-    prompt = value.get("prompt")
-    if not isinstance(prompt, str):
-        raise ValueError(f"task {name!r}: 'prompt' must be a string")
-    return Task(
-        name,
-        prompt,
-        agent=value.get("agent"),
-        model=value.get("model"),
-        files=tuple(_str_list(name, "files", value.get("files"))),
-        depends_on=tuple(_str_list(name, "depends_on", value.get("depends_on"))),
-    )
-
-
-def _str_list(name: str, key: str, value: Any) -> list[str]:
-    if value is None:
-        return []
-    if isinstance(value, str):
-        return [value]
-    if isinstance(value, list | tuple) and all(isinstance(v, str) for v in value):
-        return list(value)
-    raise ValueError(f"task {name!r}: {key!r} must be a string or a list of strings, got {value!r}")
 
 
 def _kernel_shell() -> Any:
@@ -823,89 +668,6 @@ def _write_main_transcript(run: Run) -> None:
     writer.write("system", utcnow(), subtype="agentbook_run", level="info", content=summary,
                  agentbook={"run": run.name, "tasks": tasks})  # fmt: skip
     writer.close()
-
-
-def load_run(
-    run_dir: str | Path, *, model: Model | str | None = None, interactive: bool | None = None
-) -> Run:
-    """Rebuild a `Run` from its folder (after a kernel restart): states, results, usage, calls.
-
-    An agent whose transcript has no end record (the process died under it) is `failed` with
-    that reason; any ended agent can be resumed.
-    """
-    folder = Path(run_dir)
-    manifest_path = folder / MANIFEST
-    if not manifest_path.is_file():
-        raise FileNotFoundError(f"{folder} is not an agentbook run folder (no {MANIFEST})")
-    manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
-    run = Run(
-        name=manifest["name"],
-        run_dir=folder,
-        session_id=manifest["session_id"],
-        cwd=Path(manifest["cwd"]),
-        model=model if model is not None else manifest.get("model"),
-        agents={},
-        tools=None,
-        max_turns=manifest.get("max_turns", DEFAULT_MAX_TURNS),
-        max_tokens=8192,
-        concurrency=None,
-        permissions=Permissions(),
-        interactive=in_kernel() if interactive is None else interactive,
-        hooks=Hooks(),
-        retry=RetryPolicy(),
-        rate_limits=None,
-        max_depth=1,
-        system=None,
-    )
-    for name, entry in manifest["agents"].items():
-        task_data = entry["task"]
-        task = Task(
-            task_data["name"],
-            task_data["prompt"],
-            agent=task_data.get("agent"),
-            depends_on=tuple(task_data.get("depends_on", ())),
-            files=tuple(task_data.get("files", ())),
-            model=task_data.get("model"),
-        )
-        record = AgentRecord(
-            name=name,
-            task=task,
-            agent_id=entry["agent_id"],
-            transcript=transcript_path(folder, run.session_id, entry["agent_id"]),
-            model=entry.get("model", ""),
-            depth=entry.get("depth", 0),
-            parent=entry.get("parent"),
-        )
-        _restore(record)
-        run.records[name] = record
-    return run
-
-
-def _restore(record: AgentRecord) -> None:
-    if not record.transcript.is_file():
-        record.state, record.error = "failed", "no transcript: the agent never started"
-        return
-    back = read_transcript(record.transcript)
-    for number, call in enumerate(back.calls, start=1):
-        at = datetime.fromisoformat(call.timestamp.replace("Z", "+00:00")) if call.timestamp else utcnow()
-        record.calls.append(
-            ApiCall(number, at, 0.0, call.model, call.message_id, call.request_id, None, call.usage)
-        )
-        record.usage = record.usage + call.usage
-    record.turns = len(back.calls)
-    assistant = [m for m in back.messages if m.role == "assistant" and m.text]
-    record.text = back.end.get("result") or (assistant[-1].text if assistant else "")
-    if record.calls:
-        record.started = record.calls[0].at
-    if back.end:
-        record.state = back.end.get("state", "failed")
-        record.error = back.end.get("error")
-        record.ended = record.calls[-1].at if record.calls else None
-    else:
-        record.state, record.error = (
-            "failed",
-            "interrupted: the transcript has no end record (the process died)",
-        )
 
 
 def active_runs() -> list[Run]:

@@ -19,7 +19,8 @@ from agentbook.hooks import Hooks
 from agentbook.messages import Request, Response, Text, ToolResult, ToolUse, Usage
 from agentbook.models import ScriptedModel
 from agentbook.ratelimit import reset_gates
-from agentbook.runs import load_run, run_parallel
+from agentbook.reload import load_run
+from agentbook.runs import run_parallel
 from agentbook.specs import AgentSpec
 from agentbook.transcripts import read_transcript
 

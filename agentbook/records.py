@@ -1,0 +1,105 @@
+"""Agent records: one agent's live state, kept up to date from its events.
+
+A record is what a board row, a frame row and `resume` read.  It is updated only on the agent
+loop, by `apply`; readers on other threads see whole values (each update replaces them).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+from agentbook.costs import cost_usd
+from agentbook.events import (
+    AgentEnded,
+    AgentEvent,
+    AgentStarted,
+    AgentState,
+    ModelRetry,
+    PermissionAnswered,
+    PermissionAsked,
+    ToolStarted,
+    TurnCompleted,
+)
+from agentbook.messages import Response, Usage
+from agentbook.specs import Task
+
+ENDED: frozenset[str] = frozenset({"done", "partial", "failed", "cancelled"})
+
+
+@dataclass
+class ApiCall:
+    """One model response of one agent."""
+
+    turn: int
+    at: datetime
+    elapsed_s: float
+    model: str
+    message_id: str
+    request_id: str | None
+    stop_reason: str | None
+    usage: Usage
+
+
+@dataclass
+class AgentRecord:
+    """One agent's live state: what a board row, a frame row and `resume` need."""
+
+    name: str
+    task: Task
+    agent_id: str
+    transcript: Path
+    model: str
+    depth: int = 0
+    parent: str | None = None
+    state: AgentState = "pending"
+    turns: int = 0
+    usage: Usage = field(default_factory=Usage)
+    last_tool: str | None = None
+    started: datetime | None = None
+    ended: datetime | None = None
+    error: str | None = None
+    text: str = ""
+    retries: int = 0
+    result_tokens: int | None = None
+    calls: list[ApiCall] = field(default_factory=list)
+    tools_run: int = 0
+
+    @property
+    def cost_usd(self) -> float | None:
+        return cost_usd(self.usage, self.model) if self.calls or self.usage.input_tokens else 0.0
+
+
+def api_attempts(record: AgentRecord) -> int:
+    """Model calls made: answered ones, retried failures, and a final failure that ended it."""
+    final = 1 if record.error and record.error.startswith("model error") else 0
+    return len(record.calls) + record.retries + final
+
+
+def apply(record: AgentRecord, event: AgentEvent) -> None:
+    """Update an agent's record from one of its events."""
+    if isinstance(event, AgentStarted):
+        record.state = "running"
+        record.started = record.started or event.at
+    elif isinstance(event, TurnCompleted):
+        r: Response = event.response
+        record.turns += 1
+        record.usage = record.usage + r.usage
+        record.text = r.message.text or record.text
+        record.calls.append(ApiCall(record.turns, event.at, event.elapsed_s, r.model, r.id, r.request_id,
+                                    r.stop_reason, r.usage))  # fmt: skip
+    elif isinstance(event, ToolStarted):
+        record.last_tool = event.call.name
+        record.tools_run += 1
+    elif isinstance(event, ModelRetry):
+        record.retries += 1
+    elif isinstance(event, PermissionAsked):
+        record.state = "waiting"
+    elif isinstance(event, PermissionAnswered):
+        record.state = "running"
+    elif isinstance(event, AgentEnded):
+        record.state = event.state
+        record.ended = event.at
+        record.error = event.error
+        record.text = event.result or record.text
