@@ -11,6 +11,16 @@ from agentbook.reload import load_run
 from agentbook.runs import Run, run_parallel
 from agentbook.specs import AgentSpec, Task, load_agents
 
+
+def load_ipython_extension(ipython: object) -> None:
+    """`%load_ext agentbook`: register the magics; kernel interrupts cancel running agents."""
+    from agentbook import kernel
+    from agentbook.magics import AgentMagics
+
+    ipython.register_magics(AgentMagics)  # type: ignore[attr-defined]
+    kernel.install(ipython)
+
+
 __all__ = [
     "AgentResult",
     "AgentSpec",
@@ -24,6 +34,7 @@ __all__ = [
     "explore",
     "explore_async",
     "load_agents",
+    "load_ipython_extension",
     "load_run",
     "run_agent",
     "run_parallel",

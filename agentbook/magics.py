@@ -1,0 +1,325 @@
+"""IPython magics: `%%parallel_agents`, `%%agent` and `%agents` (after `%load_ext agentbook`).
+
+Thin by design: each magic parses its arguments with IPython's `magic_arguments` (so `%%magic?`
+shows the options), checks them, calls one library function, and returns the `Run`, which
+displays itself as a live board.  A bad argument raises `UsageError` naming it, and nothing starts.
+
+Prompts may use notebook variables as `{name}` (also `{obj.attr}` and `{d[key]}`, as
+`str.format` allows); write `{{` and `}}` for literal braces.
+"""
+
+from __future__ import annotations
+
+import shlex
+import string
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+from IPython.core.error import UsageError
+from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
+from IPython.core.magic_arguments import argument, magic_arguments
+
+from agentbook.records import ENDED
+from agentbook.runs import Run, all_runs, run_parallel
+from agentbook.specs import AGENTBOOK_TOOLS, AgentFileError, load_agents
+from agentbook.tasks import as_tasks
+
+AGENTS_HELP = """\
+%agents                         every run of this kernel, with its state
+%agents status NAME             a run (by name) or an agent (newest run that has it)
+%agents cancel NAME             cancel a run or one agent
+%agents resume NAME [--max-turns N] [--prompt TEXT]
+%agents transcript NAME         an agent's conversation
+%agents df                      one row per agent of every run
+"""
+
+
+def _run_options(func: Any) -> Any:
+    """The options shared by `%%parallel_agents` and `%%agent`."""
+    for option in reversed(
+        [
+            argument("--model", help="'offline', an alias (opus, sonnet, haiku) or a model id"),
+            argument("--agent", dest="agent_type", help="agent type from .claude/agents for every task"),
+            argument("--max-turns", type=int, help="most model responses per agent"),
+            argument("--tools", help="comma-separated tools, e.g. Read,Grep,Glob"),
+            argument("--concurrency", type=int, help="most agents working at once"),
+            argument("--cwd", help="the folder agents work in (default: the kernel's)"),
+            argument("--wait", action="store_true", help="block until every agent has ended"),
+            argument("-o", dest="output", help="store the Run in this notebook variable"),
+        ]
+    ):
+        func = option(func)
+    return func
+
+
+@magics_class
+class AgentMagics(Magics):
+    """agentbook's magics; see the module docstring."""
+
+    @magic_arguments()
+    @_run_options
+    @cell_magic
+    def parallel_agents(self, line: str, cell: str) -> Run | None:
+        """Run one agent per task, all at once; the cell body is YAML.
+
+        Each entry maps a task name to a prompt, or to {prompt, agent, model, files}:
+
+            %%parallel_agents --model haiku -o run
+            models: Summarise agentbook/models
+            tools:
+              prompt: Summarise {package}/tools
+              agent: explorer
+
+        The cell returns at once with a live board (unless --wait).
+        """
+        args = _parse(self.parallel_agents, line)
+        tasks = _parse_tasks(cell)
+        return self._launch(args, tasks)
+
+    @magic_arguments()
+    @_run_options
+    @argument("--name", default="agent", help="the agent's name (default: agent)")
+    @cell_magic
+    def agent(self, line: str, cell: str) -> Run | None:
+        """Run one agent; the cell body is its prompt (notebook variables as {name})."""
+        args = _parse(self.agent, line)
+        if not cell.strip():
+            raise UsageError("%%agent needs a prompt in the cell body")
+        return self._launch(args, {args.name: cell.strip()})
+
+    @line_magic
+    def agents(self, line: str) -> Any:
+        """List and steer this kernel's runs:
+
+        %agents                         every run of this kernel, with its state
+        %agents status NAME             a run (by name) or an agent (newest run that has it)
+        %agents cancel NAME             cancel a run or one agent
+        %agents resume NAME [--max-turns N] [--prompt TEXT]
+        %agents transcript NAME         an agent's conversation
+        %agents df                      one row per agent of every run
+        """
+        words = shlex.split(line)
+        command, rest = (words[0], words[1:]) if words else ("list", [])
+        if command == "list":
+            return _runs_table()
+        if command == "df":
+            return _all_agents_frame()
+        if command in ("status", "cancel", "resume", "transcript"):
+            if not rest:
+                raise UsageError(f"%agents {command} needs a NAME (a run or an agent)")
+            return getattr(self, f"_agents_{command}")(rest[0], rest[1:])
+        raise UsageError(f"unknown %agents command {command!r}\n{AGENTS_HELP}")
+
+    # ---- helpers
+
+    def _launch(self, args: Any, tasks: dict[str, Any]) -> Run | None:
+        ns = self.shell.user_ns if self.shell is not None else {}
+        for name, task in tasks.items():
+            if isinstance(task, str):
+                tasks[name] = _fill(name, task, ns)
+            else:
+                tasks[name] = {**task, "prompt": _fill(name, str(task.get("prompt", "")), ns)}
+                if task.get("depends_on"):
+                    raise UsageError(f"task {name!r} has depends_on: dependent tasks need a phase plan")
+            if args.agent_type and isinstance(tasks[name], str):
+                tasks[name] = {"prompt": tasks[name], "agent": args.agent_type}
+        cwd = Path(args.cwd).expanduser() if args.cwd else Path.cwd()
+        if not cwd.is_dir():
+            raise UsageError(f"--cwd: not a folder: {cwd}")
+        for option in ("max_turns", "concurrency"):
+            value = getattr(args, option)
+            if value is not None and value < 1:
+                raise UsageError(f"--{option.replace('_', '-')} must be at least 1, not {value}")
+        tools = _tools(args.tools)
+        try:
+            agent_dir = cwd / ".claude" / "agents"
+            specs = load_agents(agent_dir) if agent_dir.is_dir() else {}
+            run = run_parallel(
+                as_tasks(tasks),
+                model=args.model,
+                cwd=cwd,
+                concurrency=args.concurrency,
+                agents=specs,
+                tools=tools,
+                **({"max_turns": args.max_turns} if args.max_turns else {}),
+            )
+        except (ValueError, AgentFileError, NotADirectoryError) as exc:
+            raise UsageError(str(exc)) from exc
+        if args.output:
+            ns[args.output] = run
+        if args.wait:
+            run.wait()  # publishes the final state from this cell
+            return None
+        return run
+
+    def _find(self, name: str) -> tuple[Run, str | None]:
+        runs = all_runs()
+        for run in reversed(runs):
+            if run.name == name:
+                return run, None
+        for run in reversed(runs):
+            if name in run.records:
+                return run, name
+        known = sorted({r.name for r in runs} | {a for r in runs for a in r.records})
+        raise UsageError(f"no run or agent named {name!r}; known: {', '.join(known) or 'none'}")
+
+    def _agents_status(self, name: str, rest: list[str]) -> Any:
+        run, agent = self._find(name)
+        if agent is None:
+            return run
+        record = run.records[agent]
+        return f"{agent}: {record.state}, {record.turns} turns" + (
+            f", {record.error}" if record.error else ""
+        )
+
+    def _agents_cancel(self, name: str, rest: list[str]) -> None:
+        run, agent = self._find(name)
+        run.cancel(agent)
+
+    def _agents_resume(self, name: str, rest: list[str]) -> Run:
+        run, agent = self._find(name)
+        if agent is None:
+            raise UsageError(f"%agents resume takes an agent name; {name!r} is a run")
+        max_turns, prompt = _resume_options(rest)
+        if run.records[agent].state not in ENDED:
+            raise UsageError(f"agent {agent!r} is {run.records[agent].state}; only an ended agent resumes")
+        return run.resume(agent, max_turns=max_turns, prompt=prompt)
+
+    def _agents_transcript(self, name: str, rest: list[str]) -> str:
+        from agentbook.transcripts import read_transcript
+
+        run, agent = self._find(name)
+        if agent is None:
+            raise UsageError(f"%agents transcript takes an agent name; {name!r} is a run")
+        path = run.records[agent].transcript
+        if not path.exists():
+            return f"{agent}: no transcript yet"
+        return _format_messages(read_transcript(path).messages)
+
+
+def _parse(magic: Any, line: str) -> Any:
+    """The magic's arguments; quoted values keep their spaces (shell quoting, as users expect)."""
+    try:
+        argv = shlex.split(line)
+    except ValueError as exc:
+        raise UsageError(f"cannot read the magic's arguments: {exc}") from None
+    return magic.parser.parse_args(argv)  # IPython's parser raises UsageError on a bad argument
+
+
+def _parse_tasks(cell: str) -> dict[str, Any]:
+    try:
+        data = yaml.safe_load(cell)
+    except yaml.YAMLError as exc:
+        raise UsageError(f"the cell body is not valid YAML: {exc}") from exc
+    if not isinstance(data, Mapping) or not data:
+        raise UsageError(
+            "the cell body must be a YAML mapping from task name to a prompt (or to {prompt, ...})"
+        )
+    tasks: dict[str, Any] = {}
+    for name, value in data.items():
+        if not isinstance(value, str | Mapping):
+            raise UsageError(f"task {name!r}: expected a prompt or a mapping with 'prompt', got {value!r}")
+        tasks[str(name)] = value if isinstance(value, str) else dict(value)
+    return tasks
+
+
+class _Missing(KeyError):
+    pass
+
+
+def _fill(task: str, prompt: str, ns: Mapping[str, Any]) -> str:
+    """`prompt` with `{name}` replaced from the notebook namespace."""
+    try:
+        return string.Formatter().vformat(prompt, (), _Namespace(ns))
+    except _Missing as exc:
+        raise UsageError(
+            f"task {task!r}: the prompt uses {{{exc.args[0]}}}, which is not a notebook variable "
+            "(write {{ and }} for literal braces)"
+        ) from None
+    except (ValueError, IndexError, AttributeError) as exc:
+        raise UsageError(f"task {task!r}: cannot fill the prompt's {{...}} fields: {exc}") from None
+
+
+class _Namespace(dict[str, Any]):
+    def __init__(self, ns: Mapping[str, Any]) -> None:
+        super().__init__(ns)
+
+    def __missing__(self, key: str) -> Any:
+        raise _Missing(key)
+
+
+def _tools(text: str | None) -> list[str] | None:
+    if text is None:
+        return None
+    names = [t.strip() for t in text.split(",") if t.strip()]
+    unknown = [n for n in names if n not in AGENTBOOK_TOOLS]
+    if unknown or not names:
+        raise UsageError(
+            f"--tools: unknown tool(s) {', '.join(map(repr, unknown))}; known: {', '.join(AGENTBOOK_TOOLS)}"
+        )
+    return names
+
+
+def _resume_options(rest: list[str]) -> tuple[int | None, str | None]:
+    max_turns: int | None = None
+    prompt: str | None = None
+    words = iter(rest)
+    for word in words:
+        value = next(words, None)
+        if value is None:
+            raise UsageError(f"{word} needs a value")
+        if word == "--max-turns":
+            if not value.isdigit() or int(value) < 1:
+                raise UsageError(f"--max-turns must be a whole number at least 1, not {value!r}")
+            max_turns = int(value)
+        elif word == "--prompt":
+            prompt = value
+        else:
+            raise UsageError(f"unknown option {word!r} for %agents resume (use --max-turns N, --prompt TEXT)")
+    return max_turns, prompt
+
+
+def _runs_table() -> Any:
+    import pandas as pd
+
+    rows = []
+    for run in all_runs():
+        states: dict[str, int] = {}
+        for record in run.records.values():
+            states[record.state] = states.get(record.state, 0) + 1
+        usage = run.usage
+        rows.append(
+            {
+                "run": run.name,
+                "agents": len(run.records),
+                "states": ", ".join(f"{n} {s}" for s, n in sorted(states.items())),
+                "tokens": usage.total_input_tokens + usage.output_tokens,
+                "run_dir": str(run.run_dir),
+            }
+        )
+    return pd.DataFrame(rows, columns=["run", "agents", "states", "tokens", "run_dir"])
+
+
+def _all_agents_frame() -> Any:
+    import pandas as pd
+
+    frames = [run.df.assign(run=run.name) for run in all_runs()]
+    return pd.concat(frames) if frames else pd.DataFrame()
+
+
+def _format_messages(messages: list[Any]) -> str:
+    from agentbook.messages import Text, ToolResult, ToolUse
+
+    lines = []
+    for message in messages:
+        for block in message.content:
+            if isinstance(block, Text):
+                lines.append(f"[{message.role}] {block.text}")
+            elif isinstance(block, ToolUse):
+                lines.append(f"[tool call] {block.name} {block.input}")
+            elif isinstance(block, ToolResult):
+                marker = "tool error" if block.is_error else "tool result"
+                lines.append(f"[{marker}] {block.content[:2000]}")
+    return "\n".join(lines)

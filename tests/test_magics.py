@@ -1,0 +1,135 @@
+"""The magics, through a real IPython shell: arguments, YAML bodies, variables, errors, %agents."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from IPython.core.error import UsageError
+from IPython.core.interactiveshell import InteractiveShell
+
+from agentbook.runs import Run, all_runs
+
+
+@pytest.fixture
+def ip(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[InteractiveShell]:
+    monkeypatch.setenv("AGENTBOOK_HOME", str(tmp_path / "home"))
+    shell = InteractiveShell.instance()
+    shell.run_line_magic("load_ext", "agentbook")
+    yield shell
+
+
+@pytest.fixture
+def code(tmp_path: Path) -> Path:
+    folder = tmp_path / "my code"  # a space, to check quoted values keep it
+    (folder / "pkg").mkdir(parents=True)
+    (folder / "pkg" / "alpha.py").write_text('"""Alpha module."""\n\n\ndef a():\n    """Do a."""\n')
+    (folder / "pkg" / "beta.py").write_text('"""Beta module."""\n\n\nclass B:\n    """A B."""\n')
+    return folder
+
+
+def cell(ip: InteractiveShell, line: str, body: str) -> Any:
+    return ip.run_cell_magic("parallel_agents", line, body)
+
+
+def test_help_lists_the_options(ip: InteractiveShell) -> None:
+    doc = ip.find_cell_magic("parallel_agents").__doc__ or ""
+    for option in ("--model", "--agent", "--max-turns", "--tools", "--concurrency", "--cwd", "--wait", "-o"):
+        assert option in doc, option
+    assert "YAML" in doc
+
+
+def test_parallel_agents_runs_the_yaml_tasks_with_notebook_variables(
+    ip: InteractiveShell, code: Path
+) -> None:
+    ip.user_ns["part"] = "pkg/beta.py"
+    body = "first: Summarise pkg/alpha.py\nsecond:\n  prompt: Summarise {part} (literal {{braces}})\n"
+    out = cell(ip, f'--model offline --cwd "{code}" --wait -o r', body)
+    assert out is None  # --wait published the final state itself
+    run = ip.user_ns["r"]
+    assert isinstance(run, Run) and run.status == {"first": "done", "second": "done"}
+    assert "def `a`: Do a." in run.results["first"] and "class `B`: A B." in run.results["second"]
+    assert run.records["second"].task.prompt == "Summarise pkg/beta.py (literal {braces})"
+
+
+def test_the_cell_returns_the_run_at_once(ip: InteractiveShell, code: Path) -> None:
+    run = cell(ip, f"--model offline --cwd '{code}'", "a: Summarise pkg")
+    assert isinstance(run, Run)
+    run.wait(timeout=30)
+    assert run.status == {"a": "done"}
+
+
+def test_agent_magic_runs_one_agent(ip: InteractiveShell, code: Path) -> None:
+    ip.user_ns["target"] = "pkg/alpha.py"
+    run = ip.run_cell_magic(
+        "agent", f'--model offline --cwd "{code}" --name scout -o one', "Look at {target}"
+    )
+    run.wait(timeout=30)
+    assert ip.user_ns["one"] is run and run.status == {"scout": "done"}
+
+
+@pytest.mark.parametrize(
+    ("line", "body", "message"),
+    [
+        ("--max-turns x", "a: b", "invalid int value: 'x'"),
+        ("--max-turns 0", "a: b", "--max-turns must be at least 1"),
+        ("--concurrency -2", "a: b", "--concurrency must be at least 1"),
+        ("--tools Read,Teleport", "a: b", "unknown tool(s) 'Teleport'"),
+        ("--cwd /no/such/folder", "a: b", "--cwd: not a folder"),
+        ("--bogus 1", "a: b", "unrecognized arguments: --bogus"),
+        ("--agent ghost", "a: b", "names agent 'ghost'"),
+        ("", "a: [unclosed", "not valid YAML"),
+        ("", "- just\n- a list", "must be a YAML mapping"),
+        ("", "", "the cell body is empty"),
+        ("", "a: Use {missing}", "uses {missing}, which is not a notebook variable"),
+        ("", "a: {prompt: x, agnet: y}", "unknown key"),
+        ("", "a: {prompt: x, depends_on: [b]}\nb: y", "need a phase plan"),
+        ("", "a b: x", "must be letters"),
+    ],
+)
+def test_bad_arguments_raise_usage_error_and_start_nothing(
+    ip: InteractiveShell, code: Path, line: str, body: str, message: str
+) -> None:
+    before = len(all_runs())
+    with pytest.raises(UsageError) as caught:
+        cell(
+            ip,
+            f'--model offline --cwd "{code}" {line}' if "--cwd" not in line else f"--model offline {line}",
+            body,
+        )
+    assert message in str(caught.value)
+    assert len(all_runs()) == before
+
+
+def test_a_bad_argument_in_a_cell_is_reported_not_raised(ip: InteractiveShell) -> None:
+    result = ip.run_cell("%%parallel_agents --max-turns 0\na: b\n")
+    assert isinstance(result.error_in_exec, UsageError)
+
+
+def test_agents_lists_and_steers_runs(ip: InteractiveShell, code: Path) -> None:
+    cell(
+        ip,
+        f'--model offline --cwd "{code}" --wait -o steer',
+        "north: Summarise pkg\nsouth: Summarise pkg/alpha.py",
+    )
+    run = ip.user_ns["steer"]
+    table = ip.run_line_magic("agents", "")
+    assert run.name in list(table["run"]) and "2 done" in table.set_index("run").loc[run.name, "states"]
+    assert ip.run_line_magic("agents", f"status {run.name}") is run
+    assert ip.run_line_magic("agents", "status north").startswith("north: done")
+    transcript = ip.run_line_magic("agents", "transcript south")
+    assert "[tool call] Glob" in transcript and "[assistant] # Summary" in transcript
+    frame = ip.run_line_magic("agents", "df")
+    assert {"north", "south"} <= set(frame.index)
+    resumed = ip.run_line_magic("agents", 'resume north --max-turns 2 --prompt "Say more"')
+    resumed.wait(timeout=30)
+    assert run.records["north"].state in ("done", "partial")
+    ip.run_line_magic("agents", "cancel north")  # an ended agent: nothing to do, no error
+    with pytest.raises(UsageError, match="no run or agent named 'nobody'"):
+        ip.run_line_magic("agents", "status nobody")
+    with pytest.raises(UsageError, match="unknown %agents command"):
+        ip.run_line_magic("agents", "explode")
+    with pytest.raises(UsageError, match="--max-turns must be"):
+        ip.run_line_magic("agents", "resume north --max-turns zero")
