@@ -296,7 +296,9 @@ class Run:
 
     # ---- running (agent loop side)
 
-    def _add(self, task: Task, *, depth: int = 0, parent: str | None = None) -> AgentRecord:
+    def _add(
+        self, task: Task, *, depth: int = 0, parent: str | None = None, save: bool = True
+    ) -> AgentRecord:
         agent_id = new_agent_id()
         spec = self.agents.get(task.agent) if task.agent else None
         record = AgentRecord(
@@ -309,7 +311,8 @@ class Run:
             parent=parent,
         )
         self.records[task.name] = record
-        self._write_manifest()
+        if save:  # run_parallel saves once for all its tasks: saving per task is quadratic
+            self._write_manifest()
         return record
 
     def _start(
@@ -379,6 +382,7 @@ class Run:
             else self.permissions
         )
         gate = gate_for(f"{model.name}", self._rate_limits)
+        hook = gated(gate, self._max_tokens)
         max_turns = min(max_turns, spec.max_turns) if spec and spec.max_turns and not history else max_turns
         writer = self._writers.setdefault(
             record.name,
@@ -388,7 +392,7 @@ class Run:
         def emit(event: AgentEvent) -> None:
             self._dispatch(record, event)
             if isinstance(event, TurnCompleted):
-                gate.settle(self._max_tokens, event.response)
+                hook.settle(event.response)  # corrects this request's reservation to its real usage
             elif isinstance(event, ModelRetry) and event.status == 429:
                 gate.pause(event.wait_s)
 
@@ -415,7 +419,7 @@ class Run:
                 max_tokens=self._max_tokens,
                 emit=emit,
                 retry=self._retry,
-                before_request=gated(gate, self._max_tokens),
+                before_request=hook,
                 authorize=authorize,
                 after_tool=after_tool,
             )
@@ -653,7 +657,8 @@ def run_parallel(
         from agentbook import kernel
 
         kernel.install(shell)  # a kernel interrupt cancels the agents
-    records = [run._add(task) for task in chosen]
+    records = [run._add(task, save=False) for task in chosen]
+    run._write_manifest()
     _write_main_transcript(run)
     for record in records:
         run._start(record, None, [], max_turns)

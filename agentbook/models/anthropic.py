@@ -20,6 +20,7 @@ from agentbook.costs import ALIASES
 from agentbook.messages import Block, Request, Response, Text, Thinking, ToolUse, Usage
 from agentbook.models.base import ModelError, TransientModelError
 
+CALLS_PER_CLIENT = 64
 _RETRYABLE_STATUS = {408, 409, 429, 500, 502, 503, 504, 529}
 
 
@@ -70,6 +71,7 @@ class AnthropicModel:
         self._pool_size = clients
         self._clients: dict[int, list[anthropic.AsyncAnthropic]] = {}
         self._turn = 0
+        self._in_flight = 0
 
     def __repr__(self) -> str:
         # Never show credentials: only the model id.
@@ -80,14 +82,19 @@ class AnthropicModel:
         return f"Anthropic API, model {self.name}"
 
     def client(self) -> anthropic.AsyncAnthropic:
-        """An SDK client of the running event loop's pool, in turn."""
+        """An SDK client of the running event loop's pool, in turn.
+
+        The pool grows only as calls in flight demand (one client per `CALLS_PER_CLIENT`), because
+        each client costs a TLS context to build: a few agents use one client.
+        """
         if self._client is not None:
             return self._client
         pool = self._clients.setdefault(id(asyncio.get_running_loop()), [])
-        self._turn += 1
-        if len(pool) < self._pool_size:
+        wanted = min(self._pool_size, 1 + self._in_flight // CALLS_PER_CLIENT)
+        if len(pool) < wanted:
             pool.append(anthropic.AsyncAnthropic(**self._client_args))
             return pool[-1]
+        self._turn += 1
         return pool[self._turn % len(pool)]
 
     async def aclose(self) -> None:
@@ -105,6 +112,7 @@ class AnthropicModel:
             kwargs["system"] = request.system
         if request.tools:
             kwargs["tools"] = [t.to_api() for t in request.tools]
+        self._in_flight += 1
         try:
             if self.stream:
                 async with self.client().messages.stream(**kwargs) as stream:
@@ -123,6 +131,8 @@ class AnthropicModel:
         except httpx2.TransportError as exc:
             # A stream cut mid-message surfaces as the HTTP layer's error, not the SDK's.
             raise TransientModelError(f"stream interrupted: {type(exc).__name__}: {exc}") from exc
+        finally:
+            self._in_flight -= 1
         return Response(
             id=message.id,
             model=message.model,
