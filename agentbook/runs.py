@@ -20,7 +20,7 @@ import logging
 import re
 import threading
 import weakref
-from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Generator, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -211,10 +211,12 @@ class Run:
 
     # ---- waiting
 
-    def wait(self, timeout: float | None = None) -> Run:
+    def wait(self, timeout: float | None = None) -> None:
         """Block until every agent has ended; `TimeoutError` after `timeout` seconds.
 
-        Ctrl-C (a kernel interrupt) while waiting cancels the run's agents, then re-raises.
+        Ctrl-C (a kernel interrupt) while waiting cancels the run's agents, then re-raises.  In a
+        notebook it then shows the final state in its own cell (static HTML and text), so a notebook
+        executed headless and saved keeps the end of the run.
         """
         try:
             self._done.result(timeout)
@@ -225,10 +227,20 @@ class Run:
             with contextlib.suppress(Exception, KeyboardInterrupt):
                 self._done.result(5)
             raise
-        return self
+        if in_kernel():
+            from agentbook.display import publish_final  # the notebook edge, only in a kernel
 
-    def __await__(self) -> Iterator[Any]:
+            publish_final(self)
+
+    def __await__(self) -> Generator[Any, None, Run]:
         return self._wait_async().__await__()
+
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None, **kwargs: Any) -> dict[str, Any]:
+        """Plain text and a static HTML table (for saved notebooks, GitHub, nbviewer, terminals),
+        plus the live board's widget view inside a Jupyter kernel."""
+        from agentbook.display import run_bundle  # the notebook edge, imported only when displayed
+
+        return run_bundle(self, include_widget=True)
 
     async def _wait_async(self) -> Run:
         await asyncio.wrap_future(self._done)
