@@ -6,6 +6,7 @@ from agentbook.explore import Exploration, explore, explore_async
 from agentbook.hooks import Hooks
 from agentbook.loop import AgentResult, run_agent
 from agentbook.permissions import Permissions
+from agentbook.plans import Conflict, Plan, PlanError, PlanRun
 from agentbook.ratelimit import RateLimits
 from agentbook.reload import load_run
 from agentbook.runs import Run, run_parallel
@@ -24,9 +25,13 @@ def load_ipython_extension(ipython: object) -> None:
 __all__ = [
     "AgentResult",
     "AgentSpec",
+    "Conflict",
     "Exploration",
     "Hooks",
     "Permissions",
+    "Plan",
+    "PlanError",
+    "PlanRun",
     "RateLimits",
     "Run",
     "Task",

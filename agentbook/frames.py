@@ -46,6 +46,10 @@ def agents_frame(run: Run) -> pd.DataFrame:
                 "tool_calls": record.tools_run,
                 "last_tool": record.last_tool,
                 "error": record.error,
+                "branch": record.branch,
+                "files_changed": record.files_changed,
+                "insertions": record.insertions,
+                "deletions": record.deletions,
                 "result_tokens": record.result_tokens
                 if record.result_tokens is not None
                 else estimate_tokens(record.text),
@@ -53,13 +57,15 @@ def agents_frame(run: Run) -> pd.DataFrame:
         )
     columns = ["name", "state", "agent_id", "parent", "depth", "model", "turns", *TOKEN_COLUMNS,
                "tokens_estimated", "cost_usd", "start", "end", "duration_s", "retries", "tool_calls",
-               "last_tool", "error", "result_tokens"]  # fmt: skip
+               "last_tool", "error", "branch", "files_changed", "insertions", "deletions",
+               "result_tokens"]  # fmt: skip
     frame = pd.DataFrame(rows, columns=[c for c in columns if c != "duration_s"])
     frame["start"] = pd.to_datetime(frame["start"], utc=True)
     frame["end"] = pd.to_datetime(frame["end"], utc=True)
     frame["duration_s"] = (frame["end"] - frame["start"]).dt.total_seconds()
     frame["state"] = pd.Categorical(frame["state"], categories=STATES)
-    for column in ["turns", "depth", "retries", "tool_calls", "result_tokens", *TOKEN_COLUMNS]:
+    integers = ["turns", "depth", "retries", "tool_calls", "files_changed", "insertions", "deletions"]
+    for column in [*integers, "result_tokens", *TOKEN_COLUMNS]:
         frame[column] = frame[column].astype("Int64")
     frame["cost_usd"] = frame["cost_usd"].astype("Float64")
     return frame[columns].set_index("name")

@@ -89,6 +89,39 @@ class AgentMagics(Magics):
             raise UsageError("%%agent needs a prompt in the cell body")
         return self._launch(args, {args.name: cell.strip()})
 
+    @magic_arguments()
+    @argument("-o", dest="output", help="store the Plan in this notebook variable")
+    @cell_magic
+    def phase_plan(self, line: str, cell: str) -> Any:
+        """A phase plan from YAML: tasks with prompt, depends_on, files, agent.
+
+            %%phase_plan -o plan
+            library: {prompt: Write a shared validation library, files: [src/validation/**]}
+            registration: {prompt: "Validate registration with it: {library}", depends_on: [library]}
+
+        Shows the plan's table and phases with an Approve button (or call `plan.approve()`), then
+        `plan.run()` or `plan.run_phase(i)`.  In these prompts `{task}` stands for an earlier
+        task's result (notebook variables are not filled in).
+        """
+        from agentbook.plans import Plan, PlanError
+
+        args = _parse(self.phase_plan, line)
+        tasks = _parse_tasks(cell)
+        try:
+            plan = Plan(tasks)
+        except (PlanError, ValueError) as exc:
+            raise UsageError(str(exc)) from exc
+        if args.output and self.shell is not None:
+            self.shell.user_ns[args.output] = plan
+        if self.shell is not None and getattr(self.shell, "kernel", None) is not None:
+            from IPython.display import display
+
+            from agentbook.widgets import plan_view
+
+            display(plan_view(plan))
+            return None
+        return plan
+
     @line_magic
     def agents(self, line: str) -> Any:
         """List and steer this kernel's runs:

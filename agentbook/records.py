@@ -63,6 +63,14 @@ class AgentRecord:
     text: str = ""
     retries: int = 0
     result_tokens: int | None = None
+    root: Path | None = None
+    """The folder its tools are confined to (its worktree, when isolated)."""
+    branch: str | None = None
+    worktree: Path | None = None
+    commit: str | None = None
+    files_changed: int | None = None
+    insertions: int | None = None
+    deletions: int | None = None
     calls: list[ApiCall] = field(default_factory=list)
     tools_run: int = 0
 

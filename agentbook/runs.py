@@ -65,6 +65,8 @@ from agentbook.transcripts import (
 if TYPE_CHECKING:
     import pandas as pd
 
+    from agentbook.worktrees import MergeReport, Worktree, Worktrees
+
 log = logging.getLogger("agentbook")
 
 GENERAL_PURPOSE_SYSTEM = """\
@@ -124,6 +126,8 @@ class Run:
         rate_limits: RateLimits | None,
         max_depth: int,
         system: str | None,
+        isolation: str | None = None,
+        base: str = "HEAD",
     ) -> None:
         self.name = name
         self.run_dir = run_dir
@@ -146,6 +150,9 @@ class Run:
         self._rate_limits = rate_limits
         self._max_depth = max_depth
         self._system = system
+        self._isolation = isolation
+        self._base = base
+        self._worktrees: Worktrees | None = None
         self._listeners: list[Listener] = []
         self._end_listeners: list[Callable[[AgentRecord], None]] = []
         self._queues: list[tuple[asyncio.AbstractEventLoop, asyncio.Queue[AgentEvent | None]]] = []
@@ -387,7 +394,9 @@ class Run:
     ) -> AgentResult:
         spec = self.agents.get(record.task.agent) if record.task.agent else None
         model = self._model(record.task, spec)
-        ctx = ToolContext(root=self.cwd, env=safe_env())
+        worktree = await self._worktree_for(record, spec)
+        record.root = worktree.path if worktree is not None else self._parent_root(record)
+        ctx = ToolContext(root=record.root, env=safe_env())
         permissions = (
             self.permissions.with_mode(spec.permission_mode)
             if spec and spec.permission_mode
@@ -418,6 +427,7 @@ class Run:
             await self.hooks.after_tool(record.name, call, result)
 
         await self.hooks.started(record.name)
+        result: AgentResult | None = None
         try:
             result = await run_agent(
                 record.name,
@@ -437,8 +447,86 @@ class Run:
             )
         finally:
             writer.close()
+            if worktree is not None:
+                # Commit what the agent left on its branch; an agent that did not finish keeps its
+                # worktree for inspection.  On cancellation this runs synchronously: a cancelled
+                # task cannot await.
+                ok = result is not None and result.state == "done"
+                if result is None:
+                    self._finish_worktree(record, worktree, ok)
+                else:
+                    await asyncio.to_thread(self._finish_worktree, record, worktree, ok)
         await self.hooks.ended(record.name, result)
         return result
+
+    def _parent_root(self, record: AgentRecord) -> Path:
+        """Sub-agents work where their parent works; top-level agents in the run's folder."""
+        parent = self.records.get(record.parent) if record.parent else None
+        return parent.root if parent is not None and parent.root is not None else self.cwd
+
+    async def _worktree_for(self, record: AgentRecord, spec: AgentSpec | None) -> Worktree | None:
+        isolation: str | None = spec.isolation if spec is not None and spec.isolation else None
+        if isolation is None and record.parent is None:
+            isolation = self._isolation
+        if isolation != "worktree":
+            return None
+        from agentbook.worktrees import Worktree, Worktrees
+
+        if self._worktrees is None:
+            self._worktrees = Worktrees(self.cwd, self.name, base=self._base)
+        if record.worktree is not None and record.branch is not None:
+            if not record.worktree.is_dir():
+                raise RuntimeError(
+                    f"agent {record.name}'s worktree {record.worktree} is gone; its work is on "
+                    f"branch {record.branch}"
+                )
+            return Worktree(record.name, record.branch, record.worktree, self._worktrees.base)
+        worktree = await asyncio.to_thread(self._worktrees.create, record.name.replace("/", "-"))
+        record.branch, record.worktree = worktree.branch, worktree.path
+        return worktree
+
+    def _finish_worktree(self, record: AgentRecord, worktree: Worktree, ok: bool) -> None:
+        assert self._worktrees is not None
+        message = f"agentbook: {record.task.name} ({record.state})\n\n{record.task.prompt[:2000]}"
+        outcome = self._worktrees.finish(worktree, message=message, failed=not ok)
+        record.commit = outcome.commit
+        record.files_changed, record.insertions, record.deletions = (
+            outcome.files_changed, outcome.insertions, outcome.deletions,
+        )  # fmt: skip
+        record.worktree = outcome.path if outcome.kept else None
+        if outcome.commit is None and not outcome.kept:
+            record.branch = None  # nothing to keep: the branch was deleted with its worktree
+
+    # ---- worktree integration
+
+    def cleanup(self) -> list[Path]:
+        """Remove the worktrees this run still has (failed agents keep theirs until now)."""
+        if self._worktrees is None:
+            return []
+        removed = self._worktrees.cleanup()
+        for record in self.records.values():
+            if record.worktree in removed:
+                record.worktree = None
+        return removed
+
+    def merge(self, into: str) -> MergeReport:
+        """Merge the agents' branches that have commits, one by one, into the branch `into`
+        (made from the run's base if missing), stopping at the first conflict with a report.
+        The user's own checkout is never touched."""
+        if self._worktrees is None:
+            raise RuntimeError(f"run {self.name} used no worktrees: nothing to merge")
+        branches = [r.branch for r in self.records.values() if r.branch and r.commit]
+        return self._worktrees.merge(branches, into)
+
+    def publish(self) -> dict[str, str]:
+        """Each committed branch as a pull request (`gh`, when it and a remote exist) or a patch file."""
+        if self._worktrees is None:
+            raise RuntimeError(f"run {self.name} used no worktrees: nothing to publish")
+        return {
+            r.name: self._worktrees.publish(r.branch, title=f"agentbook: {r.name}", body=r.text[:5000])
+            for r in self.records.values()
+            if r.branch and r.commit
+        }
 
     def _dispatch(self, record: AgentRecord, event: AgentEvent) -> None:
         apply(record, event)
@@ -607,6 +695,8 @@ def run_parallel(
     system: str | None = None,
     run_dir: str | Path | None = None,
     name: str | None = None,
+    isolation: str | None = None,
+    base: str = "HEAD",
     on_event: Listener | None = None,
     on_end: Callable[[AgentRecord], None] | None = None,
 ) -> Run:
@@ -617,8 +707,10 @@ def run_parallel(
     that tasks name with `agent`; `tools` limits the default tool set.  Tool calls go through
     `permissions` (default: mode `permission_mode` or `default`, no rules), and an `ask` waits for
     an answer when `interactive` (default: inside a Jupyter kernel), else it is denied.
-    `max_depth` bounds sub-agents spawned with the Agent tool.  Bad input raises before
-    anything starts.
+    `max_depth` bounds sub-agents spawned with the Agent tool.  With `isolation="worktree"`
+    (or an agent definition's `isolation: worktree`) each agent works in its own git worktree
+    of `cwd` on a branch `agentbook/<run>/<task>` from `base`; see `Run.merge` and `Run.cleanup`.
+    Bad input raises before anything starts.
     """
     chosen = as_tasks(tasks)
     specs = load_agents(agents) if isinstance(agents, str | Path) else dict(agents or {})
@@ -631,6 +723,8 @@ def run_parallel(
                              f"defined: {', '.join(specs) or 'none'}")  # fmt: skip
     if tools is not None:
         tools_named([t for t in tools if t != "Agent"])  # raises naming an unknown tool
+    if isolation not in (None, "worktree"):
+        raise ValueError(f"isolation must be None or 'worktree', not {isolation!r}")
     if concurrency is not None and concurrency < 1:
         raise ValueError(f"concurrency must be at least 1, not {concurrency}")
     if max_turns < 1:
@@ -639,6 +733,11 @@ def run_parallel(
         permissions = Permissions(mode=permission_mode or "default")  # type: ignore[arg-type]
     elif permission_mode is not None:
         permissions = permissions.with_mode(permission_mode)  # type: ignore[arg-type]
+    worktrees = isolation == "worktree" or any(s.isolation == "worktree" for s in specs.values())
+    if worktrees:
+        from agentbook.worktrees import Worktrees
+
+        Worktrees(root, "check", base=base)  # raises for a folder that is not a repository, or a bad base
     resolved_model = get_model(model) if not isinstance(model, str | type(None)) else model
     folder = Path(run_dir) if run_dir is not None else new_run_dir()
     folder.mkdir(parents=True, exist_ok=True)
@@ -660,7 +759,11 @@ def run_parallel(
         rate_limits=rate_limits,
         max_depth=max_depth,
         system=system,
+        isolation=isolation,
+        base=base,
     )
+    if worktrees:
+        run._worktrees = Worktrees(root, run.name, base=base)
     if on_event is not None:
         run.on_event(on_event)
     if on_end is not None:

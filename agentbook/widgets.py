@@ -43,6 +43,7 @@ from agentbook.events import AgentEvent, utcnow
 from agentbook.records import ENDED, AgentRecord
 
 if TYPE_CHECKING:
+    from agentbook.plans import Plan
     from agentbook.runs import PermissionRequest, Run
 
 log = logging.getLogger("agentbook")
@@ -446,3 +447,28 @@ def _walk(widget: Widget) -> Iterator[Widget]:
     # Each widget made its own layout and style models: close those too.
     yield from (w for w in (getattr(widget, "layout", None), getattr(widget, "style", None)) if w is not None)
     yield widget
+
+
+def plan_view(plan: Plan) -> Any:
+    """A plan's table and phase graph with an Approve button that calls `plan.approve()`.
+
+    The button is disabled once the plan is approved (from here or from code), so a notebook
+    shows whether the gate is open.
+    """
+    table = widgets.HTML(plan._repr_html_())
+    button = widgets.Button(description="Approve", button_style="success", icon="check")
+    button.add_class("agentbook-plan-approve")
+
+    def show_state() -> None:
+        if plan.approved:
+            button.description, button.disabled, button.button_style = "Approved", True, ""
+
+    def approve(_: Any) -> None:
+        plan.approve()
+        show_state()
+
+    button.on_click(approve)
+    show_state()
+    box = widgets.VBox([table, button])
+    box.add_class("agentbook-plan")
+    return box

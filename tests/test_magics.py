@@ -133,3 +133,38 @@ def test_agents_lists_and_steers_runs(ip: InteractiveShell, code: Path) -> None:
         ip.run_line_magic("agents", "explode")
     with pytest.raises(UsageError, match="--max-turns must be"):
         ip.run_line_magic("agents", "resume north --max-turns zero")
+
+
+CLASSIC = """\
+library: {prompt: Write a shared validation library, files: ["src/validation/**"]}
+user-model: {prompt: Change the user model, files: [src/models/user.py]}
+registration: {prompt: "Validate registration with {library}", depends_on: [library], files: [src/api/reg.py]}
+payment: {prompt: "Validate payment with {library}", depends_on: [library], files: [src/api/pay.py]}
+tests: {prompt: Test both endpoints, depends_on: [registration, payment]}
+"""
+
+
+def test_phase_plan_magic_builds_the_plan(ip: InteractiveShell) -> None:
+    from agentbook.plans import Plan
+
+    plan = ip.run_cell_magic("phase_plan", "-o plan", CLASSIC)
+    assert isinstance(plan, Plan) and ip.user_ns["plan"] is plan
+    assert plan.phases == [["library", "user-model"], ["payment", "registration"], ["tests"]]
+    assert plan.tasks["registration"].prompt == "Validate registration with {library}"  # kept for the run
+    assert not plan.approved
+    with pytest.raises(UsageError, match="cycle"):
+        ip.run_cell_magic(
+            "phase_plan", "", "a: {prompt: x, depends_on: [b]}\nb: {prompt: y, depends_on: [a]}"
+        )
+
+
+def test_plan_view_approve_button_opens_the_gate() -> None:
+    from agentbook.plans import Plan
+    from agentbook.widgets import plan_view
+
+    plan = Plan({"a": "x", "b": {"prompt": "y", "depends_on": ["a"]}})
+    view = plan_view(plan)
+    button = view.children[1]
+    assert button.description == "Approve" and not button.disabled
+    button.click()
+    assert plan.approved and button.disabled and button.description == "Approved"

@@ -1,0 +1,114 @@
+"""Runs with `isolation="worktree"`: one git worktree and branch per agent, the user's checkout
+never touched, commits, diff stats in `run.df`, escapes refused, merge and cleanup."""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from agentbook.messages import Request, Response, Text, ToolResult, ToolUse, Usage
+from agentbook.ratelimit import reset_gates
+from agentbook.runs import run_parallel
+
+
+class Writer:
+    """`write PATH TEXT` asks for one Write, then reports how it went."""
+
+    name = "scripted"
+    description = "writes one file"
+
+    async def aclose(self) -> None:
+        return None
+
+    async def respond(self, request: Request) -> Response:
+        prompt = request.messages[0].text
+        _, path, text = prompt.split(" ", 2)
+        last = request.messages[-1].content
+        results = [b for b in last if isinstance(b, ToolResult)]
+        blocks: tuple[Any, ...]
+        if not results:
+            blocks = (ToolUse("w1", "Write", {"file_path": path, "content": text + "\n"}),)
+        else:
+            blocks = (Text(f"error: {results[0].content}" if results[0].is_error else f"wrote {path}"),)
+        stop = "tool_use" if isinstance(blocks[0], ToolUse) else "end_turn"
+        return Response(f"m{len(request.messages)}", "scripted", blocks, stop, Usage(10, 5))
+
+
+def git(repo: Path, *args: str) -> str:
+    return subprocess.run(["git", *args], cwd=repo, check=True, capture_output=True, text=True).stdout.strip()
+
+
+@pytest.fixture
+def repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    reset_gates()
+    for key, value in {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@x", "GIT_COMMITTER_NAME": "t",
+                       "GIT_COMMITTER_EMAIL": "t@x"}.items():  # fmt: skip
+        monkeypatch.setenv(key, value)
+    path = tmp_path / "repo"
+    path.mkdir()
+    git(path, "init", "-q", "-b", "main")
+    (path / "app.py").write_text("print('hi')\n")
+    git(path, "add", ".")
+    git(path, "commit", "-qm", "start")
+    (path / "app.py").write_text("print('user edit in progress')\n")  # the user's own dirty work
+    (path / "notes.txt").write_text("untracked\n")
+    yield path
+
+
+def test_each_agent_works_in_its_own_worktree_and_branch(repo: Path, tmp_path: Path) -> None:
+    head = git(repo, "rev-parse", "HEAD")
+    status = git(repo, "status", "--porcelain")
+    run = run_parallel(
+        {"docs": "write README.md docs", "code": "write lib.py x=1", "escape": "write ../outside.txt nope"},
+        model=Writer(),
+        cwd=repo,
+        run_dir=tmp_path / "run",
+        isolation="worktree",
+        permission_mode="acceptEdits",
+        interactive=False,
+    )
+    run.wait(timeout=60)
+    assert set(run.status.values()) == {"done"}
+    df = run.df
+    assert df.loc["docs", "branch"] == f"agentbook/{run.name}/docs"
+    assert (df.loc["docs", "files_changed"], df.loc["docs", "insertions"]) == (1, 1)
+    # The escape was refused and nothing was written outside.
+    assert "outside" in run.results["escape"] and run.results["escape"].startswith("error:")
+    assert not (tmp_path / "outside.txt").exists() and not (repo.parent / "outside.txt").exists()
+    assert pd_is_na(df.loc["escape", "branch"]) or df.loc["escape", "files_changed"] == 0
+    # Commits name their task; the user's checkout is untouched.
+    assert "docs" in git(repo, "log", "-1", "--format=%s", f"agentbook/{run.name}/docs")
+    assert git(repo, "show", f"agentbook/{run.name}/code:lib.py") == "x=1"
+    assert git(repo, "rev-parse", "HEAD") == head and git(repo, "status", "--porcelain") == status
+    assert (repo / "app.py").read_text() == "print('user edit in progress')\n"
+    # Merge the branches into an integration branch, then clean up.
+    report = run.merge(into="integration")
+    assert report.conflict is None and len(report.merged) == 2
+    assert set(git(repo, "ls-tree", "--name-only", "integration").split()) == {
+        "README.md",
+        "app.py",
+        "lib.py",
+    }
+    run.cleanup()
+    assert git(repo, "worktree", "list", "--porcelain").count("worktree ") == 1
+    assert git(repo, "rev-parse", "HEAD") == head and git(repo, "status", "--porcelain") == status
+
+
+def pd_is_na(value: object) -> bool:
+    import pandas as pd
+
+    return bool(pd.isna(value))
+
+
+def test_worktree_isolation_needs_a_repository(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="git"):
+        run_parallel(
+            {"a": "write x y"}, model=Writer(), cwd=tmp_path, run_dir=tmp_path / "run", isolation="worktree"
+        )
+    assert not (tmp_path / "run").exists()
+    with pytest.raises(ValueError, match="isolation must be"):
+        run_parallel({"a": "x"}, model=Writer(), cwd=tmp_path, isolation="docker")
