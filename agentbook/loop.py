@@ -15,6 +15,7 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from agentbook.events import (
     AgentEnded,
@@ -52,6 +53,8 @@ class AgentResult:
     messages: list[Message] = field(default_factory=list)
     error: str | None = None
     model: str = ""
+    root: Path | None = None
+    """The folder the agent's tools were confined to."""
 
 
 def _no_event(event: object) -> None:
@@ -90,7 +93,7 @@ async def run_agent(
 
     def end(state: AgentState, error: str | None = None) -> AgentResult:
         emit(AgentEnded(agent=name, state=state, turns=turns, usage=usage, result=text, error=error))
-        return AgentResult(name, state, text, turns, usage, messages, error, model.name)
+        return AgentResult(name, state, text, turns, usage, messages, error, model.name, ctx.root)
 
     def retried(attempt: int, exc: TransientModelError, wait: float) -> None:
         emit(ModelRetry(agent=name, attempt=attempt, error=str(exc), status=exc.status, wait_s=wait))

@@ -45,6 +45,7 @@ def _run_options(func: Any) -> Any:
             argument("--max-turns", type=int, help="most model responses per agent"),
             argument("--tools", help="comma-separated tools, e.g. Read,Grep,Glob"),
             argument("--concurrency", type=int, help="most agents working at once"),
+            argument("--worktree", action="store_true", help="each agent in its own git worktree and branch"),
             argument("--cwd", help="the folder agents work in (default: the kernel's)"),
             argument("--wait", action="store_true", help="block until every agent has ended"),
             argument("-o", dest="output", help="store the Run in this notebook variable"),
@@ -122,6 +123,33 @@ class AgentMagics(Magics):
             return None
         return plan
 
+    @magic_arguments()
+    @argument("--repo", default=".", help="the git repository (default: the kernel's folder)")
+    @argument("--model", help="the model that plans and implements the units")
+    @argument("-o", dest="output", help="store the Batch in this notebook variable")
+    @argument("instruction", nargs="+", help="what to change, in words")
+    @line_magic
+    def batch(self, line: str) -> Any:
+        """Plan a change as 5-30 independent units, show them for approval (editable), then run one
+        agent per unit in its own git worktree; see `agentbook.batch`."""
+        from agentbook.batch import BatchError, batch
+
+        args = _parse(self.batch, line)
+        try:
+            planned = batch(" ".join(args.instruction), args.repo, model=args.model)
+        except (BatchError, ValueError) as exc:
+            raise UsageError(str(exc)) from exc
+        if args.output and self.shell is not None:
+            self.shell.user_ns[args.output] = planned
+        if self.shell is not None and getattr(self.shell, "kernel", None) is not None:
+            from IPython.display import display
+
+            from agentbook.widgets import batch_view
+
+            display(batch_view(planned))
+            return None
+        return planned
+
     @line_magic
     def agents(self, line: str) -> Any:
         """List and steer this kernel's runs:
@@ -176,9 +204,10 @@ class AgentMagics(Magics):
                 concurrency=args.concurrency,
                 agents=specs,
                 tools=tools,
+                isolation="worktree" if args.worktree else None,
                 **({"max_turns": args.max_turns} if args.max_turns else {}),
             )
-        except (ValueError, AgentFileError, NotADirectoryError) as exc:
+        except (ValueError, AgentFileError, NotADirectoryError, RuntimeError) as exc:
             raise UsageError(str(exc)) from exc
         if args.output:
             ns[args.output] = run

@@ -447,16 +447,16 @@ class Run:
             )
         finally:
             writer.close()
+            if worktree is not None and result is None:
+                # Cancelled or crashed: keep the worktree for inspection.  Synchronously, because
+                # a cancelled task cannot await.
+                self._finish_worktree(record, worktree, ok=False)
+        try:
+            await self.hooks.ended(record.name, result)  # before the commit: a hook may check the tree
+        finally:
             if worktree is not None:
-                # Commit what the agent left on its branch; an agent that did not finish keeps its
-                # worktree for inspection.  On cancellation this runs synchronously: a cancelled
-                # task cannot await.
-                ok = result is not None and result.state == "done"
-                if result is None:
-                    self._finish_worktree(record, worktree, ok)
-                else:
-                    await asyncio.to_thread(self._finish_worktree, record, worktree, ok)
-        await self.hooks.ended(record.name, result)
+                # Commit what the agent left on its branch; one that did not finish keeps its tree.
+                await asyncio.to_thread(self._finish_worktree, record, worktree, result.state == "done")
         return result
 
     def _parent_root(self, record: AgentRecord) -> Path:

@@ -43,6 +43,7 @@ from agentbook.events import AgentEvent, utcnow
 from agentbook.records import ENDED, AgentRecord
 
 if TYPE_CHECKING:
+    from agentbook.batch import Batch
     from agentbook.plans import Plan
     from agentbook.runs import PermissionRequest, Run
 
@@ -471,4 +472,53 @@ def plan_view(plan: Plan) -> Any:
     show_state()
     box = widgets.VBox([table, button])
     box.add_class("agentbook-plan")
+    return box
+
+
+def batch_view(batch: Batch) -> Any:
+    """A batch's units as an editable table (include, name, files, instructions, test command)
+    with an Approve button: approving takes the edited units, starts the run and shows its board."""
+    from agentbook.batch import BatchError, Unit
+
+    rows = []
+    for unit in batch.units:
+        rows.append(
+            (
+                widgets.Checkbox(value=True, indent=False, layout=widgets.Layout(width="2em")),
+                widgets.Text(unit.name, layout=widgets.Layout(width="14em")),
+                widgets.Text(", ".join(unit.files), layout=widgets.Layout(width="16em")),
+                widgets.Textarea(unit.instructions, layout=widgets.Layout(width="32em")),
+                widgets.Text(unit.test_command or "", layout=widgets.Layout(width="16em")),
+            )
+        )
+    button = widgets.Button(description="Approve and run", button_style="success", icon="check")
+    button.add_class("agentbook-batch-approve")
+    out = widgets.Output()
+
+    def approve(_: Any) -> None:
+        chosen = [
+            Unit(name.value.strip(), text.value, [f.strip() for f in files.value.split(",") if f.strip()],
+                 test.value.strip() or None)
+            for keep, name, files, text, test in rows
+            if keep.value
+        ]  # fmt: skip
+        with out:  # a click runs on the kernel's thread, in this cell's output: safe to display here
+            try:
+                batch.edit(chosen)
+                batch.approve()
+                run = batch.start()
+            except BatchError as exc:
+                print(f"cannot run the batch: {exc}")
+                return
+            button.disabled, button.description = True, "Running"
+            from IPython.display import display
+
+            display(run)  # type: ignore[no-untyped-call]
+
+    button.on_click(approve)
+    table = widgets.VBox([widgets.HBox(list(row)) for row in rows])
+    box = widgets.VBox(
+        [widgets.HTML(f"<b>{len(rows)} units</b> for: {batch.instruction}"), table, button, out]
+    )
+    box.add_class("agentbook-batch")
     return box

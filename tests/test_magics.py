@@ -36,7 +36,17 @@ def cell(ip: InteractiveShell, line: str, body: str) -> Any:
 
 def test_help_lists_the_options(ip: InteractiveShell) -> None:
     doc = ip.find_cell_magic("parallel_agents").__doc__ or ""
-    for option in ("--model", "--agent", "--max-turns", "--tools", "--concurrency", "--cwd", "--wait", "-o"):
+    for option in (
+        "--model",
+        "--agent",
+        "--max-turns",
+        "--tools",
+        "--concurrency",
+        "--worktree",
+        "--cwd",
+        "--wait",
+        "-o",
+    ):
         assert option in doc, option
     assert "YAML" in doc
 
@@ -80,6 +90,7 @@ def test_agent_magic_runs_one_agent(ip: InteractiveShell, code: Path) -> None:
         ("--cwd /no/such/folder", "a: b", "--cwd: not a folder"),
         ("--bogus 1", "a: b", "unrecognized arguments: --bogus"),
         ("--agent ghost", "a: b", "names agent 'ghost'"),
+        ("--worktree", "a: b", "not a git repository"),
         ("", "a: [unclosed", "not valid YAML"),
         ("", "- just\n- a list", "must be a YAML mapping"),
         ("", "", "the cell body is empty"),
