@@ -28,18 +28,19 @@ WIDGET_VIEW_MIME = "application/vnd.jupyter.widget-view+json"
 COLUMNS: tuple[str, ...] = ("agent", "state", "turns", "last tool", "tokens", "cost", "elapsed")
 """Column titles, in the order of `row_cells` and `totals_cells`."""
 _RIGHT_ALIGNED = frozenset({"turns", "tokens", "cost", "elapsed"})
-_WIDTHS_EM = (16, 6, 4, 9, 8, 7, 6)
+_WIDTHS_EM = (16, 11, 4, 9, 8, 7, 6)  # the state column holds the totals' summary ("2 done, 1 running")
 """Column widths of the live board's rows (the static table sizes itself)."""
 STATE_COLOURS: dict[str, str] = {
     "pending": "#616161",
-    "running": "#212121",
+    "running": "#00838f",
     "waiting": "#1565c0",
     "done": "#2e7d32",
     "partial": "#b26a00",
     "failed": "#c62828",
     "cancelled": "#9e9e9e",
 }
-"""Text colour per agent state: done green, failed red, cancelled grey, partial amber, waiting blue."""
+"""Text colour per agent state: running teal, done green, failed red, cancelled grey, partial amber,
+waiting blue."""
 
 TEXT_LIMIT = 2000
 INPUT_LIMIT = 600
@@ -314,7 +315,9 @@ def transcript_html(path: Path, *, error: str | None = None, limit: int = MESSAG
         body += (
             f"<div style='color:#c62828'><b>error:</b> {html.escape(_short(error, ERROR_LIMIT * 4))}</div>"
         )
-    return f"<div style='max-height:24em;overflow:auto;font-size:90%;padding:4px 8px'>{body}</div>"
+    # No height limit here: the widget's own layout scrolls, so replacing the value keeps the
+    # reader's scroll position instead of jumping back to the top.
+    return f"<div style='font-size:90%;padding:4px 8px'>{body}</div>"
 
 
 # ---- MIME bundles

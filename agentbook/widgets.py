@@ -360,7 +360,9 @@ class Board:
     def _update_transcript(self, row: _Row, record: AgentRecord, want_open: bool) -> bool:
         if want_open:
             if row.transcript is None:
-                row.transcript = widgets.HTML(layout=widgets.Layout(width="100%"))
+                row.transcript = widgets.HTML(
+                    layout=widgets.Layout(width="100%", max_height="24em", overflow="auto")
+                )
                 row.transcript.add_class("agentbook-transcript")
             with row.transcript.hold_sync():
                 row.transcript.value = display.transcript_html(record.transcript, error=record.error)
