@@ -2,6 +2,7 @@
 
 __version__ = "0.1.0"
 
+from agentbook.batches import Batch, BatchError, Unit, batch
 from agentbook.explore import Exploration, explore, explore_async
 from agentbook.hooks import Hooks
 from agentbook.loop import AgentResult, run_agent
@@ -25,6 +26,8 @@ def load_ipython_extension(ipython: object) -> None:
 __all__ = [
     "AgentResult",
     "AgentSpec",
+    "Batch",
+    "BatchError",
     "Conflict",
     "Exploration",
     "Hooks",
@@ -35,7 +38,9 @@ __all__ = [
     "RateLimits",
     "Run",
     "Task",
+    "Unit",
     "__version__",
+    "batch",
     "explore",
     "explore_async",
     "load_agents",

@@ -131,8 +131,8 @@ class AgentMagics(Magics):
     @line_magic
     def batch(self, line: str) -> Any:
         """Plan a change as 5-30 independent units, show them for approval (editable), then run one
-        agent per unit in its own git worktree; see `agentbook.batch`."""
-        from agentbook.batch import BatchError, batch
+        agent per unit in its own git worktree; see `agentbook.batches`."""
+        from agentbook.batches import BatchError, batch
 
         args = _parse(self.batch, line)
         try:

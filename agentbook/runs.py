@@ -509,13 +509,17 @@ class Run:
                 record.worktree = None
         return removed
 
-    def merge(self, into: str) -> MergeReport:
-        """Merge the agents' branches that have commits, one by one, into the branch `into`
-        (made from the run's base if missing), stopping at the first conflict with a report.
-        The user's own checkout is never touched."""
+    def merge(self, into: str, names: Iterable[str] | None = None) -> MergeReport:
+        """Merge the agents' branches that have commits (of the agents `names`, default all),
+        one by one, into the branch `into` (made from the run's base if missing), stopping at the
+        first conflict with a report.  The user's own checkout is never touched."""
         if self._worktrees is None:
             raise RuntimeError(f"run {self.name} used no worktrees: nothing to merge")
-        branches = [r.branch for r in self.records.values() if r.branch and r.commit]
+        chosen = set(self.records) if names is None else set(names)
+        unknown = chosen - set(self.records)
+        if unknown:
+            raise KeyError(f"no agent(s) {sorted(unknown)} in run {self.name}")
+        branches = [r.branch for r in self.records.values() if r.name in chosen and r.branch and r.commit]
         return self._worktrees.merge(branches, into)
 
     def publish(self) -> dict[str, str]:

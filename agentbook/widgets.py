@@ -43,7 +43,7 @@ from agentbook.events import AgentEvent, utcnow
 from agentbook.records import ENDED, AgentRecord
 
 if TYPE_CHECKING:
-    from agentbook.batch import Batch
+    from agentbook.batches import Batch
     from agentbook.plans import Plan
     from agentbook.runs import PermissionRequest, Run
 
@@ -480,7 +480,7 @@ def plan_view(plan: Plan) -> Any:
 def batch_view(batch: Batch) -> Any:
     """A batch's units as an editable table (include, name, files, instructions, test command)
     with an Approve button: approving takes the edited units, starts the run and shows its board."""
-    from agentbook.batch import BatchError, Unit
+    from agentbook.batches import BatchError, Unit
 
     rows = []
     for unit in batch.units:

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from agentbook.batch import BatchError, Unit, batch, parse_units
+from agentbook.batches import BatchError, Unit, batch, parse_units
 from agentbook.messages import Request, Response, Text, ToolResult, ToolUse, Usage
 from agentbook.ratelimit import reset_gates
 
@@ -89,6 +89,9 @@ def test_a_batch_where_one_unit_fails_and_the_others_land(repo: Path) -> None:
     failures = (planned.run.run_dir / "batch-failures.md").read_text()  # type: ignore[union-attr]
     assert "## add-broken" in failures and "SyntaxError" in failures and "add-mod-0" not in failures
     assert git(repo, "status", "--porcelain") == "" and git(repo, "branch", "--show-current") == "main"
+    merged = planned.merge(into="integration")
+    assert merged.conflict is None and len(merged.merged) == 4
+    assert "broken.py" not in git(repo, "ls-tree", "--name-only", "integration")
 
 
 def test_edit_before_approval_and_given_units(repo: Path) -> None:

@@ -26,6 +26,8 @@ from agentbook.runs import Run, run_parallel
 if TYPE_CHECKING:
     import pandas as pd
 
+    from agentbook.worktrees import MergeReport
+
 MIN_UNITS, MAX_UNITS = 5, 30
 TEST_TIMEOUT_S = 600.0
 _UNIT_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
@@ -237,6 +239,13 @@ class Batch:
                 }
             )
         return pd.DataFrame(rows).set_index("unit")
+
+    def merge(self, into: str) -> MergeReport:
+        """Merge the branches of the units whose test command passed into `into`, one by one,
+        stopping at the first conflict (see `Run.merge`)."""
+        if self.run is None:
+            raise BatchError("the batch has not run")
+        return self.run.merge(into, [name for name in self.outcomes if self._outcome(name) == "passed"])
 
     def publish(self) -> dict[str, str]:
         """Each unit's branch as a pull request (`gh` and a remote) or a patch file."""
