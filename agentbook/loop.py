@@ -63,7 +63,7 @@ def _no_event(event: object) -> None:
 
 async def run_agent(
     name: str,
-    prompt: str | None,
+    prompt: str | Message | None,
     *,
     model: Model,
     tools: Sequence[Tool],
@@ -77,10 +77,12 @@ async def run_agent(
     before_request: Callable[[Request], Awaitable[None]] | None = None,
     authorize: Authorize | None = None,
     after_tool: AfterTool | None = None,
+    cache_system: bool = False,
 ) -> AgentResult:
     """Run one agent until it ends; see the module docstring for how it can end.
 
-    `prompt` is the new user message; `None` continues `history` as it is.  `max_turns` counts
+    `prompt` is the new user message (text, or a `Message` with cache breakpoints); `None`
+    continues `history` as it is.  `cache_system` marks the system prompt for prompt caching.  `max_turns` counts
     the responses of this call.  `before_request` runs before every model call attempt (rate
     gates use it); `authorize` before every tool call (permissions and hooks use it), and
     `after_tool` after each.
@@ -116,7 +118,7 @@ async def run_agent(
     if answered:
         messages.pop()  # the partial results are re-sent together with the missing ones
     elif not pending and (prompt is not None or not messages or messages[-1].role == "assistant"):
-        added = Message.user(prompt if prompt is not None else CONTINUE_PROMPT)
+        added = prompt if isinstance(prompt, Message) else Message.user(prompt or CONTINUE_PROMPT)
         messages.append(added)
     emit(AgentStarted(agent=name, model=model.name, prompt=added, system=system,
                       cwd=str(ctx.root), resumed=bool(history)))  # fmt: skip
@@ -126,7 +128,13 @@ async def run_agent(
         while True:
             if turns >= max_turns:
                 return end("partial", f"stopped after max_turns={max_turns}; resume to continue")
-            request = Request(system=system, messages=tuple(messages), tools=schemas, max_tokens=max_tokens)
+            request = Request(
+                system=system,
+                messages=tuple(messages),
+                tools=schemas,
+                max_tokens=max_tokens,
+                cache_system=cache_system,
+            )
             started = time.monotonic()
             response = await call_with_retries(
                 lambda request=request: _ask(model, request, before_request),  # type: ignore[misc]

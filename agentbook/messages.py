@@ -11,15 +11,18 @@ from dataclasses import dataclass, field, fields
 from typing import Any, Literal, TypeAlias
 
 Role: TypeAlias = Literal["user", "assistant"]
+EPHEMERAL: dict[str, str] = {"type": "ephemeral"}
+"""A prompt-cache breakpoint with the default (5-minute) lifetime."""
 StopReason: TypeAlias = str  # "end_turn", "tool_use", "max_tokens", "stop_sequence", "pause_turn", ...
 
 
 @dataclass(frozen=True, slots=True)
 class Text:
-    """A text block."""
+    """A text block; `cache` puts a prompt-cache breakpoint after it (`cache_control`)."""
 
     text: str
     type: Literal["text"] = "text"
+    cache: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +59,11 @@ Block: TypeAlias = Text | ToolUse | ToolResult | Thinking
 
 def block_to_api(block: Block) -> dict[str, Any]:
     """The Messages API's JSON for one block."""
+    if isinstance(block, Text):
+        text: dict[str, Any] = {"type": "text", "text": block.text}
+        if block.cache:
+            text["cache_control"] = EPHEMERAL
+        return text
     if isinstance(block, ToolResult):
         out: dict[str, Any] = {
             "type": "tool_result",
@@ -76,7 +84,7 @@ def block_from_api(data: dict[str, Any]) -> Block:
     """
     kind = data.get("type")
     if kind == "text":
-        return Text(data["text"])
+        return Text(data["text"], cache=bool(data.get("cache_control")))
     if kind == "tool_use":
         return ToolUse(data["id"], data["name"], dict(data.get("input") or {}))
     if kind == "tool_result":
@@ -234,3 +242,5 @@ class Request:
     tools: tuple[ToolSchema, ...] = ()
     max_tokens: int = 8192
     metadata: dict[str, Any] = field(default_factory=dict)
+    cache_system: bool = False
+    """Put a prompt-cache breakpoint after the system prompt (tools and system become cacheable)."""

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
+import json
 import logging
 import re
 import threading
@@ -39,9 +40,9 @@ from agentbook.events import (
 )
 from agentbook.hooks import Hooks
 from agentbook.loop import DEFAULT_MAX_TURNS, AgentResult, run_agent
-from agentbook.messages import Message, ToolResult, ToolUse, Usage
+from agentbook.messages import Message, Request, Text, ToolResult, ToolUse, Usage
 from agentbook.models import Model, get_model
-from agentbook.models.base import estimate_tokens
+from agentbook.models.base import estimate_tokens, response_began
 from agentbook.permissions import Permissions
 from agentbook.ratelimit import RateLimits, gate_for, gated
 from agentbook.records import ENDED, AgentRecord, api_attempts, apply
@@ -51,7 +52,7 @@ from agentbook.specs import AgentSpec, Task, load_agents
 from agentbook.tasks import TaskInput, as_tasks
 from agentbook.tools import ToolContext, ToolError, tools_named
 from agentbook.tools.agent import GENERAL_PURPOSE, AgentTool, SubagentRequest
-from agentbook.tools.base import Tool
+from agentbook.tools.base import Tool, schema
 from agentbook.transcripts import (
     TranscriptWriter,
     dumps,
@@ -128,6 +129,8 @@ class Run:
         system: str | None,
         isolation: str | None = None,
         base: str = "HEAD",
+        shared_context: str | None = None,
+        warm_cache: bool = False,
     ) -> None:
         self.name = name
         self.run_dir = run_dir
@@ -151,6 +154,9 @@ class Run:
         self._max_depth = max_depth
         self._system = system
         self._isolation = isolation
+        self._shared_context = shared_context
+        self._warm_cache = warm_cache
+        self._warmups: dict[str, _Warmup] = {}
         self._base = base
         self._worktrees: Worktrees | None = None
         self._listeners: list[Listener] = []
@@ -410,12 +416,21 @@ class Run:
             TranscriptWriter(record.transcript, session_id=self.session_id, agent_id=record.agent_id),
         )
 
+        warmup = self._warmups.setdefault(model.name, _Warmup()) if self._warm_cache else None
+
         def emit(event: AgentEvent) -> None:
             self._dispatch(record, event)
             if isinstance(event, TurnCompleted):
                 hook.settle(event.response)  # corrects this request's reservation to its real usage
             elif isinstance(event, ModelRetry) and event.status == 429:
                 gate.pause(event.wait_s)
+            if warmup is not None and isinstance(event, TurnCompleted | AgentEnded):
+                warmup.release_if(record.name)  # the leader answered or ended: never hold siblings longer
+
+        async def before_request(request: Request) -> None:
+            if warmup is not None:
+                await warmup.enter(record.name)
+            await hook(request)
 
         async def authorize(call: ToolUse) -> str | None:
             denial = await self.hooks.before_tool(record.name, call)
@@ -431,7 +446,7 @@ class Run:
         try:
             result = await run_agent(
                 record.name,
-                prompt if history else (prompt or record.task.prompt),
+                prompt if history else (prompt or self._first_message(record.task.prompt)),
                 model=model,
                 tools=self._tools_for(record, spec),
                 ctx=ctx,
@@ -441,9 +456,10 @@ class Run:
                 max_tokens=self._max_tokens,
                 emit=emit,
                 retry=self._retry,
-                before_request=hook,
+                before_request=before_request,
                 authorize=authorize,
                 after_tool=after_tool,
+                cache_system=self._warm_cache or self._shared_context is not None,
             )
         finally:
             writer.close()
@@ -458,6 +474,12 @@ class Run:
                 # Commit what the agent left on its branch; one that did not finish keeps its tree.
                 await asyncio.to_thread(self._finish_worktree, record, worktree, result.state == "done")
         return result
+
+    def _first_message(self, prompt: str) -> str | Message:
+        """The task's prompt, after the run's shared context (a cached prefix) when there is one."""
+        if self._shared_context is None:
+            return prompt
+        return Message("user", (Text(self._shared_context, cache=True), Text(prompt)))
 
     def _parent_root(self, record: AgentRecord) -> Path:
         """Sub-agents work where their parent works; top-level agents in the run's folder."""
@@ -496,6 +518,28 @@ class Run:
         record.worktree = outcome.path if outcome.kept else None
         if outcome.commit is None and not outcome.kept:
             record.branch = None  # nothing to keep: the branch was deleted with its worktree
+
+    def cache_report(self) -> dict[str, Any]:
+        """What prompt caching did for this run: tokens written to and read from the cache, the
+        dollars paid, and what a cold fan-out (each read paid as a write) would have paid."""
+        from agentbook.costs import price_for
+
+        paid = cold = 0.0
+        for record in self.records.values():
+            price = price_for(record.model)
+            if price is None:
+                continue
+            paid += price.cost(record.usage)
+            cold += price.cost(record.usage)
+            cold += record.usage.cache_read_input_tokens * (price.cache_write_5m - price.cache_read) / 1e6
+        usage = self.usage
+        return {
+            "cache_writes": usage.cache_creation_input_tokens,
+            "cache_reads": usage.cache_read_input_tokens,
+            "cost_usd": paid,
+            "cold_cost_usd": cold,
+            "saved_usd": cold - paid,
+        }
 
     # ---- worktree integration
 
@@ -659,6 +703,29 @@ class Run:
         tmp.replace(self.run_dir / MANIFEST)
 
 
+class _Warmup:
+    """Prompt-cache warming for one model of a run: the first agent's first request goes alone;
+    its siblings wait until its response has begun (then the cache entry it writes is readable),
+    or until it answered or ended, whichever comes first."""
+
+    def __init__(self) -> None:
+        self.leader: str | None = None
+        self.ready = asyncio.Event()
+
+    async def enter(self, agent: str) -> None:
+        if self.ready.is_set():
+            return
+        if self.leader in (None, agent):
+            self.leader = agent
+            response_began.set(self.ready.set)  # the model adapter calls it when the response begins
+            return
+        await self.ready.wait()
+
+    def release_if(self, agent: str) -> None:
+        if agent == self.leader:
+            self.ready.set()
+
+
 def _task_json(task: Task) -> dict[str, Any]:
     data = asdict(task)
     data["depends_on"] = list(task.depends_on)
@@ -701,6 +768,8 @@ def run_parallel(
     name: str | None = None,
     isolation: str | None = None,
     base: str = "HEAD",
+    shared_context: str | None = None,
+    warm_cache: bool = False,
     on_event: Listener | None = None,
     on_end: Callable[[AgentRecord], None] | None = None,
 ) -> Run:
@@ -714,7 +783,10 @@ def run_parallel(
     `max_depth` bounds sub-agents spawned with the Agent tool.  With `isolation="worktree"`
     (or an agent definition's `isolation: worktree`) each agent works in its own git worktree
     of `cwd` on a branch `agentbook/<run>/<task>` from `base`; see `Run.merge` and `Run.cleanup`.
-    Bad input raises before anything starts.
+    `shared_context` opens every agent's first message as a cached prefix (with the system prompt
+    and tools); `warm_cache=True` sends one agent's first request alone and releases the others
+    once its response has begun, so they read the cache instead of all writing it (see
+    `Run.cache_report`).  Bad input raises before anything starts.
     """
     chosen = as_tasks(tasks)
     specs = load_agents(agents) if isinstance(agents, str | Path) else dict(agents or {})
@@ -765,7 +837,11 @@ def run_parallel(
         system=system,
         isolation=isolation,
         base=base,
+        shared_context=shared_context,
+        warm_cache=warm_cache,
     )
+    if warm_cache or shared_context is not None:
+        _warn_if_uncacheable(run, resolved_model, system, shared_context)
     if worktrees:
         run._worktrees = Worktrees(root, run.name, base=base)
     if on_event is not None:
@@ -782,6 +858,30 @@ def run_parallel(
     for record in records:
         run._start(record, None, [], max_turns)
     return run
+
+
+def _warn_if_uncacheable(
+    run: Run, model: Model | str | None, system: str | None, context: str | None
+) -> None:
+    """Warn when the shared prefix is shorter than the model's minimum cacheable length: the API
+    then silently caches nothing, and warming would only slow the fan-out down."""
+    import warnings
+
+    from agentbook.costs import price_for
+
+    name = run._model(Task("x", "x"), None).name
+    price = price_for(name)
+    minimum = price.min_cacheable_tokens if price is not None and price.min_cacheable_tokens else 1024
+    schemas = json.dumps(
+        [schema(t).to_api() for t in tools_named(["Read", "Glob", "Grep", "Bash", "Edit", "Write"])]
+    )
+    prefix = estimate_tokens((system or GENERAL_PURPOSE_SYSTEM) + (context or "") + schemas)
+    if prefix < minimum and name not in ("offline", "scripted"):
+        warnings.warn(
+            f"the shared prefix is about {prefix:,} tokens, shorter than {name}'s minimum cacheable length "
+            f"({minimum:,}): the API will not cache it",
+            stacklevel=3,
+        )
 
 
 def _write_main_transcript(run: Run) -> None:

@@ -17,8 +17,8 @@ import anthropic
 import httpx2
 
 from agentbook.costs import ALIASES
-from agentbook.messages import Block, Request, Response, Text, Thinking, ToolUse, Usage
-from agentbook.models.base import ModelError, TransientModelError
+from agentbook.messages import EPHEMERAL, Block, Request, Response, Text, Thinking, ToolUse, Usage
+from agentbook.models.base import ModelError, TransientModelError, signal_response_began
 
 CALLS_PER_CLIENT = 64
 _RETRYABLE_STATUS = {408, 409, 429, 500, 502, 503, 504, 529}
@@ -109,18 +109,23 @@ class AnthropicModel:
             "messages": [m.to_api() for m in request.messages],
         }
         if request.system:
-            kwargs["system"] = request.system
+            system: Any = request.system
+            if request.cache_system:
+                system = [{"type": "text", "text": request.system, "cache_control": EPHEMERAL}]
+            kwargs["system"] = system
         if request.tools:
             kwargs["tools"] = [t.to_api() for t in request.tools]
         self._in_flight += 1
         try:
             if self.stream:
                 async with self.client().messages.stream(**kwargs) as stream:
+                    signal_response_began()  # the headers are in: the response has begun
                     message = await stream.get_final_message()
                     request_id = stream.request_id
                     headers = stream.response.headers
             else:
                 raw = await self.client().messages.with_raw_response.create(**kwargs)
+                signal_response_began()
                 message = await raw.parse()
                 request_id = message._request_id
                 headers = raw.headers

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Callable
+from contextvars import ContextVar
 from typing import Protocol, runtime_checkable
 
 from agentbook.messages import Request, Response
@@ -58,6 +60,19 @@ class TransientModelError(ModelError):
     ) -> None:
         super().__init__(message, status=status, request_id=request_id)
         self.retry_after = retry_after
+
+
+response_began: ContextVar[Callable[[], None] | None] = ContextVar("agentbook_response_began", default=None)
+"""Set (by a `before_request` hook) to be told when the response to this task's request has begun:
+prompt-cache warming releases an agent's siblings then, because a cache entry is readable once the
+response that wrote it has begun."""
+
+
+def signal_response_began() -> None:
+    """Adapters call this as soon as a response has begun (headers or first event received)."""
+    callback = response_began.get()
+    if callback is not None:
+        callback()
 
 
 def estimate_tokens(text: str) -> int:

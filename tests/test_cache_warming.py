@@ -1,0 +1,86 @@
+"""Prompt caching across a fan-out, on the real SDK against a fake server that follows the caching
+rules (an entry is readable only after the response that wrote it has begun)."""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from agentbook.costs import price_for
+from agentbook.models import AnthropicModel
+from agentbook.ratelimit import reset_gates
+from agentbook.runs import run_parallel
+from agentbook.testing import FakeAnthropic, MessageReply
+from agentbook.testing.caching import CachingHandler
+
+SHARED = "Project handbook.\n" + "\n".join(f"Rule {i}: keep module {i} small and typed." for i in range(600))
+MODEL = "claude-sonnet-5-5"
+
+
+@pytest.fixture
+def cache(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[FakeAnthropic, CachingHandler]]:
+    reset_gates()
+    handler = CachingHandler(lambda request: MessageReply("ok", delay=0.3), min_tokens=1024)
+    with FakeAnthropic(handler) as fake:
+        monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-test-cache-0000")
+        monkeypatch.setenv("ANTHROPIC_BASE_URL", fake.base_url)
+        yield fake, handler
+
+
+def fan_out(tmp_path: Path, warm: bool) -> dict[str, float]:
+    run = run_parallel(
+        {f"a{i}": f"Summarise rule {i}." for i in range(10)},
+        model=AnthropicModel(MODEL),
+        cwd=tmp_path,
+        run_dir=tmp_path / f"run-{warm}",
+        tools=["Read"],
+        shared_context=SHARED,
+        warm_cache=warm,
+        interactive=False,
+    )
+    run.wait(timeout=60)
+    assert set(run.status.values()) == {"done"}
+    return run.cache_report()
+
+
+def test_a_warmed_fan_out_writes_once_and_reads_nine_times(
+    cache: tuple[FakeAnthropic, CachingHandler], tmp_path: Path
+) -> None:
+    fake, handler = cache
+    report = fan_out(tmp_path, warm=True)
+    stats = handler.stats
+    assert (stats.writes, stats.reads) == (1, 9)
+    prefix = stats.write_tokens
+    assert prefix > 1024 and stats.read_tokens == 9 * prefix
+    assert (report["cache_writes"], report["cache_reads"]) == (prefix, 9 * prefix)
+    # What the rules say it costs: one 5-minute write and nine reads of the prefix.
+    price = price_for(MODEL)
+    assert price is not None
+    expected_saving = 9 * prefix * (price.cache_write_5m - price.cache_read) / 1e6
+    assert report["saved_usd"] == pytest.approx(expected_saving)
+    # The system prompt and the shared context carried cache breakpoints.
+    first = fake.message_requests[0].json
+    assert first["system"][0]["cache_control"] == {"type": "ephemeral"}
+    assert first["messages"][0]["content"][0]["cache_control"] == {"type": "ephemeral"}
+
+
+def test_a_cold_fan_out_pays_ten_writes(cache: tuple[FakeAnthropic, CachingHandler], tmp_path: Path) -> None:
+    _, handler = cache
+    report = fan_out(tmp_path, warm=False)
+    assert (handler.stats.writes, handler.stats.reads) == (10, 0)
+    assert report["cache_reads"] == 0 and report["saved_usd"] == 0
+
+
+def test_a_short_shared_prefix_is_reported(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ANTHROPIC_BASE_URL", "http://127.0.0.1:9")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        run = run_parallel(
+            {"a": "x"}, model="claude-opus-4-6", cwd=tmp_path, run_dir=tmp_path / "r", shared_context="tiny",
+            warm_cache=True, interactive=False, max_turns=1,
+        )  # fmt: skip
+    run.cancel()
+    assert any("minimum cacheable length" in str(w.message) for w in caught)
