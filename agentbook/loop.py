@@ -82,8 +82,8 @@ async def run_agent(
     """Run one agent until it ends; see the module docstring for how it can end.
 
     `prompt` is the new user message (text, or a `Message` with cache breakpoints); `None`
-    continues `history` as it is.  `cache_system` marks the system prompt for prompt caching.  `max_turns` counts
-    the responses of this call.  `before_request` runs before every model call attempt (rate
+    continues `history` as it is.  `cache_system` marks the system prompt for prompt caching.
+    `max_turns` counts the responses of this call.  `before_request` runs before every model call attempt (rate
     gates use it); `authorize` before every tool call (permissions and hooks use it), and
     `after_tool` after each.
     """
