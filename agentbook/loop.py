@@ -83,9 +83,9 @@ async def run_agent(
 
     `prompt` is the new user message (text, or a `Message` with cache breakpoints); `None`
     continues `history` as it is.  `cache_system` marks the system prompt for prompt caching.
-    `max_turns` counts the responses of this call.  `before_request` runs before every model call attempt (rate
-    gates use it); `authorize` before every tool call (permissions and hooks use it), and
-    `after_tool` after each.
+    `max_turns` counts the responses of this call.  `before_request` runs before every model
+    call attempt (rate gates use it); `authorize` before every tool call (permissions and hooks
+    use it), and `after_tool` after each.
     """
     messages = list(history)
     by_name = {t.name: t for t in tools}
