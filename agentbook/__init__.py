@@ -3,6 +3,7 @@
 __version__ = "0.1.0"
 
 from agentbook.batches import Batch, BatchError, Unit, batch
+from agentbook.context import context_cost
 from agentbook.explore import Exploration, explore, explore_async
 from agentbook.hooks import Hooks
 from agentbook.loop import AgentResult, run_agent
@@ -41,6 +42,7 @@ __all__ = [
     "Unit",
     "__version__",
     "batch",
+    "context_cost",
     "explore",
     "explore_async",
     "load_agents",

@@ -73,6 +73,10 @@ log = logging.getLogger("agentbook")
 GENERAL_PURPOSE_SYSTEM = """\
 You are an agent working in {root}. Complete the task you are given with the tools you have, then
 answer with a concise final message: it is all that the one who asked will see of your work."""
+RESULT_CAP = """
+
+Your final answer goes into another agent's context, where every token costs: keep it under
+{tokens} tokens, a concise summary of what was asked, without preamble."""
 MANIFEST = "run.json"
 
 _runs: weakref.WeakValueDictionary[str, Run] = weakref.WeakValueDictionary()
@@ -131,8 +135,10 @@ class Run:
         base: str = "HEAD",
         shared_context: str | None = None,
         warm_cache: bool = False,
+        max_result_tokens: int | None = None,
     ) -> None:
         self.name = name
+        self.max_result_tokens = max_result_tokens
         self.run_dir = run_dir
         self.session_id = session_id
         self.cwd = cwd
@@ -642,9 +648,12 @@ class Run:
         return chosen
 
     def _system_for(self, spec: AgentSpec | None, ctx: ToolContext) -> str:
-        if spec is not None and spec.prompt:
-            return spec.prompt
-        return (self._system or GENERAL_PURPOSE_SYSTEM).format(root=ctx.root)
+        system = spec.prompt if spec is not None and spec.prompt else (self._system or GENERAL_PURPOSE_SYSTEM)
+        if spec is None or not spec.prompt:
+            system = system.format(root=ctx.root)
+        if self.max_result_tokens:
+            system += RESULT_CAP.format(tokens=self.max_result_tokens)
+        return system
 
     async def _spawn(self, parent: AgentRecord, request: SubagentRequest) -> str:
         if request.subagent_type != GENERAL_PURPOSE and request.subagent_type not in self.agents:
@@ -770,6 +779,7 @@ def run_parallel(
     base: str = "HEAD",
     shared_context: str | None = None,
     warm_cache: bool = False,
+    max_result_tokens: int | None = None,
     on_event: Listener | None = None,
     on_end: Callable[[AgentRecord], None] | None = None,
 ) -> Run:
@@ -786,7 +796,9 @@ def run_parallel(
     `shared_context` opens every agent's first message as a cached prefix (with the system prompt
     and tools); `warm_cache=True` sends one agent's first request alone and releases the others
     once its response has begun, so they read the cache instead of all writing it (see
-    `Run.cache_report`).  Bad input raises before anything starts.
+    `Run.cache_report`).  `max_result_tokens` asks agents to keep their final answers under that
+    many tokens (`agentbook.context.context_cost` measures whether they did).  Bad input raises
+    before anything starts.
     """
     chosen = as_tasks(tasks)
     specs = load_agents(agents) if isinstance(agents, str | Path) else dict(agents or {})
@@ -839,6 +851,7 @@ def run_parallel(
         base=base,
         shared_context=shared_context,
         warm_cache=warm_cache,
+        max_result_tokens=max_result_tokens,
     )
     if warm_cache or shared_context is not None:
         _warn_if_uncacheable(run, resolved_model, system, shared_context)

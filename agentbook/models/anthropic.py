@@ -102,6 +102,16 @@ class AnthropicModel:
         for client in self._clients.pop(id(asyncio.get_running_loop()), []):
             await client.close()
 
+    async def count_tokens(self, text: str) -> int:
+        """Input tokens of one user message holding `text`, counted by the API (`count_tokens`)."""
+        try:
+            counted = await self.client().messages.count_tokens(
+                model=self.name, messages=[{"role": "user", "content": text}]
+            )
+        except anthropic.APIError as exc:
+            raise ModelError(f"count_tokens failed: {exc}") from exc
+        return int(counted.input_tokens)
+
     async def respond(self, request: Request) -> Response:
         kwargs: dict[str, Any] = {
             "model": self.name,

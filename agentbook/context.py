@@ -1,0 +1,84 @@
+"""Context cost: what agents' results do to the context of whoever reads them (the coordinator).
+
+Ten agents that each return a 2,000-token summary put 20,000 tokens into the coordinator's
+context.  `context_cost` measures each result (counted by the API's `count_tokens` when a Claude
+model is given or configured, else estimated and marked so) and shows the coordinator's context
+growing, under the strategies that manage it:
+
+* `full`: every result lands whole;
+* `capped`: results are concise summaries of at most `cap` tokens (what `max_result_tokens`
+  asks agents for; `within_cap` says whether each kept to it);
+* `aggregated`: an aggregator folds results into one summary of at most `cap` tokens before they
+  reach the main context, so the main context holds that summary only;
+* `phased`: with several runs (phases), the main context holds the current phase's results and a
+  `cap`-token summary of each earlier phase.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
+
+from agentbook import background
+from agentbook.models import AnthropicModel, Model, default_model, get_model
+from agentbook.models.base import estimate_tokens
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from agentbook.runs import Run
+
+STRATEGIES = ("full", "capped", "aggregated", "phased")
+DEFAULT_CAP = 500
+
+
+def context_cost(
+    runs: Run | Sequence[Run],
+    *,
+    cap: int | None = None,
+    model: Model | str | None = None,
+) -> pd.DataFrame:
+    """One row per top-level agent, in the order their results arrived, with the tokens its
+    result adds (`result_tokens`, `counted`: by the API or estimated), `within_cap`, and the
+    coordinator's cumulative context under each strategy (see the module docstring).
+
+    `runs` is one run or the runs of a plan's phases, in order.  `cap` defaults to the runs'
+    `max_result_tokens`, else 500.  `model` counts tokens when it is (or names) a Claude model;
+    by default the configured one, and estimates when there is none.
+    """
+    import pandas as pd
+
+    phases = [runs] if not isinstance(runs, Sequence) else list(runs)
+    limit = cap or next((r.max_result_tokens for r in phases if r.max_result_tokens), None) or DEFAULT_CAP
+    counter = _counter(model)
+    rows = []
+    for phase, run in enumerate(phases):
+        ended = sorted((r.ended, r.name) for r in run.records.values() if r.parent is None and r.ended)
+        for _, name in ended:
+            count, counted = counter(run.records[name].text)
+            rows.append({"agent": name, "phase": phase, "result_tokens": count, "counted": counted})
+    frame = pd.DataFrame(rows, columns=["agent", "phase", "result_tokens", "counted"])
+    results = frame["result_tokens"]
+    frame["within_cap"] = results <= limit
+    frame["full"] = results.cumsum()
+    frame["capped"] = results.clip(upper=limit).cumsum()
+    frame["aggregated"] = frame["full"].clip(upper=limit)
+    frame["phased"] = frame.groupby("phase")["result_tokens"].cumsum() + frame["phase"] * limit
+    for column in ("result_tokens", *STRATEGIES):
+        frame[column] = frame[column].astype("Int64")
+    frame.attrs["cap"] = limit
+    return frame
+
+
+def _counter(model: Model | str | None) -> Callable[[str], tuple[int, bool]]:
+    """A function text -> (tokens, counted by the API)."""
+    chosen = get_model(model) if model is not None else default_model()
+    if not isinstance(chosen, AnthropicModel):
+        return lambda text: (estimate_tokens(text), False)
+
+    def count(text: str) -> tuple[int, bool]:
+        if not text:
+            return 0, True
+        return background.submit(chosen.count_tokens(text)).result(), True
+
+    return count
