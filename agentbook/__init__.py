@@ -1,26 +1,77 @@
-"""agentbook: run many LLM agents in parallel from a Jupyter notebook, and see what they do and cost."""
+"""agentbook: run many LLM agents in parallel from a Jupyter notebook, and see what they do and cost.
+
+The public names below load on first use, so `import agentbook` (and the `agentbook costs`
+command) stays fast: the Anthropic SDK, pandas and IPython are imported only by what needs them.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
 
-from agentbook.batches import Batch, BatchError, Unit, batch
-from agentbook.context import context_cost
-from agentbook.explore import Exploration, explore, explore_async
-from agentbook.hooks import Hooks
-from agentbook.loop import AgentResult, run_agent
-from agentbook.permissions import Permissions
-from agentbook.plans import Conflict, Plan, PlanError, PlanRun
-from agentbook.ratelimit import RateLimits
-from agentbook.reload import load_run
-from agentbook.runs import Run, run_parallel
-from agentbook.specs import AgentSpec, Task, load_agents
+_EXPORTS: dict[str, str] = {
+    "AgentResult": "agentbook.loop",
+    "AgentSpec": "agentbook.specs",
+    "Batch": "agentbook.batches",
+    "BatchError": "agentbook.batches",
+    "Conflict": "agentbook.plans",
+    "Exploration": "agentbook.explore",
+    "Hooks": "agentbook.hooks",
+    "Permissions": "agentbook.permissions",
+    "Plan": "agentbook.plans",
+    "PlanError": "agentbook.plans",
+    "PlanRun": "agentbook.plans",
+    "RateLimits": "agentbook.ratelimit",
+    "Run": "agentbook.runs",
+    "Task": "agentbook.specs",
+    "Unit": "agentbook.batches",
+    "batch": "agentbook.batches",
+    "context_cost": "agentbook.context",
+    "explore": "agentbook.explore",
+    "explore_async": "agentbook.explore",
+    "load_agents": "agentbook.specs",
+    "load_claude_code": "agentbook.claude_code",
+    "load_run": "agentbook.reload",
+    "run_agent": "agentbook.loop",
+    "run_parallel": "agentbook.runs",
+}
+
+if TYPE_CHECKING:
+    from agentbook.batches import Batch, BatchError, Unit, batch
+    from agentbook.claude_code import load_claude_code
+    from agentbook.context import context_cost
+    from agentbook.explore import Exploration, explore, explore_async
+    from agentbook.hooks import Hooks
+    from agentbook.loop import AgentResult, run_agent
+    from agentbook.permissions import Permissions
+    from agentbook.plans import Conflict, Plan, PlanError, PlanRun
+    from agentbook.ratelimit import RateLimits
+    from agentbook.reload import load_run
+    from agentbook.runs import Run, run_parallel
+    from agentbook.specs import AgentSpec, Task, load_agents
 
 
-def load_ipython_extension(ipython: object) -> None:
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'agentbook' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value  # later look-ups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_EXPORTS])
+
+
+def load_ipython_extension(ipython: Any) -> None:
     """`%load_ext agentbook`: register the magics; kernel interrupts cancel running agents."""
     from agentbook import kernel
     from agentbook.magics import AgentMagics
 
-    ipython.register_magics(AgentMagics)  # type: ignore[attr-defined]
+    ipython.register_magics(AgentMagics)
     kernel.install(ipython)
 
 
@@ -46,6 +97,7 @@ __all__ = [
     "explore",
     "explore_async",
     "load_agents",
+    "load_claude_code",
     "load_ipython_extension",
     "load_run",
     "run_agent",

@@ -5,11 +5,16 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from agentbook import __version__
-from agentbook.loop import DEFAULT_MAX_TURNS
-from agentbook.messages import Usage
-from agentbook.models import ModelError
+
+if TYPE_CHECKING:
+    from agentbook.messages import Usage
+
+# Kept here rather than imported from agentbook.loop: importing the loop loads the Anthropic SDK,
+# and commands such as `costs` must start fast.
+DEFAULT_MAX_TURNS = 30
 
 
 def _positive(text: str) -> int:
@@ -38,13 +43,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     explore.add_argument("--prompt", help="what to ask instead of the default survey")
     explore.add_argument("--run-dir", help="where to write the transcript (default: ~/.agentbook/runs/<id>)")
+    costs = commands.add_parser(
+        "costs", help="tokens and dollars of Claude Code transcripts, per session and per agent"
+    )
+    costs.add_argument("path", help="a ~/.claude/projects folder, one project folder or one .jsonl file")
+    costs.add_argument("--json", action="store_true", help="print a machine-readable summary")
     return parser
 
 
 def format_usage(usage: Usage, cost: float | None) -> str:
     """Usage and cost as a few aligned lines."""
     note = " (estimated)" if usage.estimated else ""
-    rows = [(name, getattr(usage, name)) for name in Usage.TOKEN_FIELDS[:4]]
+    rows = [(name, getattr(usage, name)) for name in usage.TOKEN_FIELDS[:4]]
     lines = [f"  {name:<28} {value:>12,}" for name, value in rows]
     dollars = "unknown (no price for this model)" if cost is None else f"${cost:,.4f}"
     return "\n".join([f"usage{note}:", *lines, f"cost: {dollars}"])
@@ -54,11 +64,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "explore":
         return _explore(args)
+    if args.command == "costs":
+        return _costs(args)
     return 2  # unreachable: argparse requires a command
 
 
 def _explore(args: argparse.Namespace) -> int:
     from agentbook.explore import EXPLORE_PROMPT, explore
+    from agentbook.models import ModelError
 
     try:
         found = explore(
@@ -81,6 +94,26 @@ def _explore(args: argparse.Namespace) -> int:
     print(format_usage(result.usage, found.cost_usd))
     print(f"transcript: {found.transcript}")
     return 0 if result.state in ("done", "partial") else 1
+
+
+def _costs(args: argparse.Namespace) -> int:
+    # Imported here, not at the top: the command stays free of pandas and the model stack.
+    import json
+    import warnings
+
+    from agentbook.claude_code import format_summary, scan_claude_code, summarize, summary_json
+    from agentbook.costs import UnknownModelPriceWarning
+
+    try:
+        with warnings.catch_warnings():
+            # The summary itself names the models it could not price.
+            warnings.simplefilter("ignore", UnknownModelPriceWarning)
+            summary = summarize(scan_claude_code(args.path))
+    except (FileNotFoundError, ValueError, OSError) as exc:
+        print(f"agentbook: {exc}", file=sys.stderr)
+        return 2
+    print(json.dumps(summary_json(summary), indent=2) if args.json else format_summary(summary))
+    return 0
 
 
 if __name__ == "__main__":
