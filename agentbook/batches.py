@@ -144,6 +144,8 @@ class Batch:
         self.research = research
         self.run: Run | None = None
         self.outcomes: dict[str, UnitOutcome] = {}
+        self.published: dict[str, str] = {}
+        """Unit -> its pull request URL or patch file, once `publish()` ran."""
         self.approved = False
 
     def __repr__(self) -> str:
@@ -219,7 +221,8 @@ class Batch:
 
     @property
     def report(self) -> pd.DataFrame:
-        """One row per unit: state, branch, commit, diff stats, test outcome, error."""
+        """One row per unit: state, branch, commit, diff stats, test outcome, its pull request or
+        patch file (after `publish`), error."""
         import pandas as pd
 
         rows = []
@@ -235,6 +238,7 @@ class Batch:
                     "files_changed": record.files_changed if record else None,
                     "test_command": unit.test_command,
                     "test": outcome.outcome,
+                    "published": self.published.get(unit.name),
                     "error": record.error if record else None,
                 }
             )
@@ -251,7 +255,8 @@ class Batch:
         """Each unit's branch as a pull request (`gh` and a remote) or a patch file."""
         if self.run is None:
             raise BatchError("the batch has not run")
-        return self.run.publish()
+        self.published = self.run.publish()
+        return self.published
 
     def _log_failures(self) -> None:
         assert self.run is not None

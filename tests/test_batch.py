@@ -92,6 +92,9 @@ def test_a_batch_where_one_unit_fails_and_the_others_land(repo: Path) -> None:
     merged = planned.merge(into="integration")
     assert merged.conflict is None and len(merged.merged) == 4
     assert "broken.py" not in git(repo, "ls-tree", "--name-only", "integration")
+    published = planned.publish()  # no gh and no remote here: patch files
+    assert all(Path(p).is_file() and p.endswith(".patch") for p in published.values())
+    assert planned.report.loc["add-mod-0", "published"] == published["add-mod-0"]
 
 
 def test_edit_before_approval_and_given_units(repo: Path) -> None:
