@@ -498,7 +498,7 @@ class Run:
             isolation = self._isolation
         if isolation != "worktree":
             return None
-        from agentbook.worktrees import Worktree, Worktrees
+        from agentbook.worktrees import Worktrees
 
         if self._worktrees is None:
             self._worktrees = Worktrees(self.cwd, self.name, base=self._base)
@@ -508,8 +508,8 @@ class Run:
                     f"agent {record.name}'s worktree {record.worktree} is gone; its work is on "
                     f"branch {record.branch}"
                 )
-            return Worktree(record.name, record.branch, record.worktree, self._worktrees.base)
-        worktree = await asyncio.to_thread(self._worktrees.create, record.name.replace("/", "-"))
+            return await asyncio.to_thread(self._worktrees.reopen, _branch_part(record.name))
+        worktree = await asyncio.to_thread(self._worktrees.create, _branch_part(record.name))
         record.branch, record.worktree = worktree.branch, worktree.path
         return worktree
 
@@ -710,6 +710,11 @@ class Run:
         tmp = self.run_dir / (MANIFEST + ".tmp")
         tmp.write_text(dumps(data) + "\n", encoding="utf-8")
         tmp.replace(self.run_dir / MANIFEST)
+
+
+def _branch_part(name: str) -> str:
+    """An agent name as a branch component (sub-agent names hold '/', and others may hold more)."""
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", name).strip("-.")[:100] or "agent"
 
 
 class _Warmup:

@@ -17,11 +17,11 @@ patches live inside the checkout and nothing ignores them yet, one line in `.git
 so that `git status` in the checkout stays the same.
 
 Concurrency.  Every method may be called from many threads at once (`asyncio.to_thread`
-included).  Git commands that write shared state (`worktree add/remove/unlock/prune`, creating and
-deleting branches, config) hold one lock per repository in this process.  Checking files out,
-copying and deleting them, committing in a worktree (it has its own index) and merging run outside
-it, so agents do not wait for each other's disk work.  Another process's git can still hold one of
-git's lock files: a command that fails on one is retried a few times.
+included).  Git commands that write shared state (`worktree add/lock/unlock/remove/prune`,
+creating and deleting branches, config) hold one lock per repository in this process.  Checking
+files out, copying and deleting them, committing in a worktree (it has its own index) and merging
+run outside it, so agents do not wait for each other's disk work.  Another process's git can
+still hold one of git's lock files: a command that fails on one is retried a few times.
 
 Errors.  `ValueError` when the caller asked for something wrong (not a repository, a base that
 does not resolve, a bad name, a branch that exists or does not); `WorktreeError` when git fails.
@@ -62,7 +62,7 @@ _LOCK_BACKOFF_S = 0.05
 # Never prompt (a credential prompt would hang a notebook kernel), and never take optional locks,
 # so read-only commands in the user's checkout cannot rewrite its index.
 _ENV = {"GIT_TERMINAL_PROMPT": "0", "GIT_OPTIONAL_LOCKS": "0"}
-# No automatic gc from our commits and merges: it packs refs and prunes while other agents commit.
+# No automatic gc from our merges: it packs refs and prunes while other agents commit.
 _NO_GC = ("-c", "gc.auto=0", "-c", "maintenance.auto=false")
 
 _repo_locks: dict[Path, threading.Lock] = {}
@@ -178,9 +178,7 @@ class Worktrees:
         the repository's `.worktreeinclude` lists are copied in from the user's checkout.
         `ValueError` if the task name is invalid or its branch or folder already exists.
         """
-        task = _check_name("task", task)
-        path = self.root / self.run / task
-        tree = Worktree(task=task, branch=self._branch(task), path=path, base=self.base)
+        tree = self._worktree(task)
         with self._lock:
             self._hide(self._state_dir_of(self.root))
             self._add(tree)
@@ -193,8 +191,45 @@ class Worktrees:
             raise
         return tree
 
+    def reopen(self, task: str) -> Worktree:
+        """The kept worktree of `task` (a failed agent's), locked again for an agent resuming in it.
+
+        Its `base` is this run's base.  `ValueError` if the task has no worktree in this run.
+        """
+        tree = self._worktree(task)
+        found = (
+            entry.path == tree.path and entry.branch == f"refs/heads/{tree.branch}"
+            for entry in _listed(self.repo)
+        )
+        if not any(found) or not tree.path.is_dir():
+            raise ValueError(
+                f"task {tree.task!r} of run {self.run!r} has no worktree to reopen at {tree.path}"
+            )
+        with self._lock:
+            locked = _git(
+                self.repo,
+                "worktree",
+                "lock",
+                "--reason",
+                self._reason(tree.task),
+                str(tree.path),
+                check=False,
+            )
+        if locked.status != 0 and "already locked" not in locked.err:
+            raise _failure(("worktree", "lock", str(tree.path)), locked)
+        return tree
+
+    def _worktree(self, task: str) -> Worktree:
+        task = _check_name("task", task)
+        return Worktree(
+            task=task, branch=self._branch(task), path=self.root / self.run / task, base=self.base
+        )
+
+    def _reason(self, task: str) -> str:
+        return f"agentbook run {self.run}: {task}"
+
     def _add(self, tree: Worktree) -> None:
-        reason = f"agentbook run {self.run}: {tree.task}"
+        reason = self._reason(tree.task)
         added = _git(
             self.repo, "worktree", "add", "--no-checkout", "--lock", "--reason", reason,
             "-b", tree.branch, str(tree.path), self.base, check=False,
@@ -236,7 +271,10 @@ class Worktrees:
         if not listed:
             return []
         ignored = set(_paths(_git(self.repo, *others, "--exclude-standard").out))
-        return [rel for rel in listed if rel in ignored and not rel.startswith(f"{STATE_DIR}/")]
+        ours = [self.repo / STATE_DIR, self.root]  # never copy worktrees or patches into worktrees
+        return [
+            rel for rel in listed if rel in ignored and not any(d in (self.repo / rel).parents for d in ours)
+        ]
 
     # ----------------------------------------------------------------------------------- finish
 
@@ -244,12 +282,13 @@ class Worktrees:
         """Commit everything in `worktree` on its branch, unlock it, and remove it unless `failed`.
 
         Every change is committed, new files included and ignored files excluded, with
-        `message` (prefixed with the task name unless it names the task already), hooks skipped:
-        the branch records what the agent left, checks belong to review.  The author is git's
+        `message` (prefixed with the task name unless it names the task already), hooks skipped
+        (the branch records what the agent left; checks belong to review).  The author is git's
         configured user, else "agentbook <agentbook@localhost>".  Then:
 
         * failed: the folder is kept, unlocked, for inspection (its work is on the branch too,
-          so a later `cleanup` loses nothing);
+          so a later `cleanup` loses nothing); `finish` may be called on it again, after a
+          resumed agent has done more;
         * no change since the base: the folder and the branch are removed;
         * otherwise: the folder is removed and the branch kept.
         """
@@ -260,7 +299,9 @@ class Worktrees:
         commit = head if head != worktree.base else None
         if failed:
             with self._lock:
-                _git(self.repo, "worktree", "unlock", str(worktree.path))
+                unlocked = _git(self.repo, "worktree", "unlock", str(worktree.path), check=False)
+            if unlocked.status != 0 and "is not locked" not in unlocked.err:  # finished before
+                raise _failure(("worktree", "unlock", str(worktree.path)), unlocked)
         else:
             self._remove(worktree.path, delete_branch=worktree.branch if commit is None else None)
         return Outcome(
@@ -279,9 +320,22 @@ class Worktrees:
         else:  # the agent committed by itself: compare the index with its last commit instead
             staged = _git(tree.path, "diff", "--cached", "--quiet", check=False).status != 0
         if staged:
-            _git(tree.path, *_NO_GC, *self._identity, "commit", "--quiet", "--no-verify", "-m", message)
-            head = self._head(tree)
+            head = self._commit_index(tree.path, head, message)
         return head, stats
+
+    def _commit_index(self, path: Path, parent: str, message: str) -> str:
+        """Commit the index of the worktree at `path` on top of `parent`; the new commit's sha.
+
+        Plumbing rather than `git commit`, which would first collect a full status (every file,
+        every untracked folder) to learn whether there is anything to commit, which is known
+        here already: on a fresh checkout that costs more than the commit itself.
+        """
+        tree = _text(_git(path, "write-tree"))
+        commit = _text(_git(path, *self._identity, "commit-tree", tree, "-p", parent, "-m", message))
+        # Through HEAD, so that both HEAD's and the branch's reflogs record it, as `git commit` does;
+        # the old value makes it fail rather than overwrite a commit the agent made meanwhile.
+        _git(path, "update-ref", "-m", f"commit: {message.splitlines()[0]}", "HEAD", commit, parent)
+        return commit
 
     def _head(self, tree: Worktree) -> str:
         """The worktree's HEAD commit; `WorktreeError` if the agent moved HEAD off its branch."""
@@ -315,11 +369,14 @@ class Worktrees:
     def cleanup(self) -> list[Path]:
         """Remove every remaining worktree of this run, whatever its state; return their paths.
 
-        Uncommitted work in them is lost.  Branches of the run that never moved past the base
-        are deleted; branches with commits are kept.  Works from a new `Worktrees` too (after a
-        kernel restart): it reads what exists from git, not from memory.
+        Only worktrees in `<root>/<run>/` count: one the user made elsewhere, even on a branch of
+        the run, is not touched.  Uncommitted work in them is lost.  Branches of the run that
+        never moved past the base (and are not checked out elsewhere) are deleted; branches with
+        commits are kept.  Works from a new `Worktrees` too (after a kernel restart): it reads
+        what exists from git, not from memory.
         """
-        mine = [entry.path for entry in _listed(self.repo) if self._is_mine(entry)]
+        run_dir = self.root / self.run
+        mine = [entry.path for entry in _listed(self.repo) if run_dir in entry.path.parents]
         for path in mine:
             if path.is_dir():
                 _empty_worktree(path)
@@ -330,11 +387,6 @@ class Worktrees:
             self._delete_unmoved_branches()
             _rmdir_if_empty(self.root / self.run)
         return mine
-
-    def _is_mine(self, entry: _Listed) -> bool:
-        run_dir = self.root / self.run
-        in_run_dir = run_dir in entry.path.parents
-        return in_run_dir or (entry.branch or "").startswith(f"refs/heads/{self._branch('')}")
 
     def _delete_unmoved_branches(self) -> None:
         pattern = f"refs/heads/{self._branch('')}"
@@ -370,7 +422,7 @@ class Worktrees:
             merged: list[str] = []
             conflict = None
             for branch in branches:
-                conflict = self._merge_one(scratch, branch, into)
+                conflict = self._merge_one(scratch, branch)
                 if conflict is not None:
                     break
                 merged.append(branch)
@@ -402,7 +454,7 @@ class Worktrees:
             raise
         return scratch
 
-    def _merge_one(self, scratch: Path, branch: str, into: str) -> Conflict | None:
+    def _merge_one(self, scratch: Path, branch: str) -> Conflict | None:
         merge = ("merge", "--no-ff", "--no-edit", "--no-verify", branch)
         result = _git(scratch, *_NO_GC, *self._identity, *merge, check=False)
         if result.status == 0:
@@ -450,7 +502,9 @@ class Worktrees:
         if created.returncode != 0:
             raise WorktreeError(f"gh pr create failed (exit {created.returncode}): {created.stderr.strip()}")
         lines = created.stdout.strip().splitlines()
-        return lines[-1] if lines else ""
+        if not lines:
+            raise WorktreeError("gh pr create printed no pull request URL")
+        return lines[-1]  # gh prints the new pull request's URL last
 
     def _write_patch(self, branch: str, title: str, body: str) -> Path:
         prefix = self._branch("")
@@ -475,9 +529,10 @@ class Worktrees:
 
     def _check_branch_name(self, name: str) -> str:
         checked = _git(self.repo, "check-ref-format", "--branch", name, check=False)
-        if name.startswith("-") or checked.status != 0:
+        # `--branch` also expands `@{-1}` and the like: a name must stand for itself.
+        if name.startswith("-") or checked.status != 0 or _text(checked) != name:
             raise ValueError(f"{name!r} is not a valid branch name")
-        return _text(checked)
+        return name
 
     def _check_branch_exists(self, branch: str) -> None:
         found = _git(self.repo, "rev-parse", "--verify", "--quiet", f"refs/heads/{branch}", check=False)

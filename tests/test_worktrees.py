@@ -174,6 +174,7 @@ def test_finish_commits_every_change_on_the_branch(repo: Path) -> None:
     assert git(repo, "rev-parse", "agentbook/run1/add-cli") == outcome.commit
     assert git(repo, "rev-parse", f"{outcome.commit}^") == tree.base
     assert git(repo, "log", "-1", "--format=%s", outcome.commit) == "Add a command line (add-cli)"
+    assert git(repo, "log", "-g", "-1", "--format=%gs", tree.branch) == "commit: Add a command line (add-cli)"
     assert git(repo, "log", "-1", "--format=%an <%ae>", outcome.commit) == "Test Person <test@example.com>"
     committed = git(repo, "show", "--name-status", "--format=", outcome.commit).splitlines()
     assert sorted(committed) == ["A\tsrc/cli.py", "D\tdocs/guide.md", "M\tsrc/app.py"]
@@ -217,6 +218,32 @@ def test_failed_worktree_is_kept_unlocked_with_its_work_committed(repo: Path) ->
     assert (tree.path / "src" / "util.py").read_text() == "X = 2\n"
     entry = next(e for e in worktree_list(repo) if e["worktree"] == str(tree.path))
     assert "locked" not in entry
+
+    # A resumed agent goes on in the kept folder; it can fail again, or end well.
+    (tree.path / "src" / "util.py").write_text("X = 3\n")
+    again = trees.finish(tree, message="broken: still failing", failed=True)
+    assert again.kept and again.commit != outcome.commit
+    done = trees.finish(tree, message="broken: fixed")
+    assert done.commit == again.commit and not done.kept and not tree.path.exists()
+    assert "agentbook/r/broken" in branches(repo)
+
+
+def test_reopen_locks_a_kept_worktree_again(repo: Path) -> None:
+    trees = Worktrees(repo, "r")
+    tree = trees.create("retry")
+    trees.finish(tree, message="retry: first try", failed=True)
+
+    again = Worktrees(repo, "r").reopen("retry")  # e.g. after a kernel restart
+
+    assert again == tree
+    entry = next(e for e in worktree_list(repo) if e["worktree"] == str(tree.path))
+    assert entry["locked"] == "agentbook run r: retry"
+    (tree.path / "fixed.txt").write_text("ok\n")
+    assert trees.finish(again, message="retry: second try").commit is not None
+    with pytest.raises(ValueError, match="no worktree to reopen"):
+        trees.reopen("retry")
+    with pytest.raises(ValueError, match="no worktree to reopen"):
+        trees.reopen("never-made")
 
 
 def test_commits_the_agent_made_itself_count(repo: Path) -> None:
@@ -311,6 +338,19 @@ def test_cleanup_removes_what_remains_and_keeps_branches_with_commits(repo: Path
     assert Worktrees(repo, "r").cleanup() == []
 
 
+def test_cleanup_leaves_the_users_own_worktrees_alone(repo: Path, tmp_path: Path) -> None:
+    trees = Worktrees(repo, "r")
+    branch = _branch_with(trees, "done", {"src/d.py": "D\n"})
+    inspect = tmp_path / "inspect"
+    git(repo, "worktree", "add", "-q", str(inspect), branch)  # the user looks at an agent's branch
+    trees.create("idle")
+
+    assert trees.cleanup() == [repo.resolve() / ".agentbook" / "worktrees" / "r" / "idle"]
+    assert (inspect / "src" / "d.py").read_text() == "D\n"
+    assert branch in branches(repo)
+    git(repo, "worktree", "remove", str(inspect))
+
+
 def test_cleanup_from_a_new_instance_finds_the_runs_worktrees(repo: Path) -> None:
     tree = Worktrees(repo, "r").create("t")
     assert Worktrees(repo, "r").cleanup() == [tree.path]
@@ -371,6 +411,17 @@ def test_sparse_checkout_has_only_the_listed_directories(repo: Path) -> None:
     outcome = trees.finish(tree, message="t: sparse work")
     changed = git(repo, "show", "--name-status", "--format=", outcome.commit or "").splitlines()
     assert sorted(changed) == ["A\tdocs/new.md", "M\tsrc/util.py"]  # no deletions of absent files
+
+
+def test_sparse_worktrees_get_only_included_files_inside_the_cone(tmp_path: Path) -> None:
+    path = make_repo(tmp_path / "repo", {**FILES, ".worktreeinclude": ".env.local\n*.log\n"})
+    (path / ".env.local").write_text("K=V\n")
+    (path / "src" / "run.log").write_text("in the cone\n")
+    (path / "docs" / "build.log").write_text("outside the cone\n")
+    tree = Worktrees(path, "r", sparse=["src"]).create("t")
+    assert (tree.path / ".env.local").exists()
+    assert (tree.path / "src" / "run.log").exists()
+    assert not (tree.path / "docs").exists()
 
 
 # -------------------------------------------------------------------------------------- merge
@@ -434,6 +485,8 @@ def test_merge_refuses_a_branch_checked_out_somewhere(repo: Path) -> None:
         trees.merge(["agentbook/r/nope"], into="integration")
     with pytest.raises(ValueError, match="not a valid branch name"):
         trees.merge([a], into="bad..name")
+    with pytest.raises(ValueError, match="not a valid branch name"):
+        trees.merge([a], into="@{-1}")
 
 
 # ------------------------------------------------------------------------------------ publish
