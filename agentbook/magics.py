@@ -112,16 +112,7 @@ class AgentMagics(Magics):
             plan = Plan(tasks)
         except (PlanError, ValueError) as exc:
             raise UsageError(str(exc)) from exc
-        if args.output and self.shell is not None:
-            self.shell.user_ns[args.output] = plan
-        if self.shell is not None and getattr(self.shell, "kernel", None) is not None:
-            from IPython.display import display
-
-            from agentbook.widgets import plan_view
-
-            display(plan_view(plan))
-            return None
-        return plan
+        return self._show(plan, args.output, "plan_view")
 
     @magic_arguments()
     @argument("--repo", default=".", help="the git repository (default: the kernel's folder)")
@@ -139,16 +130,7 @@ class AgentMagics(Magics):
             planned = batch(" ".join(args.instruction), args.repo, model=args.model)
         except (BatchError, ValueError) as exc:
             raise UsageError(str(exc)) from exc
-        if args.output and self.shell is not None:
-            self.shell.user_ns[args.output] = planned
-        if self.shell is not None and getattr(self.shell, "kernel", None) is not None:
-            from IPython.display import display
-
-            from agentbook.widgets import batch_view
-
-            display(batch_view(planned))
-            return None
-        return planned
+        return self._show(planned, args.output, "batch_view")
 
     @line_magic
     def agents(self, line: str) -> Any:
@@ -174,6 +156,20 @@ class AgentMagics(Magics):
         raise UsageError(f"unknown %agents command {command!r}\n{AGENTS_HELP}")
 
     # ---- helpers
+
+    def _show(self, obj: Any, output: str | None, view: str) -> Any:
+        """Store `obj` as `output`; in a kernel display its widget view (`agentbook.widgets.<view>`,
+        with an Approve button), elsewhere return it to be shown as text."""
+        if output and self.shell is not None:
+            self.shell.user_ns[output] = obj
+        if self.shell is None or getattr(self.shell, "kernel", None) is None:
+            return obj
+        from IPython.display import display
+
+        from agentbook import widgets
+
+        display(getattr(widgets, view)(obj))
+        return None
 
     def _launch(self, args: Any, tasks: dict[str, Any]) -> Run | None:
         ns = self.shell.user_ns if self.shell is not None else {}
