@@ -229,7 +229,8 @@ def read_transcript(path: str | Path) -> Transcript:
     """
     path = Path(path)
     out = Transcript(path)
-    by_id: dict[str, int] = {}
+    by_id: dict[str, int] = {}  # message id -> its index in out.messages
+    calls_at: dict[tuple[str, str | None], int] = {}  # (message id, request id) -> index in out.calls
     with path.open(encoding="utf-8") as lines:
         for line in lines:
             try:
@@ -242,7 +243,7 @@ def read_transcript(path: str | Path) -> Transcript:
                 continue
             out.session_id = out.session_id or record.get("sessionId", "")
             out.agent_id = out.agent_id or record.get("agentId")
-            _absorb(out, record, by_id)
+            _absorb(out, record, by_id, calls_at)
     return out
 
 
@@ -266,7 +267,12 @@ def _result_id(block: Block) -> str:
     return block.tool_use_id if isinstance(block, ToolResult) else ""
 
 
-def _absorb(out: Transcript, record: dict[str, Any], by_id: dict[str, int]) -> None:
+def _absorb(
+    out: Transcript,
+    record: dict[str, Any],
+    by_id: dict[str, int],
+    calls_at: dict[tuple[str, str | None], int],
+) -> None:
     kind = record.get("type")
     if kind == "system" and record.get("subtype") == "agentbook_start":
         out.start = record.get("agentbook") or {}
@@ -288,12 +294,9 @@ def _absorb(out: Transcript, record: dict[str, Any], by_id: dict[str, int]) -> N
         call = ApiCall(
             message_id, record.get("requestId"), data.get("model", ""), usage, record.get("timestamp", "")
         )
-        same = [
-            i
-            for i, c in enumerate(out.calls)
-            if (c.message_id, c.request_id) == (call.message_id, call.request_id)
-        ]
-        if not same:
+        key = (call.message_id, call.request_id)
+        if key not in calls_at:
+            calls_at[key] = len(out.calls)
             out.calls.append(call)
-        elif usage.output_tokens > out.calls[same[0]].usage.output_tokens:
-            out.calls[same[0]] = call  # streaming snapshots: the largest usage is the final one
+        elif usage.output_tokens > out.calls[calls_at[key]].usage.output_tokens:
+            out.calls[calls_at[key]] = call  # streaming snapshots: the largest usage is the final one
