@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
-import json
 import logging
 import re
 import threading
@@ -42,7 +41,7 @@ from agentbook.hooks import Hooks
 from agentbook.loop import DEFAULT_MAX_TURNS, AgentResult, run_agent
 from agentbook.messages import Message, Request, Text, ToolResult, ToolUse, Usage
 from agentbook.models import Model, get_model
-from agentbook.models.base import estimate_tokens, response_began
+from agentbook.models.base import estimate_tokens
 from agentbook.permissions import Permissions
 from agentbook.ratelimit import RateLimits, gate_for, gated
 from agentbook.records import ENDED, AgentRecord, api_attempts, apply
@@ -52,7 +51,7 @@ from agentbook.specs import AgentSpec, Task, load_agents
 from agentbook.tasks import TaskInput, as_tasks
 from agentbook.tools import ToolContext, ToolError, tools_named
 from agentbook.tools.agent import GENERAL_PURPOSE, AgentTool, SubagentRequest
-from agentbook.tools.base import Tool, schema
+from agentbook.tools.base import Tool
 from agentbook.transcripts import (
     TranscriptWriter,
     dumps,
@@ -62,6 +61,7 @@ from agentbook.transcripts import (
     read_transcript,
     transcript_path,
 )
+from agentbook.warming import Warmup, warn_if_uncacheable
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -162,7 +162,7 @@ class Run:
         self._isolation = isolation
         self._shared_context = shared_context
         self._warm_cache = warm_cache
-        self._warmups: dict[str, _Warmup] = {}
+        self._warmups: dict[str, Warmup] = {}
         self._base = base
         self._worktrees: Worktrees | None = None
         self._listeners: list[Listener] = []
@@ -422,7 +422,7 @@ class Run:
             TranscriptWriter(record.transcript, session_id=self.session_id, agent_id=record.agent_id),
         )
 
-        warmup = self._warmups.setdefault(model.name, _Warmup()) if self._warm_cache else None
+        warmup = self._warmups.setdefault(model.name, Warmup()) if self._warm_cache else None
 
         def emit(event: AgentEvent) -> None:
             self._dispatch(record, event)
@@ -717,29 +717,6 @@ def _branch_part(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "-", name).strip("-.")[:100] or "agent"
 
 
-class _Warmup:
-    """Prompt-cache warming for one model of a run: the first agent's first request goes alone;
-    its siblings wait until its response has begun (then the cache entry it writes is readable),
-    or until it answered or ended, whichever comes first."""
-
-    def __init__(self) -> None:
-        self.leader: str | None = None
-        self.ready = asyncio.Event()
-
-    async def enter(self, agent: str) -> None:
-        if self.ready.is_set():
-            return
-        if self.leader in (None, agent):
-            self.leader = agent
-            response_began.set(self.ready.set)  # the model adapter calls it when the response begins
-            return
-        await self.ready.wait()
-
-    def release_if(self, agent: str) -> None:
-        if agent == self.leader:
-            self.ready.set()
-
-
 def _task_json(task: Task) -> dict[str, Any]:
     data = asdict(task)
     data["depends_on"] = list(task.depends_on)
@@ -859,7 +836,9 @@ def run_parallel(
         max_result_tokens=max_result_tokens,
     )
     if warm_cache or shared_context is not None:
-        _warn_if_uncacheable(run, resolved_model, system, shared_context)
+        warn_if_uncacheable(
+            run._model(Task("x", "x"), None).name, system or GENERAL_PURPOSE_SYSTEM, shared_context
+        )
     if worktrees:
         run._worktrees = Worktrees(root, run.name, base=base)
     if on_event is not None:
@@ -876,30 +855,6 @@ def run_parallel(
     for record in records:
         run._start(record, None, [], max_turns)
     return run
-
-
-def _warn_if_uncacheable(
-    run: Run, model: Model | str | None, system: str | None, context: str | None
-) -> None:
-    """Warn when the shared prefix is shorter than the model's minimum cacheable length: the API
-    then silently caches nothing, and warming would only slow the fan-out down."""
-    import warnings
-
-    from agentbook.costs import price_for
-
-    name = run._model(Task("x", "x"), None).name
-    price = price_for(name)
-    minimum = price.min_cacheable_tokens if price is not None and price.min_cacheable_tokens else 1024
-    schemas = json.dumps(
-        [schema(t).to_api() for t in tools_named(["Read", "Glob", "Grep", "Bash", "Edit", "Write"])]
-    )
-    prefix = estimate_tokens((system or GENERAL_PURPOSE_SYSTEM) + (context or "") + schemas)
-    if prefix < minimum and name not in ("offline", "scripted"):
-        warnings.warn(
-            f"the shared prefix is about {prefix:,} tokens, shorter than {name}'s minimum cacheable length "
-            f"({minimum:,}): the API will not cache it",
-            stacklevel=3,
-        )
 
 
 def _write_main_transcript(run: Run) -> None:
