@@ -51,6 +51,7 @@ AUTHOR_EMAIL = "agentbook@localhost"
 BRANCH_PREFIX = "agentbook"
 STATE_DIR = ".agentbook"  # under the repository: worktrees (by default) and patches
 INCLUDE_FILE = ".worktreeinclude"
+RACY_MARGIN_S = 0.02
 
 # Run and task names become a branch component and a folder name: a conservative subset of what
 # git allows, so that neither ever needs quoting, and `.merge-*` folders cannot clash with tasks.
@@ -166,6 +167,7 @@ class Worktrees:
         self.root = self._root(root)
         self.sparse = _sparse_dirs(sparse)
         self._lock = _repo_lock(self._common_dir)
+        self._refreshers: dict[Path, threading.Timer] = {}
         self._identity = self._fallback_identity()
         self._hidden: set[Path] = set()
 
@@ -189,7 +191,31 @@ class Worktrees:
         except BaseException:
             self._discard(tree)
             raise
+        self._schedule_refresh(tree.path)
         return tree
+
+    def _schedule_refresh(self, path: Path) -> None:
+        """Refresh the new worktree's index once a new second has begun after its checkout.
+
+        A fresh checkout writes its files and its index within the same second, so git treats
+        every entry as "racily clean" and re-reads every file at the first `git add` (in
+        `finish`).  Refreshing a little later, while the agent works, records the stat data as
+        trustworthy, so `finish` only looks at what changed.  It changes no content: a file
+        modified meanwhile stays modified.  Best effort: a failure (the worktree gone, the index
+        locked by the agent's own git command) leaves the slow path, which is still correct.
+        """
+        # Just past the next whole second: git compares whole-second timestamps, so an index
+        # written in a later second than every checked-out file trusts them by stat.
+        timer = threading.Timer(1.0 - time.time() % 1.0 + RACY_MARGIN_S, _refresh_index, (path,))
+        timer.daemon = True
+        self._refreshers[path] = timer
+        timer.start()
+
+    def _stop_refresh(self, path: Path) -> None:
+        timer = self._refreshers.pop(path, None)
+        if timer is not None:
+            timer.cancel()
+            timer.join()  # a refresh that started holds the index lock: let it end first
 
     def reopen(self, task: str) -> Worktree:
         """The kept worktree of `task` (a failed agent's), locked again for an agent resuming in it.
@@ -295,6 +321,7 @@ class Worktrees:
         self._check_ours(worktree)
         if not worktree.path.is_dir():
             raise ValueError(f"worktree {worktree.path} does not exist: finished or removed already")
+        self._stop_refresh(worktree.path)
         head, stats = self._commit_all(worktree, self._message(worktree.task, message))
         commit = head if head != worktree.base else None
         if failed:
@@ -375,6 +402,8 @@ class Worktrees:
         commits are kept.  Works from a new `Worktrees` too (after a kernel restart): it reads
         what exists from git, not from memory.
         """
+        for path in list(self._refreshers):
+            self._stop_refresh(path)
         run_dir = self.root / self.run
         mine = [entry.path for entry in _listed(self.repo) if run_dir in entry.path.parents]
         for path in mine:
@@ -587,6 +616,13 @@ class Worktrees:
 
 
 # -------------------------------------------------------------------------------- module helpers
+
+
+def _refresh_index(path: Path) -> None:
+    """`git update-index --refresh` in `path`, ignoring every failure (see `_schedule_refresh`)."""
+    with contextlib.suppress(Exception):
+        if path.is_dir():
+            _git(path, "update-index", "-q", "--refresh", check=False)
 
 
 def _git(cwd: Path, *args: str, check: bool = True) -> _Result:

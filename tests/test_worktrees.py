@@ -12,6 +12,7 @@ import asyncio
 import os
 import subprocess
 import threading
+import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -664,3 +665,17 @@ def test_git_lock_held_by_another_process_is_waited_for(repo: Path) -> None:
     finally:
         timer.join()
     assert (tree.path / "src" / "app.py").exists()
+
+
+def test_a_same_size_edit_in_the_checkout_second_survives_the_index_refresh(tmp_path: Path) -> None:
+    # `create` refreshes the index once a new second begins (so `finish` need not re-read every
+    # file); an edit made before that, in the checkout's own second and keeping the size, is the
+    # case git's racy-timestamp rules exist for: it must still be committed.
+    path = make_repo(tmp_path / "repo", {f"f{i}.txt": f"line {i}\n" for i in range(200)})
+    trees = Worktrees(path, "racy")
+    tree = trees.create("t")
+    (tree.path / "f7.txt").write_text("LINE 7\n")
+    time.sleep(1.3)  # the scheduled refresh has run
+    outcome = trees.finish(tree, message="t")
+    assert outcome.commit is not None and outcome.files_changed == 1
+    assert git(path, "show", f"{tree.branch}:f7.txt") == "LINE 7"
