@@ -72,6 +72,7 @@ def agents_frame(run: Run) -> pd.DataFrame:
             {
                 "name": record.name,
                 "state": record.state,
+                "session_id": run.session_id,
                 "agent_id": record.agent_id,
                 "parent": record.parent,
                 "depth": record.depth,
@@ -96,7 +97,7 @@ def agents_frame(run: Run) -> pd.DataFrame:
                 else estimate_tokens(record.text),
             }
         )
-    columns = ["name", "state", "agent_id", "parent", "depth", "model", "turns", *TOKEN_COLUMNS,
+    columns = ["name", "state", "session_id", "agent_id", "parent", "depth", "model", "turns", *TOKEN_COLUMNS,
                "tokens_estimated", "cost_usd", "cache_hit_rate", "cache_savings_usd", "start", "end",
                "duration_s", "retries", "tool_calls", "last_tool", "error", "branch", "files_changed",
                "insertions", "deletions", "result_tokens"]  # fmt: skip
@@ -123,6 +124,7 @@ def calls_frame(run: Run) -> pd.DataFrame:
             rows.append(
                 {
                     "agent": record.name,
+                    "session_id": run.session_id,
                     "agent_id": record.agent_id,
                     "turn": call.turn,
                     "at": call.at,
@@ -136,8 +138,8 @@ def calls_frame(run: Run) -> pd.DataFrame:
                     **_cache_columns(call.usage, call.model),
                 }
             )
-    columns = ["agent", "agent_id", "turn", "at", "elapsed_s", "model", "message_id", "request_id",
-               "stop_reason", *TOKEN_COLUMNS, "cost_usd", "cache_hit_rate", "cache_savings_usd"]  # fmt: skip
+    columns = ["agent", "session_id", "agent_id", "turn", "at", "elapsed_s", "model", "message_id",
+               "request_id", "stop_reason", *TOKEN_COLUMNS, "cost_usd", "cache_hit_rate", "cache_savings_usd"]  # fmt: skip
     frame = pd.DataFrame(rows, columns=columns)
     frame["at"] = pd.to_datetime(frame["at"], utc=True)
     frame["model"] = frame["model"].astype("category")
