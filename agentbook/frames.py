@@ -139,7 +139,8 @@ def calls_frame(run: Run) -> pd.DataFrame:
                 }
             )
     columns = ["agent", "session_id", "agent_id", "turn", "at", "elapsed_s", "model", "message_id",
-               "request_id", "stop_reason", *TOKEN_COLUMNS, "cost_usd", "cache_hit_rate", "cache_savings_usd"]  # fmt: skip
+               "request_id", "stop_reason", *TOKEN_COLUMNS, "cost_usd", "cache_hit_rate",
+               "cache_savings_usd"]  # fmt: skip
     frame = pd.DataFrame(rows, columns=columns)
     frame["at"] = pd.to_datetime(frame["at"], utc=True)
     frame["model"] = frame["model"].astype("category")
