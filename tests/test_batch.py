@@ -4,12 +4,12 @@ unit -> test commands -> commits and a report; one unit fails and the others lan
 from __future__ import annotations
 
 import json
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from support import git
 
 from agentbook.batches import BatchError, Unit, batch, parse_units
 from agentbook.messages import Request, Response, Text, ToolResult, ToolUse, Usage
@@ -46,10 +46,6 @@ class Planner:
             blocks = (Text("done"),)
         stop = "tool_use" if isinstance(blocks[0], ToolUse) else "end_turn"
         return Response(f"m{len(request.messages)}", "scripted", blocks, stop, Usage(10, 5))
-
-
-def git(repo: Path, *args: str) -> str:
-    return subprocess.run(["git", *args], cwd=repo, check=True, capture_output=True, text=True).stdout.strip()
 
 
 @pytest.fixture

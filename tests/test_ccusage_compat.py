@@ -9,12 +9,12 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import shutil
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from support import ccusage_bin
 
 from agentbook.explore import explore
 from agentbook.loop import run_agent
@@ -26,20 +26,6 @@ from agentbook.tools import ToolContext, tools_named
 from agentbook.transcripts import TranscriptWriter, read_transcript, transcript_path
 
 REPO = Path(__file__).resolve().parents[1]
-
-
-def ccusage_bin() -> str:
-    candidates = [
-        os.environ.get("CCUSAGE_BIN"),
-        str(REPO / ".ci/node/node_modules/.bin/ccusage"),
-        shutil.which("ccusage"),
-    ]
-    for candidate in candidates:
-        if candidate and Path(candidate).exists():
-            return candidate
-    if os.environ.get("CI"):
-        pytest.fail("ccusage is not installed: .ci/run installs it with npm (ccusage@20.0.24)")
-    pytest.skip("ccusage not installed: npm install --prefix .ci/node ccusage@20.0.24")
 
 
 def ccusage_totals(config_dir: Path, cwd: Path) -> dict[str, object]:

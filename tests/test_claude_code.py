@@ -17,6 +17,7 @@ from typing import Any
 
 import pandas as pd
 import pytest
+from support import ccusage_bin
 
 from agentbook.claude_code import (
     MAIN_AGENT,
@@ -398,20 +399,6 @@ def test_the_installed_command_prints_costs() -> None:
 
 
 # ---- ccusage itself ----------------------------------------------------------------------------
-
-
-def ccusage_bin() -> str:
-    candidates = [
-        os.environ.get("CCUSAGE_BIN"),
-        str(REPO / ".ci/node/node_modules/.bin/ccusage"),
-        shutil.which("ccusage"),
-    ]
-    for candidate in candidates:
-        if candidate and Path(candidate).exists():
-            return candidate
-    if os.environ.get("CI"):
-        pytest.fail("ccusage is not installed: .ci/run installs it with npm (ccusage@20.0.24)")
-    pytest.skip("ccusage not installed: npm install --prefix .ci/node ccusage@20.0.24")
 
 
 def ccusage_totals(config: Path) -> dict[str, int]:

@@ -3,12 +3,12 @@ never touched, commits, diff stats in `run.df`, escapes refused, merge and clean
 
 from __future__ import annotations
 
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from support import git
 
 from agentbook.messages import Request, Response, Text, ToolResult, ToolUse, Usage
 from agentbook.ratelimit import reset_gates
@@ -36,10 +36,6 @@ class Writer:
             blocks = (Text(f"error: {results[0].content}" if results[0].is_error else f"wrote {path}"),)
         stop = "tool_use" if isinstance(blocks[0], ToolUse) else "end_turn"
         return Response(f"m{len(request.messages)}", "scripted", blocks, stop, Usage(10, 5))
-
-
-def git(repo: Path, *args: str) -> str:
-    return subprocess.run(["git", *args], cwd=repo, check=True, capture_output=True, text=True).stdout.strip()
 
 
 @pytest.fixture

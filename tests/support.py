@@ -1,0 +1,32 @@
+"""Helpers shared by several test modules (imported as `support`; conftest names collide)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def ccusage_bin() -> str:
+    """The ccusage 20.0.24 command; skipped when missing, but a failure in CI (which installs it)."""
+    candidates = [
+        os.environ.get("CCUSAGE_BIN"),
+        str(REPO / ".ci/node/node_modules/.bin/ccusage"),
+        shutil.which("ccusage"),
+    ]
+    for candidate in candidates:
+        if candidate and Path(candidate).exists():
+            return candidate
+    if os.environ.get("CI"):
+        pytest.fail("ccusage is not installed: .ci/run installs it with npm (ccusage@20.0.24)")
+    pytest.skip("ccusage not installed: npm install --prefix .ci/node ccusage@20.0.24")
+
+
+def git(repo: Path, *args: str) -> str:
+    """`git args` in `repo`; its stripped output, raising on failure."""
+    return subprocess.run(["git", *args], cwd=repo, check=True, capture_output=True, text=True).stdout.strip()
