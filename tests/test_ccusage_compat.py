@@ -25,7 +25,6 @@ from agentbook.testing import Usage as FakeUsage
 from agentbook.tools import ToolContext, tools_named
 from agentbook.transcripts import TranscriptWriter, read_transcript, transcript_path
 
-REPO = Path(__file__).resolve().parents[1]
 
 
 def ccusage_totals(config_dir: Path, cwd: Path) -> dict[str, object]:
