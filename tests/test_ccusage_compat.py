@@ -26,7 +26,6 @@ from agentbook.tools import ToolContext, tools_named
 from agentbook.transcripts import TranscriptWriter, read_transcript, transcript_path
 
 
-
 def ccusage_totals(config_dir: Path, cwd: Path) -> dict[str, object]:
     command = [ccusage_bin(), "claude", "session", "--json", "--offline"]
     env = {**os.environ, "CLAUDE_CONFIG_DIR": str(config_dir)}
