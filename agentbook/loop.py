@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from agentbook.events import (
     AgentEnded,
@@ -101,13 +102,17 @@ async def run_agent(
         emit(ModelRetry(agent=name, attempt=attempt, error=str(exc), status=exc.status, wait_s=wait))
 
     async def run_tools(calls: Sequence[ToolUse], done: Sequence[ToolResult] = ()) -> None:
-        # Several calls in one response run at once; a harness failure in one cancels the rest.
-        async with asyncio.TaskGroup() as group:
-            running = [
-                group.create_task(_run_tool(name, c, by_name, ctx, emit, authorize, after_tool))
-                for c in calls
-            ]
-        results = {r.tool_use_id: r for r in (*done, *(t.result() for t in running))}
+        def run(call: ToolUse) -> Coroutine[Any, Any, ToolResult]:
+            return _run_tool(name, call, by_name, ctx, emit, authorize, after_tool)
+
+        if len(calls) == 1:  # the common case: no task to create and schedule
+            ran = [await run(calls[0])]
+        else:
+            # Several calls in one response run at once; a harness failure in one cancels the rest.
+            async with asyncio.TaskGroup() as group:
+                running = [group.create_task(run(c)) for c in calls]
+            ran = [t.result() for t in running]
+        results = {r.tool_use_id: r for r in (*done, *ran)}
         order = [c.id for c in messages[-1].tool_uses] if messages[-1].role == "assistant" else list(results)
         tool_message = Message("user", tuple(results[i] for i in order if i in results))
         messages.append(tool_message)

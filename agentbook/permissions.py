@@ -289,13 +289,20 @@ class _Target:
         return (self.real,) if for_allow else (self.written, self.real)
 
 
+@functools.lru_cache(maxsize=256)
+def _real_root(root: str) -> str:
+    # An agent's root is fixed while it runs and every call it makes is checked against it: one
+    # realpath per root, not one per call (targets inside it are still resolved every time).
+    return os.path.realpath(root)
+
+
 class _Call:
     """A tool call, analysed once however many rules look at it."""
 
     def __init__(self, tool: str, input: Mapping[str, Any], root: Path) -> None:
         self.tool = TOOL_RENAMES.get(tool, tool)
         self.input = input
-        self.root = os.path.realpath(root)
+        self.root = _real_root(os.fspath(root))
 
     @functools.cached_property
     def command(self) -> str:

@@ -47,7 +47,7 @@ from dataclasses import dataclass, fields
 from datetime import UTC, datetime
 
 from agentbook.messages import Request, Response
-from agentbook.models.base import TransientModelError, estimate_request_tokens
+from agentbook.models.base import RequestEstimator, TransientModelError, estimate_request_tokens
 
 HEADER_PREFIX = "anthropic-ratelimit-"
 
@@ -357,8 +357,9 @@ class RateGate:
             limit = _number(found.get(f"{header}-limit"))
             if limit is not None and limit > 0:
                 learned[name] = limit
-        self._learned = RateLimits(**learned)
-        self._sync_buckets(now)
+        if any(learned[name] != getattr(self._learned, name) for name, _ in _DIMENSIONS):
+            self._learned = RateLimits(**learned)
+            self._sync_buckets(now)
         wall_now: datetime | None = None
         for name, header in _DIMENSIONS:
             bucket = self._buckets.get(name)
@@ -476,13 +477,19 @@ class GatedHook:
         self._reserved: weakref.WeakKeyDictionary[asyncio.Task[object], tuple[int, int]] = (
             weakref.WeakKeyDictionary()
         )
+        self._estimators: weakref.WeakKeyDictionary[asyncio.Task[object], RequestEstimator] = (
+            weakref.WeakKeyDictionary()
+        )
 
     async def __call__(self, request: Request) -> None:
         """Acquire (estimated input tokens, `max_tokens`) for one attempt at `request`."""
         output = request.max_tokens if self.max_tokens is None else self.max_tokens
-        estimate = estimate_request_tokens(request)
-        await self.gate.acquire(estimate, output)
         task = asyncio.current_task()
+        if task is None:
+            estimate = estimate_request_tokens(request)
+        else:
+            estimate = self._estimators.setdefault(task, RequestEstimator())(request)
+        await self.gate.acquire(estimate, output)
         if task is not None:
             self._reserved[task] = (estimate, output)
 

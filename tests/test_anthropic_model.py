@@ -10,7 +10,7 @@ import pytest
 
 from agentbook.costs import ALIASES
 from agentbook.loop import run_agent
-from agentbook.messages import Message, Request, Text, ToolSchema, ToolUse
+from agentbook.messages import Message, Request, Text, Thinking, ToolSchema, ToolUse
 from agentbook.models import (
     AnthropicModel,
     ModelError,
@@ -29,6 +29,7 @@ from agentbook.testing import (
     StreamCut,
     StreamError,
     TextBlock,
+    ThinkingBlock,
     ToolUseBlock,
     Usage,
 )
@@ -110,6 +111,24 @@ def test_text_tool_use_usage_and_request_id_round_trip(server: FakeAnthropic, st
     assert sent.api_key == KEY
 
 
+@pytest.mark.parametrize("stream", [True, False])
+def test_thinking_and_several_blocks_are_assembled_in_order(server: FakeAnthropic, stream: bool) -> None:
+    blocks = [
+        ThinkingBlock("First the tests, then the fix.", signature="sig-42"),
+        TextBlock("Two reads:"),
+        ToolUseBlock("Read", {"file_path": "a.py"}, id="toolu_1"),
+        ToolUseBlock("Read", {"file_path": "b.py"}, id="toolu_2"),
+    ]
+    script(server, MessageReply(blocks))
+    response = ask(AnthropicModel("opus", stream=stream))
+    assert response.content == (
+        Thinking("First the tests, then the fix.", "sig-42"),
+        Text("Two reads:"),
+        ToolUse("toolu_1", "Read", {"file_path": "a.py"}),
+        ToolUse("toolu_2", "Read", {"file_path": "b.py"}),
+    )
+
+
 def test_aliases_map_to_full_ids_and_ids_pass_through() -> None:
     assert AnthropicModel("opus").name == ALIASES["opus"]
     assert AnthropicModel("claude-opus-4-5-20251101").name == "claude-opus-4-5-20251101"
@@ -124,6 +143,8 @@ def test_aliases_map_to_full_ids_and_ids_pass_through() -> None:
         (ErrorReply(500), 500, "api_error"),
         (ConnectionReset(), None, "connection"),
         (StreamCut(after_deltas=1), None, "stream interrupted"),
+        # The HTTP body ends properly, but the message does not: never a truncated answer.
+        (StreamCut(after_deltas=1, clean=True), None, "ended before message_stop"),
         (StreamError("overloaded_error"), None, "overloaded_error"),
     ],
 )

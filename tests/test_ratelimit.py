@@ -17,9 +17,9 @@ import pytest
 
 from agentbook.events import AgentEvent, TurnCompleted
 from agentbook.loop import run_agent
-from agentbook.messages import Message, Request, Response, Text, Usage
+from agentbook.messages import Message, Request, Response, Text, ToolResult, ToolSchema, ToolUse, Usage
 from agentbook.models import ScriptedModel, TransientModelError
-from agentbook.models.base import estimate_request_tokens
+from agentbook.models.base import RequestEstimator, estimate_request_tokens
 from agentbook.ratelimit import (
     GatedHook,
     RateGate,
@@ -498,6 +498,27 @@ def test_gated_hook_acquires_estimate_and_max_tokens() -> None:
     assert gate.available() == {"input-tokens": 100_000 - estimate, "output-tokens": 95_000}
     fake.run(gated(gate)(request))  # no max_tokens: the request's own
     assert gate.available()["output-tokens"] == 95_000 - 2048
+
+
+def test_the_incremental_estimate_equals_the_whole_one() -> None:
+    # An agent's conversation grows, is cut back (a resume), or is replaced outright; the
+    # estimator must still give exactly what measuring the whole request gives.
+    tools = (ToolSchema("Glob", "find files", {"type": "object"}),)
+    turns = [
+        Message.user("Find the tests ☃"),
+        Message("assistant", (Text("Looking."), ToolUse("t1", "Glob", {"pattern": "**/*.py"}))),
+        Message("user", (ToolResult("t1", "a.py\nb.py"),)),
+        Message("assistant", (Text("Two files."),)),
+        Message.user("And the docs?"),
+    ]
+    estimator = RequestEstimator()
+    conversations = [turns[:n] for n in range(1, 6)] + [turns[:2], turns[:4], [Message.user("new")]]
+    for system, messages in itertools.product(["", "be brief"], conversations):
+        for request in (
+            Request(system=system, messages=tuple(messages), tools=tools),
+            Request(system=system, messages=tuple(messages)),
+        ):
+            assert estimator(request) == estimate_request_tokens(request)
 
 
 def test_gated_hook_with_run_agent_settles_per_agent(tmp_path: Path) -> None:

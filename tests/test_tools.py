@@ -32,7 +32,7 @@ from agentbook.tools import (
     tools_named,
     validate_input,
 )
-from agentbook.tools.search import GLOB_MAX_RESULTS, glob_to_regex
+from agentbook.tools.search import GLOB_MAX_RESULTS, INLINE_WALK_ENTRIES, glob_to_regex
 from agentbook.tools.shell import OutputBuffer, check_command_paths, shell_env
 
 
@@ -442,6 +442,27 @@ def test_glob_caps_results(ctx: ToolContext) -> None:
     assert len(lines) == GLOB_MAX_RESULTS + 1
     assert lines[0] == "f104.txt"  # newest
     assert "truncated" in lines[-1]
+
+
+@pytest.mark.parametrize("files", [10, INLINE_WALK_ENTRIES + 40])
+def test_glob_walks_small_trees_on_the_loop_and_big_ones_in_a_thread(
+    ctx: ToolContext, files: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for i in range(files):
+        write(ctx.root / f"d{i % 4}" / f"f{i:04}.txt", "", mtime=1000 + i)
+    threads: list[str] = []
+    real_to_thread = asyncio.to_thread
+
+    async def spy(func: Any, /, *args: Any) -> Any:
+        threads.append(func.__name__)
+        return await real_to_thread(func, *args)
+
+    monkeypatch.setattr(asyncio, "to_thread", spy)
+    lines = run(Glob(), {"pattern": "**/*.txt"}, ctx).splitlines()
+    # Either way the same answer: newest first, capped.
+    newest = [f"d{i % 4}/f{i:04}.txt" for i in range(files - 1, -1, -1)][:GLOB_MAX_RESULTS]
+    assert lines[:GLOB_MAX_RESULTS] == newest
+    assert threads == ([] if files <= INLINE_WALK_ENTRIES else ["_glob"])
 
 
 def test_glob_bad_path(ctx: ToolContext, tree: Path) -> None:

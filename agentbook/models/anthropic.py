@@ -5,12 +5,21 @@ long answers never hit the SDK's non-streaming time limit), and returns a `Respo
 exact `usage` and the request id.  The SDK's own retries are off by default because agentbook
 retries in one place for every backend (`agentbook.retry`), including the failures the SDK does
 not retry: a stream cut mid-message and an in-stream `error` event.
+
+A streamed answer is read as the SDK's raw events (`messages.create(stream=True)`) and assembled
+here (`_Assembly`), rather than through the `messages.stream()` helper: the helper rebuilds a
+snapshot model after every event, which costs about a fifth of the client's CPU per turn, and
+with a hundred agents on one core that CPU is the makespan (`bench/bench_parallel.py`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import functools
+import json
 import os
+import ssl
 from typing import Any
 
 import anthropic
@@ -20,7 +29,12 @@ from agentbook.costs import ALIASES
 from agentbook.messages import EPHEMERAL, Block, Request, Response, Text, Thinking, ToolUse, Usage
 from agentbook.models.base import ModelError, TransientModelError, signal_response_began
 
-CALLS_PER_CLIENT = 64
+# Calls in flight per pooled client.  A client's connection pool re-examines every connection it
+# holds each time a request starts or ends (and probes each idle one's socket), so its CPU per call
+# grows with its size: many small pools are cheaper than a few big ones, now that clients share
+# one TLS context and cost little to make.
+CALLS_PER_CLIENT = 8
+_DELTA_USAGE = ("input_tokens", "output_tokens", "cache_creation_input_tokens", "cache_read_input_tokens")
 _RETRYABLE_STATUS = {408, 409, 429, 500, 502, 503, 504, 529}
 
 
@@ -55,7 +69,7 @@ class AnthropicModel:
         api_key: str | None = None,
         timeout: float = 600.0,
         sdk_max_retries: int = 0,
-        clients: int = 16,
+        clients: int = 64,
     ) -> None:
         if clients < 1:
             raise ValueError(f"clients must be at least 1, not {clients}")
@@ -84,15 +98,16 @@ class AnthropicModel:
     def client(self) -> anthropic.AsyncAnthropic:
         """An SDK client of the running event loop's pool, in turn.
 
-        The pool grows only as calls in flight demand (one client per `CALLS_PER_CLIENT`), because
-        each client costs a TLS context to build: a few agents use one client.
+        The pool grows only as calls in flight demand (one client per `CALLS_PER_CLIENT`, at most
+        `clients`), so a few agents use one client.  Every client shares the process's TLS context.
         """
         if self._client is not None:
             return self._client
         pool = self._clients.setdefault(id(asyncio.get_running_loop()), [])
         wanted = min(self._pool_size, 1 + self._in_flight // CALLS_PER_CLIENT)
         if len(pool) < wanted:
-            pool.append(anthropic.AsyncAnthropic(**self._client_args))
+            http = anthropic.DefaultAsyncHttpxClient(verify=_tls_context())
+            pool.append(anthropic.AsyncAnthropic(**self._client_args, http_client=http))
             return pool[-1]
         self._turn += 1
         return pool[self._turn % len(pool)]
@@ -128,17 +143,17 @@ class AnthropicModel:
         self._in_flight += 1
         try:
             if self.stream:
-                async with self.client().messages.stream(**kwargs) as stream:
-                    signal_response_began()  # the headers are in: the response has begun
-                    message = await stream.get_final_message()
-                    request_id = stream.request_id
-                    headers = stream.response.headers
-            else:
-                raw = await self.client().messages.with_raw_response.create(**kwargs)
-                signal_response_began()
-                message = await raw.parse()
-                request_id = message._request_id
-                headers = raw.headers
+                events = await self.client().messages.create(**kwargs, stream=True)
+                signal_response_began()  # the headers are in: the response has begun
+                assembly = _Assembly()
+                async with events:
+                    async for event in events:
+                        assembly.add(event)
+                headers = events.response.headers
+                return assembly.response(headers.get("request-id"), _rate_limit_headers(headers))
+            raw = await self.client().messages.with_raw_response.create(**kwargs)
+            signal_response_began()
+            message = await raw.parse()
         except anthropic.APIStatusError as exc:
             raise _status_error(exc) from exc
         except anthropic.APIConnectionError as exc:
@@ -154,9 +169,94 @@ class AnthropicModel:
             content=tuple(_block(b) for b in message.content),
             stop_reason=message.stop_reason,
             usage=_usage(message.usage),
-            request_id=request_id,
-            rate_limits=_rate_limit_headers(headers),
+            request_id=message._request_id,
+            rate_limits=_rate_limit_headers(raw.headers),
         )
+
+
+class _Assembly:
+    """One streamed message, put together from the SDK's raw events as they arrive.
+
+    Follows the SDK's own accumulation (`anthropic.lib.streaming`): text, tool input JSON and
+    thinking arrive as deltas of the block at `index`; `message_delta` carries the stop reason and
+    usage totals that replace `message_start`'s.  A stream that ends without `message_stop` was
+    cut short and is a `TransientModelError`, never a truncated answer.
+    """
+
+    def __init__(self) -> None:
+        self.start: Any = None
+        self.blocks: list[Any] = []
+        self.parts: list[list[str]] = []  # text, tool input JSON or thinking, per block
+        self.signatures: dict[int, str] = {}
+        self.stop_reason: str | None = None
+        self.usage: dict[str, Any] = {}
+        self.complete = False
+
+    def add(self, event: Any) -> None:
+        kind = event.type
+        if kind == "content_block_delta":
+            delta = event.delta
+            if delta.type == "text_delta":
+                self.parts[event.index].append(delta.text)
+            elif delta.type == "input_json_delta":
+                self.parts[event.index].append(delta.partial_json)
+            elif delta.type == "thinking_delta":
+                self.parts[event.index].append(delta.thinking)
+            elif delta.type == "signature_delta":
+                self.signatures[event.index] = delta.signature
+        elif kind == "content_block_start":
+            self.blocks.append(event.content_block)
+            self.parts.append([])
+        elif kind == "message_start":
+            self.start = event.message
+            self.blocks = list(event.message.content)
+            self.parts = [[] for _ in self.blocks]
+        elif kind == "message_delta":
+            self.stop_reason = event.delta.stop_reason
+            # Totals, not increments; a field left out keeps message_start's value.
+            for name in _DELTA_USAGE:
+                value = getattr(event.usage, name, None)
+                if value is not None:
+                    self.usage[name] = value
+        elif kind == "message_stop":
+            self.complete = True
+
+    def response(self, request_id: str | None, rate_limits: dict[str, str]) -> Response:
+        if self.start is None or not self.complete:
+            raise TransientModelError("stream ended before message_stop")
+        usage = _usage(self.start.usage)
+        if self.usage:
+            usage = dataclasses.replace(usage, **self.usage)
+        return Response(
+            id=self.start.id,
+            model=self.start.model,
+            content=tuple(self._block(i, b) for i, b in enumerate(self.blocks)),
+            stop_reason=self.stop_reason,
+            usage=usage,
+            request_id=request_id,
+            rate_limits=rate_limits,
+        )
+
+    def _block(self, index: int, block: Any) -> Block:
+        parts = self.parts[index]
+        if block.type == "text":
+            return Text(block.text + "".join(parts))
+        if block.type == "tool_use":
+            written = "".join(parts)
+            try:
+                tool_input = json.loads(written) if written else dict(block.input or {})
+            except json.JSONDecodeError as exc:
+                raise ModelError(f"tool {block.name!r} input is not JSON ({exc}): {written[:200]!r}") from exc
+            return ToolUse(block.id, block.name, tool_input)
+        if block.type == "thinking":
+            return Thinking(block.thinking + "".join(parts), self.signatures.get(index, block.signature))
+        return _block(block)
+
+
+@functools.cache
+def _tls_context() -> ssl.SSLContext:
+    """The TLS context every client shares: building one reads the CA bundle (about 20 ms)."""
+    return httpx2.create_ssl_context()
 
 
 def _rate_limit_headers(headers: httpx2.Headers) -> dict[str, str]:

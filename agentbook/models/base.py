@@ -12,7 +12,7 @@ from collections.abc import Callable
 from contextvars import ContextVar
 from typing import Protocol, runtime_checkable
 
-from agentbook.messages import Request, Response
+from agentbook.messages import Message, Request, Response, ToolSchema
 
 
 @runtime_checkable
@@ -82,8 +82,44 @@ def estimate_tokens(text: str) -> int:
 
 def estimate_request_tokens(request: Request) -> int:
     """A rough count of a request's input tokens: system, messages and tool schemas."""
-    body = json.dumps(
-        [request.system, [m.to_api() for m in request.messages], [t.to_api() for t in request.tools]],
-        separators=(",", ":"),
-    )
-    return estimate_tokens(body)
+    return estimate_tokens(_dumps([request.system, [m.to_api() for m in request.messages], _tools(request)]))
+
+
+class RequestEstimator:
+    """`estimate_request_tokens` for one agent's successive requests, at the cost of what is new.
+
+    Each request of an agent repeats the previous one's messages (the same objects) and appends
+    a few, so their sizes are kept instead of serialising the whole conversation every turn,
+    which grows quadratically over a long agent.  Any other request is measured from scratch;
+    the result is always exactly `estimate_request_tokens(request)`.
+    """
+
+    def __init__(self) -> None:
+        self._messages: tuple[Message, ...] = ()
+        self._message_chars = 0  # the JSON of `_messages`, comma-separated
+        self._fixed: tuple[str, tuple[ToolSchema, ...], int] | None = None
+
+    def __call__(self, request: Request) -> int:
+        seen, messages = self._messages, request.messages
+        if len(messages) < len(seen) or any(a is not b for a, b in zip(seen, messages, strict=False)):
+            seen, self._message_chars = (), 0
+        for message in messages[len(seen) :]:
+            self._message_chars += len(_dumps(message.to_api())) + 1
+        self._messages = messages
+        fixed = self._fixed
+        if fixed is None or fixed[0] is not request.system or fixed[1] is not request.tools:
+            # `[system,[],[tools]]`: the messages' JSON goes between the inner brackets.
+            fixed = self._fixed = (
+                request.system,
+                request.tools,
+                len(_dumps([request.system, [], _tools(request)])),
+            )
+        return math.ceil((fixed[2] + max(self._message_chars - 1, 0)) / 4)
+
+
+def _tools(request: Request) -> list[dict[str, object]]:
+    return [t.to_api() for t in request.tools]
+
+
+def _dumps(value: object) -> str:
+    return json.dumps(value, separators=(",", ":"))

@@ -7,7 +7,7 @@ HTTP client, connection pool, retry loop, SSE decoder and stream accumulator.
 
 What the server answers is decided by a *handler*, any callable `(FakeRequest) -> Reply`:
 
-* `MessageReply`: a normal message (text and tool_use blocks, stop reason, usage with the cache
+* `MessageReply`: a normal message (text, thinking and tool_use blocks, stop reason, usage with the cache
   fields), sent as JSON, or as server-sent events when the request has `"stream": true`;
 * `ErrorReply`: an HTTP error with the API's JSON error body and optional `retry-after`;
 * `ConnectionReset`: the socket is reset (RST) without any response;
@@ -68,6 +68,7 @@ __all__ = [
     "StreamCut",
     "StreamError",
     "TextBlock",
+    "ThinkingBlock",
     "ToolUseBlock",
     "Usage",
     "default_handler",
@@ -156,7 +157,15 @@ class ToolUseBlock:
     id: str | None = None
 
 
-ContentBlock: TypeAlias = TextBlock | ToolUseBlock
+@dataclass(frozen=True)
+class ThinkingBlock:
+    """An extended-thinking block; streamed as `thinking_delta` chunks, then one `signature_delta`."""
+
+    thinking: str
+    signature: str = "sig-fake"
+
+
+ContentBlock: TypeAlias = TextBlock | ToolUseBlock | ThinkingBlock
 
 
 @dataclass(frozen=True)
@@ -237,13 +246,15 @@ class StreamCut:
     Streaming: the events sent end with the `after_deltas`-th `content_block_delta` (with 0:
     right after `message_start` and its `ping`); if the message has fewer deltas, the cut comes
     just before `message_delta`.  The chunked body is never terminated, so the client sees a
-    truncated response.  Non-streaming: the status line and headers (with the full
-    Content-Length) are sent, then half of the JSON body.
+    truncated response; with `clean=True` it is, so the HTTP response is whole but the message
+    is not (no `message_delta`, no `message_stop`).  Non-streaming: the status line and headers
+    (with the full Content-Length) are sent, then half of the JSON body.
     """
 
     after_deltas: int = 2
     message: MessageReply | None = None
     delay: float = 0.0
+    clean: bool = False
 
 
 @dataclass(frozen=True)
@@ -427,6 +438,8 @@ def estimate_output_tokens(blocks: Iterable[ContentBlock]) -> int:
     for block in blocks:
         if isinstance(block, TextBlock):
             chars += len(block.text)
+        elif isinstance(block, ThinkingBlock):
+            chars += len(block.thinking)
         else:
             chars += len(block.name) + len(json.dumps(dict(block.input), separators=(",", ":")))
     return max(1, math.ceil(chars / 4))
@@ -494,6 +507,8 @@ def _render(request: FakeRequest, reply: MessageReply) -> _Rendered:
     for block in blocks:
         if isinstance(block, TextBlock):
             content.append({"type": "text", "text": block.text})
+        elif isinstance(block, ThinkingBlock):
+            content.append({"type": "thinking", "thinking": block.thinking, "signature": block.signature})
         else:
             content.append(
                 {
@@ -561,6 +576,10 @@ def _stream_events(rendered: _Rendered) -> list[tuple[str, dict[str, Any]]]:
         if block["type"] == "text":
             start_block: dict[str, Any] = {"type": "text", "text": ""}
             deltas = [{"type": "text_delta", "text": piece} for piece in _split(block["text"])]
+        elif block["type"] == "thinking":
+            start_block = {"type": "thinking", "thinking": "", "signature": ""}
+            deltas = [{"type": "thinking_delta", "thinking": piece} for piece in _split(block["thinking"])]
+            deltas.append({"type": "signature_delta", "signature": block["signature"]})
         else:
             start_block = {"type": "tool_use", "id": block["id"], "name": block["name"], "input": {}}
             # Like the API, the first input_json_delta is empty.
@@ -952,7 +971,7 @@ class _RequestHandler(http.server.BaseHTTPRequestHandler):
             rendered = _render(request, reply.message or MessageReply(_CUT_TEXT))
             if request.stream:
                 events = _prefix(_stream_events(rendered), reply.after_deltas)
-                self._send_stream(request, rendered, events, end=False)
+                self._send_stream(request, rendered, events, end=reply.clean)
             else:
                 payload = json.dumps(rendered.message).encode()
                 self._send_head(200, "application/json", len(payload), self._headers_for(request, 0))
