@@ -26,6 +26,7 @@ import argparse
 import asyncio
 import functools
 import itertools
+import json
 import multiprocessing
 import multiprocessing.connection
 import os
@@ -182,8 +183,49 @@ async def raw_agent(
     return False
 
 
-def run_raw(base_url: str, root: Path, agents: int, turns: int, stream: bool) -> tuple[int, float]:
-    """B: the raw SDK; returns how many agents failed (and 0.0: it has no separate start-up)."""
+async def raw_events_agent(
+    client: anthropic.AsyncAnthropic, index: int, turns: int, root: Path, tools: list[Any], stream: bool
+) -> bool:
+    """One agent of B2: as `raw_agent`, but reading the raw event stream
+    (`messages.create(stream=True)`) and keeping only what the next request needs, as agentbook
+    does; the cheapest way to drive the SDK that we know of."""
+    messages: list[Any] = [
+        {"role": "user", "content": [{"type": "text", "text": PROMPT.format(index=index, turns=turns)}]}
+    ]
+    kwargs: dict[str, Any] = {
+        "model": MODEL,
+        "max_tokens": MAX_TOKENS,
+        "system": SYSTEM.format(root=root),
+        "tools": tools,
+    }
+    for _ in range(turns + 5):
+        blocks: list[dict[str, Any]] = []
+        inputs: dict[int, str] = {}
+        async with await client.messages.create(messages=messages, stream=True, **kwargs) as events:
+            async for event in events:
+                if event.type == "content_block_start":
+                    blocks.append(event.content_block.to_dict())
+                elif event.type == "content_block_delta":
+                    if event.delta.type == "text_delta":
+                        blocks[event.index]["text"] += event.delta.text
+                    elif event.delta.type == "input_json_delta":
+                        inputs[event.index] = inputs.get(event.index, "") + event.delta.partial_json
+        for i, text in inputs.items():
+            blocks[i]["input"] = json.loads(text) if text else {}
+        messages.append({"role": "assistant", "content": blocks})
+        calls = [b for b in blocks if b["type"] == "tool_use"]
+        if not calls:
+            return True
+        results = [{"type": "tool_result", "tool_use_id": c["id"], "content": TOOL_RESULT} for c in calls]
+        messages.append({"role": "user", "content": results})
+    return False
+
+
+def run_raw(
+    base_url: str, root: Path, agents: int, turns: int, stream: bool, agent: Any = raw_agent
+) -> tuple[int, float]:
+    """B (or B2, with `agent=raw_events_agent`): the raw SDK; returns how many agents failed
+    (and 0.0: it has no separate start-up)."""
     tools = [schema(tool).to_api() for tool in tools_named(["Glob"])]
 
     async def main() -> int:
@@ -192,7 +234,7 @@ def run_raw(base_url: str, root: Path, agents: int, turns: int, stream: bool) ->
             base_url=base_url, api_key=API_KEY, max_retries=0, timeout=600.0
         ) as client:
             outcomes = await asyncio.gather(
-                *(raw_agent(client, i, turns, root, tools, stream) for i in range(agents)),
+                *(agent(client, i, turns, root, tools, stream) for i in range(agents)),
                 return_exceptions=True,
             )
         return sum(1 for o in outcomes if o is not True)
@@ -253,34 +295,53 @@ def say(label: str, text: str) -> None:
     print(f"  {label:<12}  {text}")
 
 
-def compare(server: Server, a: Scenario, b: Scenario, n: int, t: int, latency: float, repeat: int) -> None:
-    """A against B on the same workload: makespan, CPU and memory."""
-    results: dict[str, list[Measure]] = {"A": [], "B": []}
-    for _ in range(repeat):  # interleaved, so drift in the machine hits both alike
-        results["A"].append(timed(server, a(n, t)))
-        results["B"].append(timed(server, b(n, t)))
+def compare(
+    server: Server, a: Scenario, b: Scenario, b2: Scenario | None, n: int, t: int, latency: float, repeat: int
+) -> None:
+    """A against B (and B2, for reference, when given) on the same workload: makespan, CPU, memory."""
+    sides = {"A": a, "B": b} | ({"B2": b2} if b2 is not None else {})
+    results: dict[str, list[Measure]] = {key: [] for key in sides}
+    for _ in range(repeat):  # interleaved, so drift in the machine hits every side alike
+        for key, side in sides.items():
+            results[key].append(timed(server, side(n, t)))
 
     def mid(key: str, figure: str) -> float:
         return median([getattr(m, figure) for m in results[key]])
 
+    def runs(key: str) -> str:
+        return ", ".join(f"{m.makespan_s:.3f}" for m in results[key])
+
+    def per_turn(key: str) -> str:
+        return f"{mid(key, 'cpu_s') / (n * t) * 1e3:.2f}"
+
     ma, mb = mid("A", "makespan_s"), mid("B", "makespan_s")
     ca, cb = mid("A", "cpu_s"), mid("B", "cpu_s")
-    runs_a = ", ".join(f"{m.makespan_s:.3f}" for m in results["A"])
-    runs_b = ", ".join(f"{m.makespan_s:.3f}" for m in results["B"])
     print(f"\nA/B: {n} agents x {t} turns, ideal makespan {t * latency:.2f} s; medians of {repeat} runs")
     say("makespan", f"A agentbook {ma:6.3f} s   B raw SDK {mb:6.3f} s   A/B {ma / mb:.3f}  (target <= 1.05)")
-    say("", f"A runs {runs_a}; B runs {runs_b}")
+    say("", f"A runs {runs('A')}; B runs {runs('B')}")
     say("", f"run_parallel took {mid('A', 'startup_s'):.3f} s to return (part of A's makespan)")
-    per_turn = f"{ca / (n * t) * 1e3:.2f} vs {cb / (n * t) * 1e3:.2f} ms per turn"
-    say("CPU", f"A agentbook {ca:6.3f} s   B raw SDK {cb:6.3f} s   A/B {ca / cb:.2f}  ({per_turn})")
+    say(
+        "CPU",
+        f"A agentbook {ca:6.3f} s   B raw SDK {cb:6.3f} s   A/B {ca / cb:.2f}  "
+        f"({per_turn('A')} vs {per_turn('B')} ms per turn)",
+    )
     say(
         "server CPU",
         f"A {mid('A', 'server_cpu_s'):.3f} s, B {mid('B', 'server_cpu_s'):.3f} s  (not in CPU above)",
     )
-    failed = {k: sum(m.failed for m in results[k]) for k in "AB"}
-    say("not done", f"A {failed['A']}, B {failed['B']}  (agents, over all runs)")
+    failed = {k: sum(m.failed for m in results[k]) for k in sides}
+    say("not done", ", ".join(f"{k} {v}" for k, v in failed.items()) + "  (agents, over all runs)")
     pa, pb = traced_peak_per_agent(a(n, t), n), traced_peak_per_agent(b(n, t), n)
     say("memory", f"A agentbook {kib(pa)}/agent   B raw SDK {kib(pb)}/agent  (tracemalloc, untimed pass)")
+    if b2 is None:
+        return
+    m2, c2 = mid("B2", "makespan_s"), mid("B2", "cpu_s")
+    say(
+        "B2",
+        f"raw SDK reading raw events, as A does: makespan {m2:.3f} s (A/B2 {ma / m2:.3f}), "
+        f"CPU {c2:.3f} s (A/B2 {ca / c2:.2f}, {per_turn('B2')} ms per turn)",
+    )
+    say("", f"B2 runs {runs('B2')}")
 
 
 def scale(server: Server, a: Scenario, b: Scenario | None, n: int, t: int, latency: float) -> None:
@@ -333,6 +394,9 @@ def main(argv: list[str] | None = None) -> None:
             def b(agents: int, turns: int) -> Work:
                 return lambda: run_raw(server.base_url, root, agents, turns, stream)
 
+            def b2(agents: int, turns: int) -> Work:
+                return lambda: run_raw(server.base_url, root, agents, turns, stream, raw_events_agent)
+
             transport = "streaming" if stream else "messages.create"
             print(
                 f"fake Messages API in a child process, {args.latency * 1000:.0f} ms per reply; {transport} "
@@ -342,7 +406,8 @@ def main(argv: list[str] | None = None) -> None:
             # Warm up both paths (imports, first connections, the background loop) untimed.
             a(4, 2)()
             b(4, 2)()
-            compare(server, a, b, args.agents, args.turns, args.latency, args.repeat)
+            b2(4, 2)()
+            compare(server, a, b, b2 if stream else None, args.agents, args.turns, args.latency, args.repeat)
             if args.big_agents:
                 scale(
                     server, a, None if args.no_big_raw else b, args.big_agents, args.big_turns, args.latency

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,6 +20,7 @@ from agentbook.models import (
     default_model,
     get_model,
 )
+from agentbook.models.anthropic import AGENTS_PER_CLIENT
 from agentbook.retry import RetryPolicy
 from agentbook.testing import (
     ConnectionReset,
@@ -127,6 +129,43 @@ def test_thinking_and_several_blocks_are_assembled_in_order(server: FakeAnthropi
         ToolUse("toolu_1", "Read", {"file_path": "a.py"}),
         ToolUse("toolu_2", "Read", {"file_path": "b.py"}),
     )
+
+
+def test_agents_keep_their_client_so_connections_serve_few_agents(server: FakeAnthropic) -> None:
+    # 20 agents x 4 calls at once.  Each agent keeps one pooled client, a client serves at most
+    # AGENTS_PER_CLIENT agents, so agents that share a connection (directly or through others)
+    # form groups no bigger than that; calls spread round-robin over the clients would instead
+    # tie every agent to every other through the connections.
+    agents, calls = 20, 4
+    script(server, *[MessageReply("ok", delay=0.05)] * (agents * calls))
+    model = AnthropicModel("haiku")
+
+    async def agent(i: int) -> None:
+        for _ in range(calls):
+            await model.respond(Request(system="", messages=(Message.user(f"agent {i}"),), max_tokens=10))
+
+    async def main() -> None:
+        await asyncio.gather(*(agent(i) for i in range(agents)))
+        await model.aclose()
+
+    asyncio.run(main())
+    requests = server.message_requests
+    assert len(requests) == agents * calls
+    group = {("a", i): ("a", i) for i in range(agents)}  # union-find over agents and connections
+
+    def find(node: tuple[str, int]) -> tuple[str, int]:
+        group.setdefault(node, node)
+        while group[node] != node:
+            node = group[node]
+        return node
+
+    for r in requests:
+        i = int(r.messages[0]["content"][0]["text"].removeprefix("agent "))
+        group[find(("a", i))] = find(("c", r.connection))
+    sizes = Counter(find(("a", i)) for i in range(agents))
+    assert max(sizes.values()) <= AGENTS_PER_CLIENT
+    assert len(sizes) >= agents // AGENTS_PER_CLIENT
+    assert len({r.connection for r in requests}) <= agents
 
 
 def test_aliases_map_to_full_ids_and_ids_pass_through() -> None:

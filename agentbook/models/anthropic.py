@@ -20,6 +20,8 @@ import functools
 import json
 import os
 import ssl
+import weakref
+from collections.abc import Callable
 from typing import Any
 
 import anthropic
@@ -29,11 +31,11 @@ from agentbook.costs import ALIASES
 from agentbook.messages import EPHEMERAL, Block, Request, Response, Text, Thinking, ToolUse, Usage
 from agentbook.models.base import ModelError, TransientModelError, signal_response_began
 
-# Calls in flight per pooled client.  A client's connection pool re-examines every connection it
+# Agents (tasks) per pooled client.  A client's connection pool re-examines every connection it
 # holds each time a request starts or ends (and probes each idle one's socket), so its CPU per call
 # grows with its size: many small pools are cheaper than a few big ones, now that clients share
 # one TLS context and cost little to make.
-CALLS_PER_CLIENT = 8
+AGENTS_PER_CLIENT = 8
 _DELTA_USAGE = ("input_tokens", "output_tokens", "cache_creation_input_tokens", "cache_read_input_tokens")
 _RETRYABLE_STATUS = {408, 409, 429, 500, 502, 503, 504, 529}
 
@@ -54,8 +56,9 @@ class AnthropicModel:
     Arguments not given are taken by the SDK from its own variables (`ANTHROPIC_API_KEY`,
     `ANTHROPIC_AUTH_TOKEN`, `ANTHROPIC_BASE_URL`, `ANTHROPIC_CUSTOM_HEADERS`, ...).  A client is
     made per event loop, because an async HTTP connection pool belongs to the loop that opened it,
-    and calls are spread over `clients` of them: one client's pool bookkeeping grows with
-    requests x connections, so a thousand agents on one client run several times slower.
+    and agents are spread over up to `clients` of them (`_ClientPool`): one client's pool
+    bookkeeping grows with requests x connections, so a thousand agents on one client run several
+    times slower.
     """
 
     def __init__(
@@ -83,9 +86,7 @@ class AnthropicModel:
         if api_key is not None:
             self._client_args["api_key"] = api_key
         self._pool_size = clients
-        self._clients: dict[int, list[anthropic.AsyncAnthropic]] = {}
-        self._turn = 0
-        self._in_flight = 0
+        self._pools: dict[int, _ClientPool] = {}
 
     def __repr__(self) -> str:
         # Never show credentials: only the model id.
@@ -96,25 +97,24 @@ class AnthropicModel:
         return f"Anthropic API, model {self.name}"
 
     def client(self) -> anthropic.AsyncAnthropic:
-        """An SDK client of the running event loop's pool, in turn.
-
-        The pool grows only as calls in flight demand (one client per `CALLS_PER_CLIENT`, at most
-        `clients`), so a few agents use one client.  Every client shares the process's TLS context.
-        """
+        """The SDK client for the running task, from the running event loop's pool (see
+        `_ClientPool`); every client shares the process's TLS context."""
         if self._client is not None:
             return self._client
-        pool = self._clients.setdefault(id(asyncio.get_running_loop()), [])
-        wanted = min(self._pool_size, 1 + self._in_flight // CALLS_PER_CLIENT)
-        if len(pool) < wanted:
-            http = anthropic.DefaultAsyncHttpxClient(verify=_tls_context())
-            pool.append(anthropic.AsyncAnthropic(**self._client_args, http_client=http))
-            return pool[-1]
-        self._turn += 1
-        return pool[self._turn % len(pool)]
+        loop = id(asyncio.get_running_loop())
+        pool = self._pools.get(loop)
+        if pool is None:
+            pool = self._pools[loop] = _ClientPool(self._new_client, self._pool_size)
+        return pool.client_for(asyncio.current_task())
+
+    def _new_client(self) -> anthropic.AsyncAnthropic:
+        http = anthropic.DefaultAsyncHttpxClient(verify=_tls_context())
+        return anthropic.AsyncAnthropic(**self._client_args, http_client=http)
 
     async def aclose(self) -> None:
-        """Close the running loop's client (a client passed in by the caller is left open)."""
-        for client in self._clients.pop(id(asyncio.get_running_loop()), []):
+        """Close the running loop's clients (a client passed in by the caller is left open)."""
+        pool = self._pools.pop(id(asyncio.get_running_loop()), None)
+        for client in pool.clients if pool is not None else ():
             await client.close()
 
     async def count_tokens(self, text: str) -> int:
@@ -140,7 +140,6 @@ class AnthropicModel:
             kwargs["system"] = system
         if request.tools:
             kwargs["tools"] = [t.to_api() for t in request.tools]
-        self._in_flight += 1
         try:
             if self.stream:
                 events = await self.client().messages.create(**kwargs, stream=True)
@@ -161,8 +160,6 @@ class AnthropicModel:
         except httpx2.TransportError as exc:
             # A stream cut mid-message surfaces as the HTTP layer's error, not the SDK's.
             raise TransientModelError(f"stream interrupted: {type(exc).__name__}: {exc}") from exc
-        finally:
-            self._in_flight -= 1
         return Response(
             id=message.id,
             model=message.model,
@@ -172,6 +169,41 @@ class AnthropicModel:
             request_id=message._request_id,
             rate_limits=_rate_limit_headers(raw.headers),
         )
+
+
+class _ClientPool:
+    """The SDK clients of one event loop, each serving a fixed set of agents.
+
+    A task (an agent) keeps the client it first got, and a client takes at most
+    `AGENTS_PER_CLIENT` live tasks before the next is made (up to `size`; past it, the least
+    loaded client is shared).  An agent has one call in flight at a time, so a client's
+    connection pool stays as small as its agents and each connection is reused by the same few
+    agents: spreading calls round-robin instead makes every pool grow towards the whole load.
+    """
+
+    def __init__(self, make: Callable[[], anthropic.AsyncAnthropic], size: int) -> None:
+        self._make = make
+        self._size = size
+        self.clients: list[anthropic.AsyncAnthropic] = []
+        self._load: list[int] = []  # live tasks per client
+        self._of_task: weakref.WeakKeyDictionary[asyncio.Task[Any], int] = weakref.WeakKeyDictionary()
+
+    def client_for(self, task: asyncio.Task[Any] | None) -> anthropic.AsyncAnthropic:
+        index = self._of_task.get(task) if task is not None else None
+        if index is None:
+            index = min(range(len(self._load)), key=self._load.__getitem__, default=-1)
+            if index < 0 or (self._load[index] >= AGENTS_PER_CLIENT and len(self.clients) < self._size):
+                self.clients.append(self._make())
+                self._load.append(0)
+                index = len(self.clients) - 1
+            if task is not None:
+                self._of_task[task] = index
+                self._load[index] += 1
+                task.add_done_callback(functools.partial(self._release, index))
+        return self.clients[index]
+
+    def _release(self, index: int, task: asyncio.Task[Any]) -> None:
+        self._load[index] -= 1
 
 
 class _Assembly:

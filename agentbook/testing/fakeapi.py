@@ -93,7 +93,8 @@ class FakeRequest:
     server reads gets the next index, whatever its path, so retries get new indexes.
     `headers` has lower-cased names.  `body` is the parsed JSON object, or None when the body
     was empty, not JSON, or not a JSON object (such requests are answered with a 400 and never
-    reach a handler).  `received_at` is `time.monotonic()` when the body had been read.
+    reach a handler).  `received_at` is `time.monotonic()` when the body had been read;
+    `connection` numbers the TCP connection it came over (0, 1, ... in order of first use).
     """
 
     index: int
@@ -104,6 +105,7 @@ class FakeRequest:
     body: dict[str, Any] | None
     raw_body: bytes
     received_at: float
+    connection: int = 0
 
     @property
     def json(self) -> dict[str, Any]:
@@ -720,6 +722,7 @@ class FakeAnthropic:
         self._rate = _RateWindow(rate_limits or RateLimits())
         self._lock = threading.Lock()
         self._requests: list[FakeRequest] = []
+        self._connections: dict[object, int] = {}  # peer address -> connection number
         self._handler_errors: list[BaseException] = []
         self._stopping = threading.Event()
         self._server: _Server | None = None
@@ -813,10 +816,12 @@ class FakeAnthropic:
         headers: dict[str, str],
         body: dict[str, Any] | None,
         raw: bytes,
+        peer: object = None,
     ) -> FakeRequest:
         with self._lock:
+            connection = self._connections.setdefault(peer, len(self._connections))
             request = FakeRequest(
-                len(self._requests), method, path, query, headers, body, raw, time.monotonic()
+                len(self._requests), method, path, query, headers, body, raw, time.monotonic(), connection
             )
             self._requests.append(request)
         return request
@@ -933,7 +938,7 @@ class _RequestHandler(http.server.BaseHTTPRequestHandler):
         except ValueError:
             pass
         headers = {name.lower(): value for name, value in self.headers.items()}
-        request = fake._record(method, path, query, headers, body, raw)
+        request = fake._record(method, path, query, headers, body, raw, self.client_address)
 
         if fake.api_key is not None and request.api_key != fake.api_key:
             self._send_error(ErrorReply(401), request)

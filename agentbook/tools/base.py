@@ -57,13 +57,14 @@ class ToolContext:
             raise ToolError(f"path {text!r} is outside the agent's root {self.root}; access refused")
         return real
 
-    def display(self, path: Path) -> str:
-        """`path` relative to the root, as tools print it."""
-        try:
-            rel = path.relative_to(self.root)
-        except ValueError:
-            return str(path)
-        return str(rel) if str(rel) != "." else "."
+    def display(self, path: str | os.PathLike[str]) -> str:
+        """`path` (absolute and normalised) relative to the root, as tools print it; `.` for the
+        root itself, and a path outside it unchanged."""
+        text, root = os.fspath(path), str(self.root)
+        if text == root:
+            return "."
+        inside = root if root.endswith(os.sep) else root + os.sep
+        return text[len(inside) :] if text.startswith(inside) else text
 
 
 _JSON_TYPES: dict[str, tuple[type, ...]] = {

@@ -16,7 +16,7 @@ import asyncio
 import bisect
 import os
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -176,48 +176,70 @@ class _TooBig(Exception):
 
 def walk_files(
     base: Path, ctx: ToolContext, max_depth: int | None = None, budget: int | None = None
-) -> Iterator[Path]:
-    """Regular files below `base`, skipping VCS dirs, directory symlinks and links leaving the root.
+) -> Iterator[tuple[str, str]]:
+    """Regular files below `base` as (path relative to `base` with `/`, absolute path), depth first
+    in name order, skipping VCS dirs, directory symlinks and file links whose target leaves the root.
 
     `max_depth` (1 = only `base`'s own entries) prunes the walk when the pattern cannot go deeper.
-    `budget` bounds the directory entries looked at: past it the walk raises `_TooBig`.
+    `budget` bounds the directory entries looked at: past it the walk raises `_TooBig`.  Strings
+    and `os.scandir`'s cached file types, not `Path` objects and a stat per name: a walk is most
+    of a Glob's cost.  Unreadable directories are skipped, as `os.walk` does.
     """
-    base_depth = len(base.parts)
     seen = 0
-    for dirpath, dirnames, filenames in os.walk(base, followlinks=False):
-        seen += len(dirnames) + len(filenames)
+    stack: list[tuple[str, str, int]] = [(os.fspath(base), "", 1)]
+    while stack:
+        top, prefix, depth = stack.pop()
+        try:
+            with os.scandir(top) as listing:
+                entries = sorted(listing, key=_name)
+        except OSError:
+            continue
+        seen += len(entries)
         if budget is not None and seen > budget:
             raise _TooBig
-        here = Path(dirpath)
-        depth = len(here.parts) - base_depth + 1
-        dirnames[:] = sorted(d for d in dirnames if d not in SKIP_DIRS)
-        if max_depth is not None and depth >= max_depth:
-            dirnames[:] = []
-        for name in sorted(filenames):
-            path = here / name
-            if _is_inside_regular_file(path, ctx):
-                yield path
+        subdirs: list[os.DirEntry[str]] = []
+        for entry in entries:
+            if _is_dir(entry):
+                subdirs.append(entry)
+            elif _is_inside_regular_file(entry, ctx):
+                yield prefix + entry.name, entry.path
+        if max_depth is None or depth < max_depth:
+            for entry in reversed(subdirs):  # reversed onto the stack: visited in name order
+                if entry.name not in SKIP_DIRS and not entry.is_symlink():
+                    stack.append((entry.path, f"{prefix}{entry.name}/", depth + 1))
 
 
-def _is_inside_regular_file(path: Path, ctx: ToolContext) -> bool:
-    if not path.is_symlink():
-        return path.is_file()
+def _name(entry: os.DirEntry[str]) -> str:
+    return entry.name
+
+
+def _is_dir(entry: os.DirEntry[str]) -> bool:
     try:
-        ctx.resolve(path)
-    except ToolError:
+        return entry.is_dir()  # follows a symlink, as os.walk sorts names
+    except OSError:
         return False
-    return path.is_file()
 
 
-def _mtime(path: Path) -> float:
+def _is_inside_regular_file(entry: os.DirEntry[str], ctx: ToolContext) -> bool:
     try:
-        return path.stat().st_mtime
+        if not entry.is_symlink():
+            return entry.is_file()
+        ctx.resolve(entry.path)
+        return entry.is_file()
+    except (OSError, ToolError):
+        return False
+
+
+def _newest_first(paths: Iterable[str]) -> list[str]:
+    """Absolute paths, most recently modified first (then by name)."""
+    return [p for _, p in sorted((-_mtime(p), p) for p in paths)]
+
+
+def _mtime(path: str) -> float:
+    try:
+        return os.stat(path).st_mtime
     except OSError:
         return 0.0
-
-
-def _newest_first(paths: list[Path]) -> list[Path]:
-    return sorted(paths, key=lambda p: (-_mtime(p), str(p)))
 
 
 def _search_dir(ctx: ToolContext, path: str | None) -> Path:
@@ -303,15 +325,15 @@ def _split_literal_prefix(ctx: ToolContext, base: Path, pattern: str) -> tuple[P
     return base, "/".join(parts)
 
 
-def _glob(base: Path, rest: str, ctx: ToolContext, budget: int | None = None) -> list[Path]:
-    """The files below `base` matching `rest`, newest first (`_TooBig` past `budget` entries)."""
+def _glob(base: Path, rest: str, ctx: ToolContext, budget: int | None = None) -> list[str]:
+    """Absolute paths of the files below `base` matching `rest`, newest first (`_TooBig` past
+    `budget` directory entries)."""
     if not base.is_dir():
         return []
     regex = glob_to_regex(rest)
     # Without ** or braces the pattern fixes the depth, so the walk need not go deeper.
     max_depth = None if "**" in rest or "{" in rest else rest.count("/") + 1
-    found = walk_files(base, ctx, max_depth, budget)
-    return _newest_first([p for p in found if regex.match(p.relative_to(base).as_posix())])
+    return _newest_first(path for rel, path in walk_files(base, ctx, max_depth, budget) if regex.match(rel))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -487,7 +509,7 @@ def _grep_files(
     if target.is_file():
         candidates = [target]
     else:
-        candidates = [p for p in walk_files(target, ctx) if accept(p.relative_to(target).as_posix())]
+        candidates = [Path(path) for rel, path in walk_files(target, ctx) if accept(rel)]
     results = []
     for path in candidates:
         found = _grep_file(path, options)
@@ -529,7 +551,7 @@ def _multiline_matches(text: str, regex: re.Pattern[str]) -> list[int]:
 
 def _format(results: list[_FileResult], mode: str, options: _GrepOptions, ctx: ToolContext) -> list[str]:
     if mode == "files_with_matches":
-        return [ctx.display(p) for p in _newest_first([r.path for r in results])]
+        return [ctx.display(p) for p in _newest_first(str(r.path) for r in results)]
     if mode == "count":
         return [f"{ctx.display(r.path)}:{len(r.matched)}" for r in results]
     out: list[str] = []
