@@ -9,7 +9,8 @@ not retry: a stream cut mid-message and an in-stream `error` event.
 A streamed answer is read as the SDK's raw events (`messages.create(stream=True)`) and assembled
 here (`_Assembly`), rather than through the `messages.stream()` helper: the helper rebuilds a
 snapshot model after every event, which costs about a fifth of the client's CPU per turn, and
-with a hundred agents on one core that CPU is the makespan (`bench/bench_parallel.py`).
+with a hundred agents on one core that CPU is the makespan (`bench/bench_parallel.py`).  For the
+same reason a non-streamed answer's JSON becomes a `Response` directly, not an SDK model first.
 """
 
 from __future__ import annotations
@@ -28,7 +29,17 @@ import anthropic
 import httpx2
 
 from agentbook.costs import ALIASES
-from agentbook.messages import EPHEMERAL, Block, Request, Response, Text, Thinking, ToolUse, Usage
+from agentbook.messages import (
+    EPHEMERAL,
+    Block,
+    Request,
+    Response,
+    Text,
+    Thinking,
+    ToolUse,
+    Usage,
+    block_from_api,
+)
 from agentbook.models.base import ModelError, TransientModelError, signal_response_began
 
 # Agents (tasks) per pooled client.  A client's connection pool re-examines every connection it
@@ -152,7 +163,7 @@ class AnthropicModel:
                 return assembly.response(headers.get("request-id"), _rate_limit_headers(headers))
             raw = await self.client().messages.with_raw_response.create(**kwargs)
             signal_response_began()
-            message = await raw.parse()
+            data: Any = await raw.json()
         except anthropic.APIStatusError as exc:
             raise _status_error(exc) from exc
         except anthropic.APIConnectionError as exc:
@@ -160,15 +171,20 @@ class AnthropicModel:
         except httpx2.TransportError as exc:
             # A stream cut mid-message surfaces as the HTTP layer's error, not the SDK's.
             raise TransientModelError(f"stream interrupted: {type(exc).__name__}: {exc}") from exc
-        return Response(
-            id=message.id,
-            model=message.model,
-            content=tuple(_block(b) for b in message.content),
-            stop_reason=message.stop_reason,
-            usage=_usage(message.usage),
-            request_id=message._request_id,
-            rate_limits=_rate_limit_headers(raw.headers),
-        )
+        # The message's JSON is read into agentbook's types directly: building the SDK's models
+        # first would cost more than the rest of a turn (see the module docstring).
+        try:
+            return Response(
+                id=data["id"],
+                model=data["model"],
+                content=tuple(block_from_api(b) for b in data["content"]),
+                stop_reason=data.get("stop_reason"),
+                usage=Usage.from_api(data.get("usage")),
+                request_id=raw.request_id,
+                rate_limits=_rate_limit_headers(raw.headers),
+            )
+        except (KeyError, TypeError, AttributeError) as exc:
+            raise ModelError(f"the API's answer is not a message: {str(data)[:200]!r}") from exc
 
 
 class _ClientPool:
@@ -282,7 +298,7 @@ class _Assembly:
             return ToolUse(block.id, block.name, tool_input)
         if block.type == "thinking":
             return Thinking(block.thinking + "".join(parts), self.signatures.get(index, block.signature))
-        return _block(block)
+        return Text(f"[{block.type} block]")  # as `block_from_api` shows block types it does not model
 
 
 @functools.cache
@@ -321,16 +337,6 @@ def _retry_after(response: httpx2.Response | None) -> float | None:
     except ValueError:
         return None  # an HTTP date: rare from this API; the backoff decides instead
     return None
-
-
-def _block(block: Any) -> Block:
-    if block.type == "text":
-        return Text(block.text)
-    if block.type == "tool_use":
-        return ToolUse(block.id, block.name, dict(block.input or {}))
-    if block.type == "thinking":
-        return Thinking(block.thinking, block.signature)
-    return Text(f"[{block.type} block]")
 
 
 def _usage(usage: Any) -> Usage:
