@@ -7,8 +7,10 @@ asks for a cheap tool call (`Glob`), the last answers with text.  Measured:
 A. agentbook: `run_parallel` of N agents x T turns on `AnthropicModel`, running the real `Glob`
    tool on a tiny folder, writing transcripts, keeping records;
 B. the raw SDK: one `anthropic.AsyncAnthropic`, `asyncio.gather` over N agents that make the
-   same T calls (same system prompt, tool schema and max_tokens) and answer each tool_use with a
-   fixed string;
+   same T calls (same system prompt, tool schema and max_tokens) through the SDK's streaming
+   helper and answer each tool_use with a fixed string;
+B2. for reference, B reading the raw stream events instead of the helper, as agentbook does: the
+   cheapest SDK loop we know, so A/B2 is what agentbook's own work costs;
 
 then agentbook at a larger scale (1,000 agents x 3 turns by default), against the ideal
 makespan T x latency and, for reference, B on the same workload.  Figures: makespan (wall clock
