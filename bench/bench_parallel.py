@@ -367,7 +367,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--agents", type=int, default=100, help="agents in the A/B comparison (100)")
     parser.add_argument("--turns", type=int, default=5, help="turns per agent in the A/B comparison (5)")
     parser.add_argument("--latency", type=float, default=0.2, help="seconds the server takes per reply (0.2)")
-    parser.add_argument("--repeat", type=int, default=3, help="timed runs of A and of B; medians shown (3)")
+    parser.add_argument("--repeat", type=int, default=5, help="timed runs of each side; medians shown (5)")
     parser.add_argument(
         "--big-agents", type=int, default=1000, help="agents in the scale run (1000; 0 skips)"
     )

@@ -444,6 +444,14 @@ def test_glob_caps_results(ctx: ToolContext) -> None:
     assert "truncated" in lines[-1]
 
 
+def test_glob_lists_file_links_inside_the_root_but_not_linked_directories(ctx: ToolContext) -> None:
+    write(ctx.root / "src/real.py", "", mtime=1000)
+    (ctx.root / "alias.py").symlink_to("src/real.py")  # a file link inside the root: listed
+    (ctx.root / "mirror").symlink_to("src")  # a directory link: never walked (no loops, no doubles)
+    (ctx.root / "broken.py").symlink_to("src/missing.py")  # dangling: not a regular file
+    assert sorted(run(Glob(), {"pattern": "**/*.py"}, ctx).splitlines()) == ["alias.py", "src/real.py"]
+
+
 @pytest.mark.parametrize("files", [10, INLINE_WALK_ENTRIES + 40])
 def test_glob_walks_small_trees_on_the_loop_and_big_ones_in_a_thread(
     ctx: ToolContext, files: int, monkeypatch: pytest.MonkeyPatch

@@ -27,8 +27,10 @@ from agentbook.tools.files import looks_binary, truncate_line
 SKIP_DIRS = frozenset({".git", ".hg", ".svn", ".bzr", ".jj"})
 GLOB_MAX_RESULTS = 100
 # A Glob that sees at most this many directory entries runs on the event loop: a thread hop costs
-# more CPU than walking a small tree (about 150 us against 20 us for ten files) and a turn of
-# latency while the loop is busy.  A bigger tree goes to a thread, so the loop never stalls long.
+# more CPU than walking a small tree (about 150 us against 20 us for a few files) and a round of
+# the loop's latency while it is busy.  Past the budget the walk starts again in a thread, so the
+# loop never walks a big tree (the metadata calls every tool makes on the loop, such as resolving
+# a path, are of the same kind as a small walk's).
 INLINE_WALK_ENTRIES = 256
 GLOB_TRUNCATED_NOTE = "(Results are truncated. Consider using a more specific path or pattern.)"
 _GLOB_META = re.compile(r"[*?\[{]")
