@@ -47,6 +47,7 @@ from typing import Any
 import anthropic
 
 from agentbook import background
+from agentbook import messages as ab
 from agentbook.models import AnthropicModel
 from agentbook.runs import run_parallel
 from agentbook.testing import FakeAnthropic, FakeRequest, MessageReply, RateLimits, ToolUseBlock, Usage
@@ -127,14 +128,48 @@ class Server:
 # The two contenders
 
 
+class InstantModel:
+    """Answers at once what the fake server would (tool calls, then text), with limits as high:
+    agentbook on it does all of its own work per turn and no HTTP at all."""
+
+    name = MODEL
+    description = "instant answers, no HTTP (benchmark)"
+
+    def __init__(self) -> None:
+        self._ids = itertools.count()
+
+    async def respond(self, request: ab.Request) -> ab.Response:
+        first = request.messages[0].text
+        found = _TURNS.search(first)
+        turns = int(found.group(1)) if found else 1
+        done = sum(1 for m in request.messages if m.role == "assistant")
+        n = next(self._ids)
+        content: tuple[ab.Block, ...] = (ab.Text(f"finished after {turns} turns"),)
+        if done + 1 < turns:
+            content = (ab.ToolUse(f"toolu_{n}", "Glob", {"pattern": "*.txt"}),)
+        usage = ab.Usage(input_tokens=200 + 50 * done, output_tokens=20)
+        stop = "tool_use" if done + 1 < turns else "end_turn"
+        return ab.Response(f"msg_{n}", MODEL, content, stop, usage, f"req_{n}", dict(_INSTANT_LIMITS))
+
+    async def aclose(self) -> None:
+        return None
+
+
+_INSTANT_LIMITS = {"requests-limit": "10000000", "input-tokens-limit": "10000000000",
+                   "output-tokens-limit": "10000000000"}  # fmt: skip
+
+
 def run_agentbook(
-    base_url: str, root: Path, run_dir: Path, agents: int, turns: int, stream: bool
+    base_url: str, root: Path, run_dir: Path, agents: int, turns: int, stream: bool, instant: bool = False
 ) -> tuple[int, float]:
     """A: agentbook; returns how many agents did not end `done`, and how long `run_parallel`
-    took to return (it should return at once: the agents start on the background loop)."""
+    took to return (it should return at once: the agents start on the background loop).
+    `instant` puts `InstantModel` in place of the API (and `base_url` is not used)."""
     # A new model per run, as `run_parallel(model="sonnet")` makes one: its clients' creation is
     # part of what a run costs (B creates its client inside the timed part too).
-    model = AnthropicModel(MODEL, base_url=base_url, api_key=API_KEY, stream=stream)
+    model: AnthropicModel | InstantModel = InstantModel()
+    if not instant:
+        model = AnthropicModel(MODEL, base_url=base_url, api_key=API_KEY, stream=stream)
     started = time.perf_counter()
     run = run_parallel(
         {f"a{i}": PROMPT.format(index=i, turns=turns) for i in range(agents)},
@@ -298,9 +333,18 @@ def say(label: str, text: str) -> None:
 
 
 def compare(
-    server: Server, a: Scenario, b: Scenario, b2: Scenario | None, n: int, t: int, latency: float, repeat: int
+    server: Server,
+    a: Scenario,
+    b: Scenario,
+    b2: Scenario | None,
+    own: Scenario | None,
+    n: int,
+    t: int,
+    latency: float,
+    repeat: int,
 ) -> None:
-    """A against B (and B2, for reference, when given) on the same workload: makespan, CPU, memory."""
+    """A against B (and B2, for reference, when given) on the same workload: makespan, CPU, memory;
+    then A's CPU with no HTTP (`own`, when given)."""
     sides = {"A": a, "B": b} | ({"B2": b2} if b2 is not None else {})
     results: dict[str, list[Measure]] = {key: [] for key in sides}
     for _ in range(repeat):  # interleaved, so drift in the machine hits every side alike
@@ -335,6 +379,17 @@ def compare(
     say("not done", ", ".join(f"{k} {v}" for k, v in failed.items()) + "  (agents, over all runs)")
     pa, pb = traced_peak_per_agent(a(n, t), n), traced_peak_per_agent(b(n, t), n)
     say("memory", f"A agentbook {kib(pa)}/agent   B raw SDK {kib(pb)}/agent  (tracemalloc, untimed pass)")
+    if own is not None:
+        cpu, not_done = [], 0
+        for _ in range(repeat):
+            started = time.process_time()
+            not_done += own(n, t)()[0]
+            cpu.append((time.process_time() - started) / (n * t) * 1e3)
+        say(
+            "own work",
+            f"A on a model that answers at once (no HTTP): {median(cpu):.2f} ms CPU per turn "
+            f"(not done {not_done})",
+        )
     if b2 is None:
         return
     m2, c2 = mid("B2", "makespan_s"), mid("B2", "cpu_s")
@@ -396,6 +451,9 @@ def main(argv: list[str] | None = None) -> None:
             def b(agents: int, turns: int) -> Work:
                 return lambda: run_raw(server.base_url, root, agents, turns, stream)
 
+            def own(agents: int, turns: int) -> Work:
+                return lambda: run_agentbook("", root, next(run_dirs), agents, turns, stream, instant=True)
+
             def b2(agents: int, turns: int) -> Work:
                 return lambda: run_raw(server.base_url, root, agents, turns, stream, raw_events_agent)
 
@@ -409,7 +467,8 @@ def main(argv: list[str] | None = None) -> None:
             a(4, 2)()
             b(4, 2)()
             b2(4, 2)()
-            compare(server, a, b, b2 if stream else None, args.agents, args.turns, args.latency, args.repeat)
+            b2_or_none = b2 if stream else None
+            compare(server, a, b, b2_or_none, own, args.agents, args.turns, args.latency, args.repeat)
             if args.big_agents:
                 scale(
                     server, a, None if args.no_big_raw else b, args.big_agents, args.big_turns, args.latency
