@@ -16,6 +16,9 @@ permission mode decides:
     Bash            ask      ask                  deny   deny     allow
     unknown tools   ask      ask                  deny   deny     allow
 
+* acceptEdits also runs Bash subcommands no rule allows when they are `mkdir`, `touch`, `rm`,
+  `rmdir`, `mv` or `cp` in plain words (no redirection, expansion or glob) and every path they
+  name is inside the root, not the root itself, and not protected (`ACCEPT_EDITS_COMMANDS`).
 * `dontAsk` turns every `ask` (from an ask rule or from the table) into `deny`.
 * `bypassPermissions` still honours deny rules and still asks for ask rules: Claude Code documents
   that it "doesn't auto-approve ... in any mode, including bypassPermissions ... tools matched by an
@@ -70,8 +73,8 @@ Deviations from Claude Code, on purpose or for want of a real shell parser: `./p
 so a symlink can neither dodge a deny rule nor borrow an allow rule); redirections stay part of
 the command text (`Bash(echo *)` allows `echo x > f`), heredoc bodies are read as commands
 (conservative), and `for`/`case` headers only ever match explicit rules; Claude Code's built-in
-read-only command list and acceptEdits' filesystem commands (`mkdir`, `mv` ...) are not
-auto-approved; a Read or Edit rule does not govern Bash (`cat .env`), in Claude Code either.
+read-only command list is not auto-approved, nor is `sed` under acceptEdits; a Read or Edit rule
+does not govern Bash (`cat .env`), in Claude Code either.
 A Glob or Grep over a parent directory is not stopped by a deny rule on a subtree inside it.
 
 `Permissions` is pure and synchronous: no I/O beyond `os.path.realpath` and `expanduser`.
@@ -83,6 +86,7 @@ import difflib
 import functools
 import os
 import re
+import shlex
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -110,6 +114,13 @@ _GOVERNED = {"Read": READ_ONLY_TOOLS, "Edit": EDIT_TOOLS}
 # Claude Code's protected directories: writes there are never auto-approved by a mode.
 PROTECTED_DIRS = frozenset({".git", ".claude", ".vscode", ".idea"})
 _CLAUDE_EXEMPT = frozenset({"commands", "agents", "skills"})
+# The filesystem commands acceptEdits runs without asking when every path they name is inside the
+# root (Claude Code lists mkdir, touch, rm, rmdir, mv, cp and sed; sed is left out: its scripts
+# can run commands and write anywhere).  Only plain words qualify: no redirection, expansion,
+# glob or escape, and options without attached values, so every other word is a path to check.
+ACCEPT_EDITS_COMMANDS = frozenset({"mkdir", "touch", "rm", "rmdir", "mv", "cp"})
+_NOT_PLAIN = re.compile(r"[<>$`*?\[\]{}~&|;()\\!#\n]")
+_PLAIN_OPTION = re.compile(r"-[A-Za-z]+|--[a-z][a-z-]*")
 DEFAULT_SUBAGENT = "general-purpose"
 
 
@@ -688,6 +699,32 @@ def _matches_below(regex: re.Pattern[str], base: str, path: str) -> bool:
     return regex.fullmatch(rel) is not None
 
 
+def _accept_edits_command(segment: _Segment, root: str) -> str | None:
+    """The command's name when acceptEdits runs this subcommand without asking, else None: one of
+    `ACCEPT_EDITS_COMMANDS` in plain words, every path strictly inside `root` and unprotected."""
+    form = segment.strict_forms[-1]
+    if segment.substituted or _NOT_PLAIN.search(form):
+        return None
+    try:
+        words = shlex.split(form)
+    except ValueError:
+        return None
+    if len(words) < 2 or words[0] not in ACCEPT_EDITS_COMMANDS:
+        return None
+    options = True
+    for word in words[1:]:
+        if options and word == "--":
+            options = False
+        elif options and word.startswith("-"):
+            if not _PLAIN_OPTION.fullmatch(word):
+                return None  # `--target-directory=/x`, `-t/x`: a value we would not check
+        else:
+            real = os.path.realpath(os.path.join(root, word))
+            if real == root or not _inside(real, root) or _protected(real, root):
+                return None  # never the root itself (`rm -rf .`), outside it, or .git and friends
+    return words[0]
+
+
 def _inside(path: str, root: str) -> bool:
     return path == root or path.startswith(root.rstrip("/") + "/")
 
@@ -807,12 +844,17 @@ class Permissions:
         if whole:
             return Verdict("allow", f"allowed by rule {whole}", whole)
         allowing = [self._segment_allowed_by(s) for s in call.segments]
-        unmatched = [s.text for s, r in zip(call.segments, allowing, strict=True) if r is None]
-        if call.segments and not unmatched:
+        pending = [s for s, r in zip(call.segments, allowing, strict=True) if r is None]
+        if call.segments and not pending:
             rules = list(dict.fromkeys(r for r in allowing if r is not None))
             label = "rule" if len(rules) == 1 else "rules"
             return Verdict("allow", f"allowed by {label} {', '.join(map(str, rules))}", rules[0])
-        detail = f" (no allow rule matches `{unmatched[0]}`)" if unmatched else " (empty command)"
+        if pending and self._mode == "acceptEdits":
+            commands = [_accept_edits_command(s, call.root) for s in pending]
+            if all(commands):
+                names = ", ".join(dict.fromkeys(c for c in commands if c))
+                return Verdict("allow", f"{names} inside the root is allowed in acceptEdits mode")
+        detail = f" (no allow rule matches `{pending[0].text}`)" if pending else " (empty command)"
         return self._by_mode(call, detail)
 
     def _segment_allowed_by(self, segment: _Segment) -> Rule | None:

@@ -602,7 +602,10 @@ class Run:
                 loop.call_soon_threadsafe(queue.put_nowait, event)
 
     async def _authorize(self, record: AgentRecord, permissions: Permissions, call: ToolUse) -> str | None:
-        verdict = permissions.decide(call.name, call.input, self.cwd)
+        # Judged where the agent's tools work (its worktree, say), so that rules anchored at the
+        # root and "inside the root" mean the files the call really touches.
+        root = record.root or self.cwd
+        verdict = permissions.decide(call.name, call.input, root)
         if verdict.decision == "allow":
             return None
         if verdict.decision == "deny":
@@ -620,9 +623,9 @@ class Run:
             self.pending.remove(request)
         self._dispatch(record, PermissionAnswered(agent=record.name, call=call, decision=answer))  # type: ignore[arg-type]
         if answer == "always":
-            rule = permissions.allow_always(call.name, call.input, self.cwd)
+            rule = permissions.allow_always(call.name, call.input, root)
             if permissions is not self.permissions:
-                self.permissions.allow_always(call.name, call.input, self.cwd)
+                self.permissions.allow_always(call.name, call.input, root)
             log.info("agent %s: always allowing %s", record.name, rule)
         return "The user denied this tool call." if answer == "deny" else None
 

@@ -617,6 +617,50 @@ def test_protected_directories(root: Path, path: str, mode: Any, decision: str) 
         assert "protected path" in verdict.reason
 
 
+@pytest.mark.parametrize(
+    ("command", "decision"),
+    [
+        ("mkdir -p src/new && touch src/new/a.py", "allow"),
+        ("mv a.py b.py", "allow"),
+        ("cp -r src src2", "allow"),
+        ("rm -f -- -odd-name", "allow"),
+        ("timeout 5 rmdir build", "allow"),  # wrappers are peeled, as for allow rules
+        ("rm 'two words.txt'", "allow"),
+        ("cp -r src /tmp/elsewhere", "ask"),  # a path outside the root
+        ("cp -t /tmp src", "ask"),  # an option's value is a path like any other word
+        ("mv --target-directory=/tmp a.py", "ask"),  # an attached value is not checked: ask
+        ("rm -rf .", "ask"),  # the root itself
+        ("rm -rf src/..", "ask"),
+        ("rm .git/config", "ask"),  # protected
+        ("mkdir x > /etc/motd", "ask"),  # a redirection
+        ("touch $HOME/x", "ask"),  # an expansion
+        ("rm *.pyc", "ask"),  # a glob
+        ("mkdir $(whoami)", "ask"),  # a substitution
+        ("sed -i s/a/b/ a.py", "ask"),  # sed scripts can run commands
+        ("mkdir x && make", "ask"),  # every subcommand must qualify
+        ("touch link/x", "ask"),  # through a symlink leading out of the root
+    ],
+)
+def test_accept_edits_runs_plain_filesystem_commands_inside_the_root(
+    root: Path, command: str, decision: str
+) -> None:
+    (root / "link").symlink_to(root.parent)
+    verdict = Permissions(mode="acceptEdits").decide("Bash", bash(command), root)
+    assert verdict.decision == decision, verdict.reason
+    if decision == "allow":
+        assert verdict.reason.endswith("inside the root is allowed in acceptEdits mode")
+    # Only acceptEdits does this: default mode asks for the same command.
+    assert Permissions().decide("Bash", bash(command), root).decision == "ask"
+
+
+def test_accept_edits_filesystem_commands_still_yield_to_rules(root: Path) -> None:
+    perms = Permissions(deny=["Bash(rm *)"], allow=["Bash(make *)"], mode="acceptEdits")
+    assert perms.decide("Bash", bash("rm a.py"), root).decision == "deny"
+    verdict = perms.decide("Bash", bash("make build && mkdir dist"), root)  # a rule and the mode
+    assert verdict.decision == "allow" and "mkdir" in verdict.reason
+    assert Permissions(mode="dontAsk").decide("Bash", bash("mkdir dist"), root).decision == "deny"
+
+
 def test_protected_directory_allowed_by_an_explicit_rule(root: Path) -> None:
     perms = Permissions(allow=["Edit(.git/hooks/**)"], mode="acceptEdits")
     assert perms.decide("Edit", fp(".git/hooks/pre-commit"), root).decision == "allow"

@@ -10,7 +10,8 @@ from typing import Any
 import pytest
 from support import git
 
-from agentbook.messages import Request, Response, Text, ToolResult, ToolUse, Usage
+from agentbook.messages import Message, Request, Response, Text, ToolResult, ToolUse, Usage
+from agentbook.permissions import Permissions
 from agentbook.ratelimit import reset_gates
 from agentbook.runs import run_parallel
 
@@ -92,6 +93,41 @@ def test_each_agent_works_in_its_own_worktree_and_branch(repo: Path, tmp_path: P
     run.cleanup()
     assert git(repo, "worktree", "list", "--porcelain").count("worktree ") == 1
     assert git(repo, "rev-parse", "HEAD") == head and git(repo, "status", "--porcelain") == status
+
+
+class RootWriter(Writer):
+    """A `Writer` whose paths may name `{root}`, the root its system prompt gives (`ROOT=...`)."""
+
+    async def respond(self, request: Request) -> Response:
+        root = request.system.removeprefix("ROOT=")
+        first = request.messages[0]
+        text = first.text.replace("{root}", root)
+        request = Request(request.system, (Message.user(text), *request.messages[1:]), request.tools)
+        return await super().respond(request)
+
+
+def test_worktree_agents_are_judged_in_their_own_worktree(repo: Path, tmp_path: Path) -> None:
+    # Rules and acceptEdits' "inside the root" apply to the agent's worktree, where its tools work:
+    # a deny rule holds however the agent names the file, and a write to the worktree is inside.
+    run = run_parallel(
+        {
+            "absolute": "write {root}/secrets/key.txt k1",
+            "relative": "write secrets/key.txt k2",
+            "allowed": "write {root}/docs/a.md ok",
+        },
+        model=RootWriter(),
+        cwd=repo,
+        run_dir=tmp_path / "run",
+        system="ROOT={root}",
+        isolation="worktree",
+        permissions=Permissions(deny=["Edit(secrets/**)"], mode="acceptEdits"),
+        interactive=False,
+    )
+    run.wait(timeout=60)
+    assert "Permission denied" in run.results["absolute"]
+    assert "Permission denied" in run.results["relative"]
+    assert run.results["allowed"].startswith("wrote ")
+    assert git(repo, "show", f"agentbook/{run.name}/allowed:docs/a.md") == "ok"
 
 
 def pd_is_na(value: object) -> bool:
