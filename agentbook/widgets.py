@@ -2,8 +2,9 @@
 
 `board_for(run)` gives the run's one `Board` (ipywidgets 8).  Its `widget` is a `VBox` with a
 header, one row per agent (sub-agents appear, indented, as they are spawned), and a totals row.
-Each row has a Transcript button that opens the agent's conversation below the row, and, while
-the agent waits for a permission, Approve / Always / Deny buttons with the tool call and reason.
+Each row starts with a Transcript expander (a chevron) that opens the agent's conversation below
+the row, and, while the agent waits for a permission, has Approve / Always / Deny buttons with the
+tool call and reason.
 
 Why it is built the way it is (see "Notebook facts" in DESIGN.md):
 
@@ -54,6 +55,7 @@ Widget: TypeAlias = Any
 Answer: TypeAlias = Literal["approve", "approve_always", "deny"]
 TICK_S = 1.0
 """How often running agents' elapsed times refresh when nothing else changes."""
+_EXPANDER = "28px"  # the width of a row's Transcript expander
 
 _boards: weakref.WeakKeyDictionary[Run, Board] = weakref.WeakKeyDictionary()
 _boards_lock = threading.Lock()
@@ -80,13 +82,14 @@ class _Row:
         self.state = ""
         self.cells: Widget = widgets.HTML(layout=board._cells_layout, style=board._html_style)
         self.cells.add_class("agentbook-cells")
+        # An expander before the cells, icon only: a labelled button after ~60em of cells wrapped
+        # onto a line of its own in a usual notebook width, doubling every row's height.
         self.button: Widget = widgets.Button(
-            description="Transcript", icon="chevron-right", tooltip=f"Show {name}'s conversation",
-            layout=board._button_layout,
+            icon="chevron-right", tooltip=f"Transcript: {name}'s conversation", layout=board._button_layout
         )  # fmt: skip
         self.button.add_class("agentbook-transcript-button")
         self.button.on_click(lambda _: board._toggle(name))
-        self.box: Widget = widgets.HBox([self.cells, self.button], layout=board._row_layout)
+        self.box: Widget = widgets.HBox([self.button, self.cells], layout=board._row_layout)
         self.box.add_class("agentbook-row")
         self.transcript: Widget = None  # made when first opened
         self.shown_open = False
@@ -140,12 +143,16 @@ class Board:
         self._closed = False
         # Shared layouts and styles: one model each for the board instead of one per row.
         self._cells_layout: Widget = widgets.Layout(width="auto")
-        self._button_layout: Widget = widgets.Layout(width="auto")
+        self._button_layout: Widget = widgets.Layout(width=_EXPANDER, padding="0")
         self._row_layout: Widget = widgets.Layout(align_items="center", flex_flow="row wrap")
         self._html_style: Widget = HTMLStyle()
-        self.header: Widget = widgets.HTML(display.header_html(), layout=self._cells_layout)
+        # Header and totals start where the rows' cells do, after the expander and its margins.
+        self._aligned_layout: Widget = widgets.Layout(
+            width="auto", margin=f"2px 2px 2px calc({_EXPANDER} + 6px)"
+        )
+        self.header: Widget = widgets.HTML(display.header_html(), layout=self._aligned_layout)
         self.header.add_class("agentbook-header")
-        self.totals: Widget = widgets.HTML(layout=self._cells_layout)
+        self.totals: Widget = widgets.HTML(layout=self._aligned_layout)
         self.totals.add_class("agentbook-totals")
         self.widget: Widget = widgets.VBox([self.header, self.totals])
         self.widget.add_class("agentbook-board")
@@ -353,7 +360,7 @@ class Board:
         old = row.permission
         row.request = request
         row.permission = _permission_box(request, self._answer) if request is not None else None
-        row.box.children = tuple(w for w in (row.cells, row.button, row.permission) if w is not None)
+        row.box.children = tuple(w for w in (row.button, row.cells, row.permission) if w is not None)
         if old is not None:
             _close_all(old)
 
