@@ -89,14 +89,16 @@ class TranscriptWriter:
         agent_id: str | None = None,
         is_sidechain: bool | None = None,
         parent_uuid: str | None = None,
+        secrets: tuple[str, ...] | None = None,
     ) -> None:
+        """`secrets` are the values to redact (default: `secret_values()` of the environment now)."""
         self.path = path
         self.session_id = session_id
         self.agent_id = agent_id
         self.is_sidechain = agent_id is not None if is_sidechain is None else is_sidechain
         self.last_uuid = parent_uuid
         self._cwd = ""
-        self._secrets = secret_values()
+        self._secrets = secret_values() if secrets is None else secrets
         self._file: IO[str] | None = None
 
     def __call__(self, event: AgentEvent) -> None:
