@@ -16,9 +16,11 @@ permission mode decides:
     Bash            ask      ask                  deny   deny     allow
     unknown tools   ask      ask                  deny   deny     allow
 
-* acceptEdits also runs Bash subcommands no rule allows when they are `mkdir`, `touch`, `rm`,
-  `rmdir`, `mv` or `cp` in plain words (no redirection, expansion or glob) and every path they
-  name is inside the root, not the root itself, and not protected (`ACCEPT_EDITS_COMMANDS`).
+* acceptEdits also runs a Bash command that no rule decides when each of its subcommands is
+  `mkdir`, `touch`, `rm`, `rmdir`, `mv` or `cp` in plain words (no wrapper, redirection,
+  expansion or glob; flags without values), every path named (and, for `mv`/`cp` into a
+  directory, every path written there) is inside the root, not the root itself, and not
+  protected, and `mv`/`cp` comes last (`ACCEPT_EDITS_COMMANDS`).  Anything else asks.
 * `dontAsk` turns every `ask` (from an ask rule or from the table) into `deny`.
 * `bypassPermissions` still honours deny rules and still asks for ask rules: Claude Code documents
   that it "doesn't auto-approve ... in any mode, including bypassPermissions ... tools matched by an
@@ -87,7 +89,7 @@ import functools
 import os
 import re
 import shlex
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, TypeAlias
@@ -116,11 +118,20 @@ PROTECTED_DIRS = frozenset({".git", ".claude", ".vscode", ".idea"})
 _CLAUDE_EXEMPT = frozenset({"commands", "agents", "skills"})
 # The filesystem commands acceptEdits runs without asking when every path they name is inside the
 # root (Claude Code lists mkdir, touch, rm, rmdir, mv, cp and sed; sed is left out: its scripts
-# can run commands and write anywhere).  Only plain words qualify: no redirection, expansion,
-# glob or escape, and options without attached values, so every other word is a path to check.
-ACCEPT_EDITS_COMMANDS = frozenset({"mkdir", "touch", "rm", "rmdir", "mv", "cp"})
+# can run commands and write anywhere), with the options each may take: only flags without a
+# value, so that every other word is a path we check (`cp -text x` is `-t ext`: refused).
+_MOVE_OPTIONS = frozenset({"--force", "--no-clobber", "--no-target-directory", "--update", "--verbose"})
+ACCEPT_EDITS_COMMANDS: dict[str, tuple[str, frozenset[str]]] = {
+    "mkdir": ("pv", frozenset({"--parents", "--verbose"})),
+    "touch": ("acm", frozenset({"--no-create"})),
+    "rm": ("dfirRv", frozenset({"--dir", "--force", "--recursive", "--verbose"})),
+    "rmdir": ("pv", frozenset({"--parents", "--verbose", "--ignore-fail-on-non-empty"})),
+    "mv": ("finTuv", _MOVE_OPTIONS),
+    "cp": ("finTuv", _MOVE_OPTIONS),
+}
+# Commands that write where their last path names a directory: `cp x dir` writes `dir/x`.
+_INTO_DIRECTORY = frozenset({"mv", "cp"})
 _NOT_PLAIN = re.compile(r"[<>$`*?\[\]{}~&|;()\\!#\n]")
-_PLAIN_OPTION = re.compile(r"-[A-Za-z]+|--[a-z][a-z-]*")
 DEFAULT_SUBAGENT = "general-purpose"
 
 
@@ -300,10 +311,15 @@ class _Target:
         return (self.real,) if for_allow else (self.written, self.real)
 
 
-@functools.lru_cache(maxsize=256)
 def _real_root(root: str) -> str:
     # An agent's root is fixed while it runs and every call it makes is checked against it: one
-    # realpath per root, not one per call (targets inside it are still resolved every time).
+    # realpath per root, not one per call (targets inside it are still resolved every time).  A
+    # relative root depends on the working directory, so it is resolved every time.
+    return _real_absolute_root(root) if os.path.isabs(root) else os.path.realpath(root)
+
+
+@functools.lru_cache(maxsize=256)
+def _real_absolute_root(root: str) -> str:
     return os.path.realpath(root)
 
 
@@ -699,30 +715,55 @@ def _matches_below(regex: re.Pattern[str], base: str, path: str) -> bool:
     return regex.fullmatch(rel) is not None
 
 
+def _accept_edits_commands(segments: Sequence[_Segment], root: str) -> list[str]:
+    """The command names when acceptEdits runs these subcommands (a whole command) without
+    asking, else `[]`.
+
+    Every subcommand must be one of `ACCEPT_EDITS_COMMANDS` in plain words (no wrapper,
+    redirection, expansion or glob), naming only paths strictly inside `root` and outside its
+    protected directories.  Paths are resolved before anything runs, so a command that could
+    change what a later path resolves to is refused: `mv` or `cp` may only come last (the others
+    cannot make links).
+    """
+    names: list[str] = []
+    for i, segment in enumerate(segments):
+        name = _accept_edits_command(segment, root)
+        if name is None or (name in _INTO_DIRECTORY and i < len(segments) - 1):
+            return []
+        names.append(name)
+    return list(dict.fromkeys(names))
+
+
 def _accept_edits_command(segment: _Segment, root: str) -> str | None:
-    """The command's name when acceptEdits runs this subcommand without asking, else None: one of
-    `ACCEPT_EDITS_COMMANDS` in plain words, every path strictly inside `root` and unprotected."""
-    form = segment.strict_forms[-1]
-    if segment.substituted or _NOT_PLAIN.search(form):
+    if segment.substituted or _NOT_PLAIN.search(segment.text):
         return None
     try:
-        words = shlex.split(form)
+        words = shlex.split(segment.text)
     except ValueError:
         return None
     if len(words) < 2 or words[0] not in ACCEPT_EDITS_COMMANDS:
         return None
+    short, long = ACCEPT_EDITS_COMMANDS[words[0]]
+    paths: list[str] = []
     options = True
     for word in words[1:]:
         if options and word == "--":
             options = False
-        elif options and word.startswith("-"):
-            if not _PLAIN_OPTION.fullmatch(word):
-                return None  # `--target-directory=/x`, `-t/x`: a value we would not check
+        elif options and word.startswith("--"):
+            if word not in long:
+                return None
+        elif options and word.startswith("-") and word != "-":
+            if not set(word[1:]) <= set(short):
+                return None
         else:
-            real = os.path.realpath(os.path.join(root, word))
-            if real == root or not _inside(real, root) or _protected(real, root):
-                return None  # never the root itself (`rm -rf .`), outside it, or .git and friends
-    return words[0]
+            paths.append(os.path.realpath(os.path.join(root, word)))
+    if words[0] in _INTO_DIRECTORY and len(paths) >= 2 and os.path.isdir(paths[-1]):
+        # `cp a b dir` writes `dir/a` and `dir/b`, which may be links leading elsewhere.
+        paths += [os.path.realpath(os.path.join(paths[-1], os.path.basename(p))) for p in paths[:-1]]
+    for path in paths:
+        if path == root or not _inside(path, root) or _protected(path, root):
+            return None  # never the root itself (`rm -rf .`), outside it, or .git and friends
+    return words[0] if paths else None
 
 
 def _inside(path: str, root: str) -> bool:
@@ -738,7 +779,10 @@ def _protected(path: str, root: str) -> bool:
     below = os.path.relpath(path, root) if _inside(path, root) else path
     parts = Path(below).parts
     for i, part in enumerate(parts):
-        if part in PROTECTED_DIRS and not (part == ".claude" and parts[i + 1 : i + 2] in _EXEMPT_TAILS):
+        # Case-folded: `.GIT` is `.git` on the case-insensitive filesystems of macOS and Windows.
+        folded = part.casefold()
+        tail = tuple(p.casefold() for p in parts[i + 1 : i + 2])
+        if folded in PROTECTED_DIRS and not (folded == ".claude" and tail in _EXEMPT_TAILS):
             return True
     return False
 
@@ -849,11 +893,10 @@ class Permissions:
             rules = list(dict.fromkeys(r for r in allowing if r is not None))
             label = "rule" if len(rules) == 1 else "rules"
             return Verdict("allow", f"allowed by {label} {', '.join(map(str, rules))}", rules[0])
-        if pending and self._mode == "acceptEdits":
-            commands = [_accept_edits_command(s, call.root) for s in pending]
-            if all(commands):
-                names = ", ".join(dict.fromkeys(c for c in commands if c))
-                return Verdict("allow", f"{names} inside the root is allowed in acceptEdits mode")
+        if self._mode == "acceptEdits" and len(pending) == len(call.segments):
+            names = _accept_edits_commands(call.segments, call.root)
+            if names:
+                return Verdict("allow", f"{', '.join(names)} inside the root is allowed in acceptEdits mode")
         detail = f" (no allow rule matches `{pending[0].text}`)" if pending else " (empty command)"
         return self._by_mode(call, detail)
 

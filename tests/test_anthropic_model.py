@@ -168,6 +168,16 @@ def test_agents_keep_their_client_so_connections_serve_few_agents(server: FakeAn
     assert len({r.connection for r in requests}) <= agents
 
 
+def test_a_tool_call_cut_short_by_max_tokens_keeps_the_input_it_has(server: FakeAnthropic) -> None:
+    # The answer hit max_tokens inside a Write's JSON: the call carries what arrived (here the
+    # path, not the content), as the SDK's own accumulator would, instead of failing the agent.
+    block = ToolUseBlock("Write", {"file_path": "a.py", "content": "x" * 500}, id="toolu_1", cut_at=40)
+    script(server, MessageReply([block], stop_reason="max_tokens"))
+    response = ask(AnthropicModel("haiku"))
+    assert response.stop_reason == "max_tokens"
+    assert response.content == (ToolUse("toolu_1", "Write", {"file_path": "a.py"}),)
+
+
 def test_aliases_map_to_full_ids_and_ids_pass_through() -> None:
     assert AnthropicModel("opus").name == ALIASES["opus"]
     assert AnthropicModel("claude-opus-4-5-20251101").name == "claude-opus-4-5-20251101"

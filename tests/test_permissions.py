@@ -622,17 +622,27 @@ def test_protected_directories(root: Path, path: str, mode: Any, decision: str) 
     [
         ("mkdir -p src/new && touch src/new/a.py", "allow"),
         ("mv a.py b.py", "allow"),
-        ("cp -r src src2", "allow"),
+        ("cp a.py b.py", "allow"),
+        ("mkdir -p lib && mv a.py lib", "allow"),  # into a directory: lib/a.py is checked too
         ("rm -f -- -odd-name", "allow"),
-        ("timeout 5 rmdir build", "allow"),  # wrappers are peeled, as for allow rules
         ("rm 'two words.txt'", "allow"),
-        ("cp -r src /tmp/elsewhere", "ask"),  # a path outside the root
-        ("cp -t /tmp src", "ask"),  # an option's value is a path like any other word
-        ("mv --target-directory=/tmp a.py", "ask"),  # an attached value is not checked: ask
+        ("rm -rf src", "allow"),
+        ("cp -r src src2", "ask"),  # a tree's copy may write through links inside the destination
+        ("cp a.py /tmp/elsewhere", "ask"),  # a path outside the root
+        ("cp -t /tmp a.py", "ask"),  # an option taking a value
+        ("cp -text a.py", "ask"),  # the same, attached: `-t ext`
+        ("mv --target-directory=/tmp a.py", "ask"),
+        ("cp a.py dest", "ask"),  # dest/a.py is a link leading out of the root
+        ("mv a/b/l l && cp x l/pwn", "ask"),  # mv first could change what later paths mean
+        ("mv a.py lib && touch x", "ask"),
         ("rm -rf .", "ask"),  # the root itself
         ("rm -rf src/..", "ask"),
         ("rm .git/config", "ask"),  # protected
+        ("cp a.py .GIT/config", "ask"),  # protected on case-insensitive filesystems too
         ("mkdir x > /etc/motd", "ask"),  # a redirection
+        ("timeout 5 rmdir build", "ask"),  # a wrapper: its own words are not checked
+        ("timeout --preserve-status>.git/HEAD 5 rm a", "ask"),  # ...and may redirect
+        ("stdbuf --output=0>>.git/config mkdir -v x", "ask"),
         ("touch $HOME/x", "ask"),  # an expansion
         ("rm *.pyc", "ask"),  # a glob
         ("mkdir $(whoami)", "ask"),  # a substitution
@@ -644,7 +654,13 @@ def test_protected_directories(root: Path, path: str, mode: Any, decision: str) 
 def test_accept_edits_runs_plain_filesystem_commands_inside_the_root(
     root: Path, command: str, decision: str
 ) -> None:
-    (root / "link").symlink_to(root.parent)
+    outside = root.parent / "outside"
+    outside.mkdir()
+    (root / "link").symlink_to(outside)
+    (root / "dest").mkdir()
+    (root / "dest/a.py").symlink_to(outside / "victim.py")
+    (root / "a/b").mkdir(parents=True)
+    (root / "a/b/l").symlink_to("../../src")  # inside the root, until moved up two levels
     verdict = Permissions(mode="acceptEdits").decide("Bash", bash(command), root)
     assert verdict.decision == decision, verdict.reason
     if decision == "allow":
@@ -656,9 +672,19 @@ def test_accept_edits_runs_plain_filesystem_commands_inside_the_root(
 def test_accept_edits_filesystem_commands_still_yield_to_rules(root: Path) -> None:
     perms = Permissions(deny=["Bash(rm *)"], allow=["Bash(make *)"], mode="acceptEdits")
     assert perms.decide("Bash", bash("rm a.py"), root).decision == "deny"
-    verdict = perms.decide("Bash", bash("make build && mkdir dist"), root)  # a rule and the mode
-    assert verdict.decision == "allow" and "mkdir" in verdict.reason
+    # A command the mode does not know about could make links the later paths go through.
+    assert perms.decide("Bash", bash("make build && mkdir dist"), root).decision == "ask"
     assert Permissions(mode="dontAsk").decide("Bash", bash("mkdir dist"), root).decision == "deny"
+
+
+def test_a_relative_root_follows_the_working_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    perms = Permissions(mode="acceptEdits")
+    for name in ("a", "b"):  # the root's realpath is cached, but never a relative one
+        (tmp_path / name).mkdir()
+        monkeypatch.chdir(tmp_path / name)
+        assert perms.decide("Write", fp(str(tmp_path / name / "x.txt")), Path(".")).decision == "allow"
 
 
 def test_protected_directory_allowed_by_an_explicit_rule(root: Path) -> None:

@@ -27,6 +27,7 @@ from typing import Any
 
 import anthropic
 import httpx2
+import jiter
 
 from agentbook.costs import ALIASES
 from agentbook.messages import (
@@ -291,14 +292,25 @@ class _Assembly:
             return Text(block.text + "".join(parts))
         if block.type == "tool_use":
             written = "".join(parts)
-            try:
-                tool_input = json.loads(written) if written else dict(block.input or {})
-            except json.JSONDecodeError as exc:
-                raise ModelError(f"tool {block.name!r} input is not JSON ({exc}): {written[:200]!r}") from exc
+            tool_input = _tool_input(block.name, written) if written else dict(block.input or {})
             return ToolUse(block.id, block.name, tool_input)
         if block.type == "thinking":
             return Thinking(block.thinking + "".join(parts), self.signatures.get(index, block.signature))
         return Text(f"[{block.type} block]")  # as `block_from_api` shows block types it does not model
+
+
+def _tool_input(tool: str, written: str) -> dict[str, Any]:
+    """A tool call's input from its streamed JSON.  An answer that hit `max_tokens` mid-call has
+    cut-short JSON: it is read as far as it goes, as the SDK's own accumulator does, so the tool
+    gets what input there is (and the model hears what was missing) rather than the agent failing."""
+    try:
+        value = json.loads(written)
+    except json.JSONDecodeError:
+        try:
+            value = jiter.from_json(written.encode(), partial_mode=True)
+        except ValueError as exc:
+            raise ModelError(f"tool {tool!r} input is not JSON ({exc}): {written[:200]!r}") from exc
+    return value if isinstance(value, dict) else {}
 
 
 @functools.cache

@@ -34,6 +34,7 @@ import contextlib
 import datetime
 import http
 import http.server
+import itertools
 import json
 import math
 import random
@@ -94,7 +95,7 @@ class FakeRequest:
     `headers` has lower-cased names.  `body` is the parsed JSON object, or None when the body
     was empty, not JSON, or not a JSON object (such requests are answered with a 400 and never
     reach a handler).  `received_at` is `time.monotonic()` when the body had been read;
-    `connection` numbers the TCP connection it came over (0, 1, ... in order of first use).
+    `connection` numbers the TCP connection it came over (0, 1, ... as the server accepted them).
     """
 
     index: int
@@ -152,11 +153,15 @@ class TextBlock:
 @dataclass(frozen=True)
 class ToolUseBlock:
     """A tool_use content block; `input` must be JSON-serialisable.  `id=None` gets a fresh
-    `toolu_...` id each time the reply is sent.  Streamed as `input_json_delta` chunks."""
+    `toolu_...` id each time the reply is sent.  Streamed as `input_json_delta` chunks.  The
+    non-streaming body always carries the whole input."""
 
     name: str
     input: Mapping[str, Any]
     id: str | None = None
+    cut_at: int | None = None
+    """Streaming only: send just the first `cut_at` characters of the input's JSON, as when the
+    answer hits `max_tokens` in the middle of a tool call (then say `stop_reason="max_tokens"`)."""
 
 
 @dataclass(frozen=True)
@@ -501,12 +506,16 @@ class _Rendered:
     message: dict[str, Any]  # the non-streaming JSON body
     usage: dict[str, Any]
     output_tokens: int
+    streamed_inputs: dict[int, str] = field(default_factory=dict)  # block index -> JSON text sent
 
 
 def _render(request: FakeRequest, reply: MessageReply) -> _Rendered:
     blocks = reply.blocks
     content: list[dict[str, Any]] = []
-    for block in blocks:
+    streamed_inputs: dict[int, str] = {}
+    for index, block in enumerate(blocks):
+        if isinstance(block, ToolUseBlock) and block.cut_at is not None:
+            streamed_inputs[index] = json.dumps(dict(block.input), separators=(",", ":"))[: block.cut_at]
         if isinstance(block, TextBlock):
             content.append({"type": "text", "text": block.text})
         elif isinstance(block, ThinkingBlock):
@@ -547,7 +556,7 @@ def _render(request: FakeRequest, reply: MessageReply) -> _Rendered:
         "stop_sequence": reply.stop_sequence,
         "usage": usage,
     }
-    return _Rendered(message, usage, output_tokens)
+    return _Rendered(message, usage, output_tokens, streamed_inputs)
 
 
 def _stream_events(rendered: _Rendered) -> list[tuple[str, dict[str, Any]]]:
@@ -585,7 +594,8 @@ def _stream_events(rendered: _Rendered) -> list[tuple[str, dict[str, Any]]]:
         else:
             start_block = {"type": "tool_use", "id": block["id"], "name": block["name"], "input": {}}
             # Like the API, the first input_json_delta is empty.
-            pieces = ["", *_split(json.dumps(block["input"], separators=(",", ":")))]
+            text = rendered.streamed_inputs.get(index, json.dumps(block["input"], separators=(",", ":")))
+            pieces = ["", *_split(text)]
             deltas = [{"type": "input_json_delta", "partial_json": piece} for piece in pieces]
         events.append(
             (
@@ -722,7 +732,7 @@ class FakeAnthropic:
         self._rate = _RateWindow(rate_limits or RateLimits())
         self._lock = threading.Lock()
         self._requests: list[FakeRequest] = []
-        self._connections: dict[object, int] = {}  # peer address -> connection number
+        self._connections = itertools.count()  # numbers the TCP connections as they are accepted
         self._handler_errors: list[BaseException] = []
         self._stopping = threading.Event()
         self._server: _Server | None = None
@@ -816,10 +826,9 @@ class FakeAnthropic:
         headers: dict[str, str],
         body: dict[str, Any] | None,
         raw: bytes,
-        peer: object = None,
+        connection: int = 0,
     ) -> FakeRequest:
         with self._lock:
-            connection = self._connections.setdefault(peer, len(self._connections))
             request = FakeRequest(
                 len(self._requests), method, path, query, headers, body, raw, time.monotonic(), connection
             )
@@ -910,6 +919,12 @@ class _RequestHandler(http.server.BaseHTTPRequestHandler):
     def fake(self) -> FakeAnthropic:
         return cast(_Server, self.server).fake
 
+    def setup(self) -> None:
+        super().setup()
+        # One handler per TCP connection: its number tells requests sharing a connection apart
+        # from requests that merely came from a reused port.
+        self.connection_number = next(self.fake._connections)
+
     def log_message(self, format: str, *args: Any) -> None:
         pass  # silence per-request logging on stderr
 
@@ -938,7 +953,7 @@ class _RequestHandler(http.server.BaseHTTPRequestHandler):
         except ValueError:
             pass
         headers = {name.lower(): value for name, value in self.headers.items()}
-        request = fake._record(method, path, query, headers, body, raw, self.client_address)
+        request = fake._record(method, path, query, headers, body, raw, self.connection_number)
 
         if fake.api_key is not None and request.api_key != fake.api_key:
             self._send_error(ErrorReply(401), request)

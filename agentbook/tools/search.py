@@ -191,14 +191,17 @@ def walk_files(
     stack: list[tuple[str, str, int]] = [(os.fspath(base), "", 1)]
     while stack:
         top, prefix, depth = stack.pop()
+        entries: list[os.DirEntry[str]] = []
         try:
             with os.scandir(top) as listing:
-                entries = sorted(listing, key=_name)
+                for entry in listing:  # counted as read: one huge directory stops the walk early
+                    seen += 1
+                    if budget is not None and seen > budget:
+                        raise _TooBig
+                    entries.append(entry)
         except OSError:
             continue
-        seen += len(entries)
-        if budget is not None and seen > budget:
-            raise _TooBig
+        entries.sort(key=_name)
         subdirs: list[os.DirEntry[str]] = []
         for entry in entries:
             if _is_dir(entry):
