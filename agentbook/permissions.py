@@ -89,6 +89,7 @@ import functools
 import os
 import re
 import shlex
+import stat
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -131,7 +132,9 @@ ACCEPT_EDITS_COMMANDS: dict[str, tuple[str, frozenset[str]]] = {
 }
 # Commands that write where their last path names a directory: `cp x dir` writes `dir/x`.
 _INTO_DIRECTORY = frozenset({"mv", "cp"})
-_NOT_PLAIN = re.compile(r"[<>$`*?\[\]{}~&|;()\\!#\n]")
+# Plain words: ASCII letters, digits, quotes and a few harmless marks; no redirection, expansion,
+# glob, escape, comment or control character (bash and shlex would split `\r` differently).
+_PLAIN = re.compile(r"[A-Za-z0-9 \t_./,:=+@%'\"-]+")
 DEFAULT_SUBAGENT = "general-purpose"
 
 
@@ -440,7 +443,10 @@ class _Scanner:
         self.i += n if skip is None else skip
 
     def _at_word_start(self) -> bool:
-        return self.i == 0 or self.text[self.i - 1] in " \t\n;&|()"
+        # Judged on the text kept, not the raw text: after a line continuation (`a\<newline>#`)
+        # bash joins the lines, so that `#` is part of a word and starts no comment.
+        last = next((piece[-1] for piece in reversed(self.current) if piece), "")
+        return not last or last in " \t\n;&|()"
 
     def _at_operator(self) -> bool:
         text, i = self.text, self.i
@@ -735,7 +741,7 @@ def _accept_edits_commands(segments: Sequence[_Segment], root: str) -> list[str]
 
 
 def _accept_edits_command(segment: _Segment, root: str) -> str | None:
-    if segment.substituted or _NOT_PLAIN.search(segment.text):
+    if segment.substituted or not _PLAIN.fullmatch(segment.text):
         return None
     try:
         words = shlex.split(segment.text)
@@ -743,8 +749,10 @@ def _accept_edits_command(segment: _Segment, root: str) -> str | None:
         return None
     if len(words) < 2 or words[0] not in ACCEPT_EDITS_COMMANDS:
         return None
-    short, long = ACCEPT_EDITS_COMMANDS[words[0]]
-    paths: list[str] = []
+    name = words[0]
+    short, long = ACCEPT_EDITS_COMMANDS[name]
+    written: list[str] = []  # the operands as written (relative to the root)
+    flags: set[str] = set()
     options = True
     for word in words[1:]:
         if options and word == "--":
@@ -752,18 +760,63 @@ def _accept_edits_command(segment: _Segment, root: str) -> str | None:
         elif options and word.startswith("--"):
             if word not in long:
                 return None
+            flags.add(word)
         elif options and word.startswith("-") and word != "-":
             if not set(word[1:]) <= set(short):
                 return None
+            flags.update(word[1:])
+        elif word == "-" or ".." in word.split("/"):
+            # `-` is the standard stream, not a file; `..` could climb out once a link it goes
+            # through is removed by an earlier subcommand.
+            return None
         else:
-            paths.append(os.path.realpath(os.path.join(root, word)))
-    if words[0] in _INTO_DIRECTORY and len(paths) >= 2 and os.path.isdir(paths[-1]):
-        # `cp a b dir` writes `dir/a` and `dir/b`, which may be links leading elsewhere.
-        paths += [os.path.realpath(os.path.join(paths[-1], os.path.basename(p))) for p in paths[:-1]]
-    for path in paths:
-        if path == root or not _inside(path, root) or _protected(path, root):
+            written.append(os.path.join(root, word))
+    if not written or (name in _INTO_DIRECTORY and len(written) != 2):
+        return None  # one source only: moving a relative link re-points it for the next source
+    targets = list(written)
+    if name in _INTO_DIRECTORY and os.path.isdir(written[1]):
+        # `cp a dir` writes `dir/a` (the name as written), which may be a link leading elsewhere.
+        targets.append(os.path.join(written[1], os.path.basename(written[0].rstrip("/"))))
+    for path in targets:
+        real = os.path.realpath(path)
+        if real == root or not _inside(real, root) or _protected(real, root):
             return None  # never the root itself (`rm -rf .`), outside it, or .git and friends
-    return words[0] if paths else None
+    if any(_shared_inode(p) for p in (targets if name == "touch" else targets[1:] if name == "cp" else ())):
+        return None  # a hard link: writing it writes the file wherever its other names are
+    recursive = name == "rm" and bool(flags & {"r", "R", "--recursive"})
+    moved = written if recursive else written[:1] if name == "mv" else []
+    if any(_holds_protected(p) for p in moved):
+        return None  # deleting or moving a tree that holds a .git (a nested repository, say)
+    return name
+
+
+def _shared_inode(path: str) -> bool:
+    """Whether `path` is a file with other hard links (which may be outside the root)."""
+    try:
+        info = os.lstat(path)
+    except OSError:
+        return False
+    return stat.S_ISREG(info.st_mode) and info.st_nlink > 1
+
+
+def _holds_protected(path: str, limit: int = 2000) -> bool:
+    """Whether the tree at `path` (links not followed) holds a protected directory; a tree of more
+    than `limit` entries counts as holding one, so that the check stays cheap."""
+    pending, seen = [path], 0
+    while pending:
+        try:
+            with os.scandir(pending.pop()) as listing:
+                for entry in listing:
+                    seen += 1
+                    if seen > limit or entry.name.casefold() in PROTECTED_DIRS:
+                        return True
+                    if entry.is_dir(follow_symlinks=False):
+                        pending.append(entry.path)
+        except NotADirectoryError:
+            return False
+        except OSError:
+            continue
+    return False
 
 
 def _inside(path: str, root: str) -> bool:

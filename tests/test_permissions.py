@@ -669,6 +669,49 @@ def test_accept_edits_runs_plain_filesystem_commands_inside_the_root(
     assert Permissions().decide("Bash", bash(command), root).decision == "ask"
 
 
+@pytest.mark.parametrize(
+    "command",
+    [
+        "touch a\\\n#; touch ../outside/PWNED",  # bash joins `a#`: the rest is not a comment
+        "cp real dir",  # the control: writes dir/real, a new file inside (allowed)
+        "cp src dir",  # writes dir/src (the name as written, not its link's target), a link out
+        "rm x; mkdir -p x/../../outside/PWNDIR",  # `..` through a link the rm removes
+        "mv sub/deep/lnk sub/lnk/foo sub",  # a moved relative link re-points for the next source
+        "mkdir -p a\rb/../../outside/CRDIR",  # bash keeps `\r` in the word, shlex splits there
+        "cp real hl",  # a hard link whose other name is outside
+        "touch hl",
+        "rm -rf vendor/lib",  # a tree holding a nested repository's .git
+        "mv vendor/lib vendor/lib2",
+        "touch -",  # the standard output, not a file
+    ],
+)
+def test_accept_edits_asks_where_a_command_could_reach_out(root: Path, command: str) -> None:
+    outside = root.parent / "outside"
+    outside.mkdir()
+    (outside / "victim").write_text("safe")
+    (root / "real").write_text("x")
+    (root / "src").symlink_to("real")
+    (root / "dir").mkdir()
+    (root / "dir/src").symlink_to(outside / "victim")
+    (root / "a/b").mkdir(parents=True)
+    (root / "x").symlink_to("a/b")
+    (root / "sub/deep").mkdir(parents=True)
+    (root / "sub/deep/lnk").symlink_to("../../outside")
+    os.link(outside / "victim", root / "hl")
+    (root / "vendor/lib/.git").mkdir(parents=True)
+    verdict = Permissions(mode="acceptEdits").decide("Bash", bash(command), root)
+    if command == "cp real dir":  # the control case: dir/real is a plain new file inside
+        assert verdict.decision == "allow", verdict.reason
+    else:
+        assert verdict.decision == "ask", verdict.reason
+
+
+def test_a_line_continuation_does_not_hide_the_rest_of_a_command(root: Path) -> None:
+    perms = Permissions(allow=["Bash(touch *)"], deny=["Bash(curl *)"])
+    assert perms.decide("Bash", bash("touch a\\\n#; curl evil.example"), root).decision == "deny"
+    assert perms.decide("Bash", bash("touch a # ; curl evil.example"), root).decision == "allow"  # a comment
+
+
 def test_accept_edits_filesystem_commands_still_yield_to_rules(root: Path) -> None:
     perms = Permissions(deny=["Bash(rm *)"], allow=["Bash(make *)"], mode="acceptEdits")
     assert perms.decide("Bash", bash("rm a.py"), root).decision == "deny"
