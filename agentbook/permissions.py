@@ -17,10 +17,13 @@ permission mode decides:
     unknown tools   ask      ask                  deny   deny     allow
 
 * acceptEdits also runs a Bash command that no rule decides when each of its subcommands is
-  `mkdir`, `touch`, `rm`, `rmdir`, `mv` or `cp` in plain words (no wrapper, redirection,
-  expansion or glob; flags without values), every path named (and, for `mv`/`cp` into a
-  directory, every path written there) is inside the root, not the root itself, and not
-  protected, and `mv`/`cp` comes last (`ACCEPT_EDITS_COMMANDS`).  Anything else asks.
+  `mkdir`, `touch`, `rm`, `rmdir`, `mv` or `cp` in plain ASCII words (no wrapper, redirection,
+  expansion, glob or escape; flags without values; no `..`), every path named (and, for `mv`/`cp`
+  into a directory, the path written there) is inside the root, not the root itself, and not
+  protected, `mv`/`cp` has one source and comes last, nothing written is a hard link, and no
+  tree removed or moved holds a protected directory (`ACCEPT_EDITS_COMMANDS`).  Paths are
+  checked before the command runs, which is why it must not be able to make or move a link
+  that a later path goes through.  Anything else asks.
 * `dontAsk` turns every `ask` (from an ask rule or from the table) into `deny`.
 * `bypassPermissions` still honours deny rules and still asks for ask rules: Claude Code documents
   that it "doesn't auto-approve ... in any mode, including bypassPermissions ... tools matched by an
