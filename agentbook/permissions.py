@@ -16,14 +16,11 @@ permission mode decides:
     Bash            ask      ask                  deny   deny     allow
     unknown tools   ask      ask                  deny   deny     allow
 
-* acceptEdits also runs a Bash command that no rule decides when each of its subcommands is
-  `mkdir`, `touch`, `rm`, `rmdir`, `mv` or `cp` in plain ASCII words (no wrapper, redirection,
-  expansion, glob or escape; flags without values; no `..`), every path named (and, for `mv`/`cp`
-  into a directory, the path written there) is inside the root, not the root itself, and not
-  protected, `mv`/`cp` has one source and comes last, nothing written is a hard link, and no
-  tree removed or moved holds a protected directory (`ACCEPT_EDITS_COMMANDS`).  Paths are
-  checked before the command runs, which is why it must not be able to make or move a link
-  that a later path goes through.  Anything else asks.
+* acceptEdits also runs a Bash command that no rule decides when it is one `mkdir`, `touch`, `rm`,
+  `rmdir`, `mv` or `cp` in plain words naming relative paths below the root with no `..` and no
+  symbolic link along them (`ACCEPT_EDITS_COMMANDS`, `_accept_edits_command` for every
+  condition); anything else asks.  Narrower than Claude Code on purpose: the paths are judged
+  before the command runs.
 * `dontAsk` turns every `ask` (from an ask rule or from the table) into `deny`.
 * `bypassPermissions` still honours deny rules and still asks for ask rules: Claude Code documents
   that it "doesn't auto-approve ... in any mode, including bypassPermissions ... tools matched by an
@@ -76,13 +73,16 @@ Deviations from Claude Code, on purpose or for want of a real shell parser: `./p
 (Claude Code hands `./x` to gitignore matching); targets are resolved with `os.path.realpath`
 (deny and ask rules match the path as written or resolved, allow rules only the resolved path,
 so a symlink can neither dodge a deny rule nor borrow an allow rule); redirections stay part of
-the command text (`Bash(echo *)` allows `echo x > f`), heredoc bodies are read as commands
-(conservative), and `for`/`case` headers only ever match explicit rules; Claude Code's built-in
+the command text (`Bash(echo *)` allows `echo x > f`), here-document bodies are read as commands
+of their own (conservative) and a command with one is never allowed by a wildcard rule, and
+`for`/`case` headers only ever match explicit rules; a command name written with quotes or
+escapes (`c''url`, `\\curl`) is not seen as that command by deny rules; Claude Code's built-in
 read-only command list is not auto-approved, nor is `sed` under acceptEdits; a Read or Edit rule
 does not govern Bash (`cat .env`), in Claude Code either.
 A Glob or Grep over a parent directory is not stopped by a deny rule on a subtree inside it.
 
-`Permissions` is pure and synchronous: no I/O beyond `os.path.realpath` and `expanduser`.
+`Permissions` is pure and synchronous: no I/O beyond `os.path.realpath`, `lstat` and `scandir`
+(acceptEdits' Bash check) and `expanduser`.
 """
 
 from __future__ import annotations
@@ -414,6 +414,7 @@ class _Scanner:
         self.substituted = False
         self.segments: list[tuple[str, bool]] = []
         self.bodies: list[str] = []
+        self.heredocs: list[tuple[str, bool]] = []  # (delimiter, strip leading tabs) still to read
 
     def run(self) -> None:
         while self.i < len(self.text):
@@ -428,8 +429,15 @@ class _Scanner:
             self._take(0 if text[i + 1 : i + 2] == "\n" else 2, skip=2)
         elif c == "'":
             self._take(_quote_end(text, i, "'") + 1 - i)
+        elif text.startswith("$'", i):  # ANSI-C quoting: `\'` does not end it
+            self._take(_quote_end(text, i + 1, "'", escapes=True) + 1 - i)
         elif c == '"':
             self._double_quoted()
+        elif text.startswith("<<", i) and not text.startswith("<<<", i):
+            self._heredoc_start()
+        elif c == "\n" and self.heredocs:
+            self._end_segment()
+            self._heredoc_bodies()
         elif self._at_substitution():
             self._substitution()
         elif c == "#" and self._at_word_start():
@@ -441,6 +449,43 @@ class _Scanner:
         else:
             self._take(1)
 
+    def _heredoc_start(self) -> None:
+        """`<<WORD` or `<<-WORD`: the body comes after this line, up to a line that is WORD.  The
+        body is text, not commands, but an unquoted WORD lets `$(...)` in it run: it is scanned as
+        commands on its own (conservative), so its quotes cannot swallow what follows it."""
+        text = self.text
+        start = self.i
+        i = start + 2
+        strip = text.startswith("-", i)
+        i += strip
+        while i < len(text) and text[i] in " \t":
+            i += 1
+        word_start = i
+        while i < len(text) and text[i] not in " \t\n;&|()<>":
+            i = _quote_end(text, i, text[i]) + 1 if text[i] in "'\"" else i + 1
+        delimiter = re.sub(r"[\\'\"]", "", text[word_start:i])
+        self.heredocs.append((delimiter, strip))
+        self.substituted = True  # never allowed by a wildcard rule, as with a substitution
+        self._take(i - start)
+
+    def _heredoc_bodies(self) -> None:
+        """At the newline ending a line with here-documents: read their bodies."""
+        text = self.text
+        i = self.i + 1
+        for delimiter, strip in self.heredocs:
+            lines: list[str] = []
+            while i < len(text):
+                end = text.find("\n", i)
+                end = len(text) if end < 0 else end
+                line = text[i:end]
+                i = end + 1
+                if (line.lstrip("\t") if strip else line) == delimiter:
+                    break
+                lines.append(line)
+            self.bodies.append("\n".join(lines))
+        self.heredocs = []
+        self.i = i
+
     def _take(self, n: int, skip: int | None = None) -> None:
         self.current.append(self.text[self.i : self.i + n])
         self.i += n if skip is None else skip
@@ -448,8 +493,10 @@ class _Scanner:
     def _at_word_start(self) -> bool:
         # Judged on the text kept, not the raw text: after a line continuation (`a\<newline>#`)
         # bash joins the lines, so that `#` is part of a word and starts no comment.
+        # A `)` kept in the text closes a substitution (subshell parentheses end the segment),
+        # and `$(true)#x` is one word.
         last = next((piece[-1] for piece in reversed(self.current) if piece), "")
-        return not last or last in " \t\n;&|()"
+        return not last or last in " \t\n;&|"
 
     def _at_operator(self) -> bool:
         text, i = self.text, self.i
@@ -496,11 +543,13 @@ class _Scanner:
         self.substituted = False
 
 
-def _quote_end(text: str, start: int, quote: str) -> int:
-    """Index of the `quote` closing the one at `start` (backslash escapes it unless `'`)."""
+def _quote_end(text: str, start: int, quote: str, *, escapes: bool | None = None) -> int:
+    """Index of the `quote` closing the one at `start`; a backslash escapes the next character
+    when `escapes` (default: for every quote but `'`; `$'...'` passes True)."""
+    escapes = quote != "'" if escapes is None else escapes
     i = start + 1
     while i < len(text) and text[i] != quote:
-        i += 2 if quote != "'" and text[i] == "\\" else 1
+        i += 2 if escapes and text[i] == "\\" else 1
     return min(i, len(text))
 
 
@@ -724,37 +773,28 @@ def _matches_below(regex: re.Pattern[str], base: str, path: str) -> bool:
     return regex.fullmatch(rel) is not None
 
 
-def _accept_edits_commands(segments: Sequence[_Segment], root: str) -> list[str]:
-    """The command names when acceptEdits runs these subcommands (a whole command) without
-    asking, else `[]`.
+def _accept_edits_command(segments: Sequence[_Segment], root: str) -> str | None:
+    """The command's name when acceptEdits runs this Bash command without asking, else None.
 
-    Every subcommand must be one of `ACCEPT_EDITS_COMMANDS` in plain words (no wrapper,
-    redirection, expansion or glob), naming only paths strictly inside `root` and outside its
-    protected directories.  Paths are resolved before anything runs, so a command that could
-    change what a later path resolves to is refused: `mv` or `cp` may only come last (the others
-    cannot make links).
+    Deliberately narrow, because paths are judged before the command runs: one subcommand of
+    `ACCEPT_EDITS_COMMANDS` in plain words (no wrapper, redirection, expansion, glob, escape or
+    comment) with flags that take no value, whose every operand is a relative path without `..`
+    and without a symbolic link anywhere along it (so the path is what it says, inside the root,
+    before and after the command runs), not the root itself, and not protected.  `mv`/`cp` take
+    one source (the path written in a directory destination is checked too), nothing written may
+    be a hard link, and no tree removed or moved may hold a protected directory.
     """
-    names: list[str] = []
-    for i, segment in enumerate(segments):
-        name = _accept_edits_command(segment, root)
-        if name is None or (name in _INTO_DIRECTORY and i < len(segments) - 1):
-            return []
-        names.append(name)
-    return list(dict.fromkeys(names))
-
-
-def _accept_edits_command(segment: _Segment, root: str) -> str | None:
-    if segment.substituted or not _PLAIN.fullmatch(segment.text):
+    if len(segments) != 1 or segments[0].substituted or not _PLAIN.fullmatch(segments[0].text):
         return None
     try:
-        words = shlex.split(segment.text)
+        words = shlex.split(segments[0].text)
     except ValueError:
         return None
     if len(words) < 2 or words[0] not in ACCEPT_EDITS_COMMANDS:
         return None
     name = words[0]
     short, long = ACCEPT_EDITS_COMMANDS[name]
-    written: list[str] = []  # the operands as written (relative to the root)
+    operands: list[str] = []
     flags: set[str] = set()
     options = True
     for word in words[1:]:
@@ -768,29 +808,45 @@ def _accept_edits_command(segment: _Segment, root: str) -> str | None:
             if not set(word[1:]) <= set(short):
                 return None
             flags.update(word[1:])
-        elif word == "-" or ".." in word.split("/"):
-            # `-` is the standard stream, not a file; `..` could climb out once a link it goes
-            # through is removed by an earlier subcommand.
-            return None
         else:
-            written.append(os.path.join(root, word))
-    if not written or (name in _INTO_DIRECTORY and len(written) != 2):
-        return None  # one source only: moving a relative link re-points it for the next source
-    targets = list(written)
-    if name in _INTO_DIRECTORY and os.path.isdir(written[1]):
-        # `cp a dir` writes `dir/a` (the name as written), which may be a link leading elsewhere.
-        targets.append(os.path.join(written[1], os.path.basename(written[0].rstrip("/"))))
-    for path in targets:
-        real = os.path.realpath(path)
-        if real == root or not _inside(real, root) or _protected(real, root):
-            return None  # never the root itself (`rm -rf .`), outside it, or .git and friends
-    if any(_shared_inode(p) for p in (targets if name == "touch" else targets[1:] if name == "cp" else ())):
+            operands.append(word)
+    if not operands or (name in _INTO_DIRECTORY and len(operands) != 2):
+        return None
+    targets = list(operands)
+    if name in _INTO_DIRECTORY and os.path.isdir(os.path.join(root, operands[1])):
+        targets.append(f"{operands[1].rstrip('/')}/{os.path.basename(operands[0].rstrip('/'))}")
+    for target in targets:
+        if not _plain_path(target, root):
+            return None
+    paths = [os.path.join(root, t) for t in targets]
+    if any(_shared_inode(p) for p in (paths if name == "touch" else paths[1:] if name == "cp" else ())):
         return None  # a hard link: writing it writes the file wherever its other names are
     recursive = name == "rm" and bool(flags & {"r", "R", "--recursive"})
-    moved = written if recursive else written[:1] if name == "mv" else []
+    moved = paths if recursive else paths[:1] if name == "mv" else []
     if any(_holds_protected(p) for p in moved):
         return None  # deleting or moving a tree that holds a .git (a nested repository, say)
     return name
+
+
+def _plain_path(path: str, root: str) -> bool:
+    """Whether `path` is relative, without `..` or `-`, names something below `root` (not the
+    root), is not protected, and no existing part of it is a symbolic link."""
+    parts = [p for p in path.split("/") if p not in ("", ".")]
+    if path.startswith("/") or path == "-" or not parts or ".." in parts:
+        return False
+    if _protected(os.path.join(root, *parts), root):
+        return False
+    here = root
+    for part in parts:
+        here = os.path.join(here, part)
+        try:
+            if stat.S_ISLNK(os.lstat(here).st_mode):
+                return False
+        except FileNotFoundError:
+            return True  # the rest does not exist yet: nothing further can be a link
+        except OSError:
+            return False
+    return True
 
 
 def _shared_inode(path: str) -> bool:
@@ -949,10 +1005,10 @@ class Permissions:
             rules = list(dict.fromkeys(r for r in allowing if r is not None))
             label = "rule" if len(rules) == 1 else "rules"
             return Verdict("allow", f"allowed by {label} {', '.join(map(str, rules))}", rules[0])
-        if self._mode == "acceptEdits" and len(pending) == len(call.segments):
-            names = _accept_edits_commands(call.segments, call.root)
-            if names:
-                return Verdict("allow", f"{', '.join(names)} inside the root is allowed in acceptEdits mode")
+        if self._mode == "acceptEdits" and pending and len(pending) == len(call.segments):
+            name = _accept_edits_command(call.segments, call.root)
+            if name:
+                return Verdict("allow", f"{name} inside the root is allowed in acceptEdits mode")
         detail = f" (no allow rule matches `{pending[0].text}`)" if pending else " (empty command)"
         return self._by_mode(call, detail)
 

@@ -620,10 +620,11 @@ def test_protected_directories(root: Path, path: str, mode: Any, decision: str) 
 @pytest.mark.parametrize(
     ("command", "decision"),
     [
-        ("mkdir -p src/new && touch src/new/a.py", "allow"),
+        ("mkdir -p src/new", "allow"),
         ("mv a.py b.py", "allow"),
         ("cp a.py b.py", "allow"),
-        ("mkdir -p lib && mv a.py lib", "allow"),  # into a directory: lib/a.py is checked too
+        ("cp a.py ./lib/", "allow"),  # into a directory: lib/a.py is checked too
+        ("mkdir -p src/new && touch src/new/a.py", "ask"),  # one subcommand only
         ("rm -f -- -odd-name", "allow"),
         ("rm 'two words.txt'", "allow"),
         ("rm -rf src", "allow"),
@@ -635,6 +636,8 @@ def test_protected_directories(root: Path, path: str, mode: Any, decision: str) 
         ("cp a.py dest", "ask"),  # dest/a.py is a link leading out of the root
         ("mv a/b/l l && cp x l/pwn", "ask"),  # mv first could change what later paths mean
         ("mv a.py lib && touch x", "ask"),
+        ("rmdir -p lib/empty", "allow"),  # removes lib/empty, then lib: both below the root
+        ("rmdir -p /abs/lib/empty", "ask"),  # an absolute path (here: the root's parents too)
         ("rm -rf .", "ask"),  # the root itself
         ("rm -rf src/..", "ask"),
         ("rm .git/config", "ask"),  # protected
@@ -656,6 +659,7 @@ def test_accept_edits_runs_plain_filesystem_commands_inside_the_root(
 ) -> None:
     outside = root.parent / "outside"
     outside.mkdir()
+    (root / "lib/empty").mkdir(parents=True)
     (root / "link").symlink_to(outside)
     (root / "dest").mkdir()
     (root / "dest/a.py").symlink_to(outside / "victim.py")
@@ -683,6 +687,9 @@ def test_accept_edits_runs_plain_filesystem_commands_inside_the_root(
         "rm -rf vendor/lib",  # a tree holding a nested repository's .git
         "mv vendor/lib vendor/lib2",
         "touch -",  # the standard output, not a file
+        "rm a; mkdir a; touch ln",  # an earlier subcommand re-points a link a later path uses
+        "cp real s",  # s links to a hard link of a file outside
+        "touch ln",  # a link (to a path inside, for now): links are never followed
     ],
 )
 def test_accept_edits_asks_where_a_command_could_reach_out(root: Path, command: str) -> None:
@@ -699,6 +706,9 @@ def test_accept_edits_asks_where_a_command_could_reach_out(root: Path, command: 
     (root / "sub/deep/lnk").symlink_to("../../outside")
     os.link(outside / "victim", root / "hl")
     (root / "vendor/lib/.git").mkdir(parents=True)
+    (root / "a/b/c").mkdir(parents=True)
+    (root / "ln").symlink_to("a/b/c/new")
+    (root / "s").symlink_to("hl")
     verdict = Permissions(mode="acceptEdits").decide("Bash", bash(command), root)
     if command == "cp real dir":  # the control case: dir/real is a plain new file inside
         assert verdict.decision == "allow", verdict.reason
@@ -706,10 +716,28 @@ def test_accept_edits_asks_where_a_command_could_reach_out(root: Path, command: 
         assert verdict.decision == "ask", verdict.reason
 
 
-def test_a_line_continuation_does_not_hide_the_rest_of_a_command(root: Path) -> None:
+@pytest.mark.parametrize(
+    "command",
+    [
+        "touch a\\\n#; curl evil.example",  # bash joins `a#`: no comment starts there
+        "touch $(true)# ; curl evil.example",  # `#` right after a substitution is part of the word
+        "touch $'\\'' ; curl evil.example #'",  # in $'...' a \\' does not end the string
+        "touch a <<EOF\ntouch '\nEOF\ncurl evil.example #'",  # a quote inside a here-document
+        "cat <<-EOF | grep x\n\tbody '\n\tEOF\ncurl evil.example",
+    ],
+)
+def test_shell_syntax_does_not_hide_the_rest_of_a_command(root: Path, command: str) -> None:
+    # Each of these runs curl in bash; the scanner must see it, whatever the mode.
+    for mode in ("default", "bypassPermissions"):
+        perms = Permissions(allow=["Bash(touch *)"], deny=["Bash(curl *)"], mode=mode)
+        assert perms.decide("Bash", bash(command), root).decision == "deny", (mode, command)
+
+
+def test_comments_and_here_documents_still_read_as_bash_does(root: Path) -> None:
     perms = Permissions(allow=["Bash(touch *)"], deny=["Bash(curl *)"])
-    assert perms.decide("Bash", bash("touch a\\\n#; curl evil.example"), root).decision == "deny"
-    assert perms.decide("Bash", bash("touch a # ; curl evil.example"), root).decision == "allow"  # a comment
+    assert perms.decide("Bash", bash("touch a # ; curl evil.example"), root).decision == "allow"
+    # A here-document's command is never allowed by a wildcard rule (its body may run `$(...)`).
+    assert perms.decide("Bash", bash("touch a <<EOF\nhello\nEOF"), root).decision == "ask"
 
 
 def test_accept_edits_filesystem_commands_still_yield_to_rules(root: Path) -> None:
