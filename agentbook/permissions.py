@@ -43,8 +43,13 @@ subcommand containing a substitution is never allowed by a wildcard or `:*` rule
 rule or a bare `Bash`.  An exact (wildcard-free) allow rule may also match the whole compound
 command, which is what `allow_always` relies on for commands it cannot express as a prefix.
 Matching ignores leading shell keywords (`if`, `then`, `do`, `!`, `{` ...) and the process
-wrappers `timeout`, `time`, `nice`, `nohup`, `stdbuf`; deny and ask rules (not allow rules) also
-look past leading `VAR=value` assignments, as Claude Code documents.  Specifiers:
+wrappers `timeout`, `time`, `nice`, `nohup`, `stdbuf`, `command`, `exec`, `builtin`, `coproc`,
+`env`; deny and ask rules (not allow rules) also look past leading `VAR=value` assignments, as
+Claude Code documents.  The splitter is not bash, so deny and ask rules are also matched against a
+blind reading of the command (cut at every separator character, quotes and escapes dropped),
+which errs towards matching, and a command using syntax the splitter does not model (escapes,
+backquotes, `${...}`, `$'...'`, here-documents) is allowed by rules only if that reading's pieces
+are allowed too.  Specifiers:
 
     Bash(npm run build)  exact command (runs of whitespace compare equal)
     Bash(npm test:*)     legacy prefix: `npm test`, `npm test --watch`, not `npm testing`
@@ -349,6 +354,13 @@ class _Call:
         return tuple(s for s in segments if s.strict_forms)
 
     @functools.cached_property
+    def blind_segments(self) -> tuple[_Segment, ...]:
+        """The command cut at every separator, quotes and escapes ignored, their characters
+        dropped: a second reading for when the scanner's differs from bash's (see `_BLIND_SPLIT`)."""
+        pieces = (_QUOTING.sub("", piece).strip() for piece in _BLIND_SPLIT.split(self.command))
+        return tuple(s for s in (_segment(p, False) for p in pieces if p) if s.strict_forms)
+
+    @functools.cached_property
     def target(self) -> _Target | None:
         text = _target_text(self.tool, self.input)
         if not text or "\x00" in text:
@@ -573,6 +585,14 @@ def _paren_end(text: str, start: int) -> int:
 
 
 # Leading words that only introduce the command that follows them.
+# The scanner is not bash: for quoting it does not model (`${...}`, escapes before blanks, nested
+# backquotes, ...) its reading can differ.  So deny and ask rules are also matched against a blind
+# reading that cuts at every separator character wherever it is and drops quotes and escapes
+# (errs towards matching: a `;` inside quotes can trigger a deny rule), and a command with such
+# syntax is allowed by rules only if that reading's pieces are allowed too.
+_BLIND_SPLIT = re.compile(r"[;&|\n(){}`]|\$\(|<\(|>\(")
+_QUOTING = re.compile(r"[\"'\\]")
+_HARD_SYNTAX = re.compile(r"[\\`]|\$\{|\$'|<<")
 _KEYWORD = re.compile(r"(?:!|\{|if|then|else|elif|do|while|until)\s+")
 _CLOSERS = frozenset({"fi", "done", "esac", "}", "then", "else", "do"})
 _WRAPPER = re.compile(
@@ -581,6 +601,7 @@ _WRAPPER = re.compile(
       | nice(?:\s+-n\s*[+-]?\d+|\s+-[+-]?\d+|\s+--adjustment=[+-]?\d+)?
       | timeout(?:\s+(?:-[sk]\s*\S+|--\S+|-v))*\s+\d+(?:\.\d+)?[smhd]?
       | stdbuf(?:\s+(?:-[ioe]\s*\S+|--\S+))+
+      | command(?:\s+-p)? | exec(?:\s+-[cl]+)* | builtin | coproc | env(?:\s+-\S+)*
     )\s+""",
     re.VERBOSE,
 )
@@ -813,6 +834,8 @@ def _accept_edits_command(segments: Sequence[_Segment], root: str) -> str | None
     if not operands or (name in _INTO_DIRECTORY and len(operands) != 2):
         return None
     targets = list(operands)
+    if name == "rmdir" and flags & {"p", "--parents"}:  # removes each parent named as well
+        targets += ["/".join(t.split("/")[:n]) for t in operands for n in range(1, t.count("/") + 1)]
     if name in _INTO_DIRECTORY and os.path.isdir(os.path.join(root, operands[1])):
         targets.append(f"{operands[1].rstrip('/')}/{os.path.basename(operands[0].rstrip('/'))}")
     for target in targets:
@@ -873,8 +896,10 @@ def _holds_protected(path: str, limit: int = 2000) -> bool:
                         pending.append(entry.path)
         except NotADirectoryError:
             return False
-        except OSError:
+        except FileNotFoundError:
             continue
+        except OSError:
+            return True  # unreadable: it may hold one
     return False
 
 
@@ -893,7 +918,7 @@ def _protected(path: str, root: str) -> bool:
     for i, part in enumerate(parts):
         # Case-folded: `.GIT` is `.git` on the case-insensitive filesystems of macOS and Windows.
         folded = part.casefold()
-        tail = tuple(p.casefold() for p in parts[i + 1 : i + 2])
+        tail = tuple(parts[i + 1 : i + 2])  # the exemption's names exactly: `COMMANDS` is not one
         if folded in PROTECTED_DIRS and not (folded == ".claude" and tail in _EXEMPT_TAILS):
             return True
     return False
@@ -999,13 +1024,16 @@ class Permissions:
         whole = next((r for r in self._allow if _allows_whole(r, call)), None)
         if whole:
             return Verdict("allow", f"allowed by rule {whole}", whole)
-        allowing = [self._segment_allowed_by(s) for s in call.segments]
-        pending = [s for s, r in zip(call.segments, allowing, strict=True) if r is None]
-        if call.segments and not pending:
+        segments = call.segments
+        if _HARD_SYNTAX.search(call.command):
+            segments += call.blind_segments
+        allowing = [self._segment_allowed_by(s) for s in segments]
+        pending = [s for s, r in zip(segments, allowing, strict=True) if r is None]
+        if segments and not pending:
             rules = list(dict.fromkeys(r for r in allowing if r is not None))
             label = "rule" if len(rules) == 1 else "rules"
             return Verdict("allow", f"allowed by {label} {', '.join(map(str, rules))}", rules[0])
-        if self._mode == "acceptEdits" and pending and len(pending) == len(call.segments):
+        if self._mode == "acceptEdits" and pending and len(pending) == len(segments):
             name = _accept_edits_command(call.segments, call.root)
             if name:
                 return Verdict("allow", f"{name} inside the root is allowed in acceptEdits mode")
@@ -1121,7 +1149,7 @@ def _first_bash_hit(rules: Iterable[Rule], call: _Call) -> tuple[Rule, str] | No
             continue
         if rule.specifier is None or _bash_pattern(rule.specifier).regex.fullmatch(call.command):
             return rule, call.command
-        for segment in call.segments:
+        for segment in (*call.segments, *call.blind_segments):
             if _bash_segment_matches(rule.specifier, segment, for_allow=False):
                 return rule, segment.text
     return None

@@ -690,6 +690,9 @@ def test_accept_edits_runs_plain_filesystem_commands_inside_the_root(
         "rm a; mkdir a; touch ln",  # an earlier subcommand re-points a link a later path uses
         "cp real s",  # s links to a hard link of a file outside
         "touch ln",  # a link (to a path inside, for now): links are never followed
+        "rmdir -p .claude/commands/x",  # -p removes .claude too
+        "rmdir -p x/.claude/commands",
+        "touch .claude/COMMANDS/x",  # the exemption's names are exact
     ],
 )
 def test_accept_edits_asks_where_a_command_could_reach_out(root: Path, command: str) -> None:
@@ -724,6 +727,20 @@ def test_accept_edits_asks_where_a_command_could_reach_out(root: Path, command: 
         "touch $'\\'' ; curl evil.example #'",  # in $'...' a \\' does not end the string
         "touch a <<EOF\ntouch '\nEOF\ncurl evil.example #'",  # a quote inside a here-document
         "cat <<-EOF | grep x\n\tbody '\n\tEOF\ncurl evil.example",
+        # Found by review: the scanner's reading differs from bash's; the blind reading sees curl.
+        "touch a\\ #x; curl evil.example",  # an escaped blank: `#` is mid-word
+        "touch a\\;#x; curl evil.example",
+        "touch ${x:- #}; curl evil.example",  # `${...}` is one word
+        "touch $$'\\'; curl evil.example #'",  # `$$` then an ordinary '...'
+        "touch $(echo $'\\')') ; curl evil.example #'",
+        "touch x <<E\\ F\nE\n'\nE F\ncurl evil.example\n'",  # the delimiter is `E F`
+        "touch `echo \\`curl evil.example\\``",  # nested backquotes
+        "command curl evil.example",  # wrappers that run their arguments
+        "exec curl evil.example",
+        "env curl evil.example",
+        "builtin command curl evil.example",
+        "coproc curl evil.example",
+        "function f { curl evil.example; }; f",
     ],
 )
 def test_shell_syntax_does_not_hide_the_rest_of_a_command(root: Path, command: str) -> None:
@@ -734,10 +751,16 @@ def test_shell_syntax_does_not_hide_the_rest_of_a_command(root: Path, command: s
 
 
 def test_comments_and_here_documents_still_read_as_bash_does(root: Path) -> None:
-    perms = Permissions(allow=["Bash(touch *)"], deny=["Bash(curl *)"])
+    perms = Permissions(allow=["Bash(touch *)"])
     assert perms.decide("Bash", bash("touch a # ; curl evil.example"), root).decision == "allow"
     # A here-document's command is never allowed by a wildcard rule (its body may run `$(...)`).
     assert perms.decide("Bash", bash("touch a <<EOF\nhello\nEOF"), root).decision == "ask"
+    # Deny rules also read the command blind to quotes and comments: a denied command in a
+    # comment or a quoted `;` errs towards denying.
+    strict = Permissions(allow=["Bash(touch *)", "Bash(git *)"], deny=["Bash(curl *)"])
+    assert strict.decide("Bash", bash("touch a # ; curl evil.example"), root).decision == "deny"
+    assert strict.decide("Bash", bash('git commit -m "docs; curl example"'), root).decision == "deny"
+    assert strict.decide("Bash", bash('git commit -m "docs; more docs"'), root).decision == "allow"
 
 
 def test_accept_edits_filesystem_commands_still_yield_to_rules(root: Path) -> None:
