@@ -43,9 +43,11 @@ subcommand containing a substitution is never allowed by a wildcard or `:*` rule
 rule or a bare `Bash`.  An exact (wildcard-free) allow rule may also match the whole compound
 command, which is what `allow_always` relies on for commands it cannot express as a prefix.
 Matching ignores leading shell keywords (`if`, `then`, `do`, `!`, `{` ...) and the process
-wrappers `timeout`, `time`, `nice`, `nohup`, `stdbuf`, `command`, `exec`, `builtin`, `coproc`,
-`env`; deny and ask rules (not allow rules) also look past leading `VAR=value` assignments, as
-Claude Code documents.  The splitter is not bash, so deny and ask rules are also matched against a
+wrappers `timeout`, `time`, `nice`, `nohup`, `stdbuf`, `command`, `exec`, `builtin` and `env`
+(with flags that take no value); deny and ask rules (not allow rules) also look past leading
+`VAR=value` assignments, as Claude Code documents, past leading redirections, past a command's
+directory (`/bin/rm`), and at every word after a program that runs another (`env -u X rm`,
+`sudo -u me rm`).  The splitter is not bash, so deny and ask rules are also matched against a
 blind reading of the command (cut at every separator character, quotes and escapes dropped),
 which errs towards matching, and a command using syntax the splitter does not model (escapes,
 backquotes, `${...}`, `$'...'`, here-documents) is allowed by rules only if that reading's pieces
@@ -92,6 +94,7 @@ A Glob or Grep over a parent directory is not stopped by a deny rule on a subtre
 
 from __future__ import annotations
 
+import codecs
 import difflib
 import functools
 import os
@@ -357,7 +360,8 @@ class _Call:
     def blind_segments(self) -> tuple[_Segment, ...]:
         """The command cut at every separator, quotes and escapes ignored, their characters
         dropped: a second reading for when the scanner's differs from bash's (see `_BLIND_SPLIT`)."""
-        pieces = (_QUOTING.sub("", piece).strip() for piece in _BLIND_SPLIT.split(self.command))
+        text = _ANSI_C.sub(_ansi_c_text, self.command)
+        pieces = (_QUOTING.sub("", piece).replace(",", " ").strip() for piece in _BLIND_SPLIT.split(text))
         return tuple(s for s in (_segment(p, False) for p in pieces if p) if s.strict_forms)
 
     @functools.cached_property
@@ -592,7 +596,18 @@ def _paren_end(text: str, start: int) -> int:
 # syntax is allowed by rules only if that reading's pieces are allowed too.
 _BLIND_SPLIT = re.compile(r"[;&|\n(){}`]|\$\(|<\(|>\(")
 _QUOTING = re.compile(r"[\"'\\]")
-_HARD_SYNTAX = re.compile(r"[\\`]|\$\{|\$'|<<")
+_HARD_SYNTAX = re.compile(r"[\\`]|\$\{|\$'|<<|\(\(")
+_ANSI_C = re.compile(r"\$'((?:[^'\\]|\\.)*)'")
+
+
+def _ansi_c_text(match: re.Match[str]) -> str:
+    """The text of a `$'...'` string (`$'\\x72m'` is `rm`), for the blind reading."""
+    try:
+        return codecs.decode(match.group(1), "unicode_escape")
+    except (UnicodeDecodeError, ValueError):
+        return match.group(1)
+
+
 _KEYWORD = re.compile(r"(?:!|\{|if|then|else|elif|do|while|until)\s+")
 _CLOSERS = frozenset({"fi", "done", "esac", "}", "then", "else", "do"})
 _WRAPPER = re.compile(
@@ -601,11 +616,21 @@ _WRAPPER = re.compile(
       | nice(?:\s+-n\s*[+-]?\d+|\s+-[+-]?\d+|\s+--adjustment=[+-]?\d+)?
       | timeout(?:\s+(?:-[sk]\s*\S+|--\S+|-v))*\s+\d+(?:\.\d+)?[smhd]?
       | stdbuf(?:\s+(?:-[ioe]\s*\S+|--\S+))+
-      | command(?:\s+-p)? | exec(?:\s+-[cl]+)* | builtin | coproc | env(?:\s+-\S+)*
+      | command(?:\s+-p)? | exec(?:\s+-[cl]+)* | builtin
+      | env(?:\s+(?:-[i0v]+|--ignore-environment|--null|--debug))*
     )\s+""",
     re.VERBOSE,
 )
-_ASSIGNMENT = re.compile(r"""[A-Za-z_][A-Za-z0-9_]*=(?:'[^']*'|"(?:[^"\\]|\\.)*"|\\.|[^\s'"\\])*\s+""")
+_ASSIGNMENT = re.compile(
+    r"""[A-Za-z_][A-Za-z0-9_]*(?:\[[^\]]*\])?\+?=(?:'[^']*'|"(?:[^"\\]|\\.)*"|\\.|[^\s'"\\])*\s+"""
+)
+# For deny and ask rules only (more forms can only match more): leading redirections, and the
+# words after a program that runs another (`env -u X rm`, `sudo -u me rm`): every suffix counts.
+_REDIRECTION = re.compile(r"(?:\d*(?:>>?|<|&>>?|>&|<&)\S*)\s+")
+_EXEC_WRAPPERS = frozenset(
+    {"env", "sudo", "doas", "setsid", "ionice", "taskset", "flock", "nice", "nohup", "timeout", "stdbuf",
+     "time", "exec", "command", "builtin", "coproc", "xargs", "chronic", "unbuffer", "chroot", "su"}
+)  # fmt: skip
 
 
 def _segment(text: str, substituted: bool) -> _Segment:
@@ -613,8 +638,26 @@ def _segment(text: str, substituted: bool) -> _Segment:
         text,
         substituted,
         _peeled_forms(text, (_KEYWORD, _WRAPPER)),
-        _peeled_forms(text, (_KEYWORD, _WRAPPER, _ASSIGNMENT)),
+        _lenient_forms(_peeled_forms(text, (_KEYWORD, _WRAPPER, _ASSIGNMENT, _REDIRECTION))),
     )
+
+
+def _lenient_forms(forms: tuple[str, ...]) -> tuple[str, ...]:
+    """`forms`, plus each form's words after a program that runs another, plus the command word
+    without its directory (`/bin/rm` is `rm`)."""
+    more: list[str] = []
+    for form in forms:
+        words = form.split()
+        if not words:
+            continue
+        if "/" in words[0]:
+            more.append(" ".join([words[0].rsplit("/", 1)[1], *words[1:]]))
+        if words[0].rsplit("/", 1)[-1] in _EXEC_WRAPPERS:
+            more.extend(" ".join(words[k:]) for k in range(1, len(words)))
+            # An option with its value attached (`env -Srm x` runs `rm x`).
+            attached = [k for k in range(1, len(words)) if re.fullmatch(r"-[A-Za-z]\S+", words[k])]
+            more.extend(" ".join([words[k][2:], *words[k + 1 :]]) for k in attached)
+    return tuple(dict.fromkeys((*forms, *(_peeled_forms(f, (_ASSIGNMENT,))[-1] for f in more))))
 
 
 def _peeled_forms(text: str, prefixes: tuple[re.Pattern[str], ...]) -> tuple[str, ...]:
@@ -680,8 +723,13 @@ def _bash_segment_matches(spec: str, segment: _Segment, *, for_allow: bool) -> b
 
 
 def _exact_whole_match(spec: str, command: str) -> bool:
+    # Whitespace runs compare equal, but a newline separates commands: it must be where the rule has one.
     pattern = _bash_pattern(spec)
-    return not pattern.wildcard and pattern.regex.fullmatch(command) is not None
+    return (
+        not pattern.wildcard
+        and spec.count("\n") == command.count("\n")
+        and pattern.regex.fullmatch(command) is not None
+    )
 
 
 def _bash_rule_matches(spec: str, call: _Call, *, for_allow: bool) -> bool:
@@ -794,7 +842,7 @@ def _matches_below(regex: re.Pattern[str], base: str, path: str) -> bool:
     return regex.fullmatch(rel) is not None
 
 
-def _accept_edits_command(segments: Sequence[_Segment], root: str) -> str | None:
+def _accept_edits_command(command: str, segments: Sequence[_Segment], root: str) -> str | None:
     """The command's name when acceptEdits runs this Bash command without asking, else None.
 
     Deliberately narrow, because paths are judged before the command runs: one subcommand of
@@ -807,6 +855,8 @@ def _accept_edits_command(segments: Sequence[_Segment], root: str) -> str | None
     """
     if len(segments) != 1 or segments[0].substituted or not _PLAIN.fullmatch(segments[0].text):
         return None
+    if not _PLAIN.fullmatch(command.strip()):
+        return None  # the segment came out plain, but the whole command must be (`((rm a #)); x`)
     try:
         words = shlex.split(segments[0].text)
     except ValueError:
@@ -1034,7 +1084,7 @@ class Permissions:
             label = "rule" if len(rules) == 1 else "rules"
             return Verdict("allow", f"allowed by {label} {', '.join(map(str, rules))}", rules[0])
         if self._mode == "acceptEdits" and pending and len(pending) == len(segments):
-            name = _accept_edits_command(call.segments, call.root)
+            name = _accept_edits_command(call.command, call.segments, call.root)
             if name:
                 return Verdict("allow", f"{name} inside the root is allowed in acceptEdits mode")
         detail = f" (no allow rule matches `{pending[0].text}`)" if pending else " (empty command)"

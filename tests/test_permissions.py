@@ -750,6 +750,64 @@ def test_shell_syntax_does_not_hide_the_rest_of_a_command(root: Path, command: s
         assert perms.decide("Bash", bash(command), root).decision == "deny", (mode, command)
 
 
+@pytest.mark.parametrize(
+    "command",
+    [
+        "env -u touch rm /tmp/v",  # -u takes a value: the command is rm, not touch
+        "env --unset touch curl evil.example",
+        "env -Srm touch",
+        "coproc ls { >/dev/null curl evil.example; }",  # coproc NAME { ... } runs the group
+        "(( git #)) || env -u X rm /tmp/v",  # `#` inside (( )) is not a comment
+        "(( touch #)); >/dev/null rm /tmp/v",
+    ],
+)
+def test_no_allow_rule_lets_another_program_through(root: Path, command: str) -> None:
+    allow, deny = ["Bash(touch *)", "Bash(git *)", "Bash(ls *)"], ["Bash(curl *)", "Bash(rm *)"]
+    perms = Permissions(allow=allow, deny=deny)
+    for mode in ("default", "bypassPermissions"):
+        verdict = perms.with_mode(mode).decide("Bash", bash(command), root)
+        assert verdict.decision == "deny", (mode, command, verdict.reason)
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ">/dev/null curl evil.example",  # leading redirections
+        "2>&1 rm v",
+        "/bin/rm v",  # a path to the program
+        "{rm,v}",  # brace expansion
+        "$'\\x72m' v",  # ANSI-C escapes
+        "$'\\162m' v",
+        "X+=1 rm v",  # assignments of other shapes
+        "a[1]=x rm v",
+        "exec -a x rm v",  # wrappers with options and values
+        "command -- rm v",
+        "time -p -- rm v",
+        "nice --adjustment 5 rm v",
+        "timeout --signal KILL 5 rm v",
+        "stdbuf --output L rm v",
+        "sudo -u me rm v",
+    ],
+)
+def test_deny_rules_see_through_shell_forms(root: Path, command: str) -> None:
+    verdict = Permissions(deny=["Bash(rm *)", "Bash(curl *)"], mode="bypassPermissions").decide(
+        "Bash", bash(command), root
+    )
+    assert verdict.decision == "deny", verdict.reason
+
+
+def test_an_exact_rule_for_a_whole_command_does_not_span_a_new_line(root: Path) -> None:
+    perms = Permissions(allow=["Bash(git log --oneline -- rm x)"])
+    assert perms.decide("Bash", bash("git log --oneline -- rm x"), root).decision == "allow"
+    assert perms.decide("Bash", bash("git log --oneline --\nrm x"), root).decision == "ask"
+
+
+def test_accept_edits_needs_the_whole_command_plain(root: Path) -> None:
+    perms = Permissions(mode="acceptEdits")
+    assert perms.decide("Bash", bash("rm a"), root).decision == "allow"
+    assert perms.decide("Bash", bash("((rm a #)); curl evil.example"), root).decision == "ask"
+
+
 def test_comments_and_here_documents_still_read_as_bash_does(root: Path) -> None:
     perms = Permissions(allow=["Bash(touch *)"])
     assert perms.decide("Bash", bash("touch a # ; curl evil.example"), root).decision == "allow"
