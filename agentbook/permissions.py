@@ -50,8 +50,9 @@ directory (`/bin/rm`), and at every word after a program that runs another (`env
 `sudo -u me rm`).  The splitter is not bash, so deny and ask rules are also matched against a
 blind reading of the command (cut at every separator character, quotes and escapes dropped),
 which errs towards matching, and a command using syntax the splitter does not model (escapes,
-backquotes, `${...}`, `$'...'`, here-documents) is allowed by rules only if that reading's pieces
-are allowed too.  Specifiers:
+backquotes, `${...}`, `$'...'`, `$[...]`, `((`, here-documents) is allowed by rules only if that
+reading's pieces are allowed too.  A command over 10,000 characters is not read against rules: it
+asks (with no Bash rules, the mode decides).  Specifiers:
 
     Bash(npm run build)  exact command (runs of whitespace compare equal)
     Bash(npm test:*)     legacy prefix: `npm test`, `npm test --watch`, not `npm testing`
@@ -408,17 +409,19 @@ def _literal_head(pattern: str) -> str:
 _SEPARATORS = ";\n()"
 
 
-def _split_command(command: str) -> list[tuple[str, bool]]:
+def _split_command(command: str, depth: int = 0) -> list[tuple[str, bool]]:
     """The subcommands of `command` as (text, has_substitution), substitution bodies last.
 
     A small quote-aware scanner, not a shell parser: it errs towards more, smaller subcommands,
     which can only make an allow rule harder to satisfy and a deny rule easier to hit.
     """
+    if depth > _MAX_NESTING:
+        return [(command, True)]  # too deep to read: never allowed by a wildcard rule
     scanner = _Scanner(command)
     scanner.run()
     result = scanner.segments
     for body in scanner.bodies:
-        result.extend(_split_command(body))
+        result.extend(_split_command(body, depth + 1))
     return result
 
 
@@ -525,13 +528,18 @@ class _Scanner:
 
     def _at_substitution(self) -> bool:
         pair = self.text[self.i : self.i + 2]
-        return pair in ("$(", "<(", ">(") or pair[:1] == "`"
+        return pair in ("$(", "<(", ">(", "$[") or pair[:1] == "`"
 
     def _substitution(self) -> None:
         start = self.i
         if self.text[start] == "`":
             end = _quote_end(self.text, start, "`")
             body = self.text[start + 1 : end]
+        elif self.text.startswith("$[", start):
+            # Old-style arithmetic: it expands `$(...)` even inside quotes and evaluates variables
+            # as expressions (`$[_]`), so it is a substitution like `$((...))`.
+            end = _bracket_end(self.text, start + 2)
+            body = self.text[start + 2 : end]
         else:
             end = _paren_end(self.text, start + 2)
             body = self.text[start + 2 : end]
@@ -569,6 +577,16 @@ def _quote_end(text: str, start: int, quote: str, *, escapes: bool | None = None
     return min(i, len(text))
 
 
+def _bracket_end(text: str, start: int) -> int:
+    """Index of the `]` closing a `[` opened just before `start` (nested brackets counted)."""
+    depth = 1
+    for i in range(start, len(text)):
+        depth += {"[": 1, "]": -1}.get(text[i], 0)
+        if depth == 0:
+            return i
+    return len(text)
+
+
 def _paren_end(text: str, start: int) -> int:
     """Index of the `)` closing a `(` opened just before `start`, skipping quoted text."""
     depth, i = 1, start
@@ -594,9 +612,11 @@ def _paren_end(text: str, start: int) -> int:
 # reading that cuts at every separator character wherever it is and drops quotes and escapes
 # (errs towards matching: a `;` inside quotes can trigger a deny rule), and a command with such
 # syntax is allowed by rules only if that reading's pieces are allowed too.
-_BLIND_SPLIT = re.compile(r"[;&|\n(){}`]|\$\(|<\(|>\(")
+_MAX_NESTING = 32  # substitutions within substitutions
+_MAX_COMMAND_CHARS = 10_000  # longer commands are not matched against rules: they ask
+_BLIND_SPLIT = re.compile(r"[;&|\n(){}`]|\$\(|<\(|>\(|\$\[")
 _QUOTING = re.compile(r"[\"'\\]")
-_HARD_SYNTAX = re.compile(r"[\\`]|\$\{|\$'|<<|\(\(")
+_HARD_SYNTAX = re.compile(r"[\\`]|\$\{|\$'|\$\[|<<|\(\(")
 _ANSI_C = re.compile(r"\$'((?:[^'\\]|\\.)*)'")
 
 
@@ -648,16 +668,18 @@ def _lenient_forms(forms: tuple[str, ...]) -> tuple[str, ...]:
     more: list[str] = []
     for form in forms:
         words = form.split()
-        if not words:
-            continue
-        if "/" in words[0]:
-            more.append(" ".join([words[0].rsplit("/", 1)[1], *words[1:]]))
-        if words[0].rsplit("/", 1)[-1] in _EXEC_WRAPPERS:
+        if words and words[0].rsplit("/", 1)[-1] in _EXEC_WRAPPERS:
             more.extend(" ".join(words[k:]) for k in range(1, len(words)))
             # An option with its value attached (`env -Srm x` runs `rm x`).
             attached = [k for k in range(1, len(words)) if re.fullmatch(r"-[A-Za-z]\S+", words[k])]
             more.extend(" ".join([words[k][2:], *words[k + 1 :]]) for k in attached)
-    return tuple(dict.fromkeys((*forms, *(_peeled_forms(f, (_ASSIGNMENT,))[-1] for f in more))))
+            break  # the later forms are suffixes of this one: their suffixes are all here
+    found = [*forms, *(_peeled_forms(f, (_ASSIGNMENT,))[-1] for f in more)]
+    for form in list(found):
+        first, _, rest = form.partition(" ")
+        if "/" in first:
+            found.append(f"{first.rsplit('/', 1)[1]} {rest}".strip())
+    return tuple(dict.fromkeys(found))
 
 
 def _peeled_forms(text: str, prefixes: tuple[re.Pattern[str], ...]) -> tuple[str, ...]:
@@ -1063,6 +1085,12 @@ class Permissions:
         return self._by_mode(call)
 
     def _decide_bash(self, call: _Call) -> Verdict:
+        if len(call.command) > _MAX_COMMAND_CHARS:
+            # Reading a huge command against rules costs more than it is worth (it could stall the
+            # agent loop): without Bash rules the mode decides, with them it asks.
+            if not any(r.tool == "Bash" for r in (*self._deny, *self._ask, *self._allow)):
+                return self._by_mode(call, f" (a command of {len(call.command):,} characters)")
+            return self._asking(f"a command of {len(call.command):,} characters needs approval")
         for rules, kind in ((self._deny, "deny"), (self._ask, "ask")):
             hit = _first_bash_hit(rules, call)
             if hit:

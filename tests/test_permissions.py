@@ -7,6 +7,7 @@ names); the ids say which.
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 from typing import Any
 
@@ -794,6 +795,31 @@ def test_deny_rules_see_through_shell_forms(root: Path, command: str) -> None:
         "Bash", bash(command), root
     )
     assert verdict.decision == "deny", verdict.reason
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        "echo $[ '$(cp /etc/hostname /tmp/m)' ]",  # $[...] expands $(...) even inside quotes
+        "echo $[ #$(cp /etc/hostname /tmp/m)]",  # ...and has no comments
+        "echo 'a[$(cp /etc/hostname /tmp/m)]'; echo $[_]",  # $_ evaluated as an expression
+        "echo x >$[ #$(cp /etc/hostname /tmp/m)]",
+    ],
+)
+def test_old_style_arithmetic_is_a_substitution(root: Path, command: str) -> None:
+    assert Permissions(allow=["Bash(echo *)"]).decide("Bash", bash(command), root).decision == "ask"
+
+
+def test_huge_or_deeply_nested_commands_are_judged_quickly(root: Path) -> None:
+    rules = Permissions(allow=["Bash(echo *)"], deny=["Bash(rm *)"])
+    started = time.perf_counter()
+    assert rules.decide("Bash", bash("env " * 2400 + "rm x"), root).decision == "deny"
+    assert rules.decide("Bash", bash("echo " + "$(" * 1000), root).decision == "ask"  # no RecursionError
+    assert rules.decide("Bash", bash("echo" + " x" * 6000), root).decision == "ask"  # too long to read
+    assert time.perf_counter() - started < 30  # a guard against the cubic blow-up (66 s), not a benchmark
+    # Without Bash rules a long command is the mode's to decide.
+    long_heredoc = "cat > f <<'EOF'\n" + "x" * 20_000 + "\nEOF"
+    assert Permissions(mode="bypassPermissions").decide("Bash", bash(long_heredoc), root).decision == "allow"
 
 
 def test_an_exact_rule_for_a_whole_command_does_not_span_a_new_line(root: Path) -> None:
