@@ -95,7 +95,6 @@ A Glob or Grep over a parent directory is not stopped by a deny rule on a subtre
 
 from __future__ import annotations
 
-import codecs
 import difflib
 import functools
 import os
@@ -553,7 +552,7 @@ class _Scanner:
         while self.i < len(self.text) and self.text[self.i] != '"':
             if self.text[self.i] == "\\":
                 self._take(2)
-            elif self.text[self.i] == "`" or self.text[self.i : self.i + 2] == "$(":
+            elif self.text[self.i] == "`" or self.text[self.i : self.i + 2] in ("$(", "$["):
                 self._substitution()
             else:
                 self._take(1)
@@ -621,11 +620,30 @@ _ANSI_C = re.compile(r"\$'((?:[^'\\]|\\.)*)'")
 
 
 def _ansi_c_text(match: re.Match[str]) -> str:
-    """The text of a `$'...'` string (`$'\\x72m'` is `rm`), for the blind reading."""
+    """The text of a `$'...'` string (`$'\\x72m'` is `rm`), for the blind reading; each escape
+    is read as bash reads it, so one Python would reject cannot leave the others unread."""
+    return _ANSI_ESCAPE.sub(_ansi_escape, match.group(1))
+
+
+_ANSI_ESCAPE = re.compile(
+    r"\\(x[0-9A-Fa-f]{1,2}|u[0-9A-Fa-f]{1,4}|U[0-9A-Fa-f]{1,8}|[0-7]{1,3}|c.|.)", re.DOTALL
+)
+_ANSI_SIMPLE = {"a": "\a", "b": "\b", "e": "\x1b", "E": "\x1b", "f": "\f", "n": "\n", "r": "\r",
+                "t": "\t", "v": "\v", "\\": "\\", "'": "'", '"': '"', "?": "?"}  # fmt: skip
+
+
+def _ansi_escape(match: re.Match[str]) -> str:
+    code = match.group(1)
     try:
-        return codecs.decode(match.group(1), "unicode_escape")
-    except (UnicodeDecodeError, ValueError):
-        return match.group(1)
+        if code[0] in "xuU" and len(code) > 1:
+            return chr(int(code[1:], 16))
+        if code[0] in "01234567":
+            return chr(int(code, 8) & 0xFF)
+    except (ValueError, OverflowError):
+        return ""
+    if code[0] == "c" and len(code) == 2:
+        return chr(ord(code[1]) & 0x1F)
+    return _ANSI_SIMPLE.get(code, "\\" + code)  # bash keeps an unknown escape as written
 
 
 _KEYWORD = re.compile(r"(?:!|\{|if|then|else|elif|do|while|until)\s+")

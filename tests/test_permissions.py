@@ -810,6 +810,15 @@ def test_old_style_arithmetic_is_a_substitution(root: Path, command: str) -> Non
     assert Permissions(allow=["Bash(echo *)"]).decide("Bash", bash(command), root).decision == "ask"
 
 
+def test_arithmetic_in_double_quotes_and_odd_escapes_let_nothing_through(root: Path) -> None:
+    # `$_` holds `a[$(cp ...)]` spelled with escapes (one that Python cannot decode, `\x]`), and
+    # "$[... +_]" evaluates it: bash runs cp.
+    payload = "$'a[$\\x28cp /etc/hostname /tmp/m\\x29\\x]'"
+    for rule, prefix in (("Bash(echo *)", "echo"), ("Bash(git diff *)", "git diff")):
+        command = f'{prefix} {payload}; {prefix} "$[{prefix.replace(" ", ", ")} +_]"'
+        assert Permissions(allow=[rule]).decide("Bash", bash(command), root).decision == "ask", command
+
+
 def test_huge_or_deeply_nested_commands_are_judged_quickly(root: Path) -> None:
     rules = Permissions(allow=["Bash(echo *)"], deny=["Bash(rm *)"])
     started = time.perf_counter()
