@@ -360,9 +360,15 @@ class _Call:
     def blind_segments(self) -> tuple[_Segment, ...]:
         """The command cut at every separator, quotes and escapes ignored, their characters
         dropped: a second reading for when the scanner's differs from bash's (see `_BLIND_SPLIT`)."""
-        text = _ANSI_C.sub(_ansi_c_text, self.command)
-        pieces = (_QUOTING.sub("", piece).replace(",", " ").strip() for piece in _BLIND_SPLIT.split(text))
-        return tuple(s for s in (_segment(p, False) for p in pieces if p) if s.strict_forms)
+        # Read raw as well as with `$'...'` decoded: blind to quoting, a `$'` may not open one.
+        readings = dict.fromkeys((self.command, _ANSI_C.sub(_ansi_c_text, self.command)))
+        pieces = (
+            _QUOTING.sub("", piece).replace(",", " ").strip()
+            for text in readings
+            for piece in _BLIND_SPLIT.split(text)
+        )
+        segments = (_segment(p, False) for p in dict.fromkeys(pieces) if p)
+        return tuple(s for s in segments if s.strict_forms)
 
     @functools.cached_property
     def target(self) -> _Target | None:
@@ -513,8 +519,10 @@ class _Scanner:
         # bash joins the lines, so that `#` is part of a word and starts no comment.
         # A `)` kept in the text closes a substitution (subshell parentheses end the segment),
         # and `$(true)#x` is one word.
-        last = next((piece[-1] for piece in reversed(self.current) if piece), "")
-        return not last or last in " \t\n;&|"
+        last = next((piece for piece in reversed(self.current) if piece), "")
+        if len(last) == 2 and last[0] == "\\":
+            return False  # an escaped character (`a\ #`): still inside the word
+        return not last or last[-1] in " \t\n;&|"
 
     def _at_operator(self) -> bool:
         text, i = self.text, self.i

@@ -819,6 +819,13 @@ def test_arithmetic_in_double_quotes_and_odd_escapes_let_nothing_through(root: P
         assert Permissions(allow=[rule]).decide("Bash", bash(command), root).decision == "ask", command
 
 
+def test_an_escaped_blank_and_a_stray_ansi_quote_hide_nothing(root: Path) -> None:
+    # bash: echo 'a #$c' ; cp ... ; the escaped blank keeps `#` in the word, and the `$'` inside
+    # '...' opens nothing.
+    command = "echo a\\ #'$'\\c;cp /etc/hostname /tmp/m #'"
+    assert Permissions(allow=["Bash(echo *)"]).decide("Bash", bash(command), root).decision == "ask"
+
+
 def test_huge_or_deeply_nested_commands_are_judged_quickly(root: Path) -> None:
     rules = Permissions(allow=["Bash(echo *)"], deny=["Bash(rm *)"])
     started = time.perf_counter()
