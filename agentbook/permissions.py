@@ -700,7 +700,8 @@ def _lenient_forms(forms: tuple[str, ...]) -> tuple[str, ...]:
             attached = [k for k in range(1, len(words)) if re.fullmatch(r"-[A-Za-z]\S+", words[k])]
             more.extend(" ".join([words[k][2:], *words[k + 1 :]]) for k in attached)
             break  # the later forms are suffixes of this one: their suffixes are all here
-    found = [*forms, *(_peeled_forms(f, (_ASSIGNMENT,))[-1] for f in more)]
+    # A bare closer (`env fi`) peels to nothing at all.
+    found = [*forms, *(peeled[-1] for f in more if (peeled := _peeled_forms(f, (_ASSIGNMENT,))))]
     for form in list(found):
         first, _, rest = form.partition(" ")
         if "/" in first:

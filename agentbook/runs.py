@@ -611,7 +611,11 @@ class Run:
         # Judged where the agent's tools work (its worktree, say), so that rules anchored at the
         # root and "inside the root" mean the files the call really touches.
         root = record.root or self.cwd
-        verdict = permissions.decide(call.name, call.input, root)
+        try:
+            verdict = permissions.decide(call.name, call.input, root)
+        except Exception as exc:  # a bug in the rules engine must deny the call, not end the agent
+            log.exception("agent %s: the permission check of %s failed", record.name, call.name)
+            return f"Permission check failed ({type(exc).__name__}); denied."
         if verdict.decision == "allow":
             return None
         if verdict.decision == "deny":

@@ -819,6 +819,12 @@ def test_arithmetic_in_double_quotes_and_odd_escapes_let_nothing_through(root: P
         assert Permissions(allow=[rule]).decide("Bash", bash(command), root).decision == "ask", command
 
 
+@pytest.mark.parametrize("command", ["env fi", "exec fi", "env fi& curl evil.example", "sudo done"])
+def test_a_wrapper_around_a_bare_keyword_is_judged_not_crashed(root: Path, command: str) -> None:
+    verdict = Permissions(deny=["Bash(curl *)"]).decide("Bash", bash(command), root)
+    assert verdict.decision == ("deny" if "curl" in command else "ask")
+
+
 def test_an_escaped_blank_and_a_stray_ansi_quote_hide_nothing(root: Path) -> None:
     # bash: echo 'a #$c' ; cp ... ; the escaped blank keeps `#` in the word, and the `$'` inside
     # '...' opens nothing.
