@@ -18,6 +18,7 @@ from agentbook.events import AgentEvent
 from agentbook.hooks import Hooks
 from agentbook.messages import Request, Response, Text, ToolResult, ToolUse, Usage
 from agentbook.models import ScriptedModel
+from agentbook.permissions import Permissions
 from agentbook.ratelimit import reset_gates
 from agentbook.reload import load_run
 from agentbook.runs import run_parallel
@@ -198,6 +199,21 @@ def test_max_turns_then_resume_without_repeating_tool_calls(tmp_path: Path) -> N
     assert any(
         isinstance(b, ToolResult) and b.tool_use_id == "c1" for b in script.requests[1].messages[-1].content
     )
+
+
+def test_a_failing_permission_check_denies_the_call_and_the_agent_goes_on(tmp_path: Path) -> None:
+    class Broken(Permissions):
+        def decide(self, tool: str, input: Any, root: Path) -> Any:
+            raise IndexError("a bug in the rules engine")
+
+    script = ScriptedModel([ToolUse("c1", "Bash", {"command": "echo hi > out.txt"}), "carried on"])
+    run = start({"worker": "go"}, tmp_path, model=script, permissions=Broken())
+    run.wait(timeout=10)
+    assert run.status == {"worker": "done"} and run.results["worker"] == "carried on"
+    assert not (tmp_path / "out.txt").exists()
+    result = script.requests[1].messages[-1].content[0]
+    assert isinstance(result, ToolResult) and result.is_error
+    assert "Permission check failed (IndexError)" in result.content
 
 
 def test_a_reloaded_run_shows_the_same_state_and_resumes(tmp_path: Path) -> None:
