@@ -192,19 +192,20 @@ def run_agentbook(
     return failed, startup
 
 
+def first_request(index: int, turns: int, root: Path, tools: list[Any]) -> tuple[list[Any], dict[str, Any]]:
+    """A raw agent's conversation so far and the rest of its request: what agentbook sends too."""
+    messages: list[Any] = [
+        {"role": "user", "content": [{"type": "text", "text": PROMPT.format(index=index, turns=turns)}]}
+    ]
+    kwargs = {"model": MODEL, "max_tokens": MAX_TOKENS, "system": SYSTEM.format(root=root), "tools": tools}
+    return messages, kwargs
+
+
 async def raw_agent(
     client: anthropic.AsyncAnthropic, index: int, turns: int, root: Path, tools: list[Any], stream: bool
 ) -> bool:
     """One agent of B; whether it ended with text within its turns."""
-    messages: list[Any] = [
-        {"role": "user", "content": [{"type": "text", "text": PROMPT.format(index=index, turns=turns)}]}
-    ]
-    kwargs: dict[str, Any] = {
-        "model": MODEL,
-        "max_tokens": MAX_TOKENS,
-        "system": SYSTEM.format(root=root),
-        "tools": tools,
-    }
+    messages, kwargs = first_request(index, turns, root, tools)
     for _ in range(turns + 5):
         if stream:
             async with client.messages.stream(messages=messages, **kwargs) as events:
@@ -226,15 +227,7 @@ async def raw_events_agent(
     """One agent of B2: as `raw_agent`, but reading the raw event stream
     (`messages.create(stream=True)`) and keeping only what the next request needs, as agentbook
     does; the cheapest way to drive the SDK that we know of."""
-    messages: list[Any] = [
-        {"role": "user", "content": [{"type": "text", "text": PROMPT.format(index=index, turns=turns)}]}
-    ]
-    kwargs: dict[str, Any] = {
-        "model": MODEL,
-        "max_tokens": MAX_TOKENS,
-        "system": SYSTEM.format(root=root),
-        "tools": tools,
-    }
+    messages, kwargs = first_request(index, turns, root, tools)
     for _ in range(turns + 5):
         blocks: list[dict[str, Any]] = []
         inputs: dict[int, str] = {}
