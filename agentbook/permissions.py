@@ -83,8 +83,9 @@ Deviations from Claude Code, on purpose or for want of a real shell parser: `./p
 so a symlink can neither dodge a deny rule nor borrow an allow rule); redirections stay part of
 the command text (`Bash(echo *)` allows `echo x > f`), here-document bodies are read as commands
 of their own (conservative) and a command with one is never allowed by a wildcard rule, and
-`for`/`case` headers only ever match explicit rules; a command name written with quotes or
-escapes (`c''url`, `\\curl`) is not seen as that command by deny rules; Claude Code's built-in
+`for`/`case` headers only ever match explicit rules; a command run through a variable (`$X`),
+`eval` or another shell (`bash -c '...'`) is not seen as that command by deny rules (quoted or
+escaped names such as `c''url` are, through the blind reading); Claude Code's built-in
 read-only command list is not auto-approved, nor is `sed` under acceptEdits; a Read or Edit rule
 does not govern Bash (`cat .env`), in Claude Code either.
 A Glob or Grep over a parent directory is not stopped by a deny rule on a subtree inside it.
