@@ -9,48 +9,48 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-__version__ = "0.1.0"
+from agentbook._version import __version__
 
 _EXPORTS: dict[str, str] = {
-    "AgentResult": "agentbook.loop",
+    "AgentResult": "agentbook.agent.loop",
     "AgentSpec": "agentbook.specs",
     "Batch": "agentbook.batches",
     "BatchError": "agentbook.batches",
     "Conflict": "agentbook.plans",
-    "Exploration": "agentbook.explore",
-    "Hooks": "agentbook.hooks",
-    "Permissions": "agentbook.permissions",
+    "Exploration": "agentbook.scheduler.explore",
+    "Hooks": "agentbook.agent.hooks",
+    "Permissions": "agentbook.tools.permissions",
     "Plan": "agentbook.plans",
     "PlanError": "agentbook.plans",
     "PlanRun": "agentbook.plans",
-    "RateLimits": "agentbook.ratelimit",
-    "Run": "agentbook.runs",
+    "RateLimits": "agentbook.scheduler.ratelimit",
+    "Run": "agentbook.scheduler.runs",
     "Task": "agentbook.specs",
     "Unit": "agentbook.batches",
     "batch": "agentbook.batches",
-    "context_cost": "agentbook.context",
-    "explore": "agentbook.explore",
-    "explore_async": "agentbook.explore",
+    "context_cost": "agentbook.analysis.context",
+    "explore": "agentbook.scheduler.explore",
+    "explore_async": "agentbook.scheduler.explore",
     "load_agents": "agentbook.specs",
-    "load_claude_code": "agentbook.claude_code",
-    "load_run": "agentbook.reload",
-    "run_agent": "agentbook.loop",
-    "run_parallel": "agentbook.runs",
+    "load_claude_code": "agentbook.analysis.claude_code",
+    "load_run": "agentbook.scheduler.manifest",
+    "run_agent": "agentbook.agent.loop",
+    "run_parallel": "agentbook.scheduler.runs",
 }
 
 if TYPE_CHECKING:
+    from agentbook.agent.hooks import Hooks
+    from agentbook.agent.loop import AgentResult, run_agent
+    from agentbook.analysis.claude_code import load_claude_code
+    from agentbook.analysis.context import context_cost
     from agentbook.batches import Batch, BatchError, Unit, batch
-    from agentbook.claude_code import load_claude_code
-    from agentbook.context import context_cost
-    from agentbook.explore import Exploration, explore, explore_async
-    from agentbook.hooks import Hooks
-    from agentbook.loop import AgentResult, run_agent
-    from agentbook.permissions import Permissions
     from agentbook.plans import Conflict, Plan, PlanError, PlanRun
-    from agentbook.ratelimit import RateLimits
-    from agentbook.reload import load_run
-    from agentbook.runs import Run, run_parallel
+    from agentbook.scheduler.explore import Exploration, explore, explore_async
+    from agentbook.scheduler.manifest import load_run
+    from agentbook.scheduler.ratelimit import RateLimits
+    from agentbook.scheduler.runs import Run, run_parallel
     from agentbook.specs import AgentSpec, Task, load_agents
+    from agentbook.tools.permissions import Permissions
 
 
 def __getattr__(name: str) -> Any:
@@ -68,8 +68,8 @@ def __dir__() -> list[str]:
 
 def load_ipython_extension(ipython: Any) -> None:
     """`%load_ext agentbook`: register the magics; kernel interrupts cancel running agents."""
-    from agentbook import kernel
-    from agentbook.magics import AgentMagics
+    from agentbook.notebook import kernel
+    from agentbook.notebook.magics import AgentMagics
 
     ipython.register_magics(AgentMagics)
     kernel.install(ipython)

@@ -17,11 +17,11 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from agentbook.hooks import Hooks
-from agentbook.loop import AgentResult
+from agentbook.agent.hooks import Hooks
+from agentbook.agent.loop import AgentResult
 from agentbook.models import Model, OfflineModel, get_model
-from agentbook.permissions import Permissions
-from agentbook.runs import Run, run_parallel
+from agentbook.scheduler.runs import Run, run_parallel
+from agentbook.tools.permissions import Permissions
 
 if TYPE_CHECKING:
     import pandas as pd

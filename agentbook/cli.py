@@ -7,12 +7,12 @@ import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from agentbook import __version__
+from agentbook._version import __version__
 
 if TYPE_CHECKING:
     from agentbook.messages import Usage
 
-# Kept here rather than imported from agentbook.loop: importing the loop loads the Anthropic SDK,
+# Kept here rather than imported from agentbook.agent.loop: importing the loop loads the Anthropic SDK,
 # and commands such as `costs` must start fast.
 DEFAULT_MAX_TURNS = 30
 
@@ -70,8 +70,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _explore(args: argparse.Namespace) -> int:
-    from agentbook.explore import EXPLORE_PROMPT, explore
     from agentbook.models import ModelError
+    from agentbook.scheduler.explore import EXPLORE_PROMPT, explore
 
     try:
         found = explore(
@@ -101,7 +101,7 @@ def _costs(args: argparse.Namespace) -> int:
     import json
     import warnings
 
-    from agentbook.claude_code import format_summary, scan_claude_code, summarize, summary_json
+    from agentbook.analysis.claude_code import format_summary, scan_claude_code, summarize, summary_json
     from agentbook.costs import UnknownModelPriceWarning
 
     try:

@@ -34,14 +34,14 @@ from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, TypeAlias
 
-from agentbook import background
 from agentbook.messages import Message, Request, ToolResult
 from agentbook.models import Model, OfflineModel, get_model
-from agentbook.retry import RetryPolicy, call_with_retries
-from agentbook.runs import Run, run_parallel
+from agentbook.models.retry import RetryPolicy, call_with_retries
+from agentbook.scheduler import background
+from agentbook.scheduler.runs import Run, run_parallel
+from agentbook.scheduler.transcripts import new_run_dir, read_transcript
 from agentbook.specs import Task
 from agentbook.tasks import TaskInput, as_tasks
-from agentbook.transcripts import new_run_dir, read_transcript
 
 if TYPE_CHECKING:
     import pandas as pd

@@ -112,14 +112,14 @@ spec = importlib.util.spec_from_file_location(
     "agentbook", {init!r}, submodule_search_locations=[{package!r}]
 )
 sys.modules["agentbook"] = importlib.util.module_from_spec(spec)  # never executed
-from agentbook.claude_code import format_summary, scan_claude_code, summarize
+from agentbook.analysis.claude_code import format_summary, scan_claude_code, summarize
 print(format_summary(summarize(scan_claude_code(sys.argv[1]))))
 """
 
 
 def in_process_seconds(projects: Path, runs: int) -> float:
     """The work `agentbook costs` does once imported: scan, summarise, format."""
-    from agentbook.claude_code import format_summary, scan_claude_code, summarize
+    from agentbook.analysis.claude_code import format_summary, scan_claude_code, summarize
 
     times = []
     for _ in range(runs):

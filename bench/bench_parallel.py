@@ -46,10 +46,10 @@ from typing import Any
 
 import anthropic
 
-from agentbook import background
 from agentbook import messages as ab
 from agentbook.models import AnthropicModel
-from agentbook.runs import run_parallel
+from agentbook.scheduler import background
+from agentbook.scheduler.runs import run_parallel
 from agentbook.testing import FakeAnthropic, FakeRequest, MessageReply, RateLimits, ToolUseBlock, Usage
 from agentbook.tools import tools_named
 from agentbook.tools.base import schema

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from agentbook.agent.loop import run_agent
 from agentbook.costs import ALIASES
-from agentbook.loop import run_agent
 from agentbook.messages import Message, Request, Text, Thinking, ToolSchema, ToolUse
 from agentbook.models import (
     AnthropicModel,
@@ -21,7 +21,8 @@ from agentbook.models import (
     get_model,
 )
 from agentbook.models.anthropic import AGENTS_PER_CLIENT
-from agentbook.retry import RetryPolicy
+from agentbook.models.retry import RetryPolicy
+from agentbook.scheduler.transcripts import TranscriptWriter, read_transcript
 from agentbook.testing import (
     ConnectionReset,
     ErrorReply,
@@ -36,7 +37,6 @@ from agentbook.testing import (
     Usage,
 )
 from agentbook.tools import ToolContext, tools_named
-from agentbook.transcripts import TranscriptWriter, read_transcript
 
 KEY = "sk-ant-test-0123456789abcdef"
 TOOL = ToolSchema("Read", "read a file", {"type": "object", "properties": {"file_path": {"type": "string"}}})

@@ -13,7 +13,7 @@ from support import git
 
 from agentbook.batches import BatchError, Unit, batch, parse_units
 from agentbook.messages import Request, Response, Text, ToolResult, ToolUse, Usage
-from agentbook.ratelimit import reset_gates
+from agentbook.scheduler.ratelimit import reset_gates
 
 UNITS = [
     {"name": f"add-mod-{n}", "files": [f"mod_{n}.py"], "instructions": f"create mod_{n}.py with VALUE = {n}",
@@ -121,7 +121,7 @@ def test_bad_plans_and_inputs_are_clear_errors(repo: Path, tmp_path: Path) -> No
 
 
 def test_batch_view_approves_the_edited_units_and_starts(repo: Path) -> None:
-    from agentbook.widgets import batch_view
+    from agentbook.notebook.widgets import batch_view
 
     planned = batch("Add modules", repo, model=Planner())
     view = batch_view(planned)

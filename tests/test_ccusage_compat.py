@@ -16,14 +16,14 @@ from pathlib import Path
 import pytest
 from support import ccusage_bin
 
-from agentbook.explore import explore
-from agentbook.loop import run_agent
+from agentbook.agent.loop import run_agent
 from agentbook.messages import ToolUse, Usage
 from agentbook.models import ScriptedModel
+from agentbook.scheduler.explore import explore
+from agentbook.scheduler.transcripts import TranscriptWriter, read_transcript, transcript_path
 from agentbook.testing import FakeAnthropic, MessageReply, ScriptedHandler, TextBlock, ToolUseBlock
 from agentbook.testing import Usage as FakeUsage
 from agentbook.tools import ToolContext, tools_named
-from agentbook.transcripts import TranscriptWriter, read_transcript, transcript_path
 
 
 def ccusage_totals(config_dir: Path, cwd: Path) -> dict[str, object]:

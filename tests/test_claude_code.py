@@ -19,7 +19,7 @@ import pandas as pd
 import pytest
 from support import ccusage_bin
 
-from agentbook.claude_code import (
+from agentbook.analysis.claude_code import (
     MAIN_AGENT,
     ccusage_skip_reason,
     load_claude_code,

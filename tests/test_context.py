@@ -6,12 +6,12 @@ from pathlib import Path
 
 import pytest
 
-from agentbook.context import STRATEGIES, context_cost
+from agentbook.analysis.context import STRATEGIES, context_cost
 from agentbook.messages import Request, Response, Text, Usage
 from agentbook.models import AnthropicModel
 from agentbook.models.base import estimate_tokens
-from agentbook.ratelimit import reset_gates
-from agentbook.runs import Run, run_parallel
+from agentbook.scheduler.ratelimit import reset_gates
+from agentbook.scheduler.runs import Run, run_parallel
 from agentbook.testing import FakeAnthropic
 
 
@@ -79,7 +79,7 @@ def test_results_are_counted_by_the_api_when_online(tmp_path: Path, monkeypatch:
 
 
 def test_context_growth_plot_draws_one_line_per_strategy(tmp_path: Path) -> None:
-    from agentbook.plots import context_growth
+    from agentbook.analysis.plots import context_growth
 
     run, _ = finished(tmp_path, "r", {"a": 400, "b": 40})
     figure = context_growth(context_cost(run)[["agent", *STRATEGIES]], cumulative=True)

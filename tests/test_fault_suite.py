@@ -14,12 +14,12 @@ from pathlib import Path
 import pytest
 
 from agentbook.models import AnthropicModel
-from agentbook.ratelimit import reset_gates
-from agentbook.retry import RetryPolicy
-from agentbook.runs import run_parallel
+from agentbook.models.retry import RetryPolicy
+from agentbook.scheduler.ratelimit import reset_gates
+from agentbook.scheduler.runs import run_parallel
+from agentbook.scheduler.transcripts import read_transcript
 from agentbook.testing import FakeAnthropic, FakeRequest, MessageReply, Reply, ToolUseBlock, faults
 from agentbook.testing import Usage as FakeUsage
-from agentbook.transcripts import read_transcript
 
 AGENTS = 100
 MAX_ATTEMPTS = 8

@@ -9,7 +9,7 @@ it down.  Three promises are checked there:
 * a cell can `await run` (ipykernel's top-level await) and finds every agent done afterwards;
 * interrupting the kernel while a cell waits in `run.wait()` ends that cell with
   `KeyboardInterrupt` and cancels the run's agents within a second or two; so does interrupting
-  any other busy cell, or the idle kernel (`agentbook.kernel`).
+  any other busy cell, or the idle kernel (`agentbook.notebook.kernel`).
 
 The conftest network guard only patches this process's sockets; the kernel is another process.
 So the kernel gets no `ANTHROPIC_*` variables and its agents use `Pacer`, a model defined in a
@@ -49,7 +49,7 @@ PRELUDE = textwrap.dedent(
     import time
 
     from agentbook.messages import Response, Text, Usage
-    from agentbook.runs import run_parallel
+    from agentbook.scheduler.runs import run_parallel
 
 
     class Pacer:

@@ -9,11 +9,11 @@ from typing import Any
 
 import pytest
 
+from agentbook.agent.loop import run_agent
 from agentbook.events import AgentEnded, AgentEvent, AgentStarted, ToolFinished, ToolStarted, TurnCompleted
-from agentbook.loop import run_agent
 from agentbook.messages import Text, ToolResult, ToolUse, Usage
 from agentbook.models import ScriptedModel, TransientModelError
-from agentbook.retry import RetryPolicy
+from agentbook.models.retry import RetryPolicy
 from agentbook.tools.base import ToolContext, ToolError
 
 

@@ -10,7 +10,7 @@ import pytest
 from IPython.core.error import UsageError
 from IPython.core.interactiveshell import InteractiveShell
 
-from agentbook.runs import Run, all_runs
+from agentbook.scheduler.runs import Run, all_runs
 
 
 @pytest.fixture
@@ -170,8 +170,8 @@ def test_phase_plan_magic_builds_the_plan(ip: InteractiveShell) -> None:
 
 
 def test_plan_view_approve_button_opens_the_gate() -> None:
+    from agentbook.notebook.widgets import plan_view
     from agentbook.plans import Plan
-    from agentbook.widgets import plan_view
 
     plan = Plan({"a": "x", "b": {"prompt": "y", "depends_on": ["a"]}})
     view = plan_view(plan)

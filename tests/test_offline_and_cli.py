@@ -13,8 +13,8 @@ import pytest
 import yaml
 
 from agentbook.cli import main
-from agentbook.explore import explore
-from agentbook.transcripts import read_transcript
+from agentbook.scheduler.explore import explore
+from agentbook.scheduler.transcripts import read_transcript
 
 # PyYAML's own source, as installed from PyPI: a real package this project did not write.
 PYYAML = Path(yaml.__file__).parent

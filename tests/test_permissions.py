@@ -1,4 +1,4 @@
-"""Permission rules (`agentbook.permissions`): a catalogue of rule forms, modes and decisions.
+"""Permission rules (`agentbook.tools.permissions`): a catalogue of rule forms, modes and decisions.
 
 Every table row is one behaviour Claude Code documents (or a deviation the module docstring
 names); the ids say which.
@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from agentbook.permissions import Permissions, Rule, Verdict
+from agentbook.tools.permissions import Permissions, Rule, Verdict
 
 
 @pytest.fixture

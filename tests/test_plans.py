@@ -15,8 +15,8 @@ from agentbook.costs import UnknownModelPriceWarning
 from agentbook.messages import Request, Response, Text, ToolResult, ToolUse, Usage
 from agentbook.models import OfflineModel, ScriptedModel
 from agentbook.plans import Conflict, Plan, PlanError, PlanRun
-from agentbook.ratelimit import reset_gates
-from agentbook.runs import Run
+from agentbook.scheduler.ratelimit import reset_gates
+from agentbook.scheduler.runs import Run
 from agentbook.specs import Task
 
 

@@ -14,8 +14,7 @@ import pytest
 from matplotlib.container import BarContainer
 from matplotlib.figure import Figure
 
-from agentbook.costs import UnknownModelPriceWarning, price_for
-from agentbook.frames import (
+from agentbook.analysis.frames import (
     COST_KINDS,
     cache_hit_rate,
     cache_savings_usd,
@@ -23,12 +22,13 @@ from agentbook.frames import (
     tool_calls_frame,
     tools_frame,
 )
+from agentbook.analysis.plots import context_growth, cost_by_agent, timeline
+from agentbook.costs import UnknownModelPriceWarning, price_for
 from agentbook.messages import Request, Response, Text, ToolUse, Usage
 from agentbook.models import ScriptedModel
 from agentbook.plans import Plan
-from agentbook.plots import context_growth, cost_by_agent, timeline
-from agentbook.ratelimit import reset_gates
-from agentbook.runs import Run, run_parallel
+from agentbook.scheduler.ratelimit import reset_gates
+from agentbook.scheduler.runs import Run, run_parallel
 
 PRICED = "claude-haiku-5-5"
 CACHED = Usage(

@@ -15,12 +15,12 @@ from typing import Any, TypeVar
 
 import pytest
 
+from agentbook.agent.loop import run_agent
 from agentbook.events import AgentEvent, TurnCompleted
-from agentbook.loop import run_agent
 from agentbook.messages import Message, Request, Response, Text, ToolResult, ToolSchema, ToolUse, Usage
 from agentbook.models import ScriptedModel, TransientModelError
 from agentbook.models.base import RequestEstimator, estimate_request_tokens
-from agentbook.ratelimit import (
+from agentbook.scheduler.ratelimit import (
     GatedHook,
     RateGate,
     RateLimits,

@@ -13,17 +13,17 @@ from typing import Any
 
 import pytest
 
-import agentbook.runs as runs_module
+import agentbook.scheduler.runs as runs_module
+from agentbook.agent.hooks import Hooks
 from agentbook.events import AgentEvent
-from agentbook.hooks import Hooks
 from agentbook.messages import Request, Response, Text, ToolResult, ToolUse, Usage
 from agentbook.models import ScriptedModel
-from agentbook.permissions import Permissions
-from agentbook.ratelimit import reset_gates
-from agentbook.reload import load_run
-from agentbook.runs import run_parallel
+from agentbook.scheduler.manifest import load_run
+from agentbook.scheduler.ratelimit import reset_gates
+from agentbook.scheduler.runs import run_parallel
+from agentbook.scheduler.transcripts import read_transcript
 from agentbook.specs import AgentSpec
-from agentbook.transcripts import read_transcript
+from agentbook.tools.permissions import Permissions
 
 
 @pytest.fixture(autouse=True)
@@ -340,7 +340,7 @@ def test_ask_waits_for_approve_deny_and_always(tmp_path: Path) -> None:
 
 
 def test_permission_rules_and_modes_apply(tmp_path: Path) -> None:
-    from agentbook.permissions import Permissions
+    from agentbook.tools.permissions import Permissions
 
     script = ScriptedModel(
         [

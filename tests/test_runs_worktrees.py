@@ -11,9 +11,9 @@ import pytest
 from support import git
 
 from agentbook.messages import Message, Request, Response, Text, ToolResult, ToolUse, Usage
-from agentbook.permissions import Permissions
-from agentbook.ratelimit import reset_gates
-from agentbook.runs import run_parallel
+from agentbook.scheduler.ratelimit import reset_gates
+from agentbook.scheduler.runs import run_parallel
+from agentbook.tools.permissions import Permissions
 
 
 class Writer:

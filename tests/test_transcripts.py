@@ -13,11 +13,11 @@ from typing import Any
 
 import pytest
 
-from agentbook.loop import run_agent
+from agentbook.agent.loop import run_agent
 from agentbook.messages import Message, Response, Text, ToolUse, Usage
 from agentbook.models import ScriptedModel
+from agentbook.scheduler.transcripts import TranscriptWriter, read_transcript, transcript_path
 from agentbook.tools.base import ToolContext
-from agentbook.transcripts import TranscriptWriter, read_transcript, transcript_path
 
 # Real Claude Code transcripts (MIT), copied from ../shared/data with their licences.
 DATA = Path(__file__).resolve().parents[1] / "data" / "claude-code-transcripts"
@@ -127,11 +127,11 @@ def test_a_crash_loses_at_most_the_line_in_flight(tmp_path: Path) -> None:
         f"""
         import asyncio, os, signal
         from pathlib import Path
-        from agentbook.loop import run_agent
+        from agentbook.agent.loop import run_agent
         from agentbook.messages import ToolUse
         from agentbook.models import ScriptedModel
         from agentbook.tools.base import ToolContext
-        from agentbook.transcripts import TranscriptWriter
+        from agentbook.scheduler.transcripts import TranscriptWriter
 
         class Die:
             name = "Die"; description = "d"; input_schema = {{"type": "object"}}

@@ -15,16 +15,16 @@ from typing import Any
 import comm
 import pytest
 
-from agentbook import display
 from agentbook.costs import UnknownModelPriceWarning
 from agentbook.messages import Request, Response, Text, ToolResult, ToolUse, Usage
 from agentbook.models import ScriptedModel
 from agentbook.models.base import ModelError
-from agentbook.ratelimit import reset_gates
-from agentbook.records import AgentRecord
-from agentbook.runs import Run, run_parallel
+from agentbook.notebook import render as display
+from agentbook.notebook.widgets import Board, board_for
+from agentbook.scheduler.ratelimit import reset_gates
+from agentbook.scheduler.records import AgentRecord
+from agentbook.scheduler.runs import Run, run_parallel
 from agentbook.specs import Task
-from agentbook.widgets import Board, board_for
 
 
 @pytest.fixture(autouse=True)
@@ -427,7 +427,7 @@ def test_a_resume_restarts_the_board(tmp_path: Path, wire: Wire) -> None:
 def test_close_and_the_weak_cache(tmp_path: Path, wire: Wire) -> None:
     import gc
 
-    import agentbook.widgets as widgets_module
+    import agentbook.notebook.widgets as widgets_module
 
     run = start({"a": "sleep:0.05 a"}, tmp_path)
     board = board_for(run)

@@ -3,7 +3,7 @@
 It is the only module that imports `anthropic`.  It sends a `Request` (streaming by default, so
 long answers never hit the SDK's non-streaming time limit), and returns a `Response` with the
 exact `usage` and the request id.  The SDK's own retries are off by default because agentbook
-retries in one place for every backend (`agentbook.retry`), including the failures the SDK does
+retries in one place for every backend (`agentbook.models.retry`), including the failures the SDK does
 not retry: a stream cut mid-message and an in-stream `error` event.
 
 A streamed answer is read as the SDK's raw events (`messages.create(stream=True)`) and assembled
@@ -19,7 +19,6 @@ import asyncio
 import dataclasses
 import functools
 import json
-import os
 import ssl
 import weakref
 from collections.abc import Callable
@@ -29,7 +28,6 @@ import anthropic
 import httpx2
 import jiter
 
-from agentbook.costs import ALIASES
 from agentbook.messages import (
     EPHEMERAL,
     Block,
@@ -41,7 +39,7 @@ from agentbook.messages import (
     Usage,
     block_from_api,
 )
-from agentbook.models.base import ModelError, TransientModelError, signal_response_began
+from agentbook.models.base import ModelError, TransientModelError, resolve_model_id, signal_response_began
 
 # Agents (tasks) per pooled client.  A client's connection pool re-examines every connection it
 # holds each time a request starts or ends (and probes each idle one's socket), so its CPU per call
@@ -50,16 +48,6 @@ from agentbook.models.base import ModelError, TransientModelError, signal_respon
 AGENTS_PER_CLIENT = 8
 _DELTA_USAGE = ("input_tokens", "output_tokens", "cache_creation_input_tokens", "cache_read_input_tokens")
 _RETRYABLE_STATUS = {408, 409, 429, 500, 502, 503, 504, 529}
-
-
-def resolve_model_id(name: str) -> str:
-    """The full model id for an alias (`opus`, `sonnet`, `haiku`); other names pass through."""
-    return ALIASES.get(name.strip().lower(), name.strip())
-
-
-def is_configured() -> bool:
-    """Whether the environment names credentials or an endpoint for the SDK."""
-    return any(os.environ.get(v) for v in ("ANTHROPIC_API_KEY", "ANTHROPIC_AUTH_TOKEN", "ANTHROPIC_BASE_URL"))
 
 
 class AnthropicModel:

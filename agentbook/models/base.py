@@ -1,17 +1,19 @@
 """The one seam between the agent loop and any model: `Model.respond(Request) -> Response`.
 
 Adapters translate their failures into the two errors below so that retry policy lives in one
-place (`agentbook.retry`) and never needs to know which backend it is retrying.
+place (`agentbook.models.retry`) and never needs to know which backend it is retrying.
 """
 
 from __future__ import annotations
 
 import json
 import math
+import os
 from collections.abc import Callable
 from contextvars import ContextVar
 from typing import Protocol, runtime_checkable
 
+from agentbook.costs import ALIASES
 from agentbook.messages import Message, Request, Response, ToolSchema
 
 
@@ -123,3 +125,13 @@ def _tools(request: Request) -> list[dict[str, object]]:
 
 def _dumps(value: object) -> str:
     return json.dumps(value, separators=(",", ":"))
+
+
+def resolve_model_id(name: str) -> str:
+    """The full model id for an alias (`opus`, `sonnet`, `haiku`); other names pass through."""
+    return ALIASES.get(name.strip().lower(), name.strip())
+
+
+def is_configured() -> bool:
+    """Whether the environment names credentials or an endpoint for the SDK."""
+    return any(os.environ.get(v) for v in ("ANTHROPIC_API_KEY", "ANTHROPIC_AUTH_TOKEN", "ANTHROPIC_BASE_URL"))

@@ -21,8 +21,8 @@ from IPython.core.error import UsageError
 from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments
 
-from agentbook.records import ENDED
-from agentbook.runs import Run, all_runs, run_parallel
+from agentbook.scheduler.records import ENDED
+from agentbook.scheduler.runs import Run, all_runs, run_parallel
 from agentbook.specs import AGENTBOOK_TOOLS, AgentFileError, load_agents
 from agentbook.tasks import as_tasks
 
@@ -158,7 +158,7 @@ class AgentMagics(Magics):
     # ---- helpers
 
     def _show(self, obj: Any, output: str | None, view: str) -> Any:
-        """Store `obj` as `output`; in a kernel display its widget view (`agentbook.widgets.<view>`,
+        """Store `obj` as `output`; in a kernel display its widget view (`agentbook.notebook.widgets.<view>`,
         with an Approve button), elsewhere return it to be shown as text."""
         if output and self.shell is not None:
             self.shell.user_ns[output] = obj
@@ -166,7 +166,7 @@ class AgentMagics(Magics):
             return obj
         from IPython.display import display
 
-        from agentbook import widgets
+        from agentbook.notebook import widgets
 
         display(getattr(widgets, view)(obj))
         return None
@@ -246,7 +246,7 @@ class AgentMagics(Magics):
         return run.resume(agent, max_turns=max_turns, prompt=prompt)
 
     def _agents_transcript(self, name: str, rest: list[str]) -> str:
-        from agentbook.transcripts import read_transcript
+        from agentbook.scheduler.transcripts import read_transcript
 
         run, agent = self._find(name)
         if agent is None:

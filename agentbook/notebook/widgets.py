@@ -39,14 +39,15 @@ from typing import TYPE_CHECKING, Any, Literal, TypeAlias, cast
 import ipywidgets as widgets  # type: ignore[import-untyped]
 from ipywidgets.widgets.widget_string import HTMLStyle  # type: ignore[import-untyped]
 
-from agentbook import background, display
 from agentbook.events import AgentEvent, utcnow
-from agentbook.records import ENDED, AgentRecord
+from agentbook.notebook import render as display
+from agentbook.scheduler import background
+from agentbook.scheduler.records import ENDED, AgentRecord
 
 if TYPE_CHECKING:
     from agentbook.batches import Batch
     from agentbook.plans import Plan
-    from agentbook.runs import PermissionRequest, Run
+    from agentbook.scheduler.runs import PermissionRequest, Run
 
 log = logging.getLogger("agentbook")
 

@@ -31,7 +31,7 @@ from agentbook.events import (
 )
 from agentbook.messages import Message, Request, Response, ToolResult, ToolUse, Usage
 from agentbook.models.base import Model, ModelError, TransientModelError
-from agentbook.retry import RetryPolicy, call_with_retries
+from agentbook.models.retry import RetryPolicy, call_with_retries
 from agentbook.tools.base import Tool, ToolContext, ToolError, schema
 
 DEFAULT_MAX_TURNS = 30

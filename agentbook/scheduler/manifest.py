@@ -6,16 +6,16 @@ import json
 from datetime import datetime
 from pathlib import Path
 
+from agentbook.agent.hooks import Hooks
+from agentbook.agent.loop import DEFAULT_MAX_TURNS
 from agentbook.events import utcnow
-from agentbook.hooks import Hooks
-from agentbook.loop import DEFAULT_MAX_TURNS
 from agentbook.models import Model
-from agentbook.permissions import Permissions
-from agentbook.records import AgentRecord, ApiCall
-from agentbook.retry import RetryPolicy
-from agentbook.runs import MANIFEST, Run, in_kernel
+from agentbook.models.retry import RetryPolicy
+from agentbook.scheduler.records import AgentRecord, ApiCall
+from agentbook.scheduler.runs import MANIFEST, Run, in_kernel
+from agentbook.scheduler.transcripts import read_transcript, transcript_path
 from agentbook.specs import Task
-from agentbook.transcripts import read_transcript, transcript_path
+from agentbook.tools.permissions import Permissions
 
 
 def load_run(

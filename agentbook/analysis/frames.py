@@ -17,10 +17,10 @@ import pandas as pd
 
 from agentbook.costs import Price, cost_usd, price_for
 from agentbook.messages import ToolResult, ToolUse, Usage
-from agentbook.transcripts import read_transcript
+from agentbook.scheduler.transcripts import read_transcript
 
 if TYPE_CHECKING:
-    from agentbook.runs import Run
+    from agentbook.scheduler.runs import Run
 
 TOKEN_COLUMNS = list(Usage.TOKEN_FIELDS)
 STATES = ["pending", "running", "waiting", "done", "partial", "failed", "cancelled"]
@@ -153,7 +153,7 @@ def calls_frame(run: Run) -> pd.DataFrame:
 
 def failures_frame(run: Run) -> pd.DataFrame:
     """One row per failed agent: name, error, API attempts, last output, transcript."""
-    from agentbook.records import api_attempts
+    from agentbook.scheduler.records import api_attempts
 
     rows = [
         {"name": r.name, "error": r.error, "attempts": api_attempts(r), "last_output": r.text[-500:],

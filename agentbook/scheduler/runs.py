@@ -1,11 +1,12 @@
 """Runs: many agents at once, on agentbook's own loop, none lost and none wasted.
 
 `run_parallel(tasks)` returns a `Run` at once.  Its agents run on the background agent loop
-(`agentbook.background`), so the caller's thread, a notebook cell included, stays free.  The
+(`agentbook.scheduler.background`), so the caller's thread, a notebook cell included, stays free.  The
 `Run` is the handle: `wait()` or `await run`, `status`, `results`, frames (`df`, `calls_df`),
 `cancel`, `resume`, `events()` and callbacks.  Every agent writes its transcript as it goes
 (`<run_dir>/<session>/subagents/agent-<id>.jsonl`) and the run keeps a manifest (`run.json`), so
-`agentbook.reload.load_run(run_dir)` rebuilds the run after a kernel restart, and resuming from it works.
+`agentbook.scheduler.manifest.load_run(run_dir)` rebuilds the run after a kernel restart, and
+resuming from it works.
 
 State lives in `AgentRecord`s, updated only by the agents' events on the agent loop; readers on
 other threads see plain attribute values (each update replaces whole values).
@@ -25,7 +26,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from agentbook import background
+from agentbook.agent.hooks import Hooks
+from agentbook.agent.loop import DEFAULT_MAX_TURNS, AgentResult, run_agent
 from agentbook.events import (
     AgentEnded,
     AgentEvent,
@@ -37,22 +39,15 @@ from agentbook.events import (
     TurnCompleted,
     utcnow,
 )
-from agentbook.hooks import Hooks
-from agentbook.loop import DEFAULT_MAX_TURNS, AgentResult, run_agent
 from agentbook.messages import Message, Request, Text, ToolResult, ToolUse, Usage
 from agentbook.models import Model, get_model
 from agentbook.models.base import estimate_tokens
-from agentbook.permissions import Permissions
-from agentbook.ratelimit import RateLimits, gate_for, gated
-from agentbook.records import ENDED, AgentRecord, api_attempts, apply
+from agentbook.models.retry import RetryPolicy
 from agentbook.redact import safe_env, secret_values
-from agentbook.retry import RetryPolicy
-from agentbook.specs import AgentSpec, Task, load_agents
-from agentbook.tasks import TaskInput, as_tasks
-from agentbook.tools import ToolContext, ToolError, tools_named
-from agentbook.tools.agent import GENERAL_PURPOSE, AgentTool, SubagentRequest
-from agentbook.tools.base import Tool
-from agentbook.transcripts import (
+from agentbook.scheduler import background
+from agentbook.scheduler.ratelimit import RateLimits, gate_for, gated
+from agentbook.scheduler.records import ENDED, AgentRecord, api_attempts, apply
+from agentbook.scheduler.transcripts import (
     TranscriptWriter,
     dumps,
     new_agent_id,
@@ -61,7 +56,13 @@ from agentbook.transcripts import (
     read_transcript,
     transcript_path,
 )
-from agentbook.warming import Warmup, warn_if_uncacheable
+from agentbook.scheduler.warming import Warmup, warn_if_uncacheable
+from agentbook.specs import AgentSpec, Task, load_agents
+from agentbook.tasks import TaskInput, as_tasks
+from agentbook.tools import ToolContext, ToolError, tools_named
+from agentbook.tools.agent import GENERAL_PURPOSE, AgentTool, SubagentRequest
+from agentbook.tools.base import Tool
+from agentbook.tools.permissions import Permissions
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -211,22 +212,22 @@ class Run:
 
     @property
     def df(self) -> pd.DataFrame:
-        """One row per agent (see `agentbook.frames.agents_frame`)."""
-        from agentbook.frames import agents_frame
+        """One row per agent (see `agentbook.analysis.frames.agents_frame`)."""
+        from agentbook.analysis.frames import agents_frame
 
         return agents_frame(self)
 
     @property
     def calls_df(self) -> pd.DataFrame:
-        """One row per API call (see `agentbook.frames.calls_frame`)."""
-        from agentbook.frames import calls_frame
+        """One row per API call (see `agentbook.analysis.frames.calls_frame`)."""
+        from agentbook.analysis.frames import calls_frame
 
         return calls_frame(self)
 
     @property
     def failures(self) -> pd.DataFrame:
         """One row per failed agent: name, error, attempts, last output."""
-        from agentbook.frames import failures_frame
+        from agentbook.analysis.frames import failures_frame
 
         return failures_frame(self)
 
@@ -249,7 +250,7 @@ class Run:
                 self._done.result(5)
             raise
         if in_kernel():
-            from agentbook.display import publish_final  # the notebook edge, only in a kernel
+            from agentbook.notebook.render import publish_final  # the notebook edge, only in a kernel
 
             publish_final(self)
 
@@ -259,7 +260,7 @@ class Run:
     def _repr_mimebundle_(self, include: Any = None, exclude: Any = None, **kwargs: Any) -> dict[str, Any]:
         """Plain text and a static HTML table (for saved notebooks, GitHub, nbviewer, terminals),
         plus the live board's widget view inside a Jupyter kernel."""
-        from agentbook.display import run_bundle  # the notebook edge, imported only when displayed
+        from agentbook.notebook.render import run_bundle  # the notebook edge, imported only when displayed
 
         return run_bundle(self, include_widget=True)
 
@@ -792,7 +793,7 @@ def run_parallel(
     and tools); `warm_cache=True` sends one agent's first request alone and releases the others
     once its response has begun, so they read the cache instead of all writing it (see
     `Run.cache_report`).  `max_result_tokens` asks agents to keep their final answers under that
-    many tokens (`agentbook.context.context_cost` measures whether they did).  Bad input raises
+    many tokens (`agentbook.analysis.context.context_cost` measures whether they did).  Bad input raises
     before anything starts.
     """
     chosen = as_tasks(tasks)
@@ -859,7 +860,7 @@ def run_parallel(
     if on_end is not None:
         run.on_end(on_end)
     if (shell := _kernel_shell()) is not None:
-        from agentbook import kernel
+        from agentbook.notebook import kernel
 
         kernel.install(shell)  # a kernel interrupt cancels the agents
     records = [run._add(task, save=False) for task in chosen]

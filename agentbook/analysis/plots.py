@@ -27,10 +27,10 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
-from agentbook.frames import COST_KINDS, STATES, agents_frame, cost_breakdown_frame
+from agentbook.analysis.frames import COST_KINDS, STATES, agents_frame, cost_breakdown_frame
 
 if TYPE_CHECKING:
-    from agentbook.runs import Run
+    from agentbook.scheduler.runs import Run
 
 __all__ = ["context_growth", "cost_by_agent", "timeline"]
 
@@ -111,7 +111,7 @@ def timeline(run_or_runs: Any, *, by_phase: bool | None = None) -> Figure:
 
 
 def _is_single_run(value: Any) -> bool:
-    from agentbook.runs import Run
+    from agentbook.scheduler.runs import Run
 
     return isinstance(value, Run)
 
@@ -119,7 +119,7 @@ def _is_single_run(value: Any) -> bool:
 def _phase_runs(value: Any) -> list[tuple[str, Run]]:
     """(group label, run) pairs, in phase order, from whatever `timeline` accepts."""
     from agentbook.plans import Plan, PlanRun
-    from agentbook.runs import Run
+    from agentbook.scheduler.runs import Run
 
     if isinstance(value, Run):
         return [(value.name, value)]
@@ -176,7 +176,7 @@ def _label_groups(ax: Axes, spans: Sequence[_Span]) -> None:
 
 def cost_by_agent(run: Run) -> Figure:
     """Stacked bars, one per agent (in the run's order), of its dollars by token kind: input,
-    output, cache write 5m, cache write 1h, cache read (`agentbook.frames.cost_breakdown_frame`).
+    output, cache write 5m, cache write 1h, cache read (`agentbook.analysis.frames.cost_breakdown_frame`).
 
     An agent whose model has no price gets an empty bar and "(no price)" under its name; the
     title's total then says it leaves them out.

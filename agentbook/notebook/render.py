@@ -2,7 +2,7 @@
 
 Widget state is not saved with a notebook, and headless executors drop late widget updates, so
 every display of a run carries these static renderings beside the live board
-(`agentbook.widgets`).  This module only formats: it never imports ipywidgets (the board is
+(`agentbook.notebook.widgets`).  This module only formats: it never imports ipywidgets (the board is
 imported lazily, inside a kernel only), and every function reads the run's records as they are
 at the moment it is called.  The board reuses the cell formatting here, so a saved notebook's
 static table and the live board show the same figures.
@@ -19,10 +19,10 @@ from typing import TYPE_CHECKING, Any
 
 from agentbook.events import utcnow
 from agentbook.messages import Block, Text, Thinking, ToolResult, ToolUse
-from agentbook.records import AgentRecord
+from agentbook.scheduler.records import AgentRecord
 
 if TYPE_CHECKING:
-    from agentbook.runs import Run
+    from agentbook.scheduler.runs import Run
 
 WIDGET_VIEW_MIME = "application/vnd.jupyter.widget-view+json"
 COLUMNS: tuple[str, ...] = ("agent", "state", "turns", "last tool", "tokens", "cost", "elapsed")
@@ -295,7 +295,7 @@ def transcript_html(path: Path, *, error: str | None = None, limit: int = MESSAG
     """An agent's transcript as HTML: the last `limit` messages (text, tool calls with their
     input, tool results, each truncated), then `error` if any.  A missing file (an agent that
     has not started) gives a short note."""
-    from agentbook.transcripts import read_transcript  # only the transcript view needs it
+    from agentbook.scheduler.transcripts import read_transcript  # only the transcript view needs it
 
     if not path.is_file():
         body = "<i>no transcript yet</i>"
@@ -324,7 +324,7 @@ def transcript_html(path: Path, *, error: str | None = None, limit: int = MESSAG
 
 
 def _kernel_present() -> bool:
-    from agentbook.runs import in_kernel
+    from agentbook.scheduler.runs import in_kernel
 
     return in_kernel()
 
@@ -353,7 +353,7 @@ def run_bundle(run: Run, include_widget: bool) -> dict[str, Any]:
     """
     bundle: dict[str, Any] = {"text/plain": render_text(run), "text/html": render_html(run)}
     if include_widget and _kernel_present():
-        from agentbook.widgets import board_for  # the notebook edge: ipywidgets only in a kernel
+        from agentbook.notebook.widgets import board_for  # the notebook edge: ipywidgets only in a kernel
 
         view = board_for(run).widget._repr_mimebundle_() or {}
         if WIDGET_VIEW_MIME in view:

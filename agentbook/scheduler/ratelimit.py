@@ -12,7 +12,7 @@ headers of responses; a configured limit always wins over a learned one.  Output
 reserved at `max_tokens` before the call and corrected to the real usage afterwards (the API
 estimates OTPM the same way); input tokens are reserved at an estimate and corrected likewise.
 
-Wiring into `agentbook.loop.run_agent` (the hook acquires; *settling is the caller's job*, after
+Wiring into `agentbook.agent.loop.run_agent` (the hook acquires; *settling is the caller's job*, after
 each response, because the loop does not know about gates)::
 
     gate = gate_for(f"{model.name} {base_url}")

@@ -25,7 +25,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import IO, Any
 
-from agentbook import __version__
+from agentbook._version import __version__
 from agentbook.events import (
     AgentEnded,
     AgentEvent,

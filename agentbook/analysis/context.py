@@ -19,14 +19,14 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
-from agentbook import background
 from agentbook.models import AnthropicModel, Model, default_model, get_model
 from agentbook.models.base import estimate_tokens
+from agentbook.scheduler import background
 
 if TYPE_CHECKING:
     import pandas as pd
 
-    from agentbook.runs import Run
+    from agentbook.scheduler.runs import Run
 
 STRATEGIES = ("full", "capped", "aggregated", "phased")
 DEFAULT_CAP = 500
