@@ -24,7 +24,7 @@ _EXPORTS: dict[str, str] = {
     "PlanError": "agentbook.plans",
     "PlanRun": "agentbook.plans",
     "RateLimits": "agentbook.scheduler.ratelimit",
-    "Run": "agentbook.scheduler.runs",
+    "Run": "agentbook.scheduler.run",
     "Task": "agentbook.specs",
     "Unit": "agentbook.batches",
     "batch": "agentbook.batches",
@@ -33,9 +33,9 @@ _EXPORTS: dict[str, str] = {
     "explore_async": "agentbook.scheduler.explore",
     "load_agents": "agentbook.specs",
     "load_claude_code": "agentbook.analysis.claude_code",
-    "load_run": "agentbook.scheduler.manifest",
+    "load_run": "agentbook.scheduler.launch",
     "run_agent": "agentbook.agent.loop",
-    "run_parallel": "agentbook.scheduler.runs",
+    "run_parallel": "agentbook.scheduler.launch",
 }
 
 if TYPE_CHECKING:
@@ -46,11 +46,34 @@ if TYPE_CHECKING:
     from agentbook.batches import Batch, BatchError, Unit, batch
     from agentbook.plans import Conflict, Plan, PlanError, PlanRun
     from agentbook.scheduler.explore import Exploration, explore, explore_async
-    from agentbook.scheduler.manifest import load_run
+    from agentbook.scheduler.launch import load_run, run_parallel
     from agentbook.scheduler.ratelimit import RateLimits
-    from agentbook.scheduler.runs import Run, run_parallel
+    from agentbook.scheduler.run import Run
     from agentbook.specs import AgentSpec, Task, load_agents
     from agentbook.tools.permissions import Permissions
+
+
+def _attach_edges() -> None:
+    """Wire the edges to the scheduler's observers (the scheduler never names an edge).
+
+    Each edge is imported only when used: the notebook edge when a run is made or waited for
+    inside a Jupyter kernel, the analysis edge's frames on the first `run.df`.
+    """
+    from agentbook.scheduler import observers
+
+    def notebook(hook: str) -> Any:
+        def call(handle: Any) -> None:
+            if observers.in_kernel():
+                getattr(importlib.import_module("agentbook.notebook.attach"), hook)(handle)
+
+        return call
+
+    observers.on_created(notebook("created"))
+    observers.on_waited(notebook("waited"))
+    observers.provide("frames", lambda: importlib.import_module("agentbook.analysis.frames"))
+
+
+_attach_edges()
 
 
 def __getattr__(name: str) -> Any:

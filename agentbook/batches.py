@@ -20,7 +20,8 @@ from typing import TYPE_CHECKING, Any
 from agentbook.agent.hooks import Hooks
 from agentbook.agent.loop import AgentResult
 from agentbook.models import Model, OfflineModel, get_model
-from agentbook.scheduler.runs import Run, run_parallel
+from agentbook.scheduler.launch import run_parallel
+from agentbook.scheduler.run import Run
 from agentbook.tools.permissions import Permissions
 
 if TYPE_CHECKING:

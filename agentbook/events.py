@@ -66,6 +66,15 @@ class ToolFinished(_Event):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class ToolDenied(_Event):
+    """A tool gate (permissions, a hook) refused the call; the model gets `reason` as its error."""
+
+    call: ToolUse
+    reason: str
+    kind: Literal["tool_denied"] = "tool_denied"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class ToolResultsSent(_Event):
     """The tool results of one turn, as the user message the model will see next."""
 
@@ -117,6 +126,7 @@ AgentEvent: TypeAlias = (
     | TurnCompleted
     | ToolStarted
     | ToolFinished
+    | ToolDenied
     | ToolResultsSent
     | ModelRetry
     | PermissionAsked

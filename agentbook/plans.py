@@ -38,7 +38,8 @@ from agentbook.messages import Message, Request, ToolResult
 from agentbook.models import Model, OfflineModel, get_model
 from agentbook.models.retry import RetryPolicy, call_with_retries
 from agentbook.scheduler import background
-from agentbook.scheduler.runs import Run, run_parallel
+from agentbook.scheduler.launch import run_parallel
+from agentbook.scheduler.run import Run
 from agentbook.scheduler.transcripts import new_run_dir, read_transcript
 from agentbook.specs import Task
 from agentbook.tasks import TaskInput, as_tasks

@@ -103,6 +103,17 @@ class Task:
     model: str | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        for label, value in (("name", self.name), ("prompt", self.prompt)):
+            if not isinstance(value, str):
+                raise TypeError(f"task {label} must be a string, not {type(value).__name__} {value!r}")
+        for label, optional in (("agent", self.agent), ("model", self.model)):
+            if optional is not None and not isinstance(optional, str):
+                raise TypeError(f"task {self.name!r}: {label} must be a string, not {optional!r}")
+        for label, values in (("depends_on", self.depends_on), ("files", self.files)):
+            if isinstance(values, str) or not all(isinstance(v, str) for v in values):
+                raise TypeError(f"task {self.name!r}: {label} must be a tuple of strings, not {values!r}")
+
 
 def _spec_problems(spec: AgentSpec) -> list[str]:
     problems = []

@@ -17,6 +17,11 @@ TaskInput = Task | str | Mapping[str, Any]
 def as_tasks(tasks: Iterable[TaskInput] | Mapping[str, TaskInput]) -> list[Task]:
     """Normalise `tasks`: `Task`s, prompts (named `task-1`, ...), or a mapping from name to a
     prompt or to `{prompt, agent, model, files, depends_on}`.  `ValueError` names a bad entry."""
+    if isinstance(tasks, str | bytes) or not isinstance(tasks, Iterable):
+        raise TypeError(
+            "tasks must be a mapping of name to prompt, or a list of Tasks or prompts, "
+            f"not {type(tasks).__name__} {tasks!r}"[:300]
+        )
     items: list[Task] = []
     if isinstance(tasks, Mapping):
         for name, value in tasks.items():
@@ -40,9 +45,9 @@ def as_tasks(tasks: Iterable[TaskInput] | Mapping[str, TaskInput]) -> list[Task]
                 raise ValueError(f"task {index}: expected a Task or a prompt, got {value!r}")
     seen: set[str] = set()
     for task in items:
-        if not _TASK_NAME.match(task.name):
+        if not _TASK_NAME.match(task.name) or ".." in task.name:
             raise ValueError(
-                f"task name {task.name!r} must be letters, digits, '_', '.', '-' (no spaces or '/')"
+                f"task name {task.name!r} must be letters, digits, '_', '.', '-' (no spaces, '/' or '..')"
             )
         if task.name in seen:
             raise ValueError(f"task name {task.name!r} is used twice")
@@ -64,6 +69,9 @@ def _task_from_mapping(name: str, value: Mapping[str, Any]) -> Task:
     prompt = value.get("prompt")
     if not isinstance(prompt, str):
         raise ValueError(f"task {name!r}: 'prompt' must be a string")
+    for key in ("agent", "model"):
+        if value.get(key) is not None and not isinstance(value[key], str):
+            raise ValueError(f"task {name!r}: {key!r} must be a string, not {value[key]!r}")
     return Task(
         name,
         prompt,

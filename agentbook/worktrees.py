@@ -245,6 +245,35 @@ class Worktrees:
             raise _failure(("worktree", "lock", str(tree.path)), locked)
         return tree
 
+    def revive(self, task: str) -> Worktree:
+        """The worktree of `task` for an agent resuming in it, whatever became of it: the kept
+        folder (as `reopen`), else its branch checked out again in a new folder (the folder was
+        removed after a commit, or by hand), else a new worktree from the base (the branch was
+        deleted because the agent changed nothing)."""
+        tree = self._worktree(task)
+        if tree.path.is_dir():
+            return self.reopen(task)
+        found = _git(self.repo, "rev-parse", "--verify", "--quiet", f"refs/heads/{tree.branch}", check=False)
+        if found.status != 0:
+            return self.create(task)
+        with self._lock:
+            self._hide(self._state_dir_of(self.root))
+            # A folder removed by hand leaves its (locked) registration behind: drop it first.
+            _git(self.repo, "worktree", "unlock", str(tree.path), check=False)
+            _git(self.repo, "worktree", "prune")
+            added = _git(
+                self.repo, "worktree", "add", "--no-checkout", "--lock", "--reason", self._reason(tree.task),
+                str(tree.path), tree.branch, check=False,
+            )  # fmt: skip
+            if added.status != 0:
+                raise _failure(("worktree", "add", str(tree.path), tree.branch), added)
+            if self.sparse:
+                _git(tree.path, "sparse-checkout", "set", "--cone", *self.sparse)
+        _git(tree.path, "reset", "--hard", "--quiet", "--no-recurse-submodules")
+        self._copy_included(tree.path)
+        self._schedule_refresh(tree.path)
+        return tree
+
     def _worktree(self, task: str) -> Worktree:
         task = _check_name("task", task)
         return Worktree(

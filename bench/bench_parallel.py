@@ -49,7 +49,7 @@ import anthropic
 from agentbook import messages as ab
 from agentbook.models import AnthropicModel
 from agentbook.scheduler import background
-from agentbook.scheduler.runs import run_parallel
+from agentbook.scheduler.launch import run_parallel
 from agentbook.testing import FakeAnthropic, FakeRequest, MessageReply, RateLimits, ToolUseBlock, Usage
 from agentbook.tools import tools_named
 from agentbook.tools.base import schema

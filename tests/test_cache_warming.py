@@ -11,8 +11,8 @@ import pytest
 
 from agentbook.costs import price_for
 from agentbook.models import AnthropicModel
+from agentbook.scheduler.launch import run_parallel
 from agentbook.scheduler.ratelimit import reset_gates
-from agentbook.scheduler.runs import run_parallel
 from agentbook.testing import FakeAnthropic, MessageReply
 from agentbook.testing.caching import CachingHandler
 

@@ -10,8 +10,9 @@ from agentbook.analysis.context import STRATEGIES, context_cost
 from agentbook.messages import Request, Response, Text, Usage
 from agentbook.models import AnthropicModel
 from agentbook.models.base import estimate_tokens
+from agentbook.scheduler.launch import run_parallel
 from agentbook.scheduler.ratelimit import reset_gates
-from agentbook.scheduler.runs import Run, run_parallel
+from agentbook.scheduler.run import Run
 from agentbook.testing import FakeAnthropic
 
 

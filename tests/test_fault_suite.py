@@ -15,8 +15,8 @@ import pytest
 
 from agentbook.models import AnthropicModel
 from agentbook.models.retry import RetryPolicy
+from agentbook.scheduler.launch import run_parallel
 from agentbook.scheduler.ratelimit import reset_gates
-from agentbook.scheduler.runs import run_parallel
 from agentbook.scheduler.transcripts import read_transcript
 from agentbook.testing import FakeAnthropic, FakeRequest, MessageReply, Reply, ToolUseBlock, faults
 from agentbook.testing import Usage as FakeUsage

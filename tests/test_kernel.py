@@ -49,7 +49,7 @@ PRELUDE = textwrap.dedent(
     import time
 
     from agentbook.messages import Response, Text, Usage
-    from agentbook.scheduler.runs import run_parallel
+    from agentbook.scheduler.launch import run_parallel
 
 
     class Pacer:

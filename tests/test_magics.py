@@ -10,7 +10,7 @@ import pytest
 from IPython.core.error import UsageError
 from IPython.core.interactiveshell import InteractiveShell
 
-from agentbook.scheduler.runs import Run, all_runs
+from agentbook.scheduler.run import Run, all_runs
 
 
 @pytest.fixture
@@ -103,7 +103,7 @@ def test_agent_magic_runs_one_agent(ip: InteractiveShell, code: Path) -> None:
 def test_bad_arguments_raise_usage_error_and_start_nothing(
     ip: InteractiveShell, code: Path, line: str, body: str, message: str
 ) -> None:
-    before = len(all_runs())
+    before = all_runs()  # a list holds them: runs that ended may otherwise be collected meanwhile
     with pytest.raises(UsageError) as caught:
         cell(
             ip,
@@ -111,7 +111,7 @@ def test_bad_arguments_raise_usage_error_and_start_nothing(
             body,
         )
     assert message in str(caught.value)
-    assert len(all_runs()) == before
+    assert all_runs() == before
 
 
 def test_a_bad_argument_in_a_cell_is_reported_not_raised(ip: InteractiveShell) -> None:

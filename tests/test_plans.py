@@ -16,7 +16,7 @@ from agentbook.messages import Request, Response, Text, ToolResult, ToolUse, Usa
 from agentbook.models import OfflineModel, ScriptedModel
 from agentbook.plans import Conflict, Plan, PlanError, PlanRun
 from agentbook.scheduler.ratelimit import reset_gates
-from agentbook.scheduler.runs import Run
+from agentbook.scheduler.run import Run
 from agentbook.specs import Task
 
 

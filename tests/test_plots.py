@@ -27,8 +27,9 @@ from agentbook.costs import UnknownModelPriceWarning, price_for
 from agentbook.messages import Request, Response, Text, ToolUse, Usage
 from agentbook.models import ScriptedModel
 from agentbook.plans import Plan
+from agentbook.scheduler.launch import run_parallel
 from agentbook.scheduler.ratelimit import reset_gates
-from agentbook.scheduler.runs import Run, run_parallel
+from agentbook.scheduler.run import Run
 
 PRICED = "claude-haiku-5-5"
 CACHED = Usage(

@@ -13,16 +13,16 @@ from typing import Any
 
 import pytest
 
-import agentbook.scheduler.runs as runs_module
 from agentbook.agent.hooks import Hooks
 from agentbook.events import AgentEvent
 from agentbook.messages import Request, Response, Text, ToolResult, ToolUse, Usage
 from agentbook.models import ScriptedModel
-from agentbook.scheduler.manifest import load_run
+from agentbook.scheduler.asking import PermissionRequest
+from agentbook.scheduler.launch import load_run, run_parallel
 from agentbook.scheduler.ratelimit import reset_gates
-from agentbook.scheduler.runs import run_parallel
+from agentbook.scheduler.run import Run
 from agentbook.scheduler.transcripts import read_transcript
-from agentbook.specs import AgentSpec
+from agentbook.specs import AgentSpec, Task
 from agentbook.tools.permissions import Permissions
 
 
@@ -76,7 +76,7 @@ class RoleModel:
         return Response(f"msg_{id(request)}_{turn}", "scripted", blocks, stop, Usage(100, 10))
 
 
-def start(tasks: Any, tmp_path: Path, **kwargs: Any) -> runs_module.Run:
+def start(tasks: Any, tmp_path: Path, **kwargs: Any) -> Run:
     kwargs.setdefault("model", RoleModel())
     kwargs.setdefault("interactive", False)
     return run_parallel(tasks, cwd=tmp_path, run_dir=tmp_path / "run", **kwargs)
@@ -319,7 +319,7 @@ def test_ask_waits_for_approve_deny_and_always(tmp_path: Path) -> None:
     )
     run = start({"w": "write files"}, tmp_path, model=script, interactive=True)
 
-    def request_for(call_id: str) -> runs_module.PermissionRequest:
+    def request_for(call_id: str) -> PermissionRequest:
         deadline = time.monotonic() + 5
         while not (run.pending and run.pending[0].call.id == call_id):
             assert time.monotonic() < deadline, f"no permission request for {call_id}"
@@ -362,9 +362,7 @@ def test_permission_rules_and_modes_apply(tmp_path: Path) -> None:
 def test_agent_spec_permission_mode_and_tools(tmp_path: Path) -> None:
     script = ScriptedModel([ToolUse("w1", "Write", {"file_path": "a.txt", "content": "a"}), "ok"])
     spec = AgentSpec("editor", prompt="You edit.", tools=("Write", "Read"), permission_mode="acceptEdits")
-    run = start(
-        [runs_module.Task("e", "edit", agent="editor")], tmp_path, model=script, agents={"editor": spec}
-    )
+    run = start([Task("e", "edit", agent="editor")], tmp_path, model=script, agents={"editor": spec})
     run.wait(timeout=10)
     assert (tmp_path / "a.txt").read_text() == "a"
     assert script.requests[0].system == "You edit."

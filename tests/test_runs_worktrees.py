@@ -11,8 +11,8 @@ import pytest
 from support import git
 
 from agentbook.messages import Message, Request, Response, Text, ToolResult, ToolUse, Usage
+from agentbook.scheduler.launch import run_parallel
 from agentbook.scheduler.ratelimit import reset_gates
-from agentbook.scheduler.runs import run_parallel
 from agentbook.tools.permissions import Permissions
 
 

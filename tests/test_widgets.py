@@ -21,9 +21,10 @@ from agentbook.models import ScriptedModel
 from agentbook.models.base import ModelError
 from agentbook.notebook import render as display
 from agentbook.notebook.widgets import Board, board_for
+from agentbook.scheduler.launch import run_parallel
 from agentbook.scheduler.ratelimit import reset_gates
 from agentbook.scheduler.records import AgentRecord
-from agentbook.scheduler.runs import Run, run_parallel
+from agentbook.scheduler.run import Run
 from agentbook.specs import Task
 
 
@@ -440,6 +441,7 @@ def test_close_and_the_weak_cache(tmp_path: Path, wire: Wire) -> None:
     closed, row = board.widget, board.rows["a"]
     eventually(lambda: closed.comm is None, what="the closed board's widgets")
     assert row.comm is None and fresh.widget.comm is not None
+    gc.collect()  # boards of earlier tests' runs that nothing holds go first
     before = len(widgets_module._boards)
     del run, board, fresh  # the closed widgets may stay: they do not hold the run
     gc.collect()

@@ -26,7 +26,7 @@ from agentbook.scheduler import background
 if TYPE_CHECKING:
     import pandas as pd
 
-    from agentbook.scheduler.runs import Run
+    from agentbook.scheduler.run import Run
 
 STRATEGIES = ("full", "capped", "aggregated", "phased")
 DEFAULT_CAP = 500

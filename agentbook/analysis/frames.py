@@ -20,7 +20,7 @@ from agentbook.messages import ToolResult, ToolUse, Usage
 from agentbook.scheduler.transcripts import read_transcript
 
 if TYPE_CHECKING:
-    from agentbook.scheduler.runs import Run
+    from agentbook.scheduler.run import Run
 
 TOKEN_COLUMNS = list(Usage.TOKEN_FIELDS)
 STATES = ["pending", "running", "waiting", "done", "partial", "failed", "cancelled"]

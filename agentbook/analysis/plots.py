@@ -30,7 +30,7 @@ from matplotlib.patches import Patch
 from agentbook.analysis.frames import COST_KINDS, STATES, agents_frame, cost_breakdown_frame
 
 if TYPE_CHECKING:
-    from agentbook.scheduler.runs import Run
+    from agentbook.scheduler.run import Run
 
 __all__ = ["context_growth", "cost_by_agent", "timeline"]
 
@@ -111,7 +111,7 @@ def timeline(run_or_runs: Any, *, by_phase: bool | None = None) -> Figure:
 
 
 def _is_single_run(value: Any) -> bool:
-    from agentbook.scheduler.runs import Run
+    from agentbook.scheduler.run import Run
 
     return isinstance(value, Run)
 
@@ -119,7 +119,7 @@ def _is_single_run(value: Any) -> bool:
 def _phase_runs(value: Any) -> list[tuple[str, Run]]:
     """(group label, run) pairs, in phase order, from whatever `timeline` accepts."""
     from agentbook.plans import Plan, PlanRun
-    from agentbook.scheduler.runs import Run
+    from agentbook.scheduler.run import Run
 
     if isinstance(value, Run):
         return [(value.name, value)]

@@ -26,7 +26,7 @@ _installed: set[int] = set()
 
 def cancel_active_runs(reason: str) -> int:
     """Cancel every run of the process that still has agents working; returns how many."""
-    from agentbook.scheduler.runs import active_runs
+    from agentbook.scheduler.run import active_runs
 
     active = active_runs()
     for run in active:

@@ -21,8 +21,10 @@ from IPython.core.error import UsageError
 from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments
 
+from agentbook.scheduler.config import RunConfig
+from agentbook.scheduler.launch import start
 from agentbook.scheduler.records import ENDED
-from agentbook.scheduler.runs import Run, all_runs, run_parallel
+from agentbook.scheduler.run import Run, all_runs
 from agentbook.specs import AGENTBOOK_TOOLS, AgentFileError, load_agents
 from agentbook.tasks import as_tasks
 
@@ -185,26 +187,20 @@ class AgentMagics(Magics):
         cwd = Path(args.cwd).expanduser() if args.cwd else Path.cwd()
         if not cwd.is_dir():
             raise UsageError(f"--cwd: not a folder: {cwd}")
-        for option in ("max_turns", "concurrency"):
-            value = getattr(args, option)
-            if value is not None and value < 1:
-                raise UsageError(f"--{option.replace('_', '-')} must be at least 1, not {value}")
-        tools = _tools(args.tools)
         try:
             agent_dir = cwd / ".claude" / "agents"
-            specs = load_agents(agent_dir) if agent_dir.is_dir() else {}
-            run = run_parallel(
-                as_tasks(tasks),
+            config = RunConfig.of(
                 model=args.model,
                 cwd=cwd,
                 concurrency=args.concurrency,
-                agents=specs,
-                tools=tools,
+                agents=load_agents(agent_dir) if agent_dir.is_dir() else {},
+                tools=_tools(args.tools),
                 isolation="worktree" if args.worktree else None,
-                **({"max_turns": args.max_turns} if args.max_turns else {}),
+                max_turns=args.max_turns,
             )
-        except (ValueError, AgentFileError, NotADirectoryError, RuntimeError) as exc:
-            raise UsageError(str(exc)) from exc
+            run = start(as_tasks(tasks), config)
+        except (TypeError, ValueError, AgentFileError, NotADirectoryError, RuntimeError) as exc:
+            raise UsageError(_option_error(str(exc))) from exc
         if args.output:
             ns[args.output] = run
         if args.wait:
@@ -255,6 +251,14 @@ class AgentMagics(Magics):
         if not path.exists():
             return f"{agent}: no transcript yet"
         return _format_messages(read_transcript(path).messages)
+
+
+def _option_error(message: str) -> str:
+    """A run option's error in the magic's own words (`max_turns` -> `--max-turns`)."""
+    for option in ("max_turns", "concurrency", "model", "tools", "cwd"):
+        if message.startswith(f"{option} "):
+            return f"--{option.replace('_', '-')}{message[len(option) :]}"
+    return message
 
 
 def _parse(magic: Any, line: str) -> Any:

@@ -22,7 +22,7 @@ from agentbook.messages import Block, Text, Thinking, ToolResult, ToolUse
 from agentbook.scheduler.records import AgentRecord
 
 if TYPE_CHECKING:
-    from agentbook.scheduler.runs import Run
+    from agentbook.scheduler.run import Run
 
 WIDGET_VIEW_MIME = "application/vnd.jupyter.widget-view+json"
 COLUMNS: tuple[str, ...] = ("agent", "state", "turns", "last tool", "tokens", "cost", "elapsed")
@@ -324,7 +324,7 @@ def transcript_html(path: Path, *, error: str | None = None, limit: int = MESSAG
 
 
 def _kernel_present() -> bool:
-    from agentbook.scheduler.runs import in_kernel
+    from agentbook.scheduler.observers import in_kernel
 
     return in_kernel()
 

@@ -47,7 +47,8 @@ from agentbook.scheduler.records import ENDED, AgentRecord
 if TYPE_CHECKING:
     from agentbook.batches import Batch
     from agentbook.plans import Plan
-    from agentbook.scheduler.runs import PermissionRequest, Run
+    from agentbook.scheduler.asking import PermissionRequest
+    from agentbook.scheduler.run import Run
 
 log = logging.getLogger("agentbook")
 

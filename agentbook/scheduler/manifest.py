@@ -1,101 +1,137 @@
-"""`load_run`: a run rebuilt from its folder (manifest and transcripts) after a restart."""
+"""A run's manifest, `run.json`: written and read here, and nowhere else.
+
+It holds what a restart needs to continue the run exactly as it was: the run's `RunConfig`
+(without callables, model objects or secrets: `load_run` takes hooks, permissions and models
+again), and per agent its task, agent definition, state, folder, worktree and branch.  It is
+written when a run starts, when an agent is added (a sub-agent) or gets its worktree, and when
+the run's agents have all ended; transcripts, flushed line by line, stay the truth about how
+far each agent got.
+
+`read` raises `FileNotFoundError` for a folder without one, and `ManifestError` naming the file
+for a manifest that is not JSON or not a manifest (`load_run` then rebuilds what it can from
+the transcripts).
+"""
 
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from agentbook.agent.hooks import Hooks
-from agentbook.agent.loop import DEFAULT_MAX_TURNS
-from agentbook.events import utcnow
-from agentbook.models import Model
-from agentbook.models.retry import RetryPolicy
-from agentbook.scheduler.records import AgentRecord, ApiCall
-from agentbook.scheduler.runs import MANIFEST, Run, in_kernel
-from agentbook.scheduler.transcripts import read_transcript, transcript_path
-from agentbook.specs import Task
-from agentbook.tools.permissions import Permissions
+from agentbook.scheduler.config import spec_from_json, spec_json
+from agentbook.scheduler.records import AgentRecord
+from agentbook.scheduler.transcripts import dumps, transcript_path
+from agentbook.specs import AgentSpec, Task
+
+if TYPE_CHECKING:
+    from agentbook.scheduler.run import Run
+
+__all__ = ["MANIFEST", "Manifest", "ManifestError", "entry_spec", "read", "record_from", "task_json", "write"]
+
+MANIFEST = "run.json"
+VERSION = 2
 
 
-def load_run(
-    run_dir: str | Path, *, model: Model | str | None = None, interactive: bool | None = None
-) -> Run:
-    """Rebuild a `Run` from its folder (after a kernel restart): states, results, usage, calls.
+class ManifestError(ValueError):
+    """A run folder's manifest cannot be read; the message names the file and the problem."""
 
-    An agent whose transcript has no end record (the process died under it) is `failed` with
-    that reason; any ended agent can be resumed.
-    """
-    folder = Path(run_dir)
-    manifest_path = folder / MANIFEST
-    if not manifest_path.is_file():
-        raise FileNotFoundError(f"{folder} is not an agentbook run folder (no {MANIFEST})")
-    manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
-    run = Run(
-        name=manifest["name"],
-        run_dir=folder,
-        session_id=manifest["session_id"],
-        cwd=Path(manifest["cwd"]),
-        model=model if model is not None else manifest.get("model"),
-        agents={},
-        tools=None,
-        max_turns=manifest.get("max_turns", DEFAULT_MAX_TURNS),
-        max_tokens=8192,
-        concurrency=None,
-        permissions=Permissions(),
-        interactive=in_kernel() if interactive is None else interactive,
-        hooks=Hooks(),
-        retry=RetryPolicy(),
-        rate_limits=None,
-        max_depth=1,
-        system=None,
+
+@dataclass
+class Manifest:
+    """What `run.json` says: the run's name and session, its config as JSON, and its agents."""
+
+    name: str
+    session_id: str
+    config: dict[str, Any]
+    agents: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+
+def write(run: Run) -> None:
+    """Write `run`'s manifest atomically (a crash leaves the old one or the new one)."""
+    data = {
+        "version": VERSION,
+        "name": run.name,
+        "session_id": run.session_id,
+        "config": run.config.to_json(),
+        "agents": {
+            r.name: _entry(r, run.config.agents.get(r.task.agent or "")) for r in list(run.records.values())
+        },
+    }
+    tmp = run.run_dir / (MANIFEST + ".tmp")
+    tmp.write_text(dumps(data) + "\n", encoding="utf-8")
+    tmp.replace(run.run_dir / MANIFEST)
+
+
+def read(run_dir: Path) -> Manifest:
+    """The manifest of `run_dir`; see the module docstring for its errors."""
+    path = run_dir / MANIFEST
+    if not path.is_file():
+        raise FileNotFoundError(f"{run_dir} is not an agentbook run folder (no {MANIFEST})")
+    try:
+        data = json.loads(path.read_bytes().decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ManifestError(f"{path} is not JSON ({exc})") from None
+    if not isinstance(data, dict) or not isinstance(data.get("agents"), dict) or "session_id" not in data:
+        raise ManifestError(f"{path} is not an agentbook manifest (no session_id or agents)")
+    config = data.get("config")
+    if not isinstance(config, dict):  # version 1: a few options at the top level
+        config = {k: data[k] for k in ("cwd", "model", "max_turns") if k in data}
+    return Manifest(str(data.get("name") or run_dir.name), str(data["session_id"]), config, data["agents"])
+
+
+def task_json(task: Task) -> dict[str, Any]:
+    """A task as JSON (for the manifest and the run's main transcript)."""
+    data = asdict(task)
+    data["depends_on"], data["files"] = list(task.depends_on), list(task.files)
+    return data
+
+
+def _entry(record: AgentRecord, spec: AgentSpec | None) -> dict[str, Any]:
+    task = task_json(record.task)
+    return {
+        "agent_id": record.agent_id, "depth": record.depth, "parent": record.parent, "model": record.model,
+        "task": task, "spec": spec_json(spec) if spec is not None else None, "state": record.state,
+        "root": _str(record.root), "worktree": _str(record.worktree), "branch": record.branch,
+        "commit": record.commit,
+    }  # fmt: skip
+
+
+def record_from(name: str, entry: dict[str, Any], run_dir: Path, session_id: str) -> AgentRecord:
+    """The agent record a manifest entry describes (its progress comes from its transcript)."""
+    data = entry["task"]
+    task = Task(
+        data["name"],
+        data["prompt"],
+        agent=data.get("agent"),
+        depends_on=tuple(data.get("depends_on", ())),
+        files=tuple(data.get("files", ())),
+        model=data.get("model"),
     )
-    for name, entry in manifest["agents"].items():
-        task_data = entry["task"]
-        task = Task(
-            task_data["name"],
-            task_data["prompt"],
-            agent=task_data.get("agent"),
-            depends_on=tuple(task_data.get("depends_on", ())),
-            files=tuple(task_data.get("files", ())),
-            model=task_data.get("model"),
-        )
-        record = AgentRecord(
-            name=name,
-            task=task,
-            agent_id=entry["agent_id"],
-            transcript=transcript_path(folder, run.session_id, entry["agent_id"]),
-            model=entry.get("model", ""),
-            depth=entry.get("depth", 0),
-            parent=entry.get("parent"),
-        )
-        _restore(record)
-        run.records[name] = record
-    return run
+    return AgentRecord(
+        name=name,
+        task=task,
+        agent_id=entry["agent_id"],
+        transcript=transcript_path(run_dir, session_id, entry["agent_id"]),
+        model=entry.get("model", ""),
+        depth=entry.get("depth", 0),
+        parent=entry.get("parent"),
+        root=_path(entry.get("root")),
+        worktree=_path(entry.get("worktree")),
+        branch=entry.get("branch"),
+        commit=entry.get("commit"),
+    )
 
 
-def _restore(record: AgentRecord) -> None:
-    if not record.transcript.is_file():
-        record.state, record.error = "failed", "no transcript: the agent never started"
-        return
-    back = read_transcript(record.transcript)
-    for number, call in enumerate(back.calls, start=1):
-        at = datetime.fromisoformat(call.timestamp.replace("Z", "+00:00")) if call.timestamp else utcnow()
-        record.calls.append(
-            ApiCall(number, at, 0.0, call.model, call.message_id, call.request_id, None, call.usage)
-        )
-        record.usage = record.usage + call.usage
-    record.turns = len(back.calls)
-    assistant = [m for m in back.messages if m.role == "assistant" and m.text]
-    record.text = back.end.get("result") or (assistant[-1].text if assistant else "")
-    if record.calls:
-        record.started = record.calls[0].at
-    if back.end:
-        record.state = back.end.get("state", "failed")
-        record.error = back.end.get("error")
-        record.ended = record.calls[-1].at if record.calls else None
-    else:
-        record.state, record.error = (
-            "failed",
-            "interrupted: the transcript has no end record (the process died)",
-        )
+def entry_spec(entry: dict[str, Any]) -> AgentSpec | None:
+    """The agent definition a manifest entry recorded, if any."""
+    spec = entry.get("spec")
+    return spec_from_json(spec) if isinstance(spec, dict) else None
+
+
+def _str(path: Path | None) -> str | None:
+    return str(path) if path is not None else None
+
+
+def _path(text: object) -> Path | None:
+    return Path(text) if isinstance(text, str) and text else None

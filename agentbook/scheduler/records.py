@@ -19,6 +19,7 @@ from agentbook.events import (
     ModelRetry,
     PermissionAnswered,
     PermissionAsked,
+    ToolDenied,
     ToolStarted,
     TurnCompleted,
 )
@@ -73,6 +74,8 @@ class AgentRecord:
     deletions: int | None = None
     calls: list[ApiCall] = field(default_factory=list)
     tools_run: int = 0
+    denials: int = 0
+    """Tool calls refused by its permissions or a hook."""
 
     @property
     def cost_usd(self) -> float | None:
@@ -100,6 +103,8 @@ def apply(record: AgentRecord, event: AgentEvent) -> None:
     elif isinstance(event, ToolStarted):
         record.last_tool = event.call.name
         record.tools_run += 1
+    elif isinstance(event, ToolDenied):
+        record.denials += 1
     elif isinstance(event, ModelRetry):
         record.retries += 1
     elif isinstance(event, PermissionAsked):

@@ -212,7 +212,12 @@ class Transcript:
     calls: list[ApiCall] = field(default_factory=list)
     start: dict[str, Any] = field(default_factory=dict)
     end: dict[str, Any] = field(default_factory=dict)
+    run: dict[str, Any] = field(default_factory=dict)
+    """A run's main transcript: its name and tasks."""
+    cwd: str = ""
     bad_lines: int = 0
+    problems: list[str] = field(default_factory=list)
+    """Lines that could not be read, each named with the file and its line number."""
 
     @property
     def usage(self) -> Usage:
@@ -226,25 +231,28 @@ def read_transcript(path: str | Path) -> Transcript:
     """Read a transcript (ours or Claude Code's).
 
     Assistant lines that share a `message.id` (Claude Code writes one line per content block)
-    are joined into one message and one call.  A line that is not JSON (a crash mid-write) is
-    counted in `bad_lines` and skipped.
+    are joined into one message and one call.  A line that is not JSON or not UTF-8 (a crash
+    mid-write) is counted in `bad_lines`, named in `problems`, and skipped.
     """
     path = Path(path)
     out = Transcript(path)
     by_id: dict[str, int] = {}  # message id -> its index in out.messages
     calls_at: dict[tuple[str, str | None], int] = {}  # (message id, request id) -> index in out.calls
-    with path.open(encoding="utf-8") as lines:
-        for line in lines:
+    with path.open("rb") as lines:
+        for number, raw in enumerate(lines, start=1):
             try:
-                record = json.loads(line)
-            except json.JSONDecodeError:
+                record = json.loads(raw.decode("utf-8"))
+            except (UnicodeDecodeError, json.JSONDecodeError) as exc:
                 out.bad_lines += 1
+                out.problems.append(f"{path}: line {number} cannot be read ({type(exc).__name__}): skipped")
                 continue
             if not isinstance(record, dict):
                 out.bad_lines += 1
+                out.problems.append(f"{path}: line {number} is not a JSON object: skipped")
                 continue
             out.session_id = out.session_id or record.get("sessionId", "")
             out.agent_id = out.agent_id or record.get("agentId")
+            out.cwd = out.cwd or record.get("cwd") or ""
             _absorb(out, record, by_id, calls_at)
     return out
 
@@ -280,6 +288,8 @@ def _absorb(
         out.start = record.get("agentbook") or {}
     elif kind == "system" and record.get("subtype") == "agentbook_end":
         out.end = record.get("agentbook") or {}
+    elif kind == "system" and record.get("subtype") == "agentbook_run":
+        out.run = record.get("agentbook") or {}
     elif kind == "user" and isinstance(record.get("message"), dict):
         _add_user(out.messages, Message.from_api(record["message"]))
     elif kind == "assistant" and isinstance(record.get("message"), dict):

@@ -1,7 +1,7 @@
 """The `Agent` tool (Claude Code's, formerly `Task`): a model spawns a sub-agent and gets its
 final answer back as the tool result.
 
-The tool only validates and delegates: `spawn` (given by the scheduler, `agentbook.scheduler.runs`)
+The tool only validates and delegates: `spawn` (given by the scheduler, `agentbook.scheduler.wiring`)
 decides which agent type runs, on which model, under which gate and depth limit, and writes its
 transcript as a sidechain of the caller's session.  Several Agent calls in one response run at
 once, because the loop runs one response's tool calls concurrently.

@@ -1,0 +1,38 @@
+"""The notebook edge attaching itself to runs made in a Jupyter kernel.
+
+The package root registers `created` and `waited` with `agentbook.scheduler.observers`, so the
+scheduler never names this module.  In a kernel, the first run made installs an IPython
+formatter that shows a `Run` as its live board (with static HTML and text beside it) and the
+kernel interrupt hook that cancels running agents; after `wait()` the final state is published
+from the waiting cell.  Outside a kernel both do nothing and import nothing.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from agentbook.notebook import kernel, render
+from agentbook.scheduler.observers import kernel_shell
+from agentbook.scheduler.run import Run
+
+__all__ = ["created", "waited"]
+
+_formatted: set[int] = set()
+
+
+def created(handle: Any) -> None:
+    """A run was made: in a kernel, make runs display as boards and interrupts cancel them."""
+    shell = kernel_shell()
+    if shell is None or not isinstance(handle, Run):
+        return
+    kernel.install(shell)
+    if id(shell) not in _formatted:
+        _formatted.add(id(shell))
+        formatter = shell.display_formatter.mimebundle_formatter
+        formatter.for_type(Run, lambda run: render.run_bundle(run, include_widget=True))
+
+
+def waited(handle: Any) -> None:
+    """`wait()` returned: publish the run's final state from the waiting cell (in a kernel)."""
+    if isinstance(handle, Run):
+        render.publish_final(handle)

@@ -1,0 +1,317 @@
+"""`Run`: the handle of many agents started together, none lost and none wasted.
+
+`run_parallel(tasks)` (`agentbook.scheduler.launch`) returns a `Run` at once.  Its agents run on
+the background thread's event loop (`agentbook.scheduler.background`), so the caller's thread, a
+notebook cell included, stays free.  The handle gives the run's state (`status`, `results`,
+`records`, frames through the analysis edge), waits (`wait()`, `await run`), steers (`cancel`,
+`resume`), and offers its events (`events()`, `on_event`, `on_end`).
+
+State lives in `AgentRecord`s, updated only from the agents' events on the background thread;
+readers on other threads see plain attribute values (each update replaces whole values).  How
+each agent is wired (model, tools, permissions, transcript) is `agentbook.scheduler.wiring`'s job.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import contextlib
+import logging
+import threading
+import weakref
+from collections.abc import AsyncIterator, Callable, Generator, Iterable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from agentbook.events import AgentEnded, AgentEvent, AgentState, Listener
+from agentbook.messages import Message, Usage
+from agentbook.redact import safe_env, secret_values
+from agentbook.scheduler import background, manifest, observers, reports
+from agentbook.scheduler.asking import Asking, PermissionRequest
+from agentbook.scheduler.bus import EventBus
+from agentbook.scheduler.config import RunConfig
+from agentbook.scheduler.isolation import Isolation
+from agentbook.scheduler.records import ENDED, AgentRecord, apply
+from agentbook.scheduler.transcripts import new_agent_id, read_transcript, transcript_path
+from agentbook.scheduler.wiring import Wiring
+from agentbook.specs import Task
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from agentbook.worktrees import MergeReport
+
+__all__ = ["Run", "active_runs", "all_runs"]
+
+log = logging.getLogger("agentbook")
+_runs: weakref.WeakValueDictionary[str, Run] = weakref.WeakValueDictionary()
+
+
+class Run:
+    """Agents started together; see the module docstring.  Made by `run_parallel` and `load_run`."""
+
+    def __init__(self, config: RunConfig, *, run_dir: Path, session_id: str, interactive: bool) -> None:
+        self.config = config
+        self.name = config.name or run_dir.name
+        self.run_dir = run_dir
+        self.session_id = session_id
+        self.cwd = config.cwd
+        self.agents = dict(config.agents)
+        self.permissions = config.permissions
+        self.hooks = config.hooks
+        self.max_result_tokens = config.max_result_tokens
+        self.records: dict[str, AgentRecord] = {}
+        self.asking = Asking(config.permissions, interactive, self._dispatch)
+        self.isolation = Isolation(self.cwd, self.name, config.base) if config.worktrees else None
+        self.secrets: tuple[str, ...] = ()
+        self.env: dict[str, str] = {}
+        self.tasks: dict[str, asyncio.Task[Any]] = {}
+        self._bus = EventBus()
+        self._wiring = Wiring(self)
+        self._lock = threading.Lock()
+        self._active = 0
+        self._done = concurrent.futures.Future[None]()
+        self._done.set_result(None)
+        _runs[self.name] = self
+        observers.created(self)
+
+    # ---- reading the run
+
+    def __repr__(self) -> str:
+        summary = reports.summary(self.name, self.records.values()).removeprefix("run ")
+        return f"<Run {summary}; {self.run_dir}>"
+
+    @property
+    def done(self) -> bool:
+        """Whether every agent has ended."""
+        return self._done.done()
+
+    @property
+    def pending(self) -> list[PermissionRequest]:
+        """Tool calls waiting for someone to approve or deny them."""
+        return self.asking.pending
+
+    @property
+    def status(self) -> dict[str, AgentState]:
+        """Each agent's state."""
+        return {name: r.state for name, r in self.records.items()}
+
+    @property
+    def results(self) -> dict[str, str]:
+        """Each ended agent's final answer."""
+        return {name: r.text for name, r in self.records.items() if r.state in ENDED}
+
+    @property
+    def usage(self) -> Usage:
+        total = Usage()
+        for record in self.records.values():
+            total += record.usage
+        return total
+
+    @property
+    def df(self) -> pd.DataFrame:
+        """One row per agent (see `agentbook.analysis.frames.agents_frame`)."""
+        return observers.view("frames").agents_frame(self)  # type: ignore[no-any-return]
+
+    @property
+    def calls_df(self) -> pd.DataFrame:
+        """One row per API call (see `agentbook.analysis.frames.calls_frame`)."""
+        return observers.view("frames").calls_frame(self)  # type: ignore[no-any-return]
+
+    @property
+    def failures(self) -> pd.DataFrame:
+        """One row per failed agent: name, error, attempts, last output."""
+        return observers.view("frames").failures_frame(self)  # type: ignore[no-any-return]
+
+    def cache_report(self) -> dict[str, Any]:
+        """What prompt caching did for this run: tokens written to and read from the cache, the
+        dollars paid, and what a cold fan-out (each read paid as a write) would have paid."""
+        return reports.cache_report(self.records.values())
+
+    # ---- waiting
+
+    def wait(self, timeout: float | None = None) -> None:
+        """Block until every agent has ended; `TimeoutError` after `timeout` seconds.
+
+        Ctrl-C (a kernel interrupt) while waiting cancels the run's agents, then re-raises.  In a
+        notebook the final state is then shown in the waiting cell (static HTML and text), so a
+        notebook executed headless and saved keeps the end of the run.
+        """
+        try:
+            self._done.result(timeout)
+        except concurrent.futures.TimeoutError:
+            raise TimeoutError(f"run {self.name} still has agents working after {timeout} s") from None
+        except KeyboardInterrupt:
+            self.cancel()
+            with contextlib.suppress(Exception, KeyboardInterrupt):
+                self._done.result(5)
+            raise
+        observers.waited(self)
+
+    def __await__(self) -> Generator[Any, None, Run]:
+        return self._wait_async().__await__()
+
+    async def _wait_async(self) -> Run:
+        await asyncio.wrap_future(self._done)
+        return self
+
+    # ---- steering
+
+    def cancel(self, name: str | None = None) -> None:
+        """Cancel one agent (and its sub-agents) or, with no name, all of them.
+
+        They stop within a second: their Bash process trees are killed, they are marked
+        `cancelled`, and their transcripts are closed cleanly.
+        """
+        if name is not None:
+            self._record(name)
+        names = [n for n in self.records if name is None or n == name or n.startswith(f"{name}/")]
+
+        def cancel_tasks() -> None:
+            for n in names:
+                task = self.tasks.get(n)
+                if task is not None and not task.done():
+                    task.cancel()
+
+        background.call_soon(cancel_tasks)
+
+    def resume(self, name: str, max_turns: int | None = None, prompt: str | None = None) -> Run:
+        """Continue an ended agent from its transcript with the same conversation, in the same
+        folder or worktree and with the same configuration.
+
+        Tool calls that already ran are not repeated; `prompt` adds a new user message.
+        """
+        record = self._record(name)
+        if record.state not in ENDED:
+            raise RuntimeError(f"agent {name!r} is {record.state}; only an ended agent can be resumed")
+        if max_turns is not None and (isinstance(max_turns, bool) or not isinstance(max_turns, int)):
+            raise TypeError(f"max_turns must be a whole number, not {max_turns!r}")
+        if max_turns is not None and max_turns < 1:
+            raise ValueError(f"max_turns must be at least 1, not {max_turns}")
+        history = read_transcript(record.transcript).messages
+        self.start(record, prompt, history, max_turns or self.config.max_turns)
+        return self
+
+    def on_event(self, callback: Listener) -> None:
+        """Call `callback(event)` for every event (on the background thread: keep it quick)."""
+        self._bus.on_event(callback)
+
+    def on_end(self, callback: Callable[[AgentRecord], None]) -> None:
+        """Call `callback(record)` whenever an agent ends (on the background thread)."""
+        self._bus.on_end(callback)
+
+    def events(self) -> AsyncIterator[AgentEvent]:
+        """Every event from now until the run is done, on the caller's event loop."""
+        return self._bus.events(lambda: self.done)
+
+    # ---- worktree integration
+
+    def cleanup(self) -> list[Path]:
+        """Remove the worktrees this run still has (failed agents keep theirs until now)."""
+        return self.isolation.cleanup(self.records.values()) if self.isolation else []
+
+    def merge(self, into: str, names: Iterable[str] | None = None) -> MergeReport:
+        """Merge the agents' branches that have commits (of the agents `names`, default all),
+        one by one, into the branch `into` (made from the run's base if missing), stopping at the
+        first conflict with a report.  The user's own checkout is never touched."""
+        if self.isolation is None:
+            raise RuntimeError(f"run {self.name} used no worktrees: nothing to merge")
+        chosen = set(self.records) if names is None else set(names)
+        unknown = chosen - set(self.records)
+        if unknown:
+            raise KeyError(f"no agent(s) {sorted(unknown)} in run {self.name}")
+        return self.isolation.merge([r for r in self.records.values() if r.name in chosen], into)
+
+    def publish(self) -> dict[str, str]:
+        """Each committed branch as a pull request (`gh`, when it and a remote exist) or a patch file."""
+        if self.isolation is None:
+            raise RuntimeError(f"run {self.name} used no worktrees: nothing to publish")
+        return self.isolation.publish(self.records.values())
+
+    # ---- running (the scheduler's side)
+
+    def add(self, task: Task, *, depth: int = 0, parent: str | None = None, save: bool = True) -> AgentRecord:
+        """A new agent record for `task` (not started); `save` rewrites the manifest."""
+        agent_id = new_agent_id()
+        record = AgentRecord(
+            name=task.name,
+            task=task,
+            agent_id=agent_id,
+            transcript=transcript_path(self.run_dir, self.session_id, agent_id),
+            model=self._wiring.model(task).name,
+            depth=depth,
+            parent=parent,
+        )
+        self.records[task.name] = record
+        if save:  # run_parallel saves once for all its tasks: saving per task is quadratic
+            self.save()
+        return record
+
+    def save(self) -> None:
+        """Write the run's manifest (`run.json`) as the records are now."""
+        manifest.write(self)
+
+    def start(
+        self, record: AgentRecord, prompt: str | None, history: Sequence[Message], max_turns: int
+    ) -> None:
+        """Start (or resume) `record`'s agent on the background thread."""
+        with self._lock:
+            if self._active == 0:
+                self._done = concurrent.futures.Future()
+                # What the agents' shells see and what transcripts redact, read once per batch of
+                # starts: reading the environment costs ~0.3 ms, which per agent added up.
+                self.env, self.secrets = safe_env(), secret_values()
+            self._active += 1
+        record.state, record.error, record.ended = "pending", None, None
+        background.call_soon(self._launch, record, prompt, list(history), max_turns)
+
+    def _launch(
+        self, record: AgentRecord, prompt: str | None, history: list[Message], max_turns: int
+    ) -> None:
+        task = asyncio.get_running_loop().create_task(self._wiring.drive(record, prompt, history, max_turns))
+        self.tasks[record.name] = task
+        task.add_done_callback(lambda _: self._finished())
+
+    def _finished(self) -> None:
+        with self._lock:
+            self._active -= 1
+            if self._active > 0:
+                return
+        self._ended()
+        with self._lock:
+            if self._active == 0:
+                self._done.set_result(None)
+        self._bus.close()
+
+    def _ended(self) -> None:
+        """Every agent has ended: save the manifest and say how it went."""
+        try:
+            self.save()
+        except OSError:
+            log.exception("run %s: cannot write its manifest", self.name)
+        records = list(self.records.values())
+        worrying = any(r.state in ("failed", "cancelled") or r.denials for r in records)
+        log.log(logging.WARNING if worrying else logging.INFO, "%s", reports.summary(self.name, records))
+
+    def _dispatch(self, record: AgentRecord, event: AgentEvent) -> None:
+        apply(record, event)
+        self._wiring.write(record, event)
+        if isinstance(event, AgentEnded) and event.state == "failed":
+            reports.append_failure(self.run_dir / "failures.md", reports.failure_entry(record), self.secrets)
+        self._bus.publish(record, event)
+
+    def _record(self, name: str) -> AgentRecord:
+        record = self.records.get(name)
+        if record is None:
+            raise KeyError(f"no agent {name!r} in run {self.name}; agents: {', '.join(self.records)}")
+        return record
+
+
+def active_runs() -> list[Run]:
+    """Every run of this process that still has agents working."""
+    return [r for r in list(_runs.values()) if not r.done]
+
+
+def all_runs() -> list[Run]:
+    """Every run of this process still referenced, oldest first."""
+    return list(_runs.values())

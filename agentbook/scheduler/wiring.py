@@ -1,0 +1,258 @@
+"""How a run wires each agent before its turn loop starts: model, folder or worktree, tools,
+system prompt, permissions, rate gate, cache warm-up, transcript and sub-agents.
+
+Everything here reads the run's `RunConfig` and the agent's definition (`AgentSpec`) together,
+so a resumed agent (in this process or after `load_run`) is wired exactly as it first was.
+One agent's failure in the wiring ends that agent as `failed`; its siblings go on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import re
+from typing import TYPE_CHECKING
+
+from agentbook.agent.loop import AgentResult, run_agent
+from agentbook.events import AgentEnded, AgentEvent, ModelRetry, TurnCompleted
+from agentbook.messages import Message, Request, Text, ToolResult, ToolUse
+from agentbook.models import Model, get_model
+from agentbook.models.base import estimate_tokens
+from agentbook.scheduler.asking import worktree_edits
+from agentbook.scheduler.ratelimit import gate_for, gated
+from agentbook.scheduler.records import AgentRecord
+from agentbook.scheduler.transcripts import TranscriptWriter
+from agentbook.scheduler.warming import Warmup
+from agentbook.specs import AGENTBOOK_TOOLS, AgentSpec, Task
+from agentbook.tools import ToolContext, ToolError, tools_named
+from agentbook.tools.agent import GENERAL_PURPOSE, AgentTool, SubagentRequest
+from agentbook.tools.base import Tool
+from agentbook.worktrees import Worktree
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from agentbook.scheduler.run import Run
+
+__all__ = ["GENERAL_PURPOSE_SYSTEM", "Wiring"]
+
+log = logging.getLogger("agentbook")
+
+GENERAL_PURPOSE_SYSTEM = """\
+You are an agent working in {root}. Complete the task you are given with the tools you have, then
+answer with a concise final message: it is all that the one who asked will see of your work."""
+RESULT_CAP = """
+
+Your final answer goes into another agent's context, where every token costs: keep it under
+{tokens} tokens, a concise summary of what was asked, without preamble."""
+
+
+class Wiring:
+    """The wiring of one run's agents; `drive` runs one agent from start to end."""
+
+    def __init__(self, run: Run) -> None:
+        self.run = run
+        self.config = run.config
+        self._models: dict[str | None, Model] = {}
+        self._writers: dict[str, TranscriptWriter] = {}
+        self._warmups: dict[str, Warmup] = {}
+        self._slots = asyncio.Semaphore(self.config.concurrency) if self.config.concurrency else None
+
+    def spec(self, task: Task) -> AgentSpec | None:
+        return self.config.agents.get(task.agent) if task.agent else None
+
+    def model(self, task: Task) -> Model:
+        """The task's model, else its agent definition's, else the run's (one object per name)."""
+        spec = self.spec(task)
+        key = task.model or (spec.model if spec else None)
+        if key not in self._models:
+            self._models[key] = get_model(key if key is not None else self.config.model)
+        return self._models[key]
+
+    def write(self, record: AgentRecord, event: AgentEvent) -> None:
+        """Append `event` to `record`'s transcript (once its agent has started)."""
+        writer = self._writers.get(record.name)
+        if writer is not None:
+            writer(event)
+
+    async def drive(
+        self, record: AgentRecord, prompt: str | None, history: list[Message], max_turns: int
+    ) -> None:
+        """Run `record`'s agent within the run's concurrency; nothing it raises reaches a sibling."""
+        try:
+            async with self._slots or contextlib.nullcontext():
+                await self.run_one(record, prompt, history, max_turns)
+        except asyncio.CancelledError:
+            if record.state == "pending":  # cancelled before it started: no loop to say so
+                self._end(record, "cancelled", "cancelled before start")
+        except Exception as exc:  # never let one agent's harness failure reach its siblings
+            log.exception("agent %s failed in the scheduler", record.name)
+            self._end(record, "failed", repr(exc))
+
+    def _end(self, record: AgentRecord, state: str, error: str) -> None:
+        ended = AgentEnded(agent=record.name, state=state, turns=record.turns, usage=record.usage,  # type: ignore[arg-type]
+                           result=record.text, error=error)  # fmt: skip
+        self.run._dispatch(record, ended)
+
+    async def run_one(
+        self, record: AgentRecord, prompt: str | None, history: list[Message], max_turns: int
+    ) -> AgentResult:
+        """One agent's turn loop, wired; commits its worktree when it ends."""
+        spec = self.spec(record.task)
+        model = self.model(record.task)
+        tree = await self._worktree(record, spec)
+        record.root = tree.path if tree is not None else self._parent_root(record)
+        ctx = ToolContext(root=record.root, env=dict(self.run.env))
+        permissions = (
+            self.run.permissions.with_mode(spec.permission_mode)
+            if spec and spec.permission_mode
+            else self.run.permissions
+        )
+        edits = worktree_edits(permissions) if tree is not None else None
+        gate = gate_for(model.name, self.config.rate_limits)
+        hook = gated(gate, self.config.max_tokens)
+        if spec and spec.max_turns and not history:
+            max_turns = min(max_turns, spec.max_turns)
+        writer = self._writers.get(record.name)
+        if writer is None:
+            writer = self._writers[record.name] = TranscriptWriter(
+                record.transcript,
+                session_id=self.run.session_id,
+                agent_id=record.agent_id,
+                secrets=self.run.secrets,
+            )
+        warmup = self._warmups.setdefault(model.name, Warmup()) if self.config.warm_cache else None
+
+        def emit(event: AgentEvent) -> None:
+            self.run._dispatch(record, event)
+            if isinstance(event, TurnCompleted):
+                hook.settle(event.response)  # corrects this request's reservation to its real usage
+            elif isinstance(event, ModelRetry) and event.status == 429:
+                gate.pause(event.wait_s)
+            if warmup is not None and isinstance(event, TurnCompleted | AgentEnded):
+                warmup.release_if(record.name)  # the leader answered or ended: never hold siblings longer
+
+        async def before_request(request: Request) -> None:
+            if warmup is not None:
+                await warmup.enter(record.name)
+            await hook(request)
+
+        async def authorize(call: ToolUse) -> str | None:
+            denial = await self.run.hooks.before_tool(record.name, call)
+            if denial is not None:
+                return f"Blocked by a hook: {denial}"
+            return await self.run.asking.authorize(record, permissions, call, edits)
+
+        async def after_tool(call: ToolUse, result: ToolResult) -> None:
+            await self.run.hooks.after_tool(record.name, call, result)
+
+        await self.run.hooks.started(record.name)
+        result: AgentResult | None = None
+        try:
+            result = await run_agent(
+                record.name,
+                prompt if history else (prompt or self._first_message(record.task.prompt)),
+                model=model,
+                tools=self._tools(record, spec),
+                ctx=ctx,
+                system=self._system(spec, record.root),
+                history=history,
+                max_turns=max_turns,
+                max_tokens=self.config.max_tokens,
+                emit=emit,
+                retry=self.config.retry,
+                before_request=before_request,
+                authorize=authorize,
+                after_tool=after_tool,
+                cache_system=self.config.warm_cache or self.config.shared_context is not None,
+            )
+        finally:
+            writer.close()
+            if tree is not None and result is None:
+                # Cancelled or crashed: keep the worktree for inspection.  Synchronously, because
+                # a cancelled task cannot await.
+                self._finish(record, tree, ok=False)
+        try:
+            await self.run.hooks.ended(record.name, result)  # before the commit: a hook may check the tree
+        finally:
+            if tree is not None:
+                await asyncio.to_thread(self._finish, record, tree, result.state == "done")
+        return result
+
+    async def _worktree(self, record: AgentRecord, spec: AgentSpec | None) -> Worktree | None:
+        isolation = spec.isolation if spec is not None and spec.isolation else None
+        if isolation is None and record.parent is None:
+            isolation = self.config.isolation
+        if isolation != "worktree" or self.run.isolation is None:
+            return None
+        tree = await asyncio.to_thread(self.run.isolation.open, record)
+        self.run.save()  # the manifest names the worktree and branch from now on
+        return tree
+
+    def _finish(self, record: AgentRecord, tree: Worktree, ok: bool) -> None:
+        assert self.run.isolation is not None
+        self.run.isolation.finish(record, tree, ok)
+
+    def _parent_root(self, record: AgentRecord) -> Path:
+        """Sub-agents work where their parent works; top-level agents in the run's folder."""
+        parent = self.run.records.get(record.parent) if record.parent else None
+        return parent.root if parent is not None and parent.root is not None else self.run.cwd
+
+    def _first_message(self, prompt: str) -> str | Message:
+        """The task's prompt, after the run's shared context (a cached prefix) when there is one."""
+        if self.config.shared_context is None:
+            return prompt
+        return Message("user", (Text(self.config.shared_context, cache=True), Text(prompt)))
+
+    def _tools(self, record: AgentRecord, spec: AgentSpec | None) -> list[Tool]:
+        names = spec.allowed_tools() if spec else (self.config.tools or AGENTBOOK_TOOLS)
+        # Sub-agents at the depth limit do not get the Agent tool at all (as in Claude Code).
+        chosen: list[Tool] = tools_named([n for n in names if n != "Agent"])
+        if "Agent" in names and record.depth < self.config.max_depth:
+            types = {GENERAL_PURPOSE: "a general agent with every tool"} | {
+                n: s.description for n, s in self.config.agents.items()
+            }
+            chosen.append(AgentTool(lambda req, ctx: self._spawn(record, req), types))
+        return chosen
+
+    def _system(self, spec: AgentSpec | None, root: Path) -> str:
+        if spec is not None and spec.prompt:
+            system = spec.prompt
+        else:
+            system = (self.config.system or GENERAL_PURPOSE_SYSTEM).format(root=root)
+        if self.config.max_result_tokens:
+            system += RESULT_CAP.format(tokens=self.config.max_result_tokens)
+        return system
+
+    async def _spawn(self, parent: AgentRecord, request: SubagentRequest) -> str:
+        if request.subagent_type != GENERAL_PURPOSE and request.subagent_type not in self.config.agents:
+            known = ", ".join([GENERAL_PURPOSE, *self.config.agents])
+            raise ToolError(f"unknown subagent_type {request.subagent_type!r}; available: {known}")
+        number = sum(1 for r in self.run.records.values() if r.parent == parent.name) + 1
+        slug = re.sub(r"[^\w.-]+", "-", request.description.strip().lower()).strip("-")[:40] or "agent"
+        task = Task(
+            name=f"{parent.name}/{number}-{slug}",
+            prompt=request.prompt,
+            agent=None if request.subagent_type == GENERAL_PURPOSE else request.subagent_type,
+            model=request.model,
+        )
+        record = self.run.add(task, depth=parent.depth + 1, parent=parent.name)
+        # Its own task, so `cancel(name)` can stop the sub-agent alone; cancelling the parent
+        # cancels it too, because a cancelled await cancels the task it awaits.
+        child = asyncio.get_running_loop().create_task(self.run_one(record, None, [], self.config.max_turns))
+        self.run.tasks[record.name] = child
+        try:
+            result = await child
+        except asyncio.CancelledError:
+            current = asyncio.current_task()
+            if current is not None and current.cancelling():
+                raise
+            raise ToolError(f"sub-agent {record.name} was cancelled") from None
+        record.result_tokens = estimate_tokens(result.text)
+        if result.state != "done":
+            raise ToolError(
+                f"sub-agent {record.name} ended {result.state}: {result.error}; "
+                f"last output: {result.text[:500]}"
+            )
+        return result.text
