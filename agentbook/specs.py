@@ -215,3 +215,18 @@ def _tool_list(path: Path, label: str, value: Any) -> tuple[str, ...] | None:
             )
         names.append(name)
     return tuple(dict.fromkeys(names))
+
+
+__all__ = [
+    "AGENTBOOK_TOOLS",
+    "EDIT_TOOLS",
+    "OTHER_CLAUDE_CODE_TOOLS",
+    "PERMISSION_MODES",
+    "TOOL_RENAMES",
+    "AgentFileError",
+    "AgentSpec",
+    "PermissionMode",
+    "Task",
+    "load_agent_file",
+    "load_agents",
+]
