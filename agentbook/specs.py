@@ -29,6 +29,8 @@ PermissionMode: TypeAlias = Literal["default", "acceptEdits", "bypassPermissions
 PERMISSION_MODES: tuple[str, ...] = ("default", "acceptEdits", "bypassPermissions", "dontAsk", "plan")
 
 AGENTBOOK_TOOLS = ("Read", "Glob", "Grep", "Bash", "Edit", "Write", "Agent")
+# The tools that change files: what acceptEdits approves, plan mode refuses, and plans read as edits.
+EDIT_TOOLS = frozenset({"Edit", "Write"})
 # Claude Code tools that agentbook does not provide: named in real agent files, so accepted
 # (and left out) rather than refused.  Anything else is a typo and refused.
 OTHER_CLAUDE_CODE_TOOLS = (
@@ -224,3 +226,18 @@ def _tool_list(path: Path, label: str, value: Any) -> tuple[str, ...] | None:
             )
         names.append(name)
     return tuple(dict.fromkeys(names))
+
+
+__all__ = [
+    "AGENTBOOK_TOOLS",
+    "EDIT_TOOLS",
+    "OTHER_CLAUDE_CODE_TOOLS",
+    "PERMISSION_MODES",
+    "TOOL_RENAMES",
+    "AgentFileError",
+    "AgentSpec",
+    "PermissionMode",
+    "Task",
+    "load_agent_file",
+    "load_agents",
+]

@@ -1039,3 +1039,21 @@ def test_repr_shows_rules_in_claude_code_syntax() -> None:
     perms = Permissions(allow=["Bash(npm test:*)"], deny=["Task(Explore)"], mode="plan")
     expected = "Permissions(allow=['Bash(npm test:*)'], ask=[], deny=['Agent(Explore)'], mode='plan')"
     assert repr(perms) == expected
+
+
+def test_the_mode_table_is_the_documented_one() -> None:
+    """docs/permissions.md's table of modes says what `decide.MODE_TABLE` does."""
+    from agentbook.specs import PERMISSION_MODES
+    from agentbook.tools.permissions.decide import MODE_TABLE, tool_kind
+
+    assert set(MODE_TABLE) == set(PERMISSION_MODES)
+    text = (Path(__file__).parents[1] / "docs" / "permissions.md").read_text()
+    section = text.split("## Modes", 1)[1].split("\n|", 1)[1].split("\n\n", 1)[0]
+    lines = ("|" + section).splitlines()
+    header, _, *rows = [[c.strip() for c in line.strip("|").split("|")] for line in lines]
+    for row in rows:
+        tool = row[0].split(",")[0].split()[0]
+        kind = tool_kind("SomeMcpTool" if tool == "unknown" else tool)
+        for mode, cell in zip(header[1:], row[1:], strict=True):
+            outcome = MODE_TABLE[mode][kind]  # type: ignore[index]
+            assert cell.split()[0] == ("allow" if outcome == "edits" else outcome[0]), (tool, mode)

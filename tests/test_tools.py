@@ -32,7 +32,8 @@ from agentbook.tools import (
     tools_named,
     validate_input,
 )
-from agentbook.tools.search import GLOB_MAX_RESULTS, INLINE_WALK_ENTRIES, glob_to_regex
+from agentbook.tools._globs import glob_to_regex
+from agentbook.tools.glob import GLOB_MAX_RESULTS, INLINE_WALK_ENTRIES
 from agentbook.tools.shell import OutputBuffer, check_command_paths, shell_env
 
 

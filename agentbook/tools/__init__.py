@@ -11,7 +11,8 @@ from collections.abc import Iterable
 
 from agentbook.tools.base import Tool, ToolContext, ToolError, schema, validate_input
 from agentbook.tools.files import Edit, Read, Write
-from agentbook.tools.search import Glob, Grep
+from agentbook.tools.glob import Glob
+from agentbook.tools.grep import Grep
 from agentbook.tools.shell import Bash
 
 BUILTIN_TOOLS: dict[str, Tool] = {

@@ -6,8 +6,9 @@ cancelled, the whole process group is terminated (SIGTERM, then SIGKILL after a 
 child or grandchild outlives the tool call.  Background jobs (`cmd &`) therefore live only as long
 as the command itself; `run_in_background` is not supported.
 
-Path guard.  Before anything runs, every word of the command (split the way a shell would, also
-looking inside `a=b` and `--opt=value` words) is resolved against the root, and the command is
+Path guard.  Before anything runs, every word of the command (split the way a shell would, by the
+shell reader the Bash permission rules use, `_shellwords`, also looking inside `a=b` and
+`--opt=value` words) is resolved against the root, and the command is
 refused if one leaves it: absolute paths elsewhere, `..` climbing out, `~`, symlinks pointing out.
 Words are judged from the root whatever `cd` the command does first, so `cd sub && cat ../x` is
 refused although it stays inside (conservative).  Exceptions: a few harmless devices (`/dev/null`
@@ -24,16 +25,25 @@ from __future__ import annotations
 
 import asyncio
 import os
-import re
-import shlex
 import signal
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from agentbook.tools._shellwords import command_words
 from agentbook.tools.base import ToolContext, ToolError, validate_input
 
+__all__ = [
+    "ALLOWED_DEVICES",
+    "DRAIN_GRACE_S",
+    "KILL_GRACE_S",
+    "Bash",
+    "OutputBuffer",
+    "check_command_paths",
+    "run_command",
+    "shell_env",
+]
 # Seconds to wait, after the shell exits, for background jobs still holding the output pipe.
 DRAIN_GRACE_S = 0.2
 # Seconds between SIGTERM and SIGKILL when stopping the process group.
@@ -41,14 +51,6 @@ KILL_GRACE_S = 1.0
 ALLOWED_DEVICES = frozenset(
     {"/dev/null", "/dev/zero", "/dev/stdin", "/dev/stdout", "/dev/stderr", "/dev/random", "/dev/urandom"}
 )
-# Words after which the next word is again a command name (`env /usr/bin/python`, `if /bin/true`).
-_COMMAND_PREFIXES = frozenset(
-    {"!", "{", "if", "then", "else", "elif", "do", "while", "until", "time", "env", "exec", "command",
-     "builtin", "nohup", "nice", "xargs", "sudo"}
-)  # fmt: skip
-_ASSIGNMENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*=")
-_OPERATOR_CHARS = "();<>|&\n"
-
 _BASH_SCHEMA: dict[str, Any] = {
     "type": "object",
     "properties": {
@@ -149,7 +151,7 @@ def check_command_paths(command: str, ctx: ToolContext, env: dict[str, str]) -> 
     """Raise `ToolError` if a word of `command` names a path outside the root (see module doc)."""
     home = env.get("HOME", "")
     path_dirs = _real_path_dirs(env.get("PATH", ""))
-    for word, command_position in _words(command):
+    for word, command_position in command_words(command):
         for candidate in _candidates(word):
             if not _allowed(candidate, command_position, ctx, home, path_dirs):
                 raise ToolError(
@@ -157,42 +159,6 @@ def check_command_paths(command: str, ctx: ToolContext, env: dict[str, str]) -> 
                     "run). Use paths inside the root; if this word is not a path, rephrase it so it does "
                     "not start with '/', '~' or contain '..'."
                 )
-
-
-def _tokens(command: str) -> list[str]:
-    """Shell words and operator tokens of `command`; quotes removed.
-
-    Newlines are kept as operators (they separate commands).  Text shlex cannot parse (an
-    apostrophe in a heredoc body, say) falls back to a rough split that errs towards checking more.
-    """
-    try:
-        lexer = shlex.shlex(command, posix=True, punctuation_chars=_OPERATOR_CHARS)
-        lexer.whitespace = " \t\r"
-        lexer.whitespace_split = True
-        lexer.commenters = ""  # a '#' inside a word must not hide the words after it
-        return list(lexer)
-    except ValueError:
-        return re.findall(r"[();<>|&\n]+|[^\s();<>|&'\"`]+", command)
-
-
-def _words(command: str) -> Iterator[tuple[str, bool]]:
-    """Each word of `command` with whether it stands where a command name goes."""
-    command_position = True
-    after_prefix = False
-    for token in _tokens(command):
-        if token and all(ch in _OPERATOR_CHARS for ch in token):
-            # A redirection is followed by its target; any other operator by a new command.
-            command_position = not any(ch in "<>" for ch in token)
-            after_prefix = False
-            continue
-        yield token, command_position
-        if command_position and (_ASSIGNMENT.match(token) or token in _COMMAND_PREFIXES):
-            after_prefix = token in _COMMAND_PREFIXES or after_prefix
-            continue
-        if command_position and after_prefix and token.startswith("-"):
-            continue  # options of a prefix command, as in `env -i /usr/bin/python`
-        command_position = False
-        after_prefix = False
 
 
 def _candidates(word: str) -> Iterator[str]:

@@ -1,0 +1,94 @@
+"""The one glob engine (`agentbook.tools._globs`): the dialects of Glob/Grep, permission paths and
+plan overlaps, and `overlap` checked against the plan-overlap cases of tests/test_plans.py."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+import agentbook.plans
+from agentbook.plans import Conflict, Plan
+from agentbook.tools._globs import gitignore_regex, glob_to_regex, overlap
+
+# The cases of tests/test_plans.py::test_declared_conflicts (p, q, where they overlap).
+DECLARED = [
+    ("src/validation/**", "src/validation/rules.py", "src/validation/rules.py"),
+    ("src/a.py", "./src/a.py", "src/a.py"),
+    ("src/*.py", "src/app.py", "src/app.py"),
+    ("src/lib", "src/lib/a.py", "src/lib/a.py"),  # a declared folder covers its files
+    ("src/**/*.py", "src/api/*.py", "src/**/*.py & src/api/*.py"),
+    ("**/test_*.py", "tests/test_api.py", "tests/test_api.py"),
+    ("src/a*.py", "src/*b.py", "src/a*.py & src/*b.py"),
+    ("src/validation/", "src/validation/**", "src/validation/"),
+    ("src/validation/**", "src/validation/rules/*.py", "src/validation/** & src/validation/rules/*.py"),
+    ("src/payment/**", "src/registration/**", None),
+    ("src/*.py", "src/api/app.py", None),
+    ("src/*.py", "src/app.js", None),
+    ("docs/*.md", "src/**", None),
+    ("src/a.py", "src/b.py", None),
+    ("src/a*.py", "src/b*.py", None),
+]
+
+
+@pytest.mark.parametrize(("p", "q", "expected"), DECLARED)
+def test_overlap(p: str, q: str, expected: str | None) -> None:
+    assert overlap(p, q) == expected
+
+
+@pytest.mark.parametrize(("p", "q", "expected"), DECLARED)
+def test_plan_conflicts_pointed_at_overlap(
+    p: str, q: str, expected: str | None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if not hasattr(agentbook.plans, "_overlap"):
+        pytest.skip("plans already uses the glob engine")
+    monkeypatch.setattr(agentbook.plans, "_overlap", overlap)
+    plan = Plan({"one": {"prompt": "x", "files": [p]}, "two": {"prompt": "y", "files": [q]}})
+    assert plan.conflicts() == ([] if expected is None else [Conflict(0, "one", "two", expected, "declared")])
+
+
+def test_plan_conflicts_list_every_overlap_pointed_at_overlap(monkeypatch: pytest.MonkeyPatch) -> None:
+    if not hasattr(agentbook.plans, "_overlap"):
+        pytest.skip("plans already uses the glob engine")
+    monkeypatch.setattr(agentbook.plans, "_overlap", overlap)
+    plan = Plan(
+        {
+            "lib": {"prompt": "x", "files": ["src/validation/**", "README.md"]},
+            "rules": {"prompt": "y", "files": ["src/validation/rules.py", "README.md", "docs/*"]},
+            "later": {"prompt": "z", "files": ["src/validation/**"], "depends_on": ["lib", "rules"]},
+        }
+    )
+    assert plan.conflicts() == [Conflict(0, "lib", "rules", "src/validation/rules.py; README.md")]
+
+
+def test_overlap_reads_plans_dialect() -> None:
+    assert overlap("src\\a.py", "src/a.py") == "src\\a.py"  # a backslash separates, as on Windows
+    assert overlap("src/[^a].py", "src/^.py") == "src/^.py"  # fnmatch: `[^a]` holds `^` and `a`
+    assert overlap("src/{a,b}.py", "src/a.py") is None  # no braces in declared files
+
+
+def _gitignore(pattern: str, path: str) -> bool:
+    return re.fullmatch(gitignore_regex(pattern), path, re.DOTALL) is not None
+
+
+def test_the_dialects_differ_only_where_their_callers_do() -> None:
+    # Glob and Grep: braces; a trailing `/**` is what lies below.
+    assert glob_to_regex("*.{py,md}").match("a.md")
+    assert not glob_to_regex("docs/**").match("docs")
+    # Permission paths (gitignore): braces are literal; `docs/**` covers `docs` itself.
+    assert _gitignore("{a,b}", "{a,b}") and not _gitignore("{a,b}", "a")
+    assert _gitignore("docs/**", "docs") and _gitignore("docs/**", "docs/a/b")
+    assert _gitignore("dir\\/x", "dir\\/x")  # a backslash ending a segment is a literal one
+
+
+@pytest.mark.parametrize("pattern", ["a[!x]b", "a[^x]b", "a[/]b", "a[x/]b"])
+def test_a_class_never_matches_a_slash(pattern: str) -> None:
+    assert not glob_to_regex(pattern).match("a/b")
+    assert not _gitignore(pattern, "a/b")
+
+
+def test_classes_that_used_to_break() -> None:
+    assert glob_to_regex("[!]]").match("a") and not glob_to_regex("[!]]").match("]")
+    assert _gitignore("x[!]]", "xa") and not _gitignore("x[!]]", "x]")
+    assert glob_to_regex("[z-a]").match("[z-a]")  # not a valid range: a literal `[`
+    assert _gitignore("[^]", "[^]")
