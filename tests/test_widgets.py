@@ -427,7 +427,7 @@ def test_a_resume_restarts_the_board(tmp_path: Path, wire: Wire) -> None:
 def test_close_and_the_weak_cache(tmp_path: Path, wire: Wire) -> None:
     import gc
 
-    import agentbook.notebook.widgets as widgets_module
+    import agentbook.notebook.widgets.board as widgets_module
 
     run = start({"a": "sleep:0.05 a"}, tmp_path)
     board = board_for(run)
