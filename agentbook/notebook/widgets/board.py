@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING
 import ipywidgets as widgets  # type: ignore[import-untyped]
 
 from agentbook.events import AgentEvent, utcnow
-from agentbook.notebook import render as display
+from agentbook.notebook import cells
 from agentbook.notebook.widgets.base import Widget, close_all
 from agentbook.notebook.widgets.permission import Answer
 from agentbook.notebook.widgets.pump import Pump
@@ -201,7 +201,7 @@ class Board:
         with self._lock:
             opened = set(self._open)
             answered = list(self._answered)
-        records = display.tree_order(list(run.records.values()))
+        records = cells.tree_order(list(run.records.values()))
         relayout = self._add_rows(records)
         pending = list(run.pending)
         for record in records:

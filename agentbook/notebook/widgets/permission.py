@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Literal, TypeAlias
 
 import ipywidgets as widgets  # type: ignore[import-untyped]
 
-from agentbook.notebook import render as display
+from agentbook.notebook import conversation
 from agentbook.notebook.widgets.base import Widget
 
 if TYPE_CHECKING:
@@ -32,7 +32,7 @@ _BUTTONS: tuple[tuple[str, Answer, str, str], ...] = (
 
 def permission_box(request: PermissionRequest, answer: Callable[[PermissionRequest, Answer], None]) -> Widget:
     """The tool call, why it asks, and one button per answer, bound to this very request."""
-    text = display.permission_html(request.call.name, request.call.input, request.reason)
+    text = conversation.permission_html(request.call.name, request.call.input, request.reason)
     label: Widget = widgets.HTML(text)
     label.add_class("agentbook-permission-call")
     buttons: list[Widget] = []

@@ -4,7 +4,7 @@ Used by `agentbook.notebook.widgets.board`, which decides *when* rows change; th
 *what* they show, and only from what it is handed: an `AgentRecord` (kept by
 `agentbook.scheduler.records.apply`), the permission request waiting for that agent, and whether
 its transcript is open.  A row's cells are one `HTML` widget whose value comes from
-`agentbook.notebook.render`, so the live board and the static table show the same figures, and
+`agentbook.notebook.cells`, as the static table's do, so both show the same figures, and
 each update is applied inside the widgets' `hold_sync()`: one message per changed widget.
 """
 
@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 import ipywidgets as widgets  # type: ignore[import-untyped]
 from ipywidgets.widgets.widget_string import HTMLStyle  # type: ignore[import-untyped]
 
-from agentbook.notebook import render as display
+from agentbook.notebook import cells
 from agentbook.notebook.widgets.base import Widget, close_all
 from agentbook.notebook.widgets.permission import Answer, permission_box
 from agentbook.notebook.widgets.transcript import TranscriptView
@@ -72,8 +72,8 @@ class AgentRow:
         `want_open`; `True` if the board's children must change (a transcript opened or closed)."""
         with self.box.hold_sync(), self.cells.hold_sync():
             self._set_state(record.state)
-            cells = display.row_cells(record, now)
-            self.cells.value = display.cells_html(cells, depth=record.depth, state=record.state)
+            values = cells.row_cells(record, now)
+            self.cells.value = cells.cells_html(values, depth=record.depth, state=record.state)
             if request is not self.request:
                 self._show_request(request)
         return self.transcript.update(record, want_open)
@@ -104,7 +104,7 @@ class AgentRow:
 
 def header_row(style: RowStyle) -> Widget:
     """The column titles, aligned with the rows' cells."""
-    header: Widget = widgets.HTML(display.header_html(), layout=style.aligned)
+    header: Widget = widgets.HTML(cells.header_html(), layout=style.aligned)
     header.add_class("agentbook-header")
     return header
 
@@ -118,4 +118,4 @@ class TotalsRow:
 
     def update(self, records: Sequence[AgentRecord], now: datetime) -> None:
         with self.widget.hold_sync():
-            self.widget.value = display.cells_html(display.totals_cells(records, now), bold=True)
+            self.widget.value = cells.cells_html(cells.totals_cells(records, now), bold=True)

@@ -3,7 +3,7 @@
 Used by `agentbook.notebook.widgets.rows`.  The view is made when first opened and kept (closed
 views are not in the board's children, so the board closes them itself at the end); while open
 it is refreshed with each update of its row, which is how it grows live.  The HTML comes from
-`agentbook.notebook.render.transcript_html`, read from the agent's transcript file.
+`agentbook.notebook.conversation.transcript_html`, read from the agent's transcript file.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from collections.abc import Callable
 
 import ipywidgets as widgets  # type: ignore[import-untyped]
 
-from agentbook.notebook import render as display
+from agentbook.notebook import conversation
 from agentbook.notebook.widgets.base import Widget
 from agentbook.scheduler.records import AgentRecord
 
@@ -43,7 +43,7 @@ class TranscriptView:
                 )
                 self.view.add_class("agentbook-transcript")
             with self.view.hold_sync():
-                self.view.value = display.transcript_html(record.transcript, error=record.error)
+                self.view.value = conversation.transcript_html(record.transcript, error=record.error)
         if want_open == self.shown_open:
             return False
         self.shown_open = want_open
