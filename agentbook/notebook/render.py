@@ -124,6 +124,8 @@ def render_html(run: Run, now: datetime | None = None) -> str:
 
 
 def _kernel_present() -> bool:
+    # Here, not at the top: formatting a run must not import the scheduler's run machinery
+    # (models, tools, worktrees); by the time a run is displayed it is loaded anyway.
     from agentbook.scheduler.runs import in_kernel
 
     return in_kernel()
