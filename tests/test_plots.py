@@ -14,15 +14,10 @@ import pytest
 from matplotlib.container import BarContainer
 from matplotlib.figure import Figure
 
-from agentbook.analysis.frames import (
-    COST_KINDS,
-    cache_hit_rate,
-    cache_savings_usd,
-    cost_breakdown_frame,
-    tool_calls_frame,
-    tools_frame,
-)
+from agentbook.analysis.cache import cache_hit_rate, cache_savings_usd
+from agentbook.analysis.frames import COST_KINDS, cost_breakdown_frame
 from agentbook.analysis.plots import context_growth, cost_by_agent, timeline
+from agentbook.analysis.tool_frames import tool_calls_frame, tools_frame
 from agentbook.costs import UnknownModelPriceWarning, price_for
 from agentbook.messages import Request, Response, Text, ToolUse, Usage
 from agentbook.models import ScriptedModel

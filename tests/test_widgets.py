@@ -19,6 +19,7 @@ from agentbook.costs import UnknownModelPriceWarning
 from agentbook.messages import Request, Response, Text, ToolResult, ToolUse, Usage
 from agentbook.models import ScriptedModel
 from agentbook.models.base import ModelError
+from agentbook.notebook import cells
 from agentbook.notebook import render as display
 from agentbook.notebook.widgets import Board, board_for
 from agentbook.scheduler.launch import run_parallel
@@ -367,12 +368,12 @@ def test_render_text_and_html_show_every_agent_totals_and_escape(tmp_path: Path)
 def test_dollars_and_elapsed_formats() -> None:
     from datetime import UTC, datetime, timedelta
 
-    assert display.format_dollars(0.0123) == "$0.0123" and display.format_dollars(None) == "?"
+    assert cells.format_dollars(0.0123) == "$0.0123" and cells.format_dollars(None) == "?"
     t0 = datetime(2025, 1, 1, tzinfo=UTC)
-    assert display.format_elapsed(None, None, t0) == ""
-    assert display.format_elapsed(t0, t0 + timedelta(seconds=2.54), t0) == "2.5s"
-    assert display.format_elapsed(t0, None, t0 + timedelta(seconds=75)) == "1m15s"
-    assert display.format_elapsed(t0, None, t0 + timedelta(hours=2, minutes=3)) == "2h03m"
+    assert cells.format_elapsed(None, None, t0) == ""
+    assert cells.format_elapsed(t0, t0 + timedelta(seconds=2.54), t0) == "2.5s"
+    assert cells.format_elapsed(t0, None, t0 + timedelta(seconds=75)) == "1m15s"
+    assert cells.format_elapsed(t0, None, t0 + timedelta(hours=2, minutes=3)) == "2h03m"
 
 
 def test_run_bundle_adds_the_live_board_only_in_a_kernel(
@@ -428,7 +429,7 @@ def test_a_resume_restarts_the_board(tmp_path: Path, wire: Wire) -> None:
 def test_close_and_the_weak_cache(tmp_path: Path, wire: Wire) -> None:
     import gc
 
-    import agentbook.notebook.widgets as widgets_module
+    import agentbook.notebook.widgets.board as widgets_module
 
     run = start({"a": "sleep:0.05 a"}, tmp_path)
     board = board_for(run)

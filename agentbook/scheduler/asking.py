@@ -18,7 +18,8 @@ from pathlib import Path
 from agentbook.events import AgentEvent, PermissionAnswered, PermissionAsked
 from agentbook.messages import ToolUse
 from agentbook.scheduler.records import AgentRecord
-from agentbook.tools.permissions import EDIT_TOOLS, Permissions, Verdict
+from agentbook.specs import EDIT_TOOLS
+from agentbook.tools.permissions import Permissions, Verdict
 
 __all__ = ["Asking", "PermissionRequest", "worktree_edits"]
 

@@ -1,6 +1,6 @@
 """`Permissions`: allow, ask and deny rules plus a permission mode, judging one tool call at a time.
 
-The scheduler builds one per agent (`agentbook.scheduler.runs`), the manifest saves and restores
+The scheduler builds one per agent (`agentbook.scheduler.wiring`), the manifest saves and restores
 it, batches give their agents one.  Evaluation follows Claude Code: deny rules, then ask rules,
 then allow rules, and the mode (`decide.MODE_TABLE`) when none matched; Bash is judged
 subcommand by subcommand (`bash`).  The whole behaviour is specified for users in

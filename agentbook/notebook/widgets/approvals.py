@@ -1,0 +1,92 @@
+"""The approval widgets: a plan's Approve button and a batch's editable unit table.
+
+`%%phase_plan` and `%batch` (`agentbook.notebook.magics`) display these by name (`plan_view`,
+`batch_view`).  Unlike the live board, they change only in answer to a click, which runs on the
+kernel's thread in the cell that shows them, so printing into their own `Output` is safe here.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import ipywidgets as widgets  # type: ignore[import-untyped]
+
+if TYPE_CHECKING:
+    from agentbook.batches import Batch
+    from agentbook.plans import Plan
+
+__all__ = ["batch_view", "plan_view"]
+
+
+def plan_view(plan: Plan) -> Any:
+    """A plan's table and phase graph with an Approve button that calls `plan.approve()`.
+
+    The button is disabled once the plan is approved (from here or from code), so a notebook
+    shows whether the gate is open.
+    """
+    table = widgets.HTML(plan._repr_html_())
+    button = widgets.Button(description="Approve", button_style="success", icon="check")
+    button.add_class("agentbook-plan-approve")
+
+    def show_state() -> None:
+        if plan.approved:
+            button.description, button.disabled, button.button_style = "Approved", True, ""
+
+    def approve(_: Any) -> None:
+        plan.approve()
+        show_state()
+
+    button.on_click(approve)
+    show_state()
+    box = widgets.VBox([table, button])
+    box.add_class("agentbook-plan")
+    return box
+
+
+def batch_view(batch: Batch) -> Any:
+    """A batch's units as an editable table (include, name, files, instructions, test command)
+    with an Approve button: approving takes the edited units, starts the run and shows its board."""
+    from agentbook.batches import BatchError, Unit
+
+    rows = []
+    for unit in batch.units:
+        rows.append(
+            (
+                widgets.Checkbox(value=True, indent=False, layout=widgets.Layout(width="2em")),
+                widgets.Text(unit.name, layout=widgets.Layout(width="14em")),
+                widgets.Text(", ".join(unit.files), layout=widgets.Layout(width="16em")),
+                widgets.Textarea(unit.instructions, layout=widgets.Layout(width="32em")),
+                widgets.Text(unit.test_command or "", layout=widgets.Layout(width="16em")),
+            )
+        )
+    button = widgets.Button(description="Approve and run", button_style="success", icon="check")
+    button.add_class("agentbook-batch-approve")
+    out = widgets.Output()
+
+    def approve(_: Any) -> None:
+        chosen = [
+            Unit(name.value.strip(), text.value, [f.strip() for f in files.value.split(",") if f.strip()],
+                 test.value.strip() or None)
+            for keep, name, files, text, test in rows
+            if keep.value
+        ]  # fmt: skip
+        with out:  # a click runs on the kernel's thread, in this cell's output: safe to display here
+            try:
+                batch.edit(chosen)
+                batch.approve()
+                run = batch.start()
+            except BatchError as exc:
+                print(f"cannot run the batch: {exc}")
+                return
+            button.disabled, button.description = True, "Running"
+            from IPython.display import display
+
+            display(run)  # type: ignore[no-untyped-call]
+
+    button.on_click(approve)
+    table = widgets.VBox([widgets.HBox(list(row)) for row in rows])
+    box = widgets.VBox(
+        [widgets.HTML(f"<b>{len(rows)} units</b> for: {batch.instruction}"), table, button, out]
+    )
+    box.add_class("agentbook-batch")
+    return box
