@@ -14,6 +14,23 @@ from typing import Literal, TypeAlias
 
 from agentbook.messages import Message, Response, ToolResult, ToolUse, Usage
 
+__all__ = [
+    "AgentEnded",
+    "AgentEvent",
+    "AgentStarted",
+    "AgentState",
+    "Listener",
+    "ModelRetry",
+    "PermissionAnswered",
+    "PermissionAsked",
+    "ToolDenied",
+    "ToolFinished",
+    "ToolResultsSent",
+    "ToolStarted",
+    "TurnCompleted",
+    "utcnow",
+]
+
 AgentState: TypeAlias = Literal["pending", "running", "waiting", "done", "partial", "failed", "cancelled"]
 """`partial`: stopped by `max_turns` and can be continued; `waiting`: for a permission answer."""
 
@@ -55,6 +72,16 @@ class TurnCompleted(_Event):
 class ToolStarted(_Event):
     call: ToolUse
     kind: Literal["tool_started"] = "tool_started"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ToolDenied(_Event):
+    """A tool gate (a hook, the permissions) refused `call`; the model gets `reason` as the call's
+    error result, in the `ToolFinished` that follows."""
+
+    call: ToolUse
+    reason: str
+    kind: Literal["tool_denied"] = "tool_denied"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -116,6 +143,7 @@ AgentEvent: TypeAlias = (
     AgentStarted
     | TurnCompleted
     | ToolStarted
+    | ToolDenied
     | ToolFinished
     | ToolResultsSent
     | ModelRetry

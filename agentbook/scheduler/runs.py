@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
+import functools
 import logging
 import re
 import threading
@@ -26,6 +27,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from agentbook.agent.gates import RequestHook, ToolGate
 from agentbook.agent.hooks import Hooks
 from agentbook.agent.loop import DEFAULT_MAX_TURNS, AgentResult, run_agent
 from agentbook.events import (
@@ -33,19 +35,18 @@ from agentbook.events import (
     AgentEvent,
     AgentState,
     Listener,
-    ModelRetry,
     PermissionAnswered,
     PermissionAsked,
-    TurnCompleted,
     utcnow,
 )
-from agentbook.messages import Message, Request, Text, ToolResult, ToolUse, Usage
+from agentbook.messages import Message, Text, ToolUse, Usage
 from agentbook.models import Model, get_model
 from agentbook.models.base import estimate_tokens
 from agentbook.models.retry import RetryPolicy
 from agentbook.redact import safe_env, secret_values
 from agentbook.scheduler import background
-from agentbook.scheduler.ratelimit import RateLimits, gate_for, gated
+from agentbook.scheduler.gating import HookGate, PermissionGate, RateGateHook
+from agentbook.scheduler.ratelimit import RateLimits, gate_for
 from agentbook.scheduler.records import ENDED, AgentRecord, api_attempts, apply
 from agentbook.scheduler.transcripts import (
     TranscriptWriter,
@@ -420,8 +421,6 @@ class Run:
             if spec and spec.permission_mode
             else self.permissions
         )
-        gate = gate_for(f"{model.name}", self._rate_limits)
-        hook = gated(gate, self._max_tokens)
         max_turns = min(max_turns, spec.max_turns) if spec and spec.max_turns and not history else max_turns
         writer = self._writers.get(record.name)
         if writer is None:
@@ -430,29 +429,10 @@ class Run:
             )
 
         warmup = self._warmups.setdefault(model.name, Warmup()) if self._warm_cache else None
-
-        def emit(event: AgentEvent) -> None:
-            self._dispatch(record, event)
-            if isinstance(event, TurnCompleted):
-                hook.settle(event.response)  # corrects this request's reservation to its real usage
-            elif isinstance(event, ModelRetry) and event.status == 429:
-                gate.pause(event.wait_s)
-            if warmup is not None and isinstance(event, TurnCompleted | AgentEnded):
-                warmup.release_if(record.name)  # the leader answered or ended: never hold siblings longer
-
-        async def before_request(request: Request) -> None:
-            if warmup is not None:
-                await warmup.enter(record.name)
-            await hook(request)
-
-        async def authorize(call: ToolUse) -> str | None:
-            denial = await self.hooks.before_tool(record.name, call)
-            if denial is not None:
-                return f"Blocked by a hook: {denial}"
-            return await self._authorize(record, permissions, call)
-
-        async def after_tool(call: ToolUse, result: ToolResult) -> None:
-            await self.hooks.after_tool(record.name, call, result)
+        rate_gate = RateGateHook(gate_for(f"{model.name}", self._rate_limits), self._max_tokens)
+        request_hooks: list[RequestHook] = [rate_gate] if warmup is None else [warmup, rate_gate]
+        check = functools.partial(self._authorize, record, permissions)
+        tool_gates: list[ToolGate] = [HookGate(self.hooks), PermissionGate(check)]
 
         await self.hooks.started(record.name)
         result: AgentResult | None = None
@@ -467,15 +447,16 @@ class Run:
                 history=history,
                 max_turns=max_turns,
                 max_tokens=self._max_tokens,
-                emit=emit,
+                emit=functools.partial(self._dispatch, record),
                 retry=self._retry,
-                before_request=before_request,
-                authorize=authorize,
-                after_tool=after_tool,
+                request_hooks=request_hooks,
+                tool_gates=tool_gates,
                 cache_system=self._warm_cache or self._shared_context is not None,
             )
         finally:
             writer.close()
+            if warmup is not None:
+                warmup.release_if(record.name)  # a leader cancelled or crashed mid-request says nothing
             if worktree is not None and result is None:
                 # Cancelled or crashed: keep the worktree for inspection.  Synchronously, because
                 # a cancelled task cannot await.
