@@ -14,6 +14,23 @@ from typing import Literal, TypeAlias
 
 from agentbook.messages import Message, Response, ToolResult, ToolUse, Usage
 
+__all__ = [
+    "AgentEnded",
+    "AgentEvent",
+    "AgentStarted",
+    "AgentState",
+    "Listener",
+    "ModelRetry",
+    "PermissionAnswered",
+    "PermissionAsked",
+    "ToolDenied",
+    "ToolFinished",
+    "ToolResultsSent",
+    "ToolStarted",
+    "TurnCompleted",
+    "utcnow",
+]
+
 AgentState: TypeAlias = Literal["pending", "running", "waiting", "done", "partial", "failed", "cancelled"]
 """`partial`: stopped by `max_turns` and can be continued; `waiting`: for a permission answer."""
 
@@ -58,20 +75,21 @@ class ToolStarted(_Event):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class ToolDenied(_Event):
+    """A tool gate (a hook, the permissions) refused `call`; the model gets `reason` as the call's
+    error result, in the `ToolFinished` that follows."""
+
+    call: ToolUse
+    reason: str
+    kind: Literal["tool_denied"] = "tool_denied"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class ToolFinished(_Event):
     call: ToolUse
     result: ToolResult
     elapsed_s: float
     kind: Literal["tool_finished"] = "tool_finished"
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class ToolDenied(_Event):
-    """A tool gate (permissions, a hook) refused the call; the model gets `reason` as its error."""
-
-    call: ToolUse
-    reason: str
-    kind: Literal["tool_denied"] = "tool_denied"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -125,8 +143,8 @@ AgentEvent: TypeAlias = (
     AgentStarted
     | TurnCompleted
     | ToolStarted
-    | ToolFinished
     | ToolDenied
+    | ToolFinished
     | ToolResultsSent
     | ModelRetry
     | PermissionAsked

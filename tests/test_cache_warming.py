@@ -3,16 +3,20 @@ rules (an entry is readable only after the response that wrote it has begun)."""
 
 from __future__ import annotations
 
+import asyncio
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from agentbook.agent.gates import RequestHook, RequestOutcome
 from agentbook.costs import price_for
-from agentbook.models import AnthropicModel
+from agentbook.messages import Message, Request
+from agentbook.models import AnthropicModel, ScriptedModel, TransientModelError
 from agentbook.scheduler.launch import run_parallel
 from agentbook.scheduler.ratelimit import reset_gates
+from agentbook.scheduler.warming import Warmup
 from agentbook.testing import FakeAnthropic, MessageReply
 from agentbook.testing.caching import CachingHandler
 
@@ -84,3 +88,39 @@ def test_a_short_shared_prefix_is_reported(tmp_path: Path, monkeypatch: pytest.M
         )  # fmt: skip
     run.cancel()
     assert any("minimum cacheable length" in str(w.message) for w in caught)
+
+
+def test_the_warm_up_is_a_request_hook_that_releases_on_an_answer_or_a_final_failure() -> None:
+    warmup = Warmup()
+    assert isinstance(warmup, RequestHook)
+    request = Request(system="", messages=(Message.user("hi"),))
+    error = TransientModelError("529", status=529)
+
+    async def main() -> None:
+        await warmup.before_request("leader", request)  # the first goes alone, at once
+        sibling = asyncio.create_task(warmup.before_request("sibling", request))
+        await asyncio.sleep(0.01)
+        await warmup.after_request("sibling", RequestOutcome(request, error=error))  # not the leader
+        await warmup.after_request("leader", RequestOutcome(request, error=error, retry_in=1.0))
+        await asyncio.sleep(0.01)
+        assert not sibling.done()  # the leader tries again: its write is still to come
+        await warmup.after_request("leader", RequestOutcome(request, error=error))  # failed for good
+        await asyncio.wait_for(sibling, 1)
+
+    asyncio.run(main())
+
+
+def test_a_leader_that_crashes_mid_request_releases_its_siblings(tmp_path: Path) -> None:
+    # The leader's first request raises a harness error: no request hook hears of it, and the
+    # run releases the warm-up when the agent ends (else its siblings would wait for ever).
+    model = ScriptedModel([RuntimeError("adapter bug"), "ok", "ok"])
+    run = run_parallel(
+        {f"a{i}": "go" for i in range(3)},
+        model=model,
+        cwd=tmp_path,
+        run_dir=tmp_path / "run",
+        warm_cache=True,
+        interactive=False,
+    )
+    run.wait(timeout=10)
+    assert sorted(run.status.values()) == ["done", "done", "failed"]

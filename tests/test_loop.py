@@ -9,10 +9,21 @@ from typing import Any
 
 import pytest
 
+from agentbook.agent.gates import RequestOutcome, ToolGate
+from agentbook.agent.hooks import Hooks
 from agentbook.agent.loop import run_agent
-from agentbook.events import AgentEnded, AgentEvent, AgentStarted, ToolFinished, ToolStarted, TurnCompleted
-from agentbook.messages import Text, ToolResult, ToolUse, Usage
-from agentbook.models import ScriptedModel, TransientModelError
+from agentbook.agent.steps import Ask, ContinuePaused, FinalAnswer, RunTools, Stop, next_step, resume_step
+from agentbook.events import (
+    AgentEnded,
+    AgentEvent,
+    AgentStarted,
+    ToolDenied,
+    ToolFinished,
+    ToolStarted,
+    TurnCompleted,
+)
+from agentbook.messages import Message, Request, Response, Text, ToolResult, ToolUse, Usage
+from agentbook.models import ModelError, ScriptedModel, TransientModelError
 from agentbook.models.retry import RetryPolicy
 from agentbook.tools.base import ToolContext, ToolError
 
@@ -163,3 +174,192 @@ def test_usage_adds_every_field() -> None:
     # A split that does not account for every write is not written (readers would trust it).
     assert "cache_creation" not in Usage(cache_creation_input_tokens=9).to_api()
     assert Text("x") != Text("y")
+
+
+# --------------------------------------------------------------------------------------------
+# The decision of each turn
+
+
+def reply(*blocks: Text | ToolUse, stop: str | None = None) -> Response:
+    default = "tool_use" if any(isinstance(b, ToolUse) for b in blocks) else "end_turn"
+    return Response("msg_1", "scripted", blocks, stop or default, Usage())
+
+
+def test_next_step_decides_every_way_a_turn_can_go() -> None:
+    call = ToolUse("t1", "Echo", {"text": "x"})
+    assert next_step(None, 0, 3) == Ask()
+    assert next_step(None, 3, 3) == Stop("partial", "stopped after max_turns=3; resume to continue")
+    # Tool calls run even on the last turn: a partial history ends with their results.
+    assert next_step(reply(call), 3, 3) == RunTools((call,))
+    assert next_step(reply(Text("done")), 3, 3) == FinalAnswer()
+    assert next_step(reply(Text("..."), stop="pause_turn"), 1, 3) == ContinuePaused()
+    assert isinstance(next_step(reply(Text("..."), stop="pause_turn"), 3, 3), Stop)
+    done = ToolResult("t0", "ran before the crash")
+    assert resume_step([call], [done], 3) == RunTools((call,), (done,))
+    assert resume_step([], [], 0) == Stop("partial", "stopped after max_turns=0; resume to continue")
+
+
+def test_a_paused_turn_is_sent_back_as_it_is(tmp_path: Path) -> None:
+    model = ScriptedModel([lambda request: reply(Text("half"), stop="pause_turn"), "whole"])
+    result, events = run(model, tmp_path)
+    assert result.state == "done" and result.turns == 2 and result.text == "whole"
+    assert model.requests[1].messages[-1].text == "half"  # no prompt added between the two
+    assert [e.kind for e in events] == ["agent_started", "turn", "turn", "agent_ended"]
+    model = ScriptedModel([lambda request: reply(Text("half"), stop="pause_turn")])
+    result, _ = run(model, tmp_path, max_turns=1)
+    assert result.state == "partial" and result.turns == 1
+
+
+def test_resume_runs_only_the_calls_without_a_result_and_answers_in_order(tmp_path: Path) -> None:
+    calls = (ToolUse("t1", "Echo", {"text": "1"}), ToolUse("t2", "Echo", {"text": "2"}))
+    history = [Message.user("go"), Message("assistant", calls), Message("user", (ToolResult("t1", "old"),))]
+    model = ScriptedModel(["finished"])
+    result, events = run(model, tmp_path, prompt=None, history=history)
+    assert result.state == "done"
+    assert [e.call.id for e in events if isinstance(e, ToolStarted)] == ["t2"]
+    assert model.requests[0].messages[-1].content == (ToolResult("t1", "old"), ToolResult("t2", "echo: 2"))
+
+
+# --------------------------------------------------------------------------------------------
+# Request hooks
+
+
+class Recorder:
+    """A request hook and tool gate that logs every call (with the events, into one list)."""
+
+    def __init__(self, log: list[str], label: str = "", deny: str | None = None) -> None:
+        self.log, self.label, self.deny = log, label, deny
+
+    async def before_request(self, agent: str, request: Request) -> None:
+        self.log.append(f"{self.label}before {len(request.messages)}")
+
+    async def after_request(self, agent: str, outcome: RequestOutcome) -> None:
+        what = "response" if outcome.response is not None else f"error {outcome.error}"
+        self.log.append(f"{self.label}after {what} retry_in={outcome.retry_in}")
+
+    async def before_tool(self, agent: str, call: ToolUse) -> str | None:
+        self.log.append(f"{self.label}before_tool {call.id}")
+        return self.deny if call.input.get("text") == "secret" else None
+
+    async def after_tool(self, agent: str, call: ToolUse, result: ToolResult) -> None:
+        self.log.append(f"{self.label}after_tool {call.id} {result.is_error}")
+
+
+def logged_run(model: ScriptedModel, tmp_path: Path, log: list[str], **kwargs: Any) -> Any:
+    def emit(event: AgentEvent) -> None:
+        log.append(f"event {event.kind}")
+
+    return asyncio.run(
+        run_agent("a1", "hi", model=model, tools=[Echo()], ctx=ToolContext(tmp_path), emit=emit, **kwargs)
+    )
+
+
+def test_request_hooks_run_around_every_attempt_in_order(tmp_path: Path) -> None:
+    log: list[str] = []
+    policy = RetryPolicy(max_attempts=3, base_s=0.001, cap_s=0.001)
+    model = ScriptedModel([TransientModelError("529 overloaded", status=529, retry_after=0.01), "done"])
+    hooks = [Recorder(log, "1 "), Recorder(log, "2 ")]
+    result = logged_run(model, tmp_path, log, retry=policy, request_hooks=hooks)
+    assert result.state == "done"
+    assert log == [
+        "event agent_started",
+        "1 before 1",
+        "2 before 1",
+        "1 after error 529 overloaded retry_in=0.01",  # retry-after is the floor of the wait
+        "2 after error 529 overloaded retry_in=0.01",
+        "event retry",
+        "1 before 1",
+        "2 before 1",
+        "1 after response retry_in=None",
+        "2 after response retry_in=None",
+        "event turn",
+        "event agent_ended",
+    ]
+
+
+def test_request_hooks_see_the_final_failure(tmp_path: Path) -> None:
+    log: list[str] = []
+    policy = RetryPolicy(max_attempts=2, base_s=0.001, cap_s=0.001)
+    model = ScriptedModel([TransientModelError("500", status=500, retry_after=0.01)] * 2)
+    result = logged_run(model, tmp_path, log, retry=policy, request_hooks=[Recorder(log)])
+    assert result.state == "failed" and result.error == "model error: gave up after 2 attempts: 500"
+    assert log[1:] == [
+        "before 1",
+        "after error 500 retry_in=0.01",
+        "event retry",
+        "before 1",
+        "after error 500 retry_in=None",
+        "event agent_ended",
+    ]
+    log.clear()
+    model = ScriptedModel([ModelError("400 bad request", status=400)])  # not retried at all
+    result = logged_run(model, tmp_path, log, request_hooks=[Recorder(log)])
+    assert result.error == "model error: 400 bad request"
+    assert log[1:] == ["before 1", "after error 400 bad request retry_in=None", "event agent_ended"]
+
+
+def test_a_request_hook_that_raises_ends_the_agent_before_the_call(tmp_path: Path) -> None:
+    class Refuse:
+        async def before_request(self, agent: str, request: Request) -> None:
+            raise RuntimeError("over budget")
+
+        async def after_request(self, agent: str, outcome: RequestOutcome) -> None:
+            raise AssertionError("no attempt was made")
+
+    model = ScriptedModel(["never"])
+    result, events = run(model, tmp_path, request_hooks=[Refuse()])
+    assert result.state == "failed" and result.error == "RuntimeError: over budget"
+    assert model.requests == [] and [e.kind for e in events] == ["agent_started", "agent_ended"]
+
+
+# --------------------------------------------------------------------------------------------
+# Tool gates
+
+
+def test_the_first_denial_wins_and_the_model_sees_it(tmp_path: Path) -> None:
+    log: list[str] = []
+    gates = [Recorder(log, "1 ", deny="no secrets"), Recorder(log, "2 ", deny="never asked")]
+    calls = [ToolUse("t1", "Echo", {"text": "secret"}), ToolUse("t2", "Nope", {})]
+    model = ScriptedModel([calls, ToolUse("t3", "Echo", {"text": "fine"}), "done"])
+    result = logged_run(model, tmp_path, log, tool_gates=gates)
+    assert result.state == "done"
+    # The denied call: the second gate is not asked; every gate hears how it ended.  The unknown
+    # tool is refused before any gate.
+    t1 = [line for line in log if "t1" in line or "tool_denied" in line]
+    assert t1 == ["1 before_tool t1", "event tool_denied", "1 after_tool t1 True", "2 after_tool t1 True"]
+    assert "1 before_tool t2" not in log and log.count("event tool_denied") == 1
+    assert [line for line in log if "t3" in line] == [
+        "1 before_tool t3",
+        "2 before_tool t3",
+        "1 after_tool t3 False",
+        "2 after_tool t3 False",
+    ]
+    denied, unknown = model.requests[1].messages[-1].content
+    assert isinstance(denied, ToolResult) and denied.is_error
+    assert denied.content == "<tool_use_error>no secrets</tool_use_error>"
+    assert isinstance(unknown, ToolResult) and unknown.is_error and "unknown tool" in unknown.content
+
+
+def test_tool_denied_comes_between_started_and_finished(tmp_path: Path) -> None:
+    hooks = Hooks(pre_tool=[lambda agent, call: "not today"])
+    assert isinstance(hooks, ToolGate)  # the public hooks are a tool gate as they are
+    model = ScriptedModel([ToolUse("t1", "Echo", {"text": "x"}), "ok"])
+    result, events = run(model, tmp_path, tool_gates=[hooks])
+    assert result.state == "done"
+    kinds = [e.kind for e in events]
+    assert kinds[1:5] == ["turn", "tool_started", "tool_denied", "tool_finished"]
+    denied = next(e for e in events if isinstance(e, ToolDenied))
+    assert (denied.agent, denied.call.id, denied.reason) == ("a1", "t1", "not today")
+
+
+def test_a_gate_that_raises_ends_the_agent(tmp_path: Path) -> None:
+    class Broken:
+        async def before_tool(self, agent: str, call: ToolUse) -> str | None:
+            raise KeyError("rules")
+
+        async def after_tool(self, agent: str, call: ToolUse, result: ToolResult) -> None:
+            return None
+
+    calls = [ToolUse("t1", "Echo", {"text": "x"}), ToolUse("t2", "Echo", {"text": "y"})]
+    result, _ = run(ScriptedModel([calls, "never"]), tmp_path, tool_gates=[Broken()])
+    assert result.state == "failed" and result.error == "KeyError: 'rules'"  # the group's first

@@ -15,11 +15,13 @@ from typing import Any, TypeVar
 
 import pytest
 
+from agentbook.agent.gates import RequestHook, RequestOutcome
 from agentbook.agent.loop import run_agent
 from agentbook.events import AgentEvent, TurnCompleted
 from agentbook.messages import Message, Request, Response, Text, ToolResult, ToolSchema, ToolUse, Usage
 from agentbook.models import ScriptedModel, TransientModelError
 from agentbook.models.base import RequestEstimator, estimate_request_tokens
+from agentbook.scheduler.gating import RateGateHook
 from agentbook.scheduler.ratelimit import (
     GatedHook,
     RateGate,
@@ -522,14 +524,15 @@ def test_the_incremental_estimate_equals_the_whole_one() -> None:
 
 
 def test_gated_hook_with_run_agent_settles_per_agent(tmp_path: Path) -> None:
-    # Three agents share one hook on a 2-requests-a-minute gate: two go at once, the third 30 s
-    # later; each agent settles its own reservation from its emit.
+    # Three agents share one request hook on a 2-requests-a-minute gate: two go at once, the
+    # third 30 s later; the hook settles each agent's own reservation after its response.
     fake = FakeTime()
     gate = fake.gate(
         RateLimits(requests_per_minute=2, input_tokens_per_minute=1_000_000, output_tokens_per_minute=100_000)
     )
-    hook = gated(gate, 4096)
-    assert isinstance(hook, GatedHook)
+    assert isinstance(gated(gate, 4096), GatedHook)
+    hook = RateGateHook(gate, 4096)
+    assert isinstance(hook, RequestHook)
     started: dict[str, float] = {}
 
     async def agent(name: str) -> None:
@@ -538,7 +541,6 @@ def test_gated_hook_with_run_agent_settles_per_agent(tmp_path: Path) -> None:
         def emit(event: AgentEvent) -> None:
             if isinstance(event, TurnCompleted):
                 started[name] = fake.now - T0
-                hook.settle(event.response)
 
         result = await run_agent(
             name,
@@ -548,7 +550,7 @@ def test_gated_hook_with_run_agent_settles_per_agent(tmp_path: Path) -> None:
             ctx=ToolContext(tmp_path),
             max_tokens=4096,
             emit=emit,
-            before_request=hook,
+            request_hooks=[hook],
         )
         assert result.state == "done"
 
@@ -561,6 +563,30 @@ def test_gated_hook_with_run_agent_settles_per_agent(tmp_path: Path) -> None:
     # Every reservation was settled to the (tiny) estimated usage of the scripted model.
     assert 99_900 < levels["output-tokens"] <= 100_000
     assert 999_900 < levels["input-tokens"] <= 1_000_000
+
+
+def test_rate_gate_hook_pauses_the_gate_for_a_retried_429_only() -> None:
+    fake = FakeTime()
+    gate = fake.gate()
+    hook = RateGateHook(gate)
+    request = Request(system="", messages=(Message.user("hi"),))
+
+    def failed(status: int, retry_in: float | None) -> RequestOutcome:
+        return RequestOutcome(
+            request, error=TransientModelError(str(status), status=status), retry_in=retry_in
+        )
+
+    async def main() -> None:
+        await hook.after_request("a", failed(529, 2.0))  # overloaded is not a rate limit
+        await hook.after_request("a", failed(429, None))  # the final failure: nobody retries
+        assert gate.stats.pauses == 0
+        await hook.after_request("a", failed(429, 3.0))
+        assert gate.stats.pauses == 1
+        started = fake.now
+        await hook.before_request("b", request)  # a sibling waits the chosen 3 s
+        assert fake.now - started == pytest.approx(3.0)
+
+    fake.run(main())
 
 
 def test_hook_settle_outside_the_agent_task_settles_against_max_tokens() -> None:

@@ -416,3 +416,45 @@ def test_bad_input_starts_nothing(tmp_path: Path, kwargs: dict[str, Any], messag
     with pytest.raises(ValueError, match=message):
         start(tasks, tmp_path, **kwargs)
     assert not (tmp_path / "run").exists()
+
+
+def test_a_run_gates_tool_calls_with_its_hooks_then_its_permissions(tmp_path: Path) -> None:
+    from agentbook.events import ToolDenied
+    from agentbook.tools.permissions import Permissions
+
+    asked: list[str] = []
+
+    def no_env(agent: str, call: ToolUse) -> str | None:
+        asked.append(call.id)
+        return "no .env" if ".env" in call.input.get("command", "") else None
+
+    script = ScriptedModel(
+        [
+            [
+                ToolUse("b1", "Bash", {"command": "rm .env"}),  # the hook denies it first
+                ToolUse("b2", "Bash", {"command": "rm data"}),  # the hook lets it by; the rules deny it
+            ],
+            "end",
+        ]
+    )
+    denials: list[ToolDenied] = []
+    run = start(
+        {"g": "go"},
+        tmp_path,
+        model=script,
+        hooks=Hooks(pre_tool=[no_env]),
+        permissions=Permissions(deny=["Bash(rm *)"]),
+        on_event=lambda event: denials.append(event) if isinstance(event, ToolDenied) else None,
+    )
+    run.wait(timeout=10)
+    hook, rules = script.requests[1].messages[-1].content
+    assert (
+        isinstance(hook, ToolResult)
+        and hook.content == "<tool_use_error>Blocked by a hook: no .env</tool_use_error>"
+    )
+    assert isinstance(rules, ToolResult) and rules.is_error and "Permission denied" in rules.content
+    assert sorted(asked) == ["b1", "b2"]
+    assert sorted((d.call.id, d.reason.split(":")[0]) for d in denials) == [
+        ("b1", "Blocked by a hook"),
+        ("b2", "Permission denied"),
+    ]

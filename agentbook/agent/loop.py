@@ -3,7 +3,10 @@
 The loop ends when the model stops asking for tools (`done`), when `max_turns` responses have
 been used (`partial`: pass `result.messages` back as `history` to continue), when a harness
 error happens (`failed`), or when its task is cancelled (`cancelled`, then re-raised).  It never
-prints or draws: everything observable goes out as events to `emit`.
+prints or draws: everything observable goes out as events to `emit`.  What it does next is
+always one `agentbook.agent.steps.Step`, handled in one flat `match` in `run_agent`; what the
+layers above may decide (waiting, refusing, denying a tool) goes through the request hooks and
+tool gates of `agentbook.agent.gates`.
 
 Continuing a history whose last response asked for tools that have no result yet (a crash or a
 cancel mid-turn) runs only the missing calls: tool calls that already ran are never repeated.
@@ -12,34 +15,40 @@ cancel mid-turn) runs only the missing calls: tool calls that already ran are ne
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
-from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
+from agentbook.agent.gates import RequestHook, ToolGate, ask, run_tools
+from agentbook.agent.steps import (
+    Ask,
+    ContinuePaused,
+    FinalAnswer,
+    RunTools,
+    Step,
+    Stop,
+    next_step,
+    resume_step,
+)
 from agentbook.events import (
     AgentEnded,
     AgentStarted,
     AgentState,
     Listener,
-    ModelRetry,
-    ToolFinished,
     ToolResultsSent,
-    ToolStarted,
     TurnCompleted,
 )
 from agentbook.messages import Message, Request, Response, ToolResult, ToolUse, Usage
-from agentbook.models.base import Model, ModelError, TransientModelError
-from agentbook.models.retry import RetryPolicy, call_with_retries
-from agentbook.tools.base import Tool, ToolContext, ToolError, schema
+from agentbook.models.base import Model, ModelError
+from agentbook.models.retry import RetryPolicy
+from agentbook.tools.base import Tool, ToolContext, schema
+
+__all__ = ["CONTINUE_PROMPT", "DEFAULT_MAX_TURNS", "AgentResult", "run_agent"]
 
 DEFAULT_MAX_TURNS = 30
 CONTINUE_PROMPT = "Continue from where you stopped."
-
-Authorize = Callable[[ToolUse], Awaitable[str | None]]
-"""Asked before each tool call: `None` lets it run, a string denies it with that reason."""
-AfterTool = Callable[[ToolUse, ToolResult], Awaitable[None]]
 
 
 @dataclass
@@ -75,99 +84,111 @@ async def run_agent(
     max_tokens: int = 8192,
     emit: Listener = _no_event,
     retry: RetryPolicy | None = None,
-    before_request: Callable[[Request], Awaitable[None]] | None = None,
-    authorize: Authorize | None = None,
-    after_tool: AfterTool | None = None,
+    request_hooks: Sequence[RequestHook] = (),
+    tool_gates: Sequence[ToolGate] = (),
     cache_system: bool = False,
 ) -> AgentResult:
     """Run one agent until it ends; see the module docstring for how it can end.
 
     `prompt` is the new user message (text, or a `Message` with cache breakpoints); `None`
     continues `history` as it is.  `cache_system` marks the system prompt for prompt caching.
-    `max_turns` counts the responses of this call.  `before_request` runs before every model
-    call attempt (rate gates use it); `authorize` before every tool call (permissions and hooks
-    use it), and `after_tool` after each.
+    `max_turns` counts the responses of this call.  `request_hooks` run in order around every model
+    call attempt, `tool_gates` around every tool call (see `agentbook.agent.gates`).
     """
-    messages = list(history)
-    by_name = {t.name: t for t in tools}
-    schemas = tuple(schema(t) for t in tools)
-    retry = retry or RetryPolicy()
-    turns, usage, text = 0, Usage(), ""
-
-    def end(state: AgentState, error: str | None = None) -> AgentResult:
-        emit(AgentEnded(agent=name, state=state, turns=turns, usage=usage, result=text, error=error))
-        return AgentResult(name, state, text, turns, usage, messages, error, model.name, ctx.root)
-
-    def retried(attempt: int, exc: TransientModelError, wait: float) -> None:
-        emit(ModelRetry(agent=name, attempt=attempt, error=str(exc), status=exc.status, wait_s=wait))
-
-    async def run_tools(calls: Sequence[ToolUse], done: Sequence[ToolResult] = ()) -> None:
-        def run(call: ToolUse) -> Coroutine[Any, Any, ToolResult]:
-            return _run_tool(name, call, by_name, ctx, emit, authorize, after_tool)
-
-        if len(calls) == 1:  # the common case: no task to create and schedule
-            ran = [await run(calls[0])]
-        else:
-            # Several calls in one response run at once; a harness failure in one cancels the rest.
-            async with asyncio.TaskGroup() as group:
-                running = [group.create_task(run(c)) for c in calls]
-            ran = [t.result() for t in running]
-        results = {r.tool_use_id: r for r in (*done, *ran)}
-        order = [c.id for c in messages[-1].tool_uses] if messages[-1].role == "assistant" else list(results)
-        tool_message = Message("user", tuple(results[i] for i in order if i in results))
-        messages.append(tool_message)
-        emit(ToolResultsSent(agent=name, message=tool_message))
-
-    pending, answered = _unanswered(messages)
-    added: Message | None = None
-    if answered:
-        messages.pop()  # the partial results are re-sent together with the missing ones
-    elif not pending and (prompt is not None or not messages or messages[-1].role == "assistant"):
-        added = prompt if isinstance(prompt, Message) else Message.user(prompt or CONTINUE_PROMPT)
-        messages.append(added)
-    emit(AgentStarted(agent=name, model=model.name, prompt=added, system=system,
-                      cwd=str(ctx.root), resumed=bool(history)))  # fmt: skip
+    talk = _Conversation(name, model, ctx, emit, history, {t.name: t for t in tools})
+    request = functools.partial(Request, system, tools=tuple(schema(t) for t in tools),
+                                max_tokens=max_tokens, cache_system=cache_system)  # fmt: skip
+    policy, response = retry or RetryPolicy(), None
+    step: Step = talk.begin(prompt, system, max_turns)
     try:
-        if pending or answered:
-            await run_tools(pending, answered)
         while True:
-            if turns >= max_turns:
-                return end("partial", f"stopped after max_turns={max_turns}; resume to continue")
-            request = Request(
-                system=system,
-                messages=tuple(messages),
-                tools=schemas,
-                max_tokens=max_tokens,
-                cache_system=cache_system,
-            )
-            started = time.monotonic()
-            response = await call_with_retries(
-                lambda request=request: _ask(model, request, before_request),  # type: ignore[misc]
-                retry,
-                on_retry=retried,
-            )
-            turns += 1
-            usage += response.usage
-            messages.append(response.message)
-            text = response.message.text or text
-            emit(
-                TurnCompleted(agent=name, turn=turns, response=response, elapsed_s=time.monotonic() - started)
-            )
-            calls = response.message.tool_uses
-            if not calls:
-                if response.stop_reason == "pause_turn":
-                    continue  # the server paused a long turn: send the conversation back as is
-                return end("done")
-            await run_tools(calls)
+            match step:
+                case FinalAnswer():
+                    return talk.end("done")
+                case Stop(state, error):
+                    return talk.end(state, error)
+                case RunTools(calls, done):
+                    await talk.run_tools(calls, done, tool_gates)
+                    response = None
+                case Ask() | ContinuePaused():
+                    response = await talk.ask(request(tuple(talk.messages)), policy, request_hooks)
+            step = next_step(response, talk.turns, max_turns)
     except asyncio.CancelledError:
-        end("cancelled", "cancelled")
+        talk.end("cancelled", "cancelled")
         raise
     except ModelError as exc:
-        return end("failed", f"model error: {exc}")
+        return talk.end("failed", f"model error: {exc}")
     except Exception as exc:  # a harness failure: stop this agent, say why, leave siblings alone
-        while isinstance(exc, ExceptionGroup):
-            exc = exc.exceptions[0]
-        return end("failed", f"{type(exc).__name__}: {exc}")
+        return talk.end("failed", _harness_error(exc))
+
+
+def _harness_error(exc: Exception) -> str:
+    """Why a harness failure ended an agent: the first failure of a group (a tool of several)."""
+    while isinstance(exc, ExceptionGroup):
+        exc = exc.exceptions[0]
+    return f"{type(exc).__name__}: {exc}"
+
+
+class _Conversation:
+    """One agent's conversation and counters, and the events that report them as they change."""
+
+    def __init__(
+        self,
+        name: str,
+        model: Model,
+        ctx: ToolContext,
+        emit: Listener,
+        history: Sequence[Message],
+        tools: Mapping[str, Tool],
+    ) -> None:
+        self.name, self.model, self.ctx, self.emit, self.tools = name, model, ctx, emit, tools
+        self.resumed = bool(history)
+        self.messages = list(history)
+        self.turns, self.usage, self.text = 0, Usage(), ""
+
+    def begin(self, prompt: str | Message | None, system: str, max_turns: int) -> Step:
+        """Add the prompt (unless tool calls are owed an answer first) and say the agent started."""
+        pending, answered = _unanswered(self.messages)
+        added: Message | None = None
+        wants_prompt = prompt is not None or not self.messages or self.messages[-1].role == "assistant"
+        if answered:
+            self.messages.pop()  # the partial results are re-sent together with the missing ones
+        elif not pending and wants_prompt:
+            added = prompt if isinstance(prompt, Message) else Message.user(prompt or CONTINUE_PROMPT)
+            self.messages.append(added)
+        self.emit(AgentStarted(agent=self.name, model=self.model.name, prompt=added, system=system,
+                               cwd=str(self.ctx.root), resumed=self.resumed))  # fmt: skip
+        return resume_step(pending, answered, max_turns)
+
+    async def ask(self, request: Request, retry: RetryPolicy, hooks: Sequence[RequestHook]) -> Response:
+        """The model's next response, added to the conversation."""
+        started = time.monotonic()
+        response = await ask(self.name, self.model, request, retry, hooks, self.emit)
+        self.turns += 1
+        self.usage += response.usage
+        self.messages.append(response.message)
+        self.text = response.message.text or self.text
+        elapsed = time.monotonic() - started
+        self.emit(TurnCompleted(agent=self.name, turn=self.turns, response=response, elapsed_s=elapsed))
+        return response
+
+    async def run_tools(
+        self, calls: Sequence[ToolUse], done: Sequence[ToolResult], gates: Sequence[ToolGate]
+    ) -> None:
+        """Run `calls` and answer the last response with their results and `done`, in its order."""
+        ran = await run_tools(self.name, calls, self.tools, self.ctx, gates, self.emit)
+        results = {r.tool_use_id: r for r in (*done, *ran)}
+        last = self.messages[-1]
+        order = [c.id for c in last.tool_uses] if last.role == "assistant" else list(results)
+        message = Message("user", tuple(results[i] for i in order if i in results))
+        self.messages.append(message)
+        self.emit(ToolResultsSent(agent=self.name, message=message))
+
+    def end(self, state: AgentState, error: str | None = None) -> AgentResult:
+        self.emit(AgentEnded(agent=self.name, state=state, turns=self.turns, usage=self.usage,
+                             result=self.text, error=error))  # fmt: skip
+        return AgentResult(self.name, state, self.text, self.turns, self.usage, self.messages, error,
+                           self.model.name, self.ctx.root)  # fmt: skip
 
 
 def _unanswered(messages: list[Message]) -> tuple[list[ToolUse], list[ToolResult]]:
@@ -181,40 +202,3 @@ def _unanswered(messages: list[Message]) -> tuple[list[ToolUse], list[ToolResult
         if missing:
             return missing, results
     return [], []
-
-
-async def _ask(
-    model: Model, request: Request, before_request: Callable[[Request], Awaitable[None]] | None
-) -> Response:
-    if before_request is not None:
-        await before_request(request)
-    return await model.respond(request)
-
-
-async def _run_tool(
-    agent: str,
-    call: ToolUse,
-    tools: dict[str, Tool],
-    ctx: ToolContext,
-    emit: Listener,
-    authorize: Authorize | None,
-    after_tool: AfterTool | None,
-) -> ToolResult:
-    """Run one tool call; model mistakes and denials become `is_error` results."""
-    emit(ToolStarted(agent=agent, call=call))
-    started = time.monotonic()
-    tool = tools.get(call.name)
-    try:
-        if tool is None:
-            raise ToolError(f"unknown tool {call.name!r}; available: {', '.join(tools) or 'none'}")
-        denial = await authorize(call) if authorize is not None else None
-        if denial is not None:
-            raise ToolError(denial)
-        result = ToolResult(call.id, await tool.run(call.input, ctx))
-    except ToolError as exc:
-        # The model caused this (or was refused) and can adapt: tell it, as Claude Code does.
-        result = ToolResult(call.id, f"<tool_use_error>{exc}</tool_use_error>", is_error=True)
-    if after_tool is not None:
-        await after_tool(call, result)
-    emit(ToolFinished(agent=agent, call=call, result=result, elapsed_s=time.monotonic() - started))
-    return result

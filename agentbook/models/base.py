@@ -65,9 +65,9 @@ class TransientModelError(ModelError):
 
 
 response_began: ContextVar[Callable[[], None] | None] = ContextVar("agentbook_response_began", default=None)
-"""Set (by a `before_request` hook) to be told when the response to this task's request has begun:
-prompt-cache warming releases an agent's siblings then, because a cache entry is readable once the
-response that wrote it has begun."""
+"""Set (by a request hook's `before_request`) to be told when the response to this task's request
+has begun: prompt-cache warming releases an agent's siblings then, because a cache entry is
+readable once the response that wrote it has begun."""
 
 
 def signal_response_began() -> None:

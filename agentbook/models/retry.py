@@ -14,6 +14,8 @@ from typing import TypeVar
 
 from agentbook.models.base import ModelError, TransientModelError
 
+__all__ = ["RetryPolicy", "call_with_retries"]
+
 T = TypeVar("T")
 
 
@@ -34,6 +36,22 @@ class RetryPolicy:
         jittered = self.rng.uniform(0.0, min(self.cap_s, self.base_s * 2 ** (attempt - 1)))
         return max(jittered, retry_after or 0.0)
 
+    def wait_after(self, attempt: int, error: BaseException) -> float | None:
+        """Seconds to wait before retrying after `error` ended attempt number `attempt`, or `None`
+        when there is no retry: the error is not transient, or the attempts are used up."""
+        if not isinstance(error, TransientModelError) or attempt >= self.max_attempts:
+            return None
+        return self.delay(attempt, error.retry_after)
+
+    def final_error(self, attempt: int, error: ModelError) -> ModelError:
+        """The error a caller sees when `error` ended attempt `attempt` for good: a transient one
+        becomes a `ModelError` saying how many attempts were made (one type for "gave up")."""
+        if not isinstance(error, TransientModelError):
+            return error
+        return ModelError(
+            f"gave up after {attempt} attempts: {error}", status=error.status, request_id=error.request_id
+        )
+
 
 async def call_with_retries(
     call: Callable[[], Awaitable[T]],
@@ -52,11 +70,9 @@ async def call_with_retries(
         try:
             return await call()
         except TransientModelError as exc:
-            if attempt >= policy.max_attempts:
-                raise ModelError(
-                    f"gave up after {attempt} attempts: {exc}", status=exc.status, request_id=exc.request_id
-                ) from exc
-            wait = policy.delay(attempt, exc.retry_after)
+            wait = policy.wait_after(attempt, exc)
+            if wait is None:
+                raise policy.final_error(attempt, exc) from exc
             if on_retry is not None:
                 on_retry(attempt, exc, wait)
             await sleep(wait)

@@ -3,7 +3,8 @@
 Concurrent cold requests that share a prefix all pay the cache write: an entry is readable only
 after the response that wrote it has begun.  So one agent's first request goes alone and its
 siblings are released once that response has begun (the model adapter signals it through
-`agentbook.models.base.response_began`).
+`agentbook.models.base.response_began`).  A `Warmup` is a request hook
+(`agentbook.agent.gates.RequestHook`): a run gives each model's one to every agent of that model.
 """
 
 from __future__ import annotations
@@ -12,16 +13,26 @@ import asyncio
 import json
 import warnings
 
+from agentbook.agent.gates import RequestOutcome
 from agentbook.costs import LOCAL_MODELS, price_for
+from agentbook.messages import Request
 from agentbook.models.base import estimate_tokens, response_began
 from agentbook.tools import tools_named
 from agentbook.tools.base import schema
+
+__all__ = ["Warmup", "warn_if_uncacheable"]
 
 
 class Warmup:
     """Prompt-cache warming for one model of a run: the first agent's first request goes alone;
     its siblings wait until its response has begun (then the cache entry it writes is readable),
-    or until it answered or ended, whichever comes first."""
+    or until it answered or ended, whichever comes first.
+
+    As a request hook it enters before each attempt and releases after the leader's response or
+    final failure.  The leader can also end with no outcome at all (cancelled, or a harness error
+    mid-request): whoever runs it calls `release_if(agent)` when it ends, or its siblings wait
+    for ever.
+    """
 
     def __init__(self) -> None:
         self.leader: str | None = None
@@ -39,6 +50,13 @@ class Warmup:
     def release_if(self, agent: str) -> None:
         if agent == self.leader:
             self.ready.set()
+
+    async def before_request(self, agent: str, request: Request) -> None:
+        await self.enter(agent)
+
+    async def after_request(self, agent: str, outcome: RequestOutcome) -> None:
+        if outcome.response is not None or outcome.retry_in is None:
+            self.release_if(agent)  # the leader answered or failed for good: hold nobody longer
 
 
 def warn_if_uncacheable(model: str, system: str, context: str | None) -> None:

@@ -10,17 +10,20 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import re
 from typing import TYPE_CHECKING
 
+from agentbook.agent.gates import RequestHook, ToolGate
 from agentbook.agent.loop import AgentResult, run_agent
-from agentbook.events import AgentEnded, AgentEvent, ModelRetry, TurnCompleted
-from agentbook.messages import Message, Request, Text, ToolResult, ToolUse
+from agentbook.events import AgentEnded, AgentEvent
+from agentbook.messages import Message, Text
 from agentbook.models import Model, get_model
 from agentbook.models.base import estimate_tokens
 from agentbook.scheduler.asking import worktree_edits
-from agentbook.scheduler.ratelimit import gate_for, gated
+from agentbook.scheduler.gating import HookGate, PermissionGate, RateGateHook
+from agentbook.scheduler.ratelimit import gate_for
 from agentbook.scheduler.records import AgentRecord
 from agentbook.scheduler.transcripts import TranscriptWriter
 from agentbook.scheduler.warming import Warmup
@@ -110,8 +113,6 @@ class Wiring:
             else self.run.permissions
         )
         edits = worktree_edits(permissions) if tree is not None else None
-        gate = gate_for(model.name, self.config.rate_limits)
-        hook = gated(gate, self.config.max_tokens)
         if spec and spec.max_turns and not history:
             max_turns = min(max_turns, spec.max_turns)
         writer = self._writers.get(record.name)
@@ -123,29 +124,10 @@ class Wiring:
                 secrets=self.run.secrets,
             )
         warmup = self._warmups.setdefault(model.name, Warmup()) if self.config.warm_cache else None
-
-        def emit(event: AgentEvent) -> None:
-            self.run._dispatch(record, event)
-            if isinstance(event, TurnCompleted):
-                hook.settle(event.response)  # corrects this request's reservation to its real usage
-            elif isinstance(event, ModelRetry) and event.status == 429:
-                gate.pause(event.wait_s)
-            if warmup is not None and isinstance(event, TurnCompleted | AgentEnded):
-                warmup.release_if(record.name)  # the leader answered or ended: never hold siblings longer
-
-        async def before_request(request: Request) -> None:
-            if warmup is not None:
-                await warmup.enter(record.name)
-            await hook(request)
-
-        async def authorize(call: ToolUse) -> str | None:
-            denial = await self.run.hooks.before_tool(record.name, call)
-            if denial is not None:
-                return f"Blocked by a hook: {denial}"
-            return await self.run.asking.authorize(record, permissions, call, edits)
-
-        async def after_tool(call: ToolUse, result: ToolResult) -> None:
-            await self.run.hooks.after_tool(record.name, call, result)
+        rate_gate = RateGateHook(gate_for(model.name, self.config.rate_limits), self.config.max_tokens)
+        request_hooks: list[RequestHook] = [rate_gate] if warmup is None else [warmup, rate_gate]
+        check = functools.partial(self.run.asking.authorize, record, permissions, edits=edits)
+        tool_gates: list[ToolGate] = [HookGate(self.run.hooks), PermissionGate(check)]
 
         await self.run.hooks.started(record.name)
         result: AgentResult | None = None
@@ -160,15 +142,16 @@ class Wiring:
                 history=history,
                 max_turns=max_turns,
                 max_tokens=self.config.max_tokens,
-                emit=emit,
+                emit=functools.partial(self.run._dispatch, record),
                 retry=self.config.retry,
-                before_request=before_request,
-                authorize=authorize,
-                after_tool=after_tool,
+                request_hooks=request_hooks,
+                tool_gates=tool_gates,
                 cache_system=self.config.warm_cache or self.config.shared_context is not None,
             )
         finally:
             writer.close()
+            if warmup is not None:
+                warmup.release_if(record.name)  # a leader cancelled or crashed mid-request says nothing
             if tree is not None and result is None:
                 # Cancelled or crashed: keep the worktree for inspection.  Synchronously, because
                 # a cancelled task cannot await.

@@ -1,0 +1,163 @@
+"""Request hooks and tool gates: what the turn loop lets the layers above decide, and when.
+
+The loop knows nothing about rate limits, cache warming, budgets, permissions or user hooks, yet
+each of them must act at one exact point of an agent's work.  These two protocols are those
+points.  A `RequestHook` runs around every model call *attempt* (retries included): before it,
+where a rate gate or a warm-up may make the agent wait and a budget may refuse (by raising,
+which ends the agent as a harness error); and after it, with the attempt's `RequestOutcome`,
+where a gate settles its reservation or pauses on a 429.  A `ToolGate` runs around every tool
+call: before it, where a hook or the permissions may deny it (the first denial wins and the
+gates after it are not asked), and after it, with the result.
+
+The scheduler builds these from its run's configuration (`agentbook.scheduler.gating`,
+`agentbook.scheduler.warming`); `agentbook.agent.hooks.Hooks` is a `ToolGate` as it is.
+`ask` and `run_tools` below are how the loop runs them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
+
+from agentbook.events import Listener, ModelRetry, ToolDenied, ToolFinished, ToolStarted
+from agentbook.messages import Request, Response, ToolResult, ToolUse
+from agentbook.models.base import Model, ModelError
+from agentbook.models.retry import RetryPolicy
+from agentbook.tools.base import Tool, ToolContext, ToolError
+
+__all__ = ["RequestHook", "RequestOutcome", "ToolGate", "ask", "first_denial", "run_tool", "run_tools"]
+
+
+@dataclass(frozen=True, slots=True)
+class RequestOutcome:
+    """How one attempt at a model request went.
+
+    Exactly one of `response` and `error` is set.  `retry_in` is the wait (seconds) the retry
+    policy chose before the next attempt when `error` is transient and will be retried; `None`
+    after a success and after the final failure (the agent then ends failed).
+    """
+
+    request: Request
+    response: Response | None = None
+    error: ModelError | None = None
+    retry_in: float | None = None
+
+
+@runtime_checkable
+class RequestHook(Protocol):
+    """Called around every model call attempt of an agent, in the agent's own task."""
+
+    async def before_request(self, agent: str, request: Request) -> None:
+        """Before each attempt; may wait.  Raising ends the agent (a harness error)."""
+
+    async def after_request(self, agent: str, outcome: RequestOutcome) -> None:
+        """After each attempt that got a response or a `ModelError` (not after a cancellation
+        or another exception: those end the agent, and its owner cleans up)."""
+
+
+@runtime_checkable
+class ToolGate(Protocol):
+    """Called around every tool call of an agent (not for a tool the agent does not have)."""
+
+    async def before_tool(self, agent: str, call: ToolUse) -> str | None:
+        """`None` lets the call go on; a string denies it, and the model sees that reason."""
+
+    async def after_tool(self, agent: str, call: ToolUse, result: ToolResult) -> None:
+        """After each call, denied ones included, with the result the model will see."""
+
+
+async def ask(
+    agent: str,
+    model: Model,
+    request: Request,
+    retry: RetryPolicy,
+    hooks: Sequence[RequestHook],
+    emit: Listener,
+) -> Response:
+    """`model`'s response to `request`, retrying transient errors as `retry` says.
+
+    Every hook's `before_request` runs before each attempt and its `after_request` after it; a
+    retried failure emits `ModelRetry` (after the hooks, so a hook that raises leaves no promise
+    of another attempt behind).  Raises the final `ModelError` (`retry.final_error`).  This is
+    `call_with_retries` with hooks: they must be awaited, and told the wait that was chosen.
+    """
+    attempt = 1
+    while True:
+        for hook in hooks:
+            await hook.before_request(agent, request)
+        try:
+            response = await model.respond(request)
+        except ModelError as exc:
+            wait = retry.wait_after(attempt, exc)
+            for hook in hooks:
+                await hook.after_request(agent, RequestOutcome(request, error=exc, retry_in=wait))
+            if wait is None:
+                final = retry.final_error(attempt, exc)
+                if final is exc:
+                    raise
+                raise final from exc
+            emit(ModelRetry(agent=agent, attempt=attempt, error=str(exc), status=exc.status, wait_s=wait))
+            await asyncio.sleep(wait)
+            attempt += 1
+            continue
+        for hook in hooks:
+            await hook.after_request(agent, RequestOutcome(request, response=response))
+        return response
+
+
+async def first_denial(agent: str, call: ToolUse, gates: Sequence[ToolGate]) -> str | None:
+    """The reason of the first gate that denies `call`; the gates after it are not asked."""
+    for gate in gates:
+        denial = await gate.before_tool(agent, call)
+        if denial is not None:
+            return denial
+    return None
+
+
+async def run_tool(
+    agent: str,
+    call: ToolUse,
+    tools: Mapping[str, Tool],
+    ctx: ToolContext,
+    gates: Sequence[ToolGate],
+    emit: Listener,
+) -> ToolResult:
+    """Run one tool call through `gates`; model mistakes and denials become `is_error` results."""
+    emit(ToolStarted(agent=agent, call=call))
+    started = time.monotonic()
+    tool = tools.get(call.name)
+    try:
+        if tool is None:
+            raise ToolError(f"unknown tool {call.name!r}; available: {', '.join(tools) or 'none'}")
+        denial = await first_denial(agent, call, gates)
+        if denial is not None:
+            emit(ToolDenied(agent=agent, call=call, reason=denial))
+            raise ToolError(denial)
+        result = ToolResult(call.id, await tool.run(call.input, ctx))
+    except ToolError as exc:
+        # The model caused this (or was refused) and can adapt: tell it, as Claude Code does.
+        result = ToolResult(call.id, f"<tool_use_error>{exc}</tool_use_error>", is_error=True)
+    for gate in gates:
+        await gate.after_tool(agent, call, result)
+    emit(ToolFinished(agent=agent, call=call, result=result, elapsed_s=time.monotonic() - started))
+    return result
+
+
+async def run_tools(
+    agent: str,
+    calls: Sequence[ToolUse],
+    tools: Mapping[str, Tool],
+    ctx: ToolContext,
+    gates: Sequence[ToolGate],
+    emit: Listener,
+) -> list[ToolResult]:
+    """Run the calls of one response, at once when there are several, in their order."""
+    if len(calls) == 1:  # the common case: no task to create and schedule
+        return [await run_tool(agent, calls[0], tools, ctx, gates, emit)]
+    # Several calls in one response run at once; a harness failure in one cancels the rest.
+    async with asyncio.TaskGroup() as group:
+        running = [group.create_task(run_tool(agent, c, tools, ctx, gates, emit)) for c in calls]
+    return [t.result() for t in running]

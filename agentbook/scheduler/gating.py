@@ -1,0 +1,71 @@
+"""A run's request hooks and tool gates: its rate gate, its user hooks and its permissions, in the
+shapes the turn loop calls (`agentbook.agent.gates`).
+
+The loop does not know what a rate gate or a permission is; the scheduler does, and wires them
+in here instead of watching the loop's events for the moments they care about.  Cache warming,
+the other request hook a run uses, is `agentbook.scheduler.warming.Warmup` itself.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+from agentbook.agent.gates import RequestOutcome, ToolGate
+from agentbook.messages import Request, ToolResult, ToolUse
+from agentbook.scheduler.ratelimit import RateGate, gated
+
+__all__ = ["HookGate", "PermissionGate", "RateGateHook"]
+
+
+class RateGateHook:
+    """A `RequestHook` over a rate gate shared by many agents.
+
+    Before each attempt it reserves the request's estimated input and `max_tokens` of output
+    (waiting for room); after a response it settles that reservation to the real usage and
+    learns the limits from the headers; after a 429 that will be retried it pauses the gate for
+    the chosen wait, so every sibling backs off with the refused agent.  Other failures (a 529
+    overload among them) never slow the siblings.  One hook serves one agent or many: `gated`
+    keeps each agent task's reservation apart.
+    """
+
+    def __init__(self, gate: RateGate, max_tokens: int | None = None) -> None:
+        self.gate = gate
+        self._hook = gated(gate, max_tokens)
+
+    async def before_request(self, agent: str, request: Request) -> None:
+        await self._hook(request)
+
+    async def after_request(self, agent: str, outcome: RequestOutcome) -> None:
+        if outcome.response is not None:
+            self._hook.settle(outcome.response)
+        elif outcome.retry_in is not None and outcome.error is not None and outcome.error.status == 429:
+            self.gate.pause(outcome.retry_in)
+
+
+class HookGate:
+    """A `ToolGate` over a run's user hooks (`agentbook.agent.hooks.Hooks`, or any other gate),
+    whose denials tell the model that a hook blocked the call."""
+
+    def __init__(self, hooks: ToolGate) -> None:
+        self.hooks = hooks
+
+    async def before_tool(self, agent: str, call: ToolUse) -> str | None:
+        denial = await self.hooks.before_tool(agent, call)
+        return None if denial is None else f"Blocked by a hook: {denial}"
+
+    async def after_tool(self, agent: str, call: ToolUse, result: ToolResult) -> None:
+        await self.hooks.after_tool(agent, call, result)
+
+
+class PermissionGate:
+    """A `ToolGate` over one agent's permission check: `check(call)` returns `None` to allow the
+    call or the reason it is denied (it may wait, for someone to answer a permission request)."""
+
+    def __init__(self, check: Callable[[ToolUse], Awaitable[str | None]]) -> None:
+        self.check = check
+
+    async def before_tool(self, agent: str, call: ToolUse) -> str | None:
+        return await self.check(call)
+
+    async def after_tool(self, agent: str, call: ToolUse, result: ToolResult) -> None:
+        return None
