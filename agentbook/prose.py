@@ -1,7 +1,7 @@
 """JSON out of a model's prose: the one extractor for answers that should be JSON but may not be.
 
 Models asked for "JSON only" still wrap it in a sentence or a Markdown code fence.  The plan's
-dependency analysis (`agentbook.plans.analysis`) and the batch's research step
+dependency analysis (`agentbook.plans.dependencies`) and the batch's research step
 (`agentbook.batches`) both read such answers through `json_in_prose`; each checks the shape of
 what it gets itself, and quotes the answer when it is wrong.  A value module: it imports nothing
 from agentbook.

@@ -19,7 +19,7 @@ Who uses it: users (`ab.Plan`), the `%%phase_plan` magic and the plan widgets.  
 job: `plan` (the `Plan` object and its gate), `graph` (layers, cycles), `overlaps` (declared file
 patterns that can meet), `conflicts` (declared and edited-file conflicts), `prompts` (`{name}`
 references), `progress` (phase runs and results), `running` (`Plan.run` and `PlanRun`),
-`analysis` (a model's view of the dependencies), `render` (text and HTML).
+`dependencies` (a model's view of the dependencies), `render` (text and HTML).
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 It holds the tasks, the approval gate and the plan's `Progress`, and delegates: the graph to
 `graph`, conflicts to `conflicts`, prompts to `prompts`, running to `running`, the model's
-dependency analysis to `analysis`, and its display to `render`.
+dependency analysis to `dependencies`, and its display to `render`.
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from agentbook.models import Model
-from agentbook.plans.analysis import analyse_dependencies
 from agentbook.plans.conflicts import Conflict, declared_conflicts, edited_conflicts
+from agentbook.plans.dependencies import analyse_dependencies
 from agentbook.plans.errors import PlanError
 from agentbook.plans.graph import dependents, layers
 from agentbook.plans.progress import Progress
