@@ -18,7 +18,7 @@ from agentbook.plans.dependencies import analyse_dependencies
 from agentbook.plans.errors import PlanError
 from agentbook.plans.graph import dependents, layers
 from agentbook.plans.progress import Progress
-from agentbook.plans.prompts import render
+from agentbook.plans.prompts import fill_prompt
 from agentbook.plans.render import plan_html, plan_text
 from agentbook.plans.running import PlanRun, Step, run_options, run_plan
 from agentbook.scheduler.runs import Run, run_parallel
@@ -131,7 +131,9 @@ class Plan:
         self._progress.require_results_before(self.tasks, phases, i)
         earlier = self._progress.results_before(self.tasks, phases, i)
         tasks = [
-            replace(self.tasks[n], prompt=render(self.tasks[n].prompt, earlier, f"task {n!r}", self.tasks))
+            replace(
+                self.tasks[n], prompt=fill_prompt(self.tasks[n].prompt, earlier, f"task {n!r}", self.tasks)
+            )
             for n in phases[i]
         ]
         self.run_dir, options = run_options(self.run_dir, f"phase-{i}", run_kwargs)

@@ -1,8 +1,8 @@
 """Prompts that quote earlier tasks' results: `{task_name}` filled in, or a `PlanError` saying why not.
 
 A phase's prompts (and a prompt step's) are templates over the results of earlier phases; `{{`
-and `}}` are literal braces.  `Plan.run_phase` renders them just before a phase starts;
-`check_prompts` renders every prompt still to run against placeholders first, so that a bad
+and `}}` are literal braces.  `Plan.run_phase` fills them in just before a phase starts;
+`check_prompts` fills in every prompt still to run with placeholders first, so that a bad
 reference in the last phase fails before the first phases were paid for.
 """
 
@@ -14,10 +14,10 @@ from collections.abc import Mapping
 from agentbook.plans.errors import PlanError
 from agentbook.specs import Task
 
-__all__ = ["check_prompts", "render"]
+__all__ = ["check_prompts", "fill_prompt"]
 
 
-def render(template: str, results: Mapping[str, str], where: str, tasks: Mapping[str, Task]) -> str:
+def fill_prompt(template: str, results: Mapping[str, str], where: str, tasks: Mapping[str, Task]) -> str:
     """`template` with each `{name}` replaced by that task's result (`{{`, `}}`: braces).
 
     A name that is not in `results` is a `PlanError` naming it and saying why: not a task of the
@@ -52,16 +52,16 @@ def render(template: str, results: Mapping[str, str], where: str, tasks: Mapping
 def check_prompts(
     tasks: Mapping[str, Task], phases: list[list[str]], start: int, steps: Mapping[int, object]
 ) -> None:
-    """Render the prompts of phases `start`... and of the prompt steps still to run against
+    """Fill in the prompts of phases `start`... and of the prompt steps still to run with
     empty results of the phases before each; the first bad one raises `PlanError`."""
     for index in range(start, len(phases)):
         before = {n: "" for phase in phases[:index] for n in phase}
         for name in phases[index]:
-            render(tasks[name].prompt, before, f"task {name!r}", tasks)
+            fill_prompt(tasks[name].prompt, before, f"task {name!r}", tasks)
     for index, step in steps.items():
         if isinstance(step, str) and index >= start - 1:
             before = {n: "" for phase in phases[: index + 1] for n in phase}
-            render(step, before, f"the step after phase {index}", tasks)
+            fill_prompt(step, before, f"the step after phase {index}", tasks)
 
 
 def _reference_problem(where: str, name: str, tasks: Mapping[str, Task]) -> str:

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, TypeAlias
 
 from agentbook.plans.errors import PlanError
 from agentbook.plans.progress import Progress
-from agentbook.plans.prompts import check_prompts, render
+from agentbook.plans.prompts import check_prompts, fill_prompt
 from agentbook.scheduler.runs import Run, run_parallel
 from agentbook.scheduler.transcripts import new_run_dir
 from agentbook.specs import Task
@@ -156,7 +156,7 @@ class _Runner:
         """Run `prompt` as a one-task run `step-<index>`; why it did not finish, or `None`."""
         plan, name = self.plan, f"step-{index}"
         results = self.progress.results_before(plan.tasks, plan.phases, index + 1)
-        text = render(prompt, results, f"the step after phase {index}", plan.tasks)
+        text = fill_prompt(prompt, results, f"the step after phase {index}", plan.tasks)
         plan.run_dir, options = run_options(plan.run_dir, name, self.run_kwargs)
         run = self.outcome.steps[index] = run_parallel([Task(name, text)], **options)
         run.wait()
