@@ -16,13 +16,13 @@ _EXPORTS: dict[str, str] = {
     "AgentSpec": "agentbook.specs",
     "Batch": "agentbook.batches",
     "BatchError": "agentbook.batches",
-    "Conflict": "agentbook.plans",
+    "Conflict": "agentbook.plans.conflicts",
     "Exploration": "agentbook.scheduler.explore",
     "Hooks": "agentbook.agent.hooks",
     "Permissions": "agentbook.tools.permissions",
-    "Plan": "agentbook.plans",
-    "PlanError": "agentbook.plans",
-    "PlanRun": "agentbook.plans",
+    "Plan": "agentbook.plans.plan",
+    "PlanError": "agentbook.plans.errors",
+    "PlanRun": "agentbook.plans.running",
     "RateLimits": "agentbook.scheduler.ratelimit",
     "Run": "agentbook.scheduler.run",
     "Task": "agentbook.specs",
@@ -44,7 +44,10 @@ if TYPE_CHECKING:
     from agentbook.analysis.claude_code import load_claude_code
     from agentbook.analysis.context import context_cost
     from agentbook.batches import Batch, BatchError, Unit, batch
-    from agentbook.plans import Conflict, Plan, PlanError, PlanRun
+    from agentbook.plans.conflicts import Conflict
+    from agentbook.plans.errors import PlanError
+    from agentbook.plans.plan import Plan
+    from agentbook.plans.running import PlanRun
     from agentbook.scheduler.explore import Exploration, explore, explore_async
     from agentbook.scheduler.launch import load_run, run_parallel
     from agentbook.scheduler.ratelimit import RateLimits

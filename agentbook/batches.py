@@ -5,12 +5,15 @@ unit ended, and failures go to `batch-failures.md`.  Units go on whatever the ot
 
 The research step needs a model that can plan (Claude): the offline model cannot, so without an
 API key pass `units=` yourself (or a scripted model, clearly labelled, as the notebook does).
+
+Who uses it: users (`ab.batch`), the `%batch` magic and the batch widget.
+It builds on `run_parallel(isolation="worktree")` (`agentbook.worktrees` makes the checkouts) and
+reads the research answer's JSON with `agentbook.prose`.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
@@ -20,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 from agentbook.agent.hooks import Hooks
 from agentbook.agent.loop import AgentResult
 from agentbook.models import Model, OfflineModel, get_model
+from agentbook.prose import json_in_prose
 from agentbook.scheduler.launch import run_parallel
 from agentbook.scheduler.run import Run
 from agentbook.tools.permissions import Permissions
@@ -28,6 +32,18 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from agentbook.worktrees import MergeReport
+
+__all__ = [
+    "MAX_UNITS",
+    "MIN_UNITS",
+    "Batch",
+    "BatchError",
+    "Unit",
+    "UnitOutcome",
+    "batch",
+    "check_units",
+    "parse_units",
+]
 
 MIN_UNITS, MAX_UNITS = 5, 30
 TEST_TIMEOUT_S = 600.0
@@ -79,7 +95,7 @@ class UnitOutcome:
 def parse_units(answer: str, *, low: int = MIN_UNITS, high: int = MAX_UNITS) -> list[Unit]:
     """The units of a research answer (JSON, possibly in a code fence); `BatchError` quoting the
     answer when it has none, or when they are not between `low` and `high` valid, distinct units."""
-    data = _json_in(answer)
+    data = json_in_prose(answer)
     raw = data.get("units") if isinstance(data, dict) else None
     if not isinstance(raw, list):
         raise BatchError(f"the research answer has no JSON 'units' list: {answer[:500]!r}")
@@ -120,16 +136,6 @@ def _unit(item: Any) -> Unit:
 def _split_files(value: Any) -> list[str]:
     """A table cell of comma-separated paths as a list."""
     return [f.strip() for f in str(value or "").split(",") if f.strip()]
-
-
-def _json_in(text: str) -> Any:
-    fenced = re.search(r"```(?:json)?\s*(.*?)```", text, re.DOTALL)
-    for candidate in (text, fenced.group(1) if fenced else "", text[text.find("{") : text.rfind("}") + 1]):
-        try:
-            return json.loads(candidate)
-        except ValueError:
-            continue
-    return None
 
 
 class Batch:

@@ -7,7 +7,6 @@ import re
 
 import pytest
 
-import agentbook.plans
 from agentbook.plans import Conflict, Plan
 from agentbook.tools._globs import gitignore_regex, glob_to_regex, overlap
 
@@ -37,20 +36,12 @@ def test_overlap(p: str, q: str, expected: str | None) -> None:
 
 
 @pytest.mark.parametrize(("p", "q", "expected"), DECLARED)
-def test_plan_conflicts_pointed_at_overlap(
-    p: str, q: str, expected: str | None, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    if not hasattr(agentbook.plans, "_overlap"):
-        pytest.skip("plans already uses the glob engine")
-    monkeypatch.setattr(agentbook.plans, "_overlap", overlap)
+def test_plan_conflicts_use_overlap(p: str, q: str, expected: str | None) -> None:
     plan = Plan({"one": {"prompt": "x", "files": [p]}, "two": {"prompt": "y", "files": [q]}})
     assert plan.conflicts() == ([] if expected is None else [Conflict(0, "one", "two", expected, "declared")])
 
 
-def test_plan_conflicts_list_every_overlap_pointed_at_overlap(monkeypatch: pytest.MonkeyPatch) -> None:
-    if not hasattr(agentbook.plans, "_overlap"):
-        pytest.skip("plans already uses the glob engine")
-    monkeypatch.setattr(agentbook.plans, "_overlap", overlap)
+def test_plan_conflicts_list_every_overlap() -> None:
     plan = Plan(
         {
             "lib": {"prompt": "x", "files": ["src/validation/**", "README.md"]},

@@ -460,6 +460,7 @@ def test_analyse_finds_json_in_a_fence_and_in_prose() -> None:
         ('{"dependencies": {"b": "a", "a": 3}}', "dependencies of 'a' are not a list"),
         ('{"dependencies": {"b": ["nonexistent"]}}', "names tasks the plan lacks \\(nonexistent\\)"),
         ('```json\n{"dependencies": ["a"]}\n```', 'no {"dependencies"'),
+        ('{"dependencies": {"b": ["a"]', 'no {"dependencies"'),  # cut off: no closing brace at all
     ],
 )
 def test_analyse_refuses_a_malformed_answer_quoting_it(answer: str, problem: str) -> None:

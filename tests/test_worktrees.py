@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from agentbook.worktrees import Conflict, Worktree, WorktreeError, Worktrees
+from agentbook.worktrees import MergeConflict, Worktree, WorktreeError, Worktrees
 
 FILES = {
     "README.md": "# demo\n",
@@ -467,7 +467,7 @@ def test_merge_conflict_stops_with_a_report(repo: Path) -> None:
 
     assert not report.ok
     assert report.merged == [a]
-    assert report.conflict == Conflict(branch=b, files=["src/app.py"])
+    assert report.conflict == MergeConflict(branch=b, files=["src/app.py"])
     assert report.head == git(repo, "rev-parse", "integration")
     assert git(repo, "log", "-1", "--format=%s", "integration") == f"Merge branch '{a}' into integration"
     assert git(repo, "show", "integration:src/app.py") == "def main():\n    return 'a'"
