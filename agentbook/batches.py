@@ -24,6 +24,7 @@ from agentbook.agent.hooks import Hooks
 from agentbook.agent.loop import AgentResult
 from agentbook.models import Model, OfflineModel, get_model
 from agentbook.prose import json_in_prose
+from agentbook.scheduler import observers
 from agentbook.scheduler.launch import run_parallel
 from agentbook.scheduler.run import Run
 from agentbook.tools.permissions import Permissions
@@ -162,10 +163,9 @@ class Batch:
     @property
     def units_df(self) -> pd.DataFrame:
         """The plan as a table (edit it and pass it to `edit`)."""
-        import pandas as pd
-
         rows = [{**asdict(u), "files": ", ".join(u.files)} for u in self.units]
-        return pd.DataFrame(rows, columns=["name", "files", "instructions", "test_command"])
+        columns = ["name", "files", "instructions", "test_command"]
+        return observers.view("frames").table(rows, columns)  # type: ignore[no-any-return]
 
     def edit(self, units: pd.DataFrame | Iterable[Unit]) -> None:
         """Replace the plan (a table like `units_df`, or `Unit`s); only before approval."""
@@ -230,8 +230,6 @@ class Batch:
     def report(self) -> pd.DataFrame:
         """One row per unit: state, branch, commit, diff stats, test outcome, its pull request or
         patch file (after `publish`), error."""
-        import pandas as pd
-
         rows = []
         for unit in self.units:
             record = self.run.records.get(unit.name) if self.run else None
@@ -249,7 +247,18 @@ class Batch:
                     "error": record.error if record else None,
                 }
             )
-        return pd.DataFrame(rows).set_index("unit")
+        columns = [
+            "unit",
+            "state",
+            "branch",
+            "commit",
+            "files_changed",
+            "test_command",
+            "test",
+            "published",
+            "error",
+        ]
+        return observers.view("frames").table(rows, columns, index="unit")  # type: ignore[no-any-return]
 
     def merge(self, into: str) -> MergeReport:
         """Merge the branches of the units whose test command passed into `into`, one by one,

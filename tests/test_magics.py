@@ -98,6 +98,7 @@ def test_agent_magic_runs_one_agent(ip: InteractiveShell, code: Path) -> None:
         ("", "a: {prompt: x, agnet: y}", "unknown key"),
         ("", "a: {prompt: x, depends_on: [b]}\nb: y", "need a phase plan"),
         ("", "a b: x", "must be letters"),
+        ("", "a: {prompt: x, model: 5}", "'model' must be a string, not 5"),
     ],
 )
 def test_bad_arguments_raise_usage_error_and_start_nothing(

@@ -11,6 +11,7 @@ UTC datetimes, and categoricals for `state` and `model`.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
@@ -18,6 +19,7 @@ import pandas as pd
 from agentbook.analysis.cache import cache_hit_rate, cache_savings_usd
 from agentbook.costs import Price, cost_usd, price_for
 from agentbook.messages import Usage
+from agentbook.scheduler.records import state_counts
 
 if TYPE_CHECKING:
     from agentbook.scheduler.records import AgentRecord
@@ -28,9 +30,12 @@ __all__ = [
     "STATES",
     "TOKEN_COLUMNS",
     "agents_frame",
+    "all_agents_frame",
     "calls_frame",
     "cost_breakdown_frame",
     "failures_frame",
+    "runs_frame",
+    "table",
 ]
 
 TOKEN_COLUMNS = list(Usage.TOKEN_FIELDS)
@@ -45,14 +50,15 @@ def _cache_columns(usage: Usage, model: str) -> dict[str, float | None]:
 
 _AGENT_COLUMNS = ["name", "state", "session_id", "agent_id", "parent", "depth", "model", "turns",
                   *TOKEN_COLUMNS, "tokens_estimated", "cost_usd", "cache_hit_rate", "cache_savings_usd",
-                  "start", "end", "duration_s", "retries", "tool_calls", "last_tool", "error", "branch",
-                  "files_changed", "insertions", "deletions", "result_tokens"]  # fmt: skip
+                  "start", "end", "duration_s", "retries", "tool_calls", "denials", "last_tool", "error",
+                  "branch", "files_changed", "insertions", "deletions", "result_tokens"]  # fmt: skip
 
 
 def agents_frame(run: Run) -> pd.DataFrame:
     """One row per agent: name, state, turns, tokens by kind, cost, cache hit rate and savings
-    (see `cache_hit_rate`, `cache_savings_usd`), start, end, duration, error, retries and the
-    tokens its result adds to whoever reads it (estimated)."""
+    (see `cache_hit_rate`, `cache_savings_usd`), start, end, duration, error, retries, tool calls
+    and how many of them were denied, and the tokens its result adds to whoever reads it
+    (estimated)."""
     rows = [_agent_row(run, record) for record in list(run.records.values())]
     frame = pd.DataFrame(rows, columns=[c for c in _AGENT_COLUMNS if c != "duration_s"])
     frame["start"] = pd.to_datetime(frame["start"], utc=True)
@@ -60,7 +66,16 @@ def agents_frame(run: Run) -> pd.DataFrame:
     frame["duration_s"] = (frame["end"] - frame["start"]).dt.total_seconds()
     frame["state"] = pd.Categorical(frame["state"], categories=STATES)
     frame["model"] = frame["model"].astype("category")
-    integers = ["turns", "depth", "retries", "tool_calls", "files_changed", "insertions", "deletions"]
+    integers = [
+        "turns",
+        "depth",
+        "retries",
+        "tool_calls",
+        "denials",
+        "files_changed",
+        "insertions",
+        "deletions",
+    ]
     for column in [*integers, "result_tokens", *TOKEN_COLUMNS]:
         frame[column] = frame[column].astype("Int64")
     for column in ["cost_usd", "cache_hit_rate", "cache_savings_usd"]:
@@ -91,6 +106,7 @@ def _agent_row(run: Run, record: AgentRecord) -> dict[str, Any]:
         "end": record.ended,
         "retries": record.retries,
         "tool_calls": record.tools_run,
+        "denials": record.denials,
         "last_tool": record.last_tool,
         "error": record.error,
         "branch": record.branch,
@@ -178,3 +194,35 @@ def _dollars_by_kind(usage: Usage, price: Price) -> dict[str, float | None]:
         "cache_read": usage.cache_read_input_tokens * price.cache_read,
     }
     return {kind: value / 1_000_000 for kind, value in per_million.items()}
+
+
+def table(
+    rows: Sequence[Mapping[str, Any]],
+    columns: Sequence[str],
+    *,
+    index: str | None = None,
+    dtypes: Mapping[str, str] | None = None,
+) -> pd.DataFrame:
+    """A frame of `rows` with `columns` (in that order), `dtypes` applied, indexed by `index`:
+    how plans and batches, which import no pandas, hand their tables to the user."""
+    frame = pd.DataFrame(list(rows), columns=list(columns))
+    for column, dtype in (dtypes or {}).items():
+        frame[column] = frame[column].astype(dtype)  # type: ignore[call-overload]
+    return frame.set_index(index) if index is not None else frame
+
+
+def runs_frame(runs: Iterable[Run]) -> pd.DataFrame:
+    """One row per run: its name, agents, their states, tokens and folder (`%agents`)."""
+    rows = []
+    for run in runs:
+        usage, records = run.usage, list(run.records.values())
+        tokens = usage.total_input_tokens + usage.output_tokens
+        rows.append({"run": run.name, "agents": len(records), "states": state_counts(records),
+                     "tokens": tokens, "run_dir": str(run.run_dir)})  # fmt: skip
+    return pd.DataFrame(rows, columns=["run", "agents", "states", "tokens", "run_dir"])
+
+
+def all_agents_frame(runs: Iterable[Run]) -> pd.DataFrame:
+    """`agents_frame` of every run, with a `run` column (`%agents df`)."""
+    frames = [agents_frame(run).assign(run=run.name) for run in runs]
+    return pd.concat(frames) if frames else pd.DataFrame()

@@ -13,7 +13,7 @@ import html
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 
-from agentbook.scheduler.records import AgentRecord
+from agentbook.scheduler.records import AgentRecord, state_counts
 
 __all__ = [
     "COLUMNS",
@@ -108,12 +108,9 @@ def totals_cells(records: Sequence[AgentRecord], now: datetime) -> tuple[str, ..
     starts = [r.started for r in records if r.started is not None]
     ends = [r.ended for r in records if r.started is not None]
     last = now if any(e is None for e in ends) else max((e for e in ends if e), default=now)
-    counts: dict[str, int] = {}
-    for record in records:
-        counts[record.state] = counts.get(record.state, 0) + 1
     return (
         f"total ({len(records)} agents)",
-        ", ".join(f"{n} {s}" for s, n in sorted(counts.items())),
+        state_counts(records),
         str(sum(r.turns for r in records)),
         "",
         format_tokens(sum(record_tokens(r) for r in records)),

@@ -21,6 +21,7 @@ from IPython.core.error import UsageError
 from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments
 
+from agentbook.analysis import frames
 from agentbook.scheduler.config import RunConfig
 from agentbook.scheduler.launch import start
 from agentbook.scheduler.records import ENDED
@@ -148,9 +149,9 @@ class AgentMagics(Magics):
         words = shlex.split(line)
         command, rest = (words[0], words[1:]) if words else ("list", [])
         if command == "list":
-            return _runs_table()
+            return frames.runs_frame(all_runs())
         if command == "df":
-            return _all_agents_frame()
+            return frames.all_agents_frame(all_runs())
         if command in ("status", "cancel", "resume", "transcript"):
             if not rest:
                 raise UsageError(f"%agents {command} needs a NAME (a run or an agent)")
@@ -341,34 +342,6 @@ def _resume_options(rest: list[str]) -> tuple[int | None, str | None]:
         else:
             raise UsageError(f"unknown option {word!r} for %agents resume (use --max-turns N, --prompt TEXT)")
     return max_turns, prompt
-
-
-def _runs_table() -> Any:
-    import pandas as pd
-
-    rows = []
-    for run in all_runs():
-        states: dict[str, int] = {}
-        for record in run.records.values():
-            states[record.state] = states.get(record.state, 0) + 1
-        usage = run.usage
-        rows.append(
-            {
-                "run": run.name,
-                "agents": len(run.records),
-                "states": ", ".join(f"{n} {s}" for s, n in sorted(states.items())),
-                "tokens": usage.total_input_tokens + usage.output_tokens,
-                "run_dir": str(run.run_dir),
-            }
-        )
-    return pd.DataFrame(rows, columns=["run", "agents", "states", "tokens", "run_dir"])
-
-
-def _all_agents_frame() -> Any:
-    import pandas as pd
-
-    frames = [run.df.assign(run=run.name) for run in all_runs()]
-    return pd.concat(frames) if frames else pd.DataFrame()
 
 
 def _format_messages(messages: list[Any]) -> str:

@@ -18,7 +18,7 @@ from agentbook.models import Model, OfflineModel, get_model
 from agentbook.models.retry import RetryPolicy, call_with_retries
 from agentbook.plans.errors import PlanError
 from agentbook.prose import json_in_prose
-from agentbook.scheduler import background
+from agentbook.scheduler import background, observers
 from agentbook.specs import Task
 
 if TYPE_CHECKING:
@@ -104,8 +104,6 @@ def parse_dependencies(answer: str, tasks: Mapping[str, Task]) -> dict[str, set[
 
 
 def _dependency_frame(tasks: Mapping[str, Task], suggested: Mapping[str, set[str]] | None) -> pd.DataFrame:
-    import pandas as pd
-
     declared = {(t.name, d) for t in tasks.values() for d in t.depends_on}
     proposed = {(t, d) for t, deps in (suggested or {}).items() for d in deps}
     rows = [
@@ -119,4 +117,5 @@ def _dependency_frame(tasks: Mapping[str, Task], suggested: Mapping[str, set[str
         }
         for task, dep in sorted(declared | proposed)
     ]
-    return pd.DataFrame(rows, columns=["task", "depends_on", "declared", "suggested", "differs"])
+    columns = ["task", "depends_on", "declared", "suggested", "differs"]
+    return observers.view("frames").table(rows, columns)  # type: ignore[no-any-return]

@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from agentbook.plans.errors import PlanError
+from agentbook.scheduler import observers
 from agentbook.scheduler.run import Run
 from agentbook.specs import Task
 
@@ -101,16 +102,10 @@ class Progress:
 
     def frame(self, tasks: Mapping[str, Task], phases: list[list[str]]) -> pd.DataFrame:
         """One row per phase; see `Plan.phases_frame`."""
-        import pandas as pd
-
         rows = [self._phase_row(tasks, i, names) for i, names in enumerate(phases)]
         columns = ["phase", "tasks", "agents", "makespan_s", "tokens", "cost_usd", "state"]
-        frame = pd.DataFrame(rows, columns=columns)
-        for column in ("agents", "tokens"):
-            frame[column] = frame[column].astype("Int64")
-        for column in ("makespan_s", "cost_usd"):
-            frame[column] = frame[column].astype("Float64")
-        return frame
+        dtypes = {"agents": "Int64", "tokens": "Int64", "makespan_s": "Float64", "cost_usd": "Float64"}
+        return observers.view("frames").table(rows, columns, dtypes=dtypes)  # type: ignore[no-any-return]
 
     def _phase_row(self, tasks: Mapping[str, Task], index: int, names: list[str]) -> dict[str, Any]:
         state = self.phase_state(tasks, index)

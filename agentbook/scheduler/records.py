@@ -6,6 +6,7 @@ loop, by `apply`; readers on other threads see whole values (each update replace
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -80,6 +81,14 @@ class AgentRecord:
     @property
     def cost_usd(self) -> float | None:
         return cost_usd(self.usage, self.model) if self.calls or self.usage.input_tokens else 0.0
+
+
+def state_counts(records: Iterable[AgentRecord]) -> str:
+    """How many agents are in each state: `2 done, 1 running` (states in alphabetical order)."""
+    counts: dict[str, int] = {}
+    for record in records:
+        counts[record.state] = counts.get(record.state, 0) + 1
+    return ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
 
 
 def api_attempts(record: AgentRecord) -> int:

@@ -14,7 +14,7 @@ from typing import Any
 from agentbook.costs import price_for
 from agentbook.messages import Usage
 from agentbook.redact import redact
-from agentbook.scheduler.records import AgentRecord, api_attempts
+from agentbook.scheduler.records import AgentRecord, api_attempts, state_counts
 
 __all__ = ["append_failure", "cache_report", "failure_entry", "summary"]
 
@@ -50,13 +50,9 @@ def append_failure(path: Path, text: str, secrets: tuple[str, ...] | None = None
 
 def summary(name: str, records: Iterable[AgentRecord]) -> str:
     """`run NAME: 2 done, 1 failed; 3 tool calls denied (a: 2, b: 1)`."""
-    states: dict[str, int] = {}
-    denied: dict[str, int] = {}
-    for record in records:
-        states[record.state] = states.get(record.state, 0) + 1
-        if record.denials:
-            denied[record.name] = record.denials
-    text = f"run {name}: " + (", ".join(f"{n} {s}" for s, n in sorted(states.items())) or "no agents")
+    records = list(records)
+    denied = {r.name: r.denials for r in records if r.denials}
+    text = f"run {name}: " + (state_counts(records) or "no agents")
     if denied:
         total = sum(denied.values())
         each = ", ".join(f"{a}: {n}" for a, n in denied.items())
