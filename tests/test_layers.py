@@ -55,7 +55,11 @@ def test_the_blocker_does_block(tmp_path: Path) -> None:
 
 
 def test_the_turn_loop_loads_no_sdk(tmp_path: Path) -> None:
-    code = "import sys, agentbook.agent.loop, agentbook.scheduler.launch; print(sorted(m for m in sys.modules if m.split('.')[0] in ('anthropic', 'IPython', 'ipywidgets', 'pandas', 'matplotlib')))"
+    code = (
+        "import sys, agentbook.agent.loop, agentbook.scheduler.launch\n"
+        "edges = ('anthropic', 'IPython', 'ipywidgets', 'pandas', 'matplotlib')\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in edges))"
+    )
     done = _python(code, home=tmp_path)
     assert done.returncode == 0 and done.stdout.strip() == "[]", done.stderr
 
