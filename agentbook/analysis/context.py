@@ -49,7 +49,8 @@ def context_cost(
     import pandas as pd
 
     phases = [runs] if not isinstance(runs, Sequence) else list(runs)
-    limit = cap or next((r.max_result_tokens for r in phases if r.max_result_tokens), None) or DEFAULT_CAP
+    limit = cap or next((r.config.max_result_tokens for r in phases if r.config.max_result_tokens), None)
+    limit = limit or DEFAULT_CAP
     counter = _counter(model)
     rows = []
     for phase, run in enumerate(phases):

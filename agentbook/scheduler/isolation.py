@@ -9,7 +9,7 @@ removed after its commit (it was done), or removed by hand (its branch is checke
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 from agentbook.scheduler.records import AgentRecord
@@ -55,8 +55,16 @@ class Isolation:
                 record.worktree = None
         return removed
 
-    def merge(self, records: Iterable[AgentRecord], into: str) -> MergeReport:
-        return self.worktrees.merge([r.branch for r in records if r.branch and r.commit], into)
+    def merge(
+        self, records: Mapping[str, AgentRecord], into: str, names: Iterable[str] | None
+    ) -> MergeReport:
+        """Merge the committed branches of the agents `names` (default: all) into `into`."""
+        chosen = set(records) if names is None else set(names)
+        unknown = chosen - set(records)
+        if unknown:
+            raise KeyError(f"no agent(s) {sorted(unknown)} in run {self.worktrees.run}")
+        branches = [r.branch for r in records.values() if r.name in chosen and r.branch and r.commit]
+        return self.worktrees.merge(branches, into)
 
     def publish(self, records: Iterable[AgentRecord]) -> dict[str, str]:
         return {

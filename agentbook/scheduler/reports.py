@@ -7,6 +7,7 @@ line a run logs when it ends: what ended how, and how many tool calls were denie
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -16,7 +17,9 @@ from agentbook.messages import Usage
 from agentbook.redact import redact
 from agentbook.scheduler.records import AgentRecord, api_attempts, state_counts
 
-__all__ = ["append_failure", "cache_report", "failure_entry", "summary"]
+__all__ = ["append_failure", "cache_report", "failure_entry", "log_summary", "summary"]
+
+log = logging.getLogger("agentbook")
 
 
 def failure_entry(record: AgentRecord, *, details: Iterable[str] = (), output: str | None = None) -> str:
@@ -58,6 +61,14 @@ def summary(name: str, records: Iterable[AgentRecord]) -> str:
         each = ", ".join(f"{a}: {n}" for a, n in denied.items())
         text += f"; {total} tool call{'s' if total != 1 else ''} denied ({each})"
     return text
+
+
+def log_summary(name: str, records: Iterable[AgentRecord]) -> None:
+    """Log `summary` when a run's agents have all ended: a warning when any failed, was cancelled
+    or had a tool call denied (Python shows warnings even where logging is not set up)."""
+    records = list(records)
+    worrying = any(r.state in ("failed", "cancelled") or r.denials for r in records)
+    log.log(logging.WARNING if worrying else logging.INFO, "%s", summary(name, records))
 
 
 def cache_report(records: Iterable[AgentRecord]) -> dict[str, Any]:

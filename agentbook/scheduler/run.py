@@ -56,10 +56,8 @@ class Run:
         self.run_dir = run_dir
         self.session_id = session_id
         self.cwd = config.cwd
-        self.agents = dict(config.agents)
         self.permissions = config.permissions
         self.hooks = config.hooks
-        self.max_result_tokens = config.max_result_tokens
         self.records: dict[str, AgentRecord] = {}
         self.asking = Asking(config.permissions, interactive, self._dispatch)
         self.isolation = Isolation(self.cwd, self.name, config.base) if config.worktrees else None
@@ -74,8 +72,6 @@ class Run:
         self._done.set_result(None)
         _runs[self.name] = self
         observers.created(self)
-
-    # ---- reading the run
 
     def __repr__(self) -> str:
         summary = reports.summary(self.name, self.records.values()).removeprefix("run ")
@@ -214,19 +210,16 @@ class Run:
         """Merge the agents' branches that have commits (of the agents `names`, default all),
         one by one, into the branch `into` (made from the run's base if missing), stopping at the
         first conflict with a report.  The user's own checkout is never touched."""
-        if self.isolation is None:
-            raise RuntimeError(f"run {self.name} used no worktrees: nothing to merge")
-        chosen = set(self.records) if names is None else set(names)
-        unknown = chosen - set(self.records)
-        if unknown:
-            raise KeyError(f"no agent(s) {sorted(unknown)} in run {self.name}")
-        return self.isolation.merge([r for r in self.records.values() if r.name in chosen], into)
+        return self._isolation("merge").merge(self.records, into, names)
 
     def publish(self) -> dict[str, str]:
         """Each committed branch as a pull request (`gh`, when it and a remote exist) or a patch file."""
+        return self._isolation("publish").publish(self.records.values())
+
+    def _isolation(self, action: str) -> Isolation:
         if self.isolation is None:
-            raise RuntimeError(f"run {self.name} used no worktrees: nothing to publish")
-        return self.isolation.publish(self.records.values())
+            raise RuntimeError(f"run {self.name} used no worktrees: nothing to {action}")
+        return self.isolation
 
     # ---- running (the scheduler's side)
 
@@ -289,9 +282,7 @@ class Run:
             self.save()
         except OSError:
             log.exception("run %s: cannot write its manifest", self.name)
-        records = list(self.records.values())
-        worrying = any(r.state in ("failed", "cancelled") or r.denials for r in records)
-        log.log(logging.WARNING if worrying else logging.INFO, "%s", reports.summary(self.name, records))
+        reports.log_summary(self.name, self.records.values())
 
     def _dispatch(self, record: AgentRecord, event: AgentEvent) -> None:
         apply(record, event)

@@ -107,27 +107,12 @@ class Wiring:
         tree = await self._worktree(record, spec)
         record.root = tree.path if tree is not None else self._parent_root(record)
         ctx = ToolContext(root=record.root, env=dict(self.run.env))
-        permissions = (
-            self.run.permissions.with_mode(spec.permission_mode)
-            if spec and spec.permission_mode
-            else self.run.permissions
-        )
-        edits = worktree_edits(permissions) if tree is not None else None
         if spec and spec.max_turns and not history:
             max_turns = min(max_turns, spec.max_turns)
-        writer = self._writers.get(record.name)
-        if writer is None:
-            writer = self._writers[record.name] = TranscriptWriter(
-                record.transcript,
-                session_id=self.run.session_id,
-                agent_id=record.agent_id,
-                secrets=self.run.secrets,
-            )
+        writer = self._writer(record)
         warmup = self._warmups.setdefault(model.name, Warmup()) if self.config.warm_cache else None
         rate_gate = RateGateHook(gate_for(model.name, self.config.rate_limits), self.config.max_tokens)
         request_hooks: list[RequestHook] = [rate_gate] if warmup is None else [warmup, rate_gate]
-        check = functools.partial(self.run.asking.authorize, record, permissions, edits=edits)
-        tool_gates: list[ToolGate] = [HookGate(self.run.hooks), PermissionGate(check)]
 
         await self.run.hooks.started(record.name)
         result: AgentResult | None = None
@@ -145,7 +130,7 @@ class Wiring:
                 emit=functools.partial(self.run._dispatch, record),
                 retry=self.config.retry,
                 request_hooks=request_hooks,
-                tool_gates=tool_gates,
+                tool_gates=self._tool_gates(record, spec, isolated=tree is not None),
                 cache_system=self.config.warm_cache or self.config.shared_context is not None,
             )
         finally:
@@ -162,6 +147,27 @@ class Wiring:
             if tree is not None:
                 await asyncio.to_thread(self._finish, record, tree, result.state == "done")
         return result
+
+    def _writer(self, record: AgentRecord) -> TranscriptWriter:
+        """`record`'s transcript writer: one per agent, kept across resumes (it appends)."""
+        writer = self._writers.get(record.name)
+        if writer is None:
+            writer = self._writers[record.name] = TranscriptWriter(
+                record.transcript,
+                session_id=self.run.session_id,
+                agent_id=record.agent_id,
+                secrets=self.run.secrets,
+            )
+        return writer
+
+    def _tool_gates(self, record: AgentRecord, spec: AgentSpec | None, *, isolated: bool) -> list[ToolGate]:
+        """The user's hooks, then the agent's permissions (its definition's mode, if any)."""
+        permissions = self.run.permissions
+        if spec is not None and spec.permission_mode:
+            permissions = permissions.with_mode(spec.permission_mode)
+        edits = worktree_edits(permissions) if isolated else None
+        check = functools.partial(self.run.asking.authorize, record, permissions, edits=edits)
+        return [HookGate(self.run.hooks), PermissionGate(check)]
 
     async def _worktree(self, record: AgentRecord, spec: AgentSpec | None) -> Worktree | None:
         isolation = spec.isolation if spec is not None and spec.isolation else None
