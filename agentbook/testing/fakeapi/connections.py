@@ -1,6 +1,6 @@
 """The HTTP side of the fake API: the threading server, and one handler per TCP connection.
 
-`FakeAnthropic` (`server.py`) owns an `HTTPServer` and is what the connection handlers ask: it
+`FakeAnthropic` (`server.py`) owns a `FakeHTTPServer` and is what the connection handlers ask: it
 records each request and decides its reply.  A `ConnectionHandler` reads the request, checks it
 as the API would, and plays the reply byte by byte, faults included (a reset, a cut stream), in
 the formats of `wire.py`.  Streams use chunked transfer encoding, so a cut connection is visible
@@ -40,10 +40,12 @@ if TYPE_CHECKING:
 
     from agentbook.testing.fakeapi.server import FakeAnthropic
 
-__all__ = ["ConnectionHandler", "HTTPServer", "read_body"]
+__all__ = ["ConnectionHandler", "FakeHTTPServer", "read_body"]
 
 
-class HTTPServer(http.server.ThreadingHTTPServer):
+class FakeHTTPServer(http.server.ThreadingHTTPServer):
+    """The listening socket and its connection threads, kept track of so `stop()` ends them all."""
+
     daemon_threads = True
     # We join our own threads with a timeout in stop(), rather than without one in server_close().
     block_on_close = False
@@ -97,6 +99,7 @@ class HTTPServer(http.server.ThreadingHTTPServer):
                 connection.shutdown(socket.SHUT_RDWR)
 
     def join_threads(self, timeout: float) -> None:
+        """Wait for the connection threads, `timeout` seconds in all."""
         deadline = time.monotonic() + timeout
         with self._conn_lock:
             threads = list(self._workers)
@@ -105,6 +108,8 @@ class HTTPServer(http.server.ThreadingHTTPServer):
 
 
 class ConnectionHandler(http.server.BaseHTTPRequestHandler):
+    """One TCP connection: its requests read, recorded and answered in turn (keep-alive)."""
+
     # HTTP/1.1 gives keep-alive: every response must then say how long it is (Content-Length,
     # or chunked transfer encoding for streams).
     protocol_version = "HTTP/1.1"
@@ -113,7 +118,7 @@ class ConnectionHandler(http.server.BaseHTTPRequestHandler):
 
     @property
     def fake(self) -> FakeAnthropic:
-        return cast(HTTPServer, self.server).fake
+        return cast(FakeHTTPServer, self.server).fake
 
     def setup(self) -> None:
         super().setup()
@@ -252,7 +257,7 @@ class ConnectionHandler(http.server.BaseHTTPRequestHandler):
         self,
         request: FakeRequest,
         rendered: wire.Rendered,
-        events: list[wire.Event],
+        events: list[wire.SSEEvent],
         *,
         end: bool,
         chunk_delay: float = 0.0,

@@ -13,7 +13,7 @@ import time
 from types import TracebackType
 from typing import Any, Self
 
-from agentbook.testing.fakeapi.connections import HTTPServer
+from agentbook.testing.fakeapi.connections import FakeHTTPServer
 from agentbook.testing.fakeapi.handlers import default_handler
 from agentbook.testing.fakeapi.ratelimits import RateWindow, ReportedRateLimits
 from agentbook.testing.fakeapi.replies import REPLY_TYPES, ErrorReply, Handler, Reply
@@ -55,7 +55,7 @@ class FakeAnthropic:
         self._connections = itertools.count()  # numbers the TCP connections as they are accepted
         self._handler_errors: list[BaseException] = []
         self._stopping = threading.Event()
-        self._server: HTTPServer | None = None
+        self._server: FakeHTTPServer | None = None
         self._thread: threading.Thread | None = None
         self._started = False
         self._port: int | None = None
@@ -67,7 +67,7 @@ class FakeAnthropic:
         if self._started:
             raise RuntimeError("a FakeAnthropic server can only be started once")
         self._started = True
-        self._server = HTTPServer(("127.0.0.1", 0), self)
+        self._server = FakeHTTPServer(("127.0.0.1", 0), self)
         self._port = self._server.server_port
         # A short poll interval keeps stop() fast; the accept loop itself is event-driven.
         self._thread = threading.Thread(
@@ -136,7 +136,7 @@ class FakeAnthropic:
         with self._lock:
             return list(self._handler_errors)
 
-    # -- used by the connection threads
+    # -- used by the connection threads (`connections.ConnectionHandler`)
 
     def _record(
         self,

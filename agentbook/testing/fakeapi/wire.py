@@ -29,8 +29,8 @@ from agentbook.testing.fakeapi.request import COUNT_TOKENS_PATH, FakeRequest
 
 __all__ = [
     "STATUS_FOR_TYPE",
-    "Event",
     "Rendered",
+    "SSEEvent",
     "error_body",
     "invalid",
     "new_id",
@@ -41,7 +41,7 @@ __all__ = [
     "stream_events",
 ]
 
-Event: TypeAlias = tuple[str, dict[str, Any]]
+SSEEvent: TypeAlias = tuple[str, dict[str, Any]]
 """One server-sent event: its name and its JSON data."""
 
 _ERROR_TYPES: Final[dict[int, str]] = {
@@ -188,12 +188,12 @@ _DELTA_USAGE: Final = (
 )
 
 
-def stream_events(rendered: Rendered) -> list[Event]:
+def stream_events(rendered: Rendered) -> list[SSEEvent]:
     """The SSE events, in the real API's order, that stream `rendered.message`."""
     message = rendered.message
     start = {**message, "content": [], "stop_reason": None, "stop_sequence": None}
     start["usage"] = {**rendered.usage, "output_tokens": 1}
-    events: list[Event] = [
+    events: list[SSEEvent] = [
         ("message_start", {"type": "message_start", "message": start}),
         ("ping", {"type": "ping"}),
     ]
@@ -211,7 +211,7 @@ def stream_events(rendered: Rendered) -> list[Event]:
     return events
 
 
-def _block_events(index: int, block: Mapping[str, Any], streamed_input: str | None) -> list[Event]:
+def _block_events(index: int, block: Mapping[str, Any], streamed_input: str | None) -> list[SSEEvent]:
     """`content_block_start`, the block's deltas, `content_block_stop`."""
     deltas: list[dict[str, Any]]
     if block["type"] == "text":
@@ -238,9 +238,9 @@ def _block_events(index: int, block: Mapping[str, Any], streamed_input: str | No
     ]
 
 
-def prefix(events: list[Event], after_deltas: int) -> list[Event]:
+def prefix(events: list[SSEEvent], after_deltas: int) -> list[SSEEvent]:
     """The events up to the `after_deltas`-th delta (see `StreamCut`); never the message's end."""
-    out: list[Event] = []
+    out: list[SSEEvent] = []
     seen = 0
     for name, data in events:
         if name == "message_delta":
