@@ -184,9 +184,6 @@ CUT_TEXT: Final = "This answer was going to be longer, but the connection droppe
 """The message a `StreamCut` or `StreamError` without its own message starts to send."""
 
 
-# Deterministic stand-ins for the tokenizer: the same request always "costs" the same tokens.
-
-
 def estimate_input_tokens(body: Mapping[str, Any]) -> int:
     """A deterministic stand-in for the tokenizer: ceil(chars / 4) of the compact JSON of the
     request's `system`, `messages` and `tools` (at least 1)."""
