@@ -50,7 +50,14 @@ from agentbook import messages as ab
 from agentbook.models import AnthropicModel
 from agentbook.scheduler import background
 from agentbook.scheduler.launch import run_parallel
-from agentbook.testing import FakeAnthropic, FakeRequest, MessageReply, RateLimits, ToolUseBlock, Usage
+from agentbook.testing import (
+    FakeAnthropic,
+    FakeRequest,
+    MessageReply,
+    ReplyUsage,
+    ReportedRateLimits,
+    ToolUseBlock,
+)
 from agentbook.tools import tools_named
 from agentbook.tools.base import schema
 
@@ -77,7 +84,7 @@ def reply_for(request: FakeRequest, *, latency: float) -> MessageReply:
     turns = int(found.group(1)) if found else 1
     done = sum(1 for m in request.messages if m.get("role") == "assistant")
     # Fixed usage: estimating it would cost the server a JSON dump of every request.
-    usage = Usage(input_tokens=200 + 50 * done, output_tokens=20)
+    usage = ReplyUsage(input_tokens=200 + 50 * done, output_tokens=20)
     if done + 1 < turns:
         return MessageReply([ToolUseBlock("Glob", {"pattern": "*.txt"})], usage=usage, delay=latency)
     return MessageReply(f"finished after {turns} turns", usage=usage, delay=latency)
@@ -92,7 +99,9 @@ def serve(conn: multiprocessing.connection.Connection, latency: float) -> None:
     # Limits far above what the benchmark sends: agentbook's rate gate learns them from the
     # response headers, and the fake's defaults (400k output tokens a minute) would make it
     # throttle, which would measure the limits rather than the runtime.
-    limits = RateLimits(requests=10_000_000, input_tokens=10_000_000_000, output_tokens=10_000_000_000)
+    limits = ReportedRateLimits(
+        requests=10_000_000, input_tokens=10_000_000_000, output_tokens=10_000_000_000
+    )
     with FakeAnthropic(functools.partial(reply_for, latency=latency), rate_limits=limits) as fake:
         conn.send(fake.base_url)
         while (command := conn.recv()) != "stop":

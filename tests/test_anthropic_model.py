@@ -28,13 +28,13 @@ from agentbook.testing import (
     ErrorReply,
     FakeAnthropic,
     MessageReply,
+    ReplyUsage,
     ScriptedHandler,
     StreamCut,
     StreamError,
     TextBlock,
     ThinkingBlock,
     ToolUseBlock,
-    Usage,
 )
 from agentbook.tools import ToolContext, tools_named
 
@@ -81,7 +81,7 @@ def run_closing(model: AnthropicModel, **kwargs: object) -> object:
 
 @pytest.mark.parametrize("stream", [True, False])
 def test_text_tool_use_usage_and_request_id_round_trip(server: FakeAnthropic, stream: bool) -> None:
-    usage = Usage(
+    usage = ReplyUsage(
         input_tokens=11,
         output_tokens=7,
         cache_read_input_tokens=300,
@@ -244,9 +244,9 @@ def test_an_agent_on_the_real_sdk_uses_tools_and_writes_its_transcript(
         server,
         MessageReply(
             [ToolUseBlock("Read", {"file_path": "notes.txt"}, id="toolu_1")],
-            usage=Usage(100, 20, ephemeral_5m_input_tokens=2000),
+            usage=ReplyUsage(100, 20, ephemeral_5m_input_tokens=2000),
         ),
-        MessageReply("notes.txt has two lines.", usage=Usage(150, 9, cache_read_input_tokens=2000)),
+        MessageReply("notes.txt has two lines.", usage=ReplyUsage(150, 9, cache_read_input_tokens=2000)),
     )
     path = tmp_path / "run" / "s.jsonl"
     writer = TranscriptWriter(path, session_id="s")

@@ -21,8 +21,14 @@ from agentbook.messages import ToolUse, Usage
 from agentbook.models import ScriptedModel
 from agentbook.scheduler.explore import explore
 from agentbook.scheduler.transcripts import TranscriptWriter, read_transcript, transcript_path
-from agentbook.testing import FakeAnthropic, MessageReply, ScriptedHandler, TextBlock, ToolUseBlock
-from agentbook.testing import Usage as FakeUsage
+from agentbook.testing import (
+    FakeAnthropic,
+    MessageReply,
+    ReplyUsage,
+    ScriptedHandler,
+    TextBlock,
+    ToolUseBlock,
+)
 from agentbook.tools import ToolContext, tools_named
 
 
@@ -41,13 +47,13 @@ def server(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeAnthropic]:
         [
             MessageReply(
                 [TextBlock("Looking."), ToolUseBlock("Glob", {"pattern": "*.py"})],
-                usage=FakeUsage(12, 40, 0, ephemeral_5m_input_tokens=3000, ephemeral_1h_input_tokens=500),
+                usage=ReplyUsage(12, 40, 0, ephemeral_5m_input_tokens=3000, ephemeral_1h_input_tokens=500),
             ),
             MessageReply(
                 [ToolUseBlock("Read", {"file_path": "a.py"}), ToolUseBlock("Read", {"file_path": "b.py"})],
-                usage=FakeUsage(30, 55, cache_read_input_tokens=3500),
+                usage=ReplyUsage(30, 55, cache_read_input_tokens=3500),
             ),
-            MessageReply("Two modules: a and b.", usage=FakeUsage(80, 21, cache_read_input_tokens=3500)),
+            MessageReply("Two modules: a and b.", usage=ReplyUsage(80, 21, cache_read_input_tokens=3500)),
         ]
     )
     with FakeAnthropic(replies) as fake:

@@ -29,14 +29,14 @@ from agentbook.testing import (
     FakeRequest,
     FakeServerError,
     MessageReply,
-    RateLimits,
     Reply,
+    ReplyUsage,
+    ReportedRateLimits,
     ScriptedHandler,
     StreamCut,
     StreamError,
     TextBlock,
     ToolUseBlock,
-    Usage,
     estimate_input_tokens,
     faults,
 )
@@ -193,7 +193,7 @@ def test_tool_use_round_trip(mode: str) -> None:
 
 @both_modes
 def test_usage_with_cache_fields(mode: str) -> None:
-    usage = Usage(
+    usage = ReplyUsage(
         input_tokens=12,
         output_tokens=34,
         cache_read_input_tokens=1000,
@@ -452,7 +452,7 @@ def test_x_api_key_header_is_recognised() -> None:
 
 
 def test_rate_limit_headers() -> None:
-    limits = RateLimits(requests=50, input_tokens=10_000, output_tokens=5_000)
+    limits = ReportedRateLimits(requests=50, input_tokens=10_000, output_tokens=5_000)
 
     async def go() -> list[httpx2.Headers]:
         async with client(server) as c:

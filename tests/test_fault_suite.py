@@ -18,8 +18,15 @@ from agentbook.models.retry import RetryPolicy
 from agentbook.scheduler.launch import run_parallel
 from agentbook.scheduler.ratelimit import reset_gates
 from agentbook.scheduler.transcripts import read_transcript
-from agentbook.testing import FakeAnthropic, FakeRequest, MessageReply, Reply, ToolUseBlock, faults
-from agentbook.testing import Usage as FakeUsage
+from agentbook.testing import (
+    FakeAnthropic,
+    FakeRequest,
+    MessageReply,
+    Reply,
+    ReplyUsage,
+    ToolUseBlock,
+    faults,
+)
 
 AGENTS = 100
 MAX_ATTEMPTS = 8
@@ -34,8 +41,8 @@ def scripted_agent(request: FakeRequest) -> Reply:
     turn = sum(1 for m in request.messages if m["role"] == "assistant")
     if turn == 0:
         command = f"echo ran >> calls-{n}.log"
-        return MessageReply([ToolUseBlock("Bash", {"command": command})], usage=FakeUsage(50, 20))
-    return MessageReply(f"agent {n} finished", usage=FakeUsage(80, 5, cache_read_input_tokens=10))
+        return MessageReply([ToolUseBlock("Bash", {"command": command})], usage=ReplyUsage(50, 20))
+    return MessageReply(f"agent {n} finished", usage=ReplyUsage(80, 5, cache_read_input_tokens=10))
 
 
 @pytest.fixture

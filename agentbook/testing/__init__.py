@@ -1,4 +1,10 @@
-"""Test helpers: a local fake of the Anthropic Messages API (see `agentbook.testing.fakeapi`)."""
+"""Test support: a local fake of the Anthropic Messages API, and a prompt-caching handler for it.
+
+The tests, the benchmarks (`bench/`) and the context-cost notebook use it to run the real
+Anthropic SDK against `FakeAnthropic` (`agentbook.testing.fakeapi`), with caching emulated by
+`agentbook.testing.caching.CachingHandler`.  No runtime module of agentbook imports this package,
+and none may: it is test support, and may import any layer, never the other way round.
+"""
 
 from agentbook.testing.fakeapi import (
     ALL_FAULTS,
@@ -13,15 +19,15 @@ from agentbook.testing.fakeapi import (
     Handler,
     InjectedFault,
     MessageReply,
-    RateLimits,
     Reply,
+    ReplyUsage,
+    ReportedRateLimits,
     ScriptedHandler,
     StreamCut,
     StreamError,
     TextBlock,
     ThinkingBlock,
     ToolUseBlock,
-    Usage,
     default_handler,
     estimate_input_tokens,
     estimate_output_tokens,
@@ -41,15 +47,15 @@ __all__ = [
     "Handler",
     "InjectedFault",
     "MessageReply",
-    "RateLimits",
     "Reply",
+    "ReplyUsage",
+    "ReportedRateLimits",
     "ScriptedHandler",
     "StreamCut",
     "StreamError",
     "TextBlock",
     "ThinkingBlock",
     "ToolUseBlock",
-    "Usage",
     "default_handler",
     "estimate_input_tokens",
     "estimate_output_tokens",

@@ -48,7 +48,14 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final, Literal
 
-from agentbook.testing.fakeapi import FakeRequest, Handler, MessageReply, Reply, Usage, estimate_input_tokens
+from agentbook.testing.fakeapi import (
+    FakeRequest,
+    Handler,
+    MessageReply,
+    Reply,
+    ReplyUsage,
+    estimate_input_tokens,
+)
 
 __all__ = ["CacheOutcome", "CacheStats", "CachingHandler"]
 
@@ -167,7 +174,7 @@ class CachingHandler:
             now = self.clock()
             outcome = self._decide(request.index, body, blocks, keys, now, now + reply.delay)
             self._outcomes.append(outcome)
-        usage = Usage(
+        usage = ReplyUsage(
             input_tokens=outcome.input_tokens,
             output_tokens=reply.usage.output_tokens,
             cache_read_input_tokens=outcome.read_tokens,
