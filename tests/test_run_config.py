@@ -130,3 +130,15 @@ def test_load_run_validates_its_overrides(tmp_path: Path) -> None:
         load_run(run.run_dir, max_turns="5")
     with pytest.raises(TypeError, match="unknown run option"):
         load_run(run.run_dir, max_turn=5)
+
+
+def test_a_plan_checks_its_run_options_before_any_phase(home: Path, tmp_path: Path) -> None:
+    from agentbook.plans import Plan
+
+    plan = Plan({"a": "first", "b": {"prompt": "then {a}", "depends_on": ["a"]}})
+    plan.approve()
+    with pytest.raises(ValueError, match="max_turns must be at least 1"):
+        plan.run(max_turns=0, cwd=tmp_path)
+    with pytest.raises(TypeError, match="permission_mode='plan'"):
+        plan.run_phase(0, permissions="plan", cwd=tmp_path)
+    assert plan.runs == [] and not home.exists()

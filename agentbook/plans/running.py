@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, TypeAlias
 from agentbook.plans.errors import PlanError
 from agentbook.plans.progress import Progress
 from agentbook.plans.prompts import check_prompts, fill_prompt
+from agentbook.scheduler.config import RunConfig
 from agentbook.scheduler.launch import run_parallel
 from agentbook.scheduler.run import Run
 from agentbook.scheduler.transcripts import new_run_dir
@@ -85,6 +86,8 @@ def run_options(
     else the plan's `run_dir`, else a new one), and run names must differ (the kernel's run list
     is keyed by name)."""
     options = dict(run_kwargs)
+    # Checked before any folder is made: a bad option fails here, naming itself, not in phase 0.
+    RunConfig.of(**{k: v for k, v in options.items() if k not in ("on_event", "on_end")})
     given = options.pop("run_dir", None)
     base = Path(given) if given is not None else (run_dir or new_run_dir())
     folder = base / stem

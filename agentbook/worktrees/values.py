@@ -1,6 +1,6 @@
 """What the worktree API hands out: checkouts, finish outcomes, merge reports, and its error.
 
-Plain frozen values, so that the scheduler (`agentbook.scheduler.runs`) can keep them on its
+Plain frozen values, so that the scheduler (`agentbook.scheduler.run`) can keep them on its
 agent records and the batch flow can report them, without touching git.
 """
 
