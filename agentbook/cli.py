@@ -8,13 +8,12 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from agentbook._version import __version__
+from agentbook.specs import DEFAULT_MAX_TURNS
 
 if TYPE_CHECKING:
     from agentbook.messages import Usage
 
-# Kept here rather than imported from agentbook.agent.loop: importing the loop loads the Anthropic SDK,
-# and commands such as `costs` must start fast.
-DEFAULT_MAX_TURNS = 30
+__all__ = ["build_parser", "format_usage", "main"]
 
 
 def _positive(text: str) -> int:

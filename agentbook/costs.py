@@ -19,6 +19,17 @@ from typing import Any
 
 from agentbook.messages import Usage
 
+__all__ = [
+    "ALIASES",
+    "LOCAL_MODELS",
+    "Price",
+    "UnknownModelPriceWarning",
+    "cost_usd",
+    "price_for",
+    "price_table",
+    "set_price",
+]
+
 LOCAL_MODELS = frozenset({"offline", "scripted"})
 _DATE_SUFFIX = re.compile(r"-\d{8}$")
 

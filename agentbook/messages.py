@@ -10,6 +10,24 @@ from __future__ import annotations
 from dataclasses import dataclass, field, fields
 from typing import Any, Literal, TypeAlias
 
+__all__ = [
+    "EPHEMERAL",
+    "Block",
+    "Message",
+    "Request",
+    "Response",
+    "Role",
+    "StopReason",
+    "Text",
+    "Thinking",
+    "ToolResult",
+    "ToolSchema",
+    "ToolUse",
+    "Usage",
+    "block_from_api",
+    "block_to_api",
+]
+
 Role: TypeAlias = Literal["user", "assistant"]
 EPHEMERAL: dict[str, str] = {"type": "ephemeral"}
 """A prompt-cache breakpoint with the default (5-minute) lifetime."""

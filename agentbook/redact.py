@@ -10,6 +10,8 @@ import os
 import re
 from collections.abc import Mapping
 
+__all__ = ["REDACTED", "redact", "safe_env", "secret_values"]
+
 REDACTED = "[REDACTED]"
 _SECRET_NAME = re.compile(r"(API_?KEY|TOKEN|SECRET|PASSWORD|PASSWD|CREDENTIAL|AUTH)", re.IGNORECASE)
 _MIN_SECRET_LENGTH = 8  # shorter values would blank out ordinary words

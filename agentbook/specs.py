@@ -28,6 +28,8 @@ import yaml
 PermissionMode: TypeAlias = Literal["default", "acceptEdits", "bypassPermissions", "dontAsk", "plan"]
 PERMISSION_MODES: tuple[str, ...] = ("default", "acceptEdits", "bypassPermissions", "dontAsk", "plan")
 
+DEFAULT_MAX_TURNS = 30
+"""The most model responses an agent gets per start, unless told otherwise."""
 AGENTBOOK_TOOLS = ("Read", "Glob", "Grep", "Bash", "Edit", "Write", "Agent")
 # The tools that change files: what acceptEdits approves, plan mode refuses, and plans read as edits.
 EDIT_TOOLS = frozenset({"Edit", "Write"})
@@ -230,6 +232,7 @@ def _tool_list(path: Path, label: str, value: Any) -> tuple[str, ...] | None:
 
 __all__ = [
     "AGENTBOOK_TOOLS",
+    "DEFAULT_MAX_TURNS",
     "EDIT_TOOLS",
     "OTHER_CLAUDE_CODE_TOOLS",
     "PERMISSION_MODES",

@@ -9,6 +9,8 @@ from typing import Any
 
 from agentbook.specs import Task
 
+__all__ = ["TaskInput", "as_tasks"]
+
 _TASK_NAME = re.compile(r"^[\w][\w.-]*$")
 
 TaskInput = Task | str | Mapping[str, Any]

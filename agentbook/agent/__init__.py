@@ -5,3 +5,5 @@ in-process hooks (`hooks`).
 Above models and tools, below the scheduler: nothing here knows about runs, transcripts or
 notebooks.
 """
+
+__all__: list[str] = []

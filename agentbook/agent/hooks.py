@@ -16,6 +16,8 @@ from typing import Any
 
 from agentbook.messages import ToolResult, ToolUse
 
+__all__ = ["Hooks", "OnAgent", "OnAgentEnd", "PostTool", "PreTool"]
+
 PreTool = Callable[[str, ToolUse], "Awaitable[str | None] | str | None"]
 PostTool = Callable[[str, ToolUse, ToolResult], "Awaitable[None] | None"]
 OnAgent = Callable[[str], "Awaitable[None] | None"]

@@ -4,7 +4,7 @@ The loop ends when the model stops asking for tools (`done`), when `max_turns` r
 been used (`partial`: pass `result.messages` back as `history` to continue), when a harness
 error happens (`failed`), or when its task is cancelled (`cancelled`, then re-raised).  It never
 prints or draws: everything observable goes out as events to `emit`.  What it does next is
-always one `agentbook.agent.steps.Step`, handled in one flat `match` in `run_agent`; what the
+always one `agentbook.agent.steps.TurnStep`, handled in one flat `match` in `run_agent`; what the
 layers above may decide (waiting, refusing, denying a tool) goes through the request hooks and
 tool gates of `agentbook.agent.gates`.
 
@@ -27,8 +27,8 @@ from agentbook.agent.steps import (
     ContinuePaused,
     FinalAnswer,
     RunTools,
-    Step,
     Stop,
+    TurnStep,
     next_step,
     resume_step,
 )
@@ -43,11 +43,11 @@ from agentbook.events import (
 from agentbook.messages import Message, Request, Response, ToolResult, ToolUse, Usage
 from agentbook.models.base import Model, ModelError
 from agentbook.models.retry import RetryPolicy
+from agentbook.specs import DEFAULT_MAX_TURNS
 from agentbook.tools.base import Tool, ToolContext, schema
 
-__all__ = ["CONTINUE_PROMPT", "DEFAULT_MAX_TURNS", "AgentResult", "run_agent"]
+__all__ = ["CONTINUE_PROMPT", "AgentResult", "run_agent"]
 
-DEFAULT_MAX_TURNS = 30
 CONTINUE_PROMPT = "Continue from where you stopped."
 
 
@@ -99,7 +99,7 @@ async def run_agent(
     request = functools.partial(Request, system, tools=tuple(schema(t) for t in tools),
                                 max_tokens=max_tokens, cache_system=cache_system)  # fmt: skip
     policy, response = retry or RetryPolicy(), None
-    step: Step = talk.begin(prompt, system, max_turns)
+    step: TurnStep = talk.begin(prompt, system, max_turns)
     try:
         while True:
             match step:
@@ -146,7 +146,7 @@ class _Conversation:
         self.messages = list(history)
         self.turns, self.usage, self.text = 0, Usage(), ""
 
-    def begin(self, prompt: str | Message | None, system: str, max_turns: int) -> Step:
+    def begin(self, prompt: str | Message | None, system: str, max_turns: int) -> TurnStep:
         """Add the prompt (unless tool calls are owed an answer first) and say the agent started."""
         pending, answered = _unanswered(self.messages)
         added: Message | None = None

@@ -16,7 +16,7 @@ from typing import TypeAlias
 from agentbook.events import AgentState
 from agentbook.messages import Response, ToolResult, ToolUse
 
-__all__ = ["Ask", "ContinuePaused", "FinalAnswer", "RunTools", "Step", "Stop", "next_step", "resume_step"]
+__all__ = ["Ask", "ContinuePaused", "FinalAnswer", "RunTools", "Stop", "TurnStep", "next_step", "resume_step"]
 
 
 @dataclass(frozen=True)
@@ -52,10 +52,10 @@ class Stop:
     error: str
 
 
-Step: TypeAlias = Ask | ContinuePaused | RunTools | FinalAnswer | Stop
+TurnStep: TypeAlias = Ask | ContinuePaused | RunTools | FinalAnswer | Stop
 
 
-def next_step(response: Response | None, turns: int, max_turns: int) -> Step:
+def next_step(response: Response | None, turns: int, max_turns: int) -> TurnStep:
     """What comes after `response`, when `turns` responses of `max_turns` have been used.
 
     `response=None` means the model is owed a request (the prompt was added, or tool results
@@ -72,7 +72,7 @@ def next_step(response: Response | None, turns: int, max_turns: int) -> Step:
     return Ask() if response is None else ContinuePaused()
 
 
-def resume_step(calls: Sequence[ToolUse], done: Sequence[ToolResult], max_turns: int) -> Step:
+def resume_step(calls: Sequence[ToolUse], done: Sequence[ToolResult], max_turns: int) -> TurnStep:
     """The first step of an agent: the calls a resumed history left unanswered, if any."""
     if calls or done:
         return RunTools(tuple(calls), tuple(done))

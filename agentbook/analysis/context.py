@@ -28,6 +28,8 @@ if TYPE_CHECKING:
 
     from agentbook.scheduler.run import Run
 
+__all__ = ["DEFAULT_CAP", "STRATEGIES", "context_cost"]
+
 STRATEGIES = ("full", "capped", "aggregated", "phased")
 DEFAULT_CAP = 500
 

@@ -41,6 +41,8 @@ from agentbook.messages import (
 )
 from agentbook.models.base import ModelError, TransientModelError, resolve_model_id, signal_response_began
 
+__all__ = ["AGENTS_PER_CLIENT", "AnthropicModel"]
+
 # Agents (tasks) per pooled client.  A client's connection pool re-examines every connection it
 # holds each time a request starts or ends (and probes each idle one's socket), so its CPU per call
 # grows with its size: many small pools are cheaper than a few big ones, now that clients share

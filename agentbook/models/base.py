@@ -16,6 +16,18 @@ from typing import Protocol, runtime_checkable
 from agentbook.costs import ALIASES
 from agentbook.messages import Message, Request, Response, ToolSchema
 
+__all__ = [
+    "Model",
+    "ModelError",
+    "RequestEstimator",
+    "TransientModelError",
+    "estimate_request_tokens",
+    "estimate_tokens",
+    "is_configured",
+    "resolve_model_id",
+    "signal_response_began",
+]
+
 
 @runtime_checkable
 class Model(Protocol):

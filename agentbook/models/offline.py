@@ -27,6 +27,8 @@ from typing import Any
 from agentbook.messages import Block, Message, Request, Response, Text, ToolResult, ToolUse, Usage
 from agentbook.models.base import estimate_request_tokens, estimate_tokens
 
+__all__ = ["DOC_SUFFIXES", "MAX_FILES_LISTED", "MAX_READS", "NOISE_PARTS", "SOURCE_SUFFIXES", "OfflineModel"]
+
 SOURCE_SUFFIXES = {
     ".py",
     ".pyi",

@@ -15,15 +15,19 @@ from typing import TypeAlias
 from agentbook.messages import Block, Request, Response, Text, ToolUse, Usage
 from agentbook.models.base import estimate_request_tokens, estimate_tokens
 
-Step: TypeAlias = str | ToolUse | Sequence[Block] | Response | Callable[[Request], Response] | BaseException
+__all__ = ["ScriptStep", "ScriptedModel"]
+
+ScriptStep: TypeAlias = (
+    str | ToolUse | Sequence[Block] | Response | Callable[[Request], Response] | BaseException
+)
 
 
 class ScriptedModel:
     """Replays `steps` in order; raises `IndexError` naming the request when the script runs out."""
 
-    def __init__(self, steps: Iterable[Step] = (), *, name: str = "scripted") -> None:
+    def __init__(self, steps: Iterable[ScriptStep] = (), *, name: str = "scripted") -> None:
         self.name = name
-        self._steps: deque[Step] = deque(steps)
+        self._steps: deque[ScriptStep] = deque(steps)
         self.requests: list[Request] = []
         self._ids = itertools.count(1)
 
@@ -34,7 +38,7 @@ class ScriptedModel:
     async def aclose(self) -> None:
         return None
 
-    def add(self, *steps: Step) -> None:
+    def add(self, *steps: ScriptStep) -> None:
         """Queue more responses."""
         self._steps.extend(steps)
 

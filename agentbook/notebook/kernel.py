@@ -20,6 +20,8 @@ import signal
 from types import FrameType
 from typing import Any
 
+__all__ = ["cancel_active_runs", "install"]
+
 log = logging.getLogger("agentbook")
 _installed: set[int] = set()
 

@@ -29,6 +29,8 @@ from agentbook.scheduler.run import Run, all_runs
 from agentbook.specs import AGENTBOOK_TOOLS, AgentFileError, load_agents
 from agentbook.tasks import as_tasks
 
+__all__ = ["AGENTS_HELP", "AgentMagics"]
+
 AGENTS_HELP = """\
 %agents                         every run of this kernel, with its state
 %agents status NAME             a run (by name) or an agent (newest run that has it)

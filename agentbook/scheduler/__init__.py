@@ -4,3 +4,5 @@ manifests, rate gate and cache warm-up.
 It names no edge (notebook, analysis, CLI): those attach themselves through
 `agentbook.scheduler.observers`.
 """
+
+__all__: list[str] = []

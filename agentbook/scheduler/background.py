@@ -14,6 +14,8 @@ import threading
 from collections.abc import Coroutine
 from typing import Any, TypeVar
 
+__all__ = ["background_loop", "call_soon", "on_background_loop", "submit"]
+
 T = TypeVar("T")
 
 _lock = threading.Lock()

@@ -19,11 +19,17 @@ from pathlib import Path
 from typing import Any, Literal
 
 from agentbook.agent.hooks import Hooks
-from agentbook.agent.loop import DEFAULT_MAX_TURNS
 from agentbook.models import Model
 from agentbook.models.retry import RetryPolicy
 from agentbook.scheduler.ratelimit import RateLimits
-from agentbook.specs import AGENTBOOK_TOOLS, PERMISSION_MODES, AgentSpec, PermissionMode, load_agents
+from agentbook.specs import (
+    AGENTBOOK_TOOLS,
+    DEFAULT_MAX_TURNS,
+    PERMISSION_MODES,
+    AgentSpec,
+    PermissionMode,
+    load_agents,
+)
 from agentbook.tools.permissions import Permissions
 
 __all__ = ["DEFAULT_MAX_TOKENS", "RunConfig", "check_name", "spec_from_json", "spec_json"]

@@ -6,12 +6,15 @@ import asyncio
 from dataclasses import dataclass
 from pathlib import Path
 
-from agentbook.agent.loop import DEFAULT_MAX_TURNS, AgentResult, run_agent
+from agentbook.agent.loop import AgentResult, run_agent
 from agentbook.costs import cost_usd
 from agentbook.models import Model, get_model
 from agentbook.redact import safe_env
 from agentbook.scheduler.transcripts import TranscriptWriter, new_run_dir, new_session_id, transcript_path
+from agentbook.specs import DEFAULT_MAX_TURNS
 from agentbook.tools import ToolContext, tools_named
+
+__all__ = ["EXPLORE_PROMPT", "EXPLORE_SYSTEM", "EXPLORE_TOOLS", "Exploration", "explore", "explore_async"]
 
 EXPLORE_TOOLS = ("Glob", "Grep", "Read")
 EXPLORE_SYSTEM = """\

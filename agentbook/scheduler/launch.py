@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 from agentbook.agent.hooks import Hooks
-from agentbook.agent.loop import DEFAULT_MAX_TURNS
 from agentbook.events import Listener, utcnow
 from agentbook.models import Model
 from agentbook.models.retry import RetryPolicy
@@ -32,7 +31,7 @@ from agentbook.scheduler.transcripts import (
 )
 from agentbook.scheduler.warming import warn_if_uncacheable
 from agentbook.scheduler.wiring import GENERAL_PURPOSE_SYSTEM
-from agentbook.specs import AgentSpec, Task
+from agentbook.specs import DEFAULT_MAX_TURNS, AgentSpec, Task
 from agentbook.tasks import TaskInput, as_tasks
 from agentbook.tools.permissions import Permissions
 

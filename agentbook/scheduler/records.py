@@ -27,6 +27,8 @@ from agentbook.events import (
 from agentbook.messages import Response, Usage
 from agentbook.specs import Task
 
+__all__ = ["ENDED", "AgentRecord", "ApiCall", "api_attempts", "apply", "state_counts"]
+
 ENDED: frozenset[str] = frozenset({"done", "partial", "failed", "cancelled"})
 
 

@@ -37,6 +37,20 @@ from agentbook.events import (
 from agentbook.messages import Block, Message, ToolResult, Usage
 from agentbook.redact import redact, secret_values
 
+__all__ = [
+    "Transcript",
+    "TranscriptCall",
+    "TranscriptWriter",
+    "agentbook_home",
+    "dumps",
+    "new_agent_id",
+    "new_run_dir",
+    "new_session_id",
+    "read_transcript",
+    "timestamp",
+    "transcript_path",
+]
+
 
 def agentbook_home() -> Path:
     """Where agentbook keeps runs: `$AGENTBOOK_HOME`, else `~/.agentbook`."""
@@ -191,7 +205,7 @@ def _user_message(prompt: Message) -> dict[str, Any]:
 
 
 @dataclass(frozen=True)
-class ApiCall:
+class TranscriptCall:
     """One API response as a transcript records it."""
 
     message_id: str
@@ -209,7 +223,7 @@ class Transcript:
     session_id: str = ""
     agent_id: str | None = None
     messages: list[Message] = field(default_factory=list)
-    calls: list[ApiCall] = field(default_factory=list)
+    calls: list[TranscriptCall] = field(default_factory=list)
     start: dict[str, Any] = field(default_factory=dict)
     end: dict[str, Any] = field(default_factory=dict)
     run: dict[str, Any] = field(default_factory=dict)
@@ -303,7 +317,7 @@ def _absorb(
             by_id[message_id] = len(out.messages)
             out.messages.append(message)
         usage = Usage.from_api(data.get("usage"))
-        call = ApiCall(
+        call = TranscriptCall(
             message_id, record.get("requestId"), data.get("model", ""), usage, record.get("timestamp", "")
         )
         key = (call.message_id, call.request_id)

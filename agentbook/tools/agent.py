@@ -15,6 +15,8 @@ from typing import Any
 
 from agentbook.tools.base import ToolContext, validate_input
 
+__all__ = ["GENERAL_PURPOSE", "AgentTool", "Spawn", "SubagentRequest"]
+
 
 @dataclass(frozen=True)
 class SubagentRequest:

@@ -17,6 +17,8 @@ from typing import Any, Protocol, runtime_checkable
 
 from agentbook.messages import ToolSchema
 
+__all__ = ["Tool", "ToolContext", "ToolError", "schema", "validate_input"]
+
 
 class ToolError(Exception):
     """A failure the model caused and can correct; its message goes back to the model."""

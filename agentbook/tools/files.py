@@ -16,6 +16,19 @@ from typing import Any
 
 from agentbook.tools.base import ToolContext, ToolError, validate_input
 
+__all__ = [
+    "BINARY_SNIFF_BYTES",
+    "DEFAULT_READ_LIMIT",
+    "EMPTY_FILE_NOTE",
+    "MAX_LINE_CHARS",
+    "MAX_READ_CHARS",
+    "Edit",
+    "Read",
+    "Write",
+    "looks_binary",
+    "truncate_line",
+]
+
 DEFAULT_READ_LIMIT = 2000
 MAX_LINE_CHARS = 2000
 # Claude Code refuses a read above ~25k tokens; we stop at a whole line past this many characters

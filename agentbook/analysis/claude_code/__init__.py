@@ -34,7 +34,7 @@ from agentbook.analysis.claude_code.calls import (
 )
 from agentbook.analysis.claude_code.ccusage import ccusage_skip_reason
 from agentbook.analysis.claude_code.files import transcript_files
-from agentbook.analysis.claude_code.frame import COLUMNS, load_claude_code
+from agentbook.analysis.claude_code.frame import CALL_COLUMNS, load_claude_code
 from agentbook.analysis.claude_code.scan import Scan, scan_claude_code
 from agentbook.analysis.claude_code.summary import (
     CostSummary,
@@ -45,7 +45,7 @@ from agentbook.analysis.claude_code.summary import (
 )
 
 __all__ = [
-    "COLUMNS",
+    "CALL_COLUMNS",
     "MAIN_AGENT",
     "SPLIT_FIELDS",
     "SYNTHETIC_MODELS",

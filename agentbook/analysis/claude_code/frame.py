@@ -15,10 +15,10 @@ from agentbook.analysis.claude_code.scan import scan_claude_code
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["COLUMNS", "load_claude_code"]
+__all__ = ["CALL_COLUMNS", "load_claude_code"]
 
 
-COLUMNS = (
+CALL_COLUMNS = (
     "session_id",
     "agent_id",
     "is_sidechain",
@@ -39,7 +39,7 @@ COLUMNS = (
 def load_claude_code(path: str | Path, *, check_every_line: bool = False) -> pd.DataFrame:
     """Claude Code transcripts -> a DataFrame with one row per API call (see `scan_claude_code`).
 
-    Columns: `COLUMNS`.  `timestamp` is UTC (`NaT` if unreadable); token counts are nullable
+    Columns: `CALL_COLUMNS`.  `timestamp` is UTC (`NaT` if unreadable); token counts are nullable
     `Int64`; `cost_usd` is `Float64`, missing (never 0) when the call cannot be priced;
     `agent_id` is `"main"` on the main thread.  `frame.attrs` holds `path`, `files`, `lines`,
     `bad_lines` (not JSON objects; see `check_every_line` in `scan_claude_code`), `no_usage_lines`
@@ -49,7 +49,7 @@ def load_claude_code(path: str | Path, *, check_every_line: bool = False) -> pd.
 
     scan = scan_claude_code(path, check_every_line=check_every_line)
     calls = scan.calls
-    data: dict[str, Any] = {name: [getattr(c, name) for c in calls] for name in COLUMNS}
+    data: dict[str, Any] = {name: [getattr(c, name) for c in calls] for name in CALL_COLUMNS}
     for name in (*TOKEN_FIELDS, *SPLIT_FIELDS):
         data[name] = pd.array(data[name], dtype="Int64")
     data["cost_usd"] = pd.array(data["cost_usd"], dtype="Float64")
@@ -58,7 +58,7 @@ def load_claude_code(path: str | Path, *, check_every_line: bool = False) -> pd.
     data["timestamp"] = pd.to_datetime(
         pd.Series(data["timestamp"], dtype=object), utc=True, format="ISO8601", errors="coerce"
     )
-    frame = pd.DataFrame(data, columns=list(COLUMNS))
+    frame = pd.DataFrame(data, columns=list(CALL_COLUMNS))
     frame.attrs.update(
         path=str(scan.path),
         files=scan.files,
