@@ -30,3 +30,18 @@ def ccusage_bin() -> str:
 def git(repo: Path, *args: str) -> str:
     """`git args` in `repo`; its stripped output, raising on failure."""
     return subprocess.run(["git", *args], cwd=repo, check=True, capture_output=True, text=True).stdout.strip()
+
+
+def new_repo(path: Path, monkeypatch: pytest.MonkeyPatch, files: dict[str, str]) -> Path:
+    """A git repository at `path` on branch main, one commit of `files`, with a committer
+    identity in the environment (tests never read the user's git config)."""
+    for key, value in {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@x", "GIT_COMMITTER_NAME": "t",
+                       "GIT_COMMITTER_EMAIL": "t@x"}.items():  # fmt: skip
+        monkeypatch.setenv(key, value)
+    path.mkdir()
+    git(path, "init", "-q", "-b", "main")
+    for name, text in files.items():
+        (path / name).write_text(text)
+    git(path, "add", ".")
+    git(path, "commit", "-qm", "start")
+    return path

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from support import git
+from support import git, new_repo
 
 from agentbook.batches import BatchError, Unit, batch, parse_units
 from agentbook.messages import Request, Response, Text, ToolResult, ToolUse, Usage
@@ -51,18 +51,8 @@ class Planner:
 @pytest.fixture
 def repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     reset_gates()
-    for key in ("GIT_AUTHOR_NAME", "GIT_COMMITTER_NAME"):
-        monkeypatch.setenv(key, "t")
-    for key in ("GIT_AUTHOR_EMAIL", "GIT_COMMITTER_EMAIL"):
-        monkeypatch.setenv(key, "t@x")
     monkeypatch.setenv("AGENTBOOK_HOME", str(tmp_path / "home"))
-    path = tmp_path / "repo"
-    path.mkdir()
-    git(path, "init", "-q", "-b", "main")
-    (path / "README.md").write_text("demo\n")
-    git(path, "add", ".")
-    git(path, "commit", "-qm", "start")
-    yield path
+    yield new_repo(tmp_path / "repo", monkeypatch, {"README.md": "demo\n"})
 
 
 def test_a_batch_where_one_unit_fails_and_the_others_land(repo: Path) -> None:

@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from support import REPO, git
+from support import REPO, git, new_repo
 
 from agentbook.costs import ALIASES
 from agentbook.messages import ToolResult, ToolUse
@@ -42,17 +42,8 @@ run.wait()
 @pytest.fixture
 def repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     reset_gates()
-    for key, value in {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@x", "GIT_COMMITTER_NAME": "t",
-                       "GIT_COMMITTER_EMAIL": "t@x"}.items():  # fmt: skip
-        monkeypatch.setenv(key, value)
     monkeypatch.setenv("AGENTBOOK_HOME", str(tmp_path / "home"))
-    path = tmp_path / "repo"
-    path.mkdir()
-    git(path, "init", "-q", "-b", "main")
-    (path / "app.py").write_text("print('hi')\n")
-    git(path, "add", ".")
-    git(path, "commit", "-qm", "start")
-    yield path
+    yield new_repo(tmp_path / "repo", monkeypatch, {"app.py": "print('hi')\n"})
 
 
 def _wait_for(condition: object, what: str, timeout: float = 20.0) -> None:

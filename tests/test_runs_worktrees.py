@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from support import git
+from support import git, new_repo
 
 from agentbook.messages import Message, Request, Response, Text, ToolResult, ToolUse, Usage
 from agentbook.scheduler.launch import run_parallel
@@ -42,15 +42,7 @@ class Writer:
 @pytest.fixture
 def repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     reset_gates()
-    for key, value in {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@x", "GIT_COMMITTER_NAME": "t",
-                       "GIT_COMMITTER_EMAIL": "t@x"}.items():  # fmt: skip
-        monkeypatch.setenv(key, value)
-    path = tmp_path / "repo"
-    path.mkdir()
-    git(path, "init", "-q", "-b", "main")
-    (path / "app.py").write_text("print('hi')\n")
-    git(path, "add", ".")
-    git(path, "commit", "-qm", "start")
+    path = new_repo(tmp_path / "repo", monkeypatch, {"app.py": "print('hi')\n"})
     (path / "app.py").write_text("print('user edit in progress')\n")  # the user's own dirty work
     (path / "notes.txt").write_text("untracked\n")
     yield path

@@ -6,58 +6,7 @@ Anthropic SDK against `FakeAnthropic` (`agentbook.testing.fakeapi`), with cachin
 and none may: it is test support, and may import any layer, never the other way round.
 """
 
-from agentbook.testing.fakeapi import (
-    ALL_FAULTS,
-    ConnectionReset,
-    ContentBlock,
-    ErrorReply,
-    FakeAnthropic,
-    FakeRequest,
-    FakeServerError,
-    FaultInjector,
-    FaultKind,
-    Handler,
-    InjectedFault,
-    MessageReply,
-    Reply,
-    ReplyUsage,
-    ReportedRateLimits,
-    ScriptedHandler,
-    StreamCut,
-    StreamError,
-    TextBlock,
-    ThinkingBlock,
-    ToolUseBlock,
-    default_handler,
-    estimate_input_tokens,
-    estimate_output_tokens,
-    faults,
-)
+from agentbook.testing import fakeapi
+from agentbook.testing.fakeapi import *  # noqa: F403  (the fake API's names are this package's)
 
-__all__ = [
-    "ALL_FAULTS",
-    "ConnectionReset",
-    "ContentBlock",
-    "ErrorReply",
-    "FakeAnthropic",
-    "FakeRequest",
-    "FakeServerError",
-    "FaultInjector",
-    "FaultKind",
-    "Handler",
-    "InjectedFault",
-    "MessageReply",
-    "Reply",
-    "ReplyUsage",
-    "ReportedRateLimits",
-    "ScriptedHandler",
-    "StreamCut",
-    "StreamError",
-    "TextBlock",
-    "ThinkingBlock",
-    "ToolUseBlock",
-    "default_handler",
-    "estimate_input_tokens",
-    "estimate_output_tokens",
-    "faults",
-]
+__all__ = list(fakeapi.__all__)
