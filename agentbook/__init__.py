@@ -25,6 +25,7 @@ _EXPORTS: dict[str, str] = {
     "PlanRun": "agentbook.plans.running",
     "RateLimits": "agentbook.scheduler.ratelimit",
     "Run": "agentbook.scheduler.run",
+    "RunConfig": "agentbook.scheduler.config",
     "Task": "agentbook.specs",
     "Unit": "agentbook.batches",
     "batch": "agentbook.batches",
@@ -51,6 +52,7 @@ if TYPE_CHECKING:
     from agentbook.scheduler.explore import Exploration, explore, explore_async
     from agentbook.scheduler.launch import load_run, run_parallel
     from agentbook.scheduler.ratelimit import RateLimits
+    from agentbook.scheduler.config import RunConfig
     from agentbook.scheduler.run import Run
     from agentbook.specs import AgentSpec, Task, load_agents
     from agentbook.tools.permissions import Permissions
@@ -115,6 +117,7 @@ __all__ = [
     "PlanRun",
     "RateLimits",
     "Run",
+    "RunConfig",
     "Task",
     "Unit",
     "__version__",

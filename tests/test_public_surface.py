@@ -15,6 +15,11 @@ def test_design_names_exist() -> None:
         "Run",
         "explore",
         "Permissions",
+        "RunConfig",
+        "Plan",
+        "batch",
+        "context_cost",
+        "load_claude_code",
     ):
         assert hasattr(ab, name), name
     from agentbook.models import AnthropicModel, OfflineModel, ScriptedModel  # noqa: F401

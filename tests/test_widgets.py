@@ -280,6 +280,17 @@ def test_deny_button_denies(tmp_path: Path, wire: Wire) -> None:
     assert not with_class(board.rows["writer"], "agentbook-permission")
 
 
+def test_a_denied_call_shows_on_its_row_and_in_the_static_table(tmp_path: Path, wire: Wire) -> None:
+    script = ScriptedModel([ToolUse("b1", "Bash", {"command": "touch out.txt"}), "could not"])
+    run = start({"shell": "touch"}, tmp_path, model=script)  # headless: the ask is denied
+    board = board_for(run)
+    run.wait(timeout=10)
+    board.wait_idle()
+    assert run.records["shell"].denials == 1 and not (tmp_path / "out.txt").exists()
+    assert "done, 1 denied" in cells_of(board.rows["shell"])
+    assert "done, 1 denied" in display.render_html(run) and "done, 1 denied" in display.render_text(run)
+
+
 # ---- (d) transcripts
 
 

@@ -34,7 +34,7 @@ __all__ = [
 COLUMNS: tuple[str, ...] = ("agent", "state", "turns", "last tool", "tokens", "cost", "elapsed")
 """Column titles, in the order of `row_cells` and `totals_cells`."""
 RIGHT_ALIGNED = frozenset({"turns", "tokens", "cost", "elapsed"})
-_WIDTHS_EM = (16, 11, 4, 9, 8, 7, 6)  # the state column holds the totals' summary ("2 done, 1 running")
+_WIDTHS_EM = (14, 13, 4, 9, 8, 7, 6)  # the state column holds the totals' summary ("2 done, 1 running")
 """Column widths of the live board's rows (the static table sizes itself)."""
 STATE_COLOURS: dict[str, str] = {
     "pending": "#616161",
@@ -81,10 +81,11 @@ def format_elapsed(started: datetime | None, ended: datetime | None, now: dateti
 
 
 def row_cells(record: AgentRecord, now: datetime) -> tuple[str, ...]:
-    """One agent's cells, in `COLUMNS` order, unescaped."""
+    """One agent's cells, in `COLUMNS` order, unescaped; the state says how many of its tool
+    calls were denied, if any."""
     return (
         record.name,
-        record.state,
+        f"{record.state}, {record.denials} denied" if record.denials else record.state,
         str(record.turns),
         record.last_tool or "",
         format_tokens(record),
