@@ -49,10 +49,10 @@ if TYPE_CHECKING:
     from agentbook.plans.errors import PlanError
     from agentbook.plans.plan import Plan
     from agentbook.plans.running import PlanRun
+    from agentbook.scheduler.config import RunConfig
     from agentbook.scheduler.explore import Exploration, explore, explore_async
     from agentbook.scheduler.launch import load_run, run_parallel
     from agentbook.scheduler.ratelimit import RateLimits
-    from agentbook.scheduler.config import RunConfig
     from agentbook.scheduler.run import Run
     from agentbook.specs import AgentSpec, Task, load_agents
     from agentbook.tools.permissions import Permissions
