@@ -1,6 +1,6 @@
 """Messages, content blocks and usage: the small typed values every other module passes around.
 
-The agent loop, the models, transcripts and frames all speak these types, so only
+The turn loop, the models, transcripts and frames all speak these types, so only
 `models/anthropic.py` needs to know the SDK's own classes.  Each type converts to and from the
 Messages API's JSON shape (`to_api` / `from_api`), which is also the shape transcripts store.
 """

@@ -2,7 +2,7 @@
 agent's start and end.  Each may be a plain function or a coroutine function.
 
 A `pre_tool` hook returns `None` to let the call go on, or a string: the call is denied and the
-model sees that string as the tool's error.  Hooks run on agentbook's agent loop; an exception in
+model sees that string as the tool's error.  Hooks run on agentbook's background thread; an exception in
 a hook is a harness error for that agent (it ends, failed, with the hook's error), because a
 hook that cannot decide must not silently allow.
 """

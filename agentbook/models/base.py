@@ -1,4 +1,4 @@
-"""The one seam between the agent loop and any model: `Model.respond(Request) -> Response`.
+"""The one seam between the turn loop and any model: `Model.respond(Request) -> Response`.
 
 Adapters translate their failures into the two errors below so that retry policy lives in one
 place (`agentbook.models.retry`) and never needs to know which backend it is retrying.

@@ -38,7 +38,7 @@ ERROR_LIMIT = 300  # an agent's error, in the line under its row
 
 
 def _records(run: Run) -> list[AgentRecord]:
-    # `list()` copies at once: the agent loop may add sub-agents while we format.
+    # `list()` copies at once: the background thread may add sub-agents while we format.
     return tree_order(list(run.records.values()))
 
 

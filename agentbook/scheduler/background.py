@@ -23,7 +23,7 @@ _loop: asyncio.AbstractEventLoop | None = None
 
 
 def background_loop() -> asyncio.AbstractEventLoop:
-    """The process's agent loop, started on first use."""
+    """The event loop of the process's background thread, started on first use."""
     global _loop
     with _lock:
         if _loop is None or _loop.is_closed():
@@ -42,12 +42,12 @@ def background_loop() -> asyncio.AbstractEventLoop:
 
 
 def submit(coro: Coroutine[Any, Any, T]) -> concurrent.futures.Future[T]:
-    """Schedule `coro` on the agent loop; the returned future is safe to wait on from any thread."""
+    """Schedule `coro` on the background thread; the returned future is safe to wait on from any thread."""
     return asyncio.run_coroutine_threadsafe(coro, background_loop())
 
 
 def call_soon(callback: Any, *args: Any) -> None:
-    """Run `callback(*args)` on the agent loop, from any thread."""
+    """Run `callback(*args)` on the background thread, from any thread."""
     background_loop().call_soon_threadsafe(callback, *args)
 
 

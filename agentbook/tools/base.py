@@ -137,7 +137,7 @@ def _json_type_name(value: object) -> str:
 
 @runtime_checkable
 class Tool(Protocol):
-    """A tool the agent loop can run.
+    """A tool the turn loop can run.
 
     `run` returns the text the model sees.  It raises `ToolError` for model mistakes; anything
     else it raises ends the agent.  It must honour cancellation (`asyncio.CancelledError`) and

@@ -4,7 +4,7 @@
 kernel; the magics show `plan_view` and `batch_view` by name.  The modules, by job:
 
 * `board`: `Board` and `board_for`, when rows change (events mark them dirty, clicks);
-* `pump`: the throttled refresh on the agent loop (at most `max_rate` flushes a second);
+* `pump`: the throttled refresh on the background thread (at most `max_rate` flushes a second);
 * `rows`: what a row, the header and the totals show, from the agents' records;
 * `transcript`: a row's expander and the conversation it opens;
 * `permission`: the Approve / Always / Deny prompt of a waiting tool call;

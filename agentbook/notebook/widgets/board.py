@@ -19,7 +19,7 @@ Why it is built the way it is (see "Notebook facts" in DESIGN.md):
 * A row's cells are one `HTML` widget and each widget's changes of a flush are applied inside
   its `hold_sync()`, so a flush sends at most one message per changed widget (usually one per
   changed row); see `agentbook.notebook.widgets.rows`.
-* Widgets are only ever changed by setting values from the agent loop: never `with out:`, whose
+* Widgets are only ever changed by setting values from the background thread: never `with out:`, whose
   output a background task would route to whatever cell happens to run.  Clicks arrive on the
   kernel's thread; they only record what was asked and wake the pump, so every widget write
   happens on one thread.
@@ -152,7 +152,7 @@ class Board:
 
     def wait_idle(self, timeout: float = 10.0) -> None:
         """Block until the pump has stopped: the run is done and its final state is on the
-        widgets.  `TimeoutError` after `timeout` seconds.  Not from the agent loop."""
+        widgets.  `TimeoutError` after `timeout` seconds.  Not from the background thread."""
         future = background.submit(self._pump.idle())
         try:
             future.result(timeout)
@@ -160,7 +160,7 @@ class Board:
             future.cancel()
             raise TimeoutError(f"the board was still updating after {timeout} s") from None
 
-    # ---- the agent loop side
+    # ---- the background thread's side
 
     def _close_widgets(self) -> None:
         for row in list(self._rows.values()):  # views not in the tree now: closed transcripts

@@ -1,7 +1,7 @@
-"""The board's throttled refresh: one task on the agent loop flushes changes at most `max_rate`
+"""The board's throttled refresh: one task on the background thread flushes changes at most `max_rate`
 times a second, and only when something changed.
 
-Used by `agentbook.notebook.widgets.board`.  Agents emit events on the background agent loop,
+Used by `agentbook.notebook.widgets.board`.  Agents emit events on the background thread,
 thousands a second in a large run; the board only marks rows dirty and `kick`s the pump, which
 wakes, keeps to the rate and asks the board for one flush round.  Running agents' elapsed times
 tick once a second (`due_ticks`).  The pump stops after the run is done and a final round, and
@@ -40,7 +40,7 @@ class Pumped(Protocol):
 
 
 class Pump:
-    """Flush rounds of one board's run, on the agent loop; see the module docstring.
+    """Flush rounds of one board's run, on the background thread; see the module docstring.
 
     `last_flush` is the `clock()` time of the latest flush (the board sets it, the first paint
     included), from which the next one keeps `1 / max_rate` seconds.
@@ -65,7 +65,7 @@ class Pump:
         return self._task is not None
 
     def kick(self) -> None:
-        """Wake the pump, or start it (on the agent loop only)."""
+        """Wake the pump, or start it (on the background thread only)."""
         if self.closed:
             return
         if self._task is None:
@@ -74,7 +74,7 @@ class Pump:
             self._wake.set()
 
     async def idle(self) -> None:
-        """Until the pump has stopped (on the agent loop)."""
+        """Until the pump has stopped (on the background thread)."""
         while (task := self._task) is not None:
             await asyncio.wait({task})
 

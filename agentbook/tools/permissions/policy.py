@@ -107,7 +107,7 @@ class Permissions:
     def _decide_bash(self, call: Call) -> Verdict:
         if len(call.command) > MAX_COMMAND_CHARS:
             # Reading a huge command against rules costs more than it is worth (it could stall the
-            # agent loop): without Bash rules the mode decides, with them it asks.
+            # background thread): without Bash rules the mode decides, with them it asks.
             if not any(r.tool == "Bash" for r in (*self._deny, *self._ask, *self._allow)):
                 return by_mode(call, self._mode, f" (a command of {len(call.command):,} characters)")
             return self._asking(f"a command of {len(call.command):,} characters needs approval")
