@@ -185,3 +185,21 @@ def test_a_transcript_cut_inside_a_character_is_named_and_the_rest_loads(repo: P
         loaded = load_run(run.run_dir, interactive=False)
     assert loaded.status["b"] == "done" and loaded.records["a"].state == "failed"
     assert "no end record" in (loaded.records["a"].error or "")
+
+
+def test_a_manifest_of_the_first_layout_still_loads(tmp_path: Path) -> None:
+    run = run_parallel({"a": "first"}, cwd=tmp_path, model=ScriptedModel(["one"]), run_dir=tmp_path / "run",
+                       max_turns=7, interactive=False)  # fmt: skip
+    run.wait(timeout=20)
+    record = run.records["a"]
+    old = {"name": run.name, "session_id": run.session_id, "cwd": str(tmp_path), "model": None,
+           "max_turns": 7, "agents": {"a": {"agent_id": record.agent_id, "depth": 0, "parent": None, "model": "scripted",
+                            "task": {"name": "a", "prompt": "first", "agent": None, "depends_on": [],
+                                     "files": [], "model": None, "metadata": {}}}}}  # fmt: skip
+    (run.run_dir / "run.json").write_text(json.dumps(old), encoding="utf-8")
+    loaded = load_run(run.run_dir, model=ScriptedModel(["two"]), interactive=False)
+    assert (
+        loaded.status == {"a": "done"} and loaded.config.max_turns == 7 and loaded.cwd == tmp_path.resolve()
+    )
+    loaded.resume("a", prompt="again").wait(timeout=20)
+    assert loaded.results["a"] == "two"
