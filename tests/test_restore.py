@@ -192,10 +192,11 @@ def test_a_manifest_of_the_first_layout_still_loads(tmp_path: Path) -> None:
                        max_turns=7, interactive=False)  # fmt: skip
     run.wait(timeout=20)
     record = run.records["a"]
+    task = {"name": "a", "prompt": "first", "agent": None, "depends_on": [], "files": [], "model": None,
+            "metadata": {}}  # fmt: skip
+    entry = {"agent_id": record.agent_id, "depth": 0, "parent": None, "model": "scripted", "task": task}
     old = {"name": run.name, "session_id": run.session_id, "cwd": str(tmp_path), "model": None,
-           "max_turns": 7, "agents": {"a": {"agent_id": record.agent_id, "depth": 0, "parent": None, "model": "scripted",
-                            "task": {"name": "a", "prompt": "first", "agent": None, "depends_on": [],
-                                     "files": [], "model": None, "metadata": {}}}}}  # fmt: skip
+           "max_turns": 7, "agents": {"a": entry}}  # fmt: skip
     (run.run_dir / "run.json").write_text(json.dumps(old), encoding="utf-8")
     loaded = load_run(run.run_dir, model=ScriptedModel(["two"]), interactive=False)
     assert (
