@@ -270,10 +270,9 @@ class Run:
             self._active -= 1
             if self._active > 0:
                 return
+            done = self._done  # a resume starting meanwhile makes a new one; this one still ends
         self._ended()
-        with self._lock:
-            if self._active == 0:
-                self._done.set_result(None)
+        done.set_result(None)
         self._bus.close()
 
     def _ended(self) -> None:
