@@ -1,0 +1,142 @@
+"""Adversarial review of issue 10: option and task validation (`RunConfig`, `as_tasks`).
+
+Each test is one input that slipped through validation or failed late; see the report."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from support import git
+
+from agentbook.models import ScriptedModel
+from agentbook.scheduler.config import RunConfig, check_name
+from agentbook.scheduler.launch import run_parallel
+from agentbook.scheduler.ratelimit import reset_gates
+from agentbook.tasks import as_tasks
+
+
+@pytest.fixture(autouse=True)
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    path = tmp_path / "home"
+    monkeypatch.setenv("AGENTBOOK_HOME", str(path))
+    return path
+
+
+@pytest.fixture
+def repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    reset_gates()
+    for key, value in {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@x", "GIT_COMMITTER_NAME": "t",
+                       "GIT_COMMITTER_EMAIL": "t@x"}.items():  # fmt: skip
+        monkeypatch.setenv(key, value)
+    path = tmp_path / "repo"
+    path.mkdir()
+    git(path, "init", "-q", "-b", "main")
+    (path / "app.py").write_text("print('hi')\n")
+    git(path, "add", ".")
+    git(path, "commit", "-qm", "start")
+    yield path
+
+
+# ---- names: `$` in the name regexes matches before a trailing newline
+
+
+@pytest.mark.parametrize("name", ["abc\n", "run\n"])
+def test_a_run_name_ending_in_a_newline_is_refused(name: str) -> None:
+    with pytest.raises(ValueError, match="name"):
+        check_name("the run name", name)
+    with pytest.raises(ValueError, match="name"):
+        RunConfig.of(name=name)
+
+
+@pytest.mark.parametrize("name", ["task\n", "a.lock"])
+def test_task_names_git_or_the_filesystem_refuse_are_refused_up_front(name: str) -> None:
+    # check_name refuses '.lock' and a trailing '.' for run names; as_tasks lets them through
+    # for tasks, whose names become branch components and folder names too.
+    with pytest.raises(ValueError, match="task name"):
+        as_tasks({name: "do it"})
+
+
+def test_an_agent_definition_named_with_a_trailing_newline_is_refused() -> None:
+    from agentbook.specs import AgentSpec
+
+    with pytest.raises(ValueError, match="agent name"):
+        RunConfig.of(agents={"rev\n": AgentSpec("rev\n", description="d")})
+
+
+def test_a_non_string_task_key_is_refused_not_turned_into_the_name_None() -> None:
+    # {None: "prompt"} (a YAML key left empty, `~:`) became a task named "None".
+    with pytest.raises(TypeError, match="task name"):
+        as_tasks({None: "do it"})  # type: ignore[dict-item]
+
+
+# ---- options of the wrong type raise naming the option
+
+
+@pytest.mark.parametrize(
+    ("option", "value"),
+    [("tools", 5), ("tools", None.__class__), ("run_dir", 5), ("run_dir", ["a"]), ("agents", 3.5)],
+)
+def test_a_wrong_type_names_its_option(option: str, value: object) -> None:
+    with pytest.raises((TypeError, ValueError), match=option):
+        RunConfig.of(**{option: value})
+
+
+def test_a_system_prompt_with_braces_is_usable_or_refused_up_front(tmp_path: Path) -> None:
+    # `system` is passed through str.format(root=...): a prompt showing JSON ends every agent
+    # `failed` with a KeyError, after the run folder was made.
+    system = 'Answer with JSON like {"ok": true}.'
+    try:
+        run = run_parallel(["hi"], model=ScriptedModel(["fine"]), system=system,
+                           run_dir=tmp_path / "run", interactive=False)  # fmt: skip
+    except ValueError as exc:  # refusing it, naming the option, is fine too
+        assert "system" in str(exc)
+        assert not (tmp_path / "run").exists()
+        return
+    run.wait(timeout=20)
+    assert run.status == {"task-1": "done"}, run.records["task-1"].error
+
+
+# ---- worktree runs: names the worktree layer refuses are caught before the run folder exists
+
+
+@pytest.mark.parametrize("name", ["é-run", "r" * 120])
+def test_a_run_name_worktrees_refuse_creates_no_run_folder(repo: Path, tmp_path: Path, name: str) -> None:
+    run_dir = tmp_path / "run"
+    with pytest.raises(ValueError, match="name"):
+        run_parallel(["hi"], model=ScriptedModel(["x"]), cwd=repo, isolation="worktree",
+                     name=name, run_dir=run_dir, interactive=False)  # fmt: skip
+    assert not run_dir.exists()
+
+
+def test_a_run_folder_whose_name_is_no_branch_name_is_refused_before_it_is_made(
+    repo: Path, tmp_path: Path
+) -> None:
+    # No `name`: the run is named after its folder, which is never checked.
+    run_dir = tmp_path / "runs" / "my run"
+    with pytest.raises(ValueError, match="name"):
+        run_parallel(["hi"], model=ScriptedModel(["x"]), cwd=repo, isolation="worktree",
+                     run_dir=run_dir, interactive=False)  # fmt: skip
+    assert not run_dir.exists()
+
+
+def test_a_task_prompt_that_cannot_be_written_creates_no_run_folder(tmp_path: Path) -> None:
+    # A lone surrogate (from a bad decode) cannot be written as UTF-8: run.json fails after mkdir.
+    run_dir = tmp_path / "run"
+    with pytest.raises(ValueError, match="prompt"):
+        run_parallel({"t": "bad \ud800 text"}, model=ScriptedModel(["x"]), run_dir=run_dir,
+                     interactive=False)  # fmt: skip
+    assert not run_dir.exists()
+
+
+def test_a_second_run_in_the_folder_of_another_is_refused(tmp_path: Path) -> None:
+    # run_dir of an existing run: its run.json was silently replaced, its agents lost.
+    run_dir = tmp_path / "run"
+    first = run_parallel({"a": "one"}, model=ScriptedModel(["x"]), run_dir=run_dir, interactive=False)
+    first.wait(timeout=20)
+    with pytest.raises((ValueError, FileExistsError), match="run"):
+        run_parallel({"b": "two"}, model=ScriptedModel(["y"]), run_dir=run_dir, interactive=False)
+    from agentbook.scheduler.launch import load_run
+
+    assert set(load_run(run_dir, model=ScriptedModel([]), interactive=False).status) == {"a"}

@@ -1,0 +1,118 @@
+"""Adversarial review of issue 10: `load_run` on damaged run folders.
+
+Promise: a `run.json` that cannot be read warns naming the file and the run is rebuilt from its
+transcripts; a transcript line that cannot be read is skipped with a warning naming it."""
+
+from __future__ import annotations
+
+import json
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from agentbook.models import ScriptedModel
+from agentbook.scheduler.launch import load_run, run_parallel
+
+
+@pytest.fixture(autouse=True)
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    path = tmp_path / "home"
+    monkeypatch.setenv("AGENTBOOK_HOME", str(path))
+    return path
+
+
+@pytest.fixture
+def run_dir(tmp_path: Path) -> Path:
+    run = run_parallel({"a": "hello", "b": "bye"}, model=ScriptedModel(["one", "two"]),
+                       run_dir=tmp_path / "run", interactive=False)  # fmt: skip
+    run.wait(timeout=20)
+    assert set(run.status.values()) == {"done"}
+    return run.run_dir
+
+
+def _edit(run_dir: Path, change: Callable[[dict[str, Any]], None]) -> None:
+    path = run_dir / "run.json"
+    data = json.loads(path.read_text(encoding="utf-8"))
+    change(data)
+    path.write_text(json.dumps(data), encoding="utf-8")
+
+
+DAMAGE: dict[str, Callable[[dict[str, Any]], None]] = {
+    "task-without-prompt": lambda d: d["agents"]["a"]["task"].pop("prompt"),
+    "entry-without-task": lambda d: d["agents"]["a"].pop("task"),
+    "prompt-an-int": lambda d: d["agents"]["a"]["task"].__setitem__("prompt", 5),
+    "entry-a-string": lambda d: d["agents"].__setitem__("a", "x"),
+    "entry-without-agent-id": lambda d: d["agents"]["a"].pop("agent_id"),
+    "max-turns-a-string": lambda d: d["config"].__setitem__("max_turns", "x"),
+    "retry-unknown-key": lambda d: d["config"].__setitem__("retry", {"attempts": 3}),
+    "rules-not-lists": lambda d: d["config"].__setitem__("permissions", {"allow": 5}),
+    "rule-malformed": lambda d: d["config"].__setitem__("permissions", {"allow": ["Bash("]}),
+    "agents-spec-junk": lambda d: d["config"].__setitem__("agents", {"x": {"nope": 1}}),
+    "tools-unknown": lambda d: d["config"].__setitem__("tools", ["Teleport"]),
+}
+
+
+@pytest.mark.parametrize("damage", sorted(DAMAGE))
+def test_a_manifest_with_wrong_types_inside_warns_naming_it_and_the_run_still_loads(
+    run_dir: Path, damage: str
+) -> None:
+    # Today: a bare KeyError('prompt'), TypeError("string indices must be integers"), ... with
+    # neither the file nor the field named, and nothing of the run loads.
+    _edit(run_dir, DAMAGE[damage])
+    with pytest.warns(UserWarning, match="run.json"):
+        run = load_run(run_dir, model=ScriptedModel([]), interactive=False)
+    assert set(run.status) == {"a", "b"}
+    assert run.results["b"] == "two"
+
+
+def test_a_config_that_is_not_a_mapping_is_named_not_silently_replaced_by_defaults(run_dir: Path) -> None:
+    # "config": [1] is read as a version-1 manifest: every option (isolation, permissions,
+    # tools, system, ...) silently falls back to its default, and a resume runs unconfined.
+    _edit(run_dir, lambda d: d.__setitem__("config", [1]))
+    with pytest.warns(UserWarning, match="run.json"):
+        load_run(run_dir, model=ScriptedModel([]), interactive=False)
+
+
+def test_resuming_after_a_transcript_cut_mid_line_writes_readable_lines(run_dir: Path) -> None:
+    # A SIGKILL mid-write leaves a last line without its newline; the resumed agent appends to
+    # it, so its first new line is glued to the broken one and lost at the next load_run.
+    run = load_run(run_dir, model=ScriptedModel([]), interactive=False)
+    path = run.records["a"].transcript
+    raw = path.read_bytes()
+    path.write_bytes(raw[:-30])  # the end record cut mid-line
+    with pytest.warns(UserWarning, match="cannot be read"):
+        loaded = load_run(run_dir, model=ScriptedModel(["after the cut"]), interactive=False)
+    assert loaded.records["a"].state == "failed"
+    loaded.resume("a", prompt="go on").wait(timeout=20)
+    assert loaded.records["a"].state == "done"
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        again = load_run(run_dir, model=ScriptedModel([]), interactive=False)
+    assert again.records["a"].state == "done"
+    problems = [str(w.message) for w in caught]
+    # Only the one cut line may be unreadable, and the resume's first line (its start record)
+    # must not be glued to it.
+    assert len(problems) <= 1, problems
+    starts = [json.loads(line) for line in path.read_bytes().split(b"\n")
+              if b"agentbook_start" in line and line.endswith(b"}") and _parses(line)]  # fmt: skip
+    assert len(starts) == 2, "the resumed agent's start record was lost"
+
+
+def _parses(line: bytes) -> bool:
+    try:
+        json.loads(line)
+    except ValueError:
+        return False
+    return True
+
+
+def test_a_missing_manifest_with_transcripts_is_rebuilt_like_a_corrupt_one(run_dir: Path) -> None:
+    # A corrupt run.json is rebuilt from the transcripts; a deleted one is a FileNotFoundError
+    # even though every transcript is there.
+    (run_dir / "run.json").unlink()
+    with pytest.warns(UserWarning, match="run.json"):
+        run = load_run(run_dir, model=ScriptedModel([]), interactive=False)
+    assert set(run.status) == {"a", "b"}

@@ -1,0 +1,195 @@
+"""Adversarial review of issue 10: worktree agents, their names, and resuming them after `load_run`."""
+
+from __future__ import annotations
+
+import subprocess
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from support import git
+
+from agentbook.messages import ToolUse
+from agentbook.models import ScriptedModel
+from agentbook.scheduler.launch import load_run, run_parallel
+from agentbook.scheduler.ratelimit import reset_gates
+
+
+@pytest.fixture(autouse=True)
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    path = tmp_path / "home"
+    monkeypatch.setenv("AGENTBOOK_HOME", str(path))
+    return path
+
+
+@pytest.fixture
+def repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    reset_gates()
+    for key, value in {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@x", "GIT_COMMITTER_NAME": "t",
+                       "GIT_COMMITTER_EMAIL": "t@x"}.items():  # fmt: skip
+        monkeypatch.setenv(key, value)
+    path = tmp_path / "repo"
+    path.mkdir()
+    git(path, "init", "-q", "-b", "main")
+    (path / "app.py").write_text("print('hi')\n")
+    git(path, "add", ".")
+    git(path, "commit", "-qm", "start")
+    yield path
+
+
+def write(path: str, text: str, call: str = "w1") -> ToolUse:
+    return ToolUse(call, "Write", {"file_path": path, "content": text + "\n"})
+
+
+def branches(repo: Path) -> list[str]:
+    return git(repo, "for-each-ref", "--format=%(refname:short)", "refs/heads/agentbook/").split()
+
+
+# ---- two agent names, one worktree
+
+
+@pytest.mark.parametrize(
+    "names",
+    [("é", "ü"), ("a", "a-"), ("a", "a."), ("x" * 100 + "1", "x" * 100 + "2")],
+    ids=["unicode", "trailing-dash", "trailing-dot", "long"],
+)
+def test_two_agents_never_share_a_branch(repo: Path, tmp_path: Path, names: tuple[str, str]) -> None:
+    # branch_part maps every name outside [A-Za-z0-9._-] to '-', strips '-' and '.' and cuts at
+    # 100: distinct task names (valid for as_tasks) collide, and the second agent fails with
+    # "already exists" before it starts.
+    first, second = names
+    model = ScriptedModel([write("one.txt", "1"), write("two.txt", "2"), "ok", "ok"])
+    run = run_parallel({first: "one", second: "two"}, model=model, cwd=repo, isolation="worktree",
+                       run_dir=tmp_path / "run", interactive=False)  # fmt: skip
+    run.wait(timeout=60)
+    assert run.status == {first: "done", second: "done"}, {n: r.error for n, r in run.records.items()}
+    assert run.records[first].branch != run.records[second].branch
+    assert len(branches(repo)) == 2
+
+
+# ---- what load_run says after a resume that failed before its agent's first line
+
+
+def test_a_resume_that_fails_in_the_wiring_reloads_as_failed(repo: Path, tmp_path: Path) -> None:
+    run = run_parallel({"u": "unit"}, model=ScriptedModel([write("u.txt", "1"), "ok"]), cwd=repo,
+                       isolation="worktree", run_dir=tmp_path / "run", interactive=False)  # fmt: skip
+    run.wait(timeout=60)
+    branch = run.records["u"].branch
+    assert branch is not None
+    git(repo, "checkout", "-q", branch)  # the user looks at the agent's work in their checkout
+    # A new process: load_run, then resume.
+    first = load_run(tmp_path / "run", model=ScriptedModel(["again"]), interactive=False)
+    first.resume("u", prompt="more").wait(timeout=60)
+    assert first.records["u"].state == "failed"  # its branch cannot be checked out twice
+    # run.json says failed, the transcript's last end record says done: load_run believes the
+    # transcript, and the reason (a worktree error) is lost.
+    loaded = load_run(tmp_path / "run", model=ScriptedModel([]), interactive=False)
+    assert loaded.records["u"].state == "failed"
+    assert "checked out" in (loaded.records["u"].error or "")
+
+
+def test_an_agent_that_failed_before_starting_keeps_its_reason_after_load_run(
+    repo: Path, tmp_path: Path
+) -> None:
+    # 'a.lock' passes as_tasks but not the worktree layer: the agent fails in the wiring, and
+    # after load_run its error reads "no transcript: the agent never started".
+    run = run_parallel({"a.lock": "unit"}, model=ScriptedModel(["ok"]), cwd=repo, isolation="worktree",
+                       run_dir=tmp_path / "run", interactive=False)  # fmt: skip
+    run.wait(timeout=60)
+    error = run.records["a.lock"].error or ""
+    assert run.records["a.lock"].state == "failed" and error
+    loaded = load_run(tmp_path / "run", model=ScriptedModel([]), interactive=False)
+    assert loaded.records["a.lock"].error == error
+
+
+# ---- resuming a done agent whose branch the user deleted
+
+
+def test_resuming_an_agent_whose_branch_was_deleted_keeps_its_earlier_work(repo: Path, tmp_path: Path) -> None:
+    run = run_parallel({"u": "unit"}, model=ScriptedModel([write("u.txt", "first"), "ok"]), cwd=repo,
+                       isolation="worktree", run_dir=tmp_path / "run", interactive=False)  # fmt: skip
+    run.wait(timeout=60)
+    record = run.records["u"]
+    assert record.state == "done" and record.commit and record.branch
+    git(repo, "branch", "-D", record.branch)
+    loaded = load_run(tmp_path / "run", model=ScriptedModel([write("v.txt", "second"), "again"]),
+                      interactive=False)  # fmt: skip
+    loaded.resume("u", prompt="go on").wait(timeout=60)
+    again = loaded.records["u"]
+    # The agent's conversation says it wrote u.txt; it is resumed in a fresh worktree from the
+    # base, so its new branch lacks u.txt (the recorded commit still exists and was ignored).
+    # It should continue from its recorded commit, or fail saying its branch is gone.
+    if again.state == "done":
+        assert again.branch is not None
+        assert git(repo, "show", f"{again.branch}:u.txt") == "first"
+    else:
+        assert "branch" in (again.error or "")
+
+
+# ---- two resumes at once
+
+
+def test_two_racing_resumes_of_one_agent_start_it_once(tmp_path: Path) -> None:
+    run = run_parallel({"a": "one"}, model=ScriptedModel(["first"]), run_dir=tmp_path / "run",
+                       interactive=False)  # fmt: skip
+    run.wait(timeout=20)
+    model = ScriptedModel(["second", "third"])
+    loaded = load_run(tmp_path / "run", model=model, interactive=False)
+    barrier = threading.Barrier(2)
+    outcomes: list[str] = []
+
+    def resume() -> None:
+        barrier.wait()
+        try:
+            loaded.resume("a", prompt="more")
+            outcomes.append("started")
+        except RuntimeError:
+            outcomes.append("refused")
+
+    threads = [threading.Thread(target=resume) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    loaded.wait(timeout=20)
+    assert sorted(outcomes) == ["refused", "started"]
+    assert len(model.requests) == 1
+
+
+def test_resuming_an_agent_from_another_process_while_it_still_runs_is_refused(tmp_path: Path) -> None:
+    # The first process is still working on 'a' (no end record yet); a second process loads the
+    # run and sees 'a' as failed ("the process died"), so resume() starts a second copy that
+    # appends to the same transcript.
+    started = tmp_path / "started"
+    script = f"""
+import time, pathlib
+from agentbook.messages import ToolUse
+from agentbook.models import ScriptedModel
+from agentbook.scheduler.launch import run_parallel
+def slow(request):
+    pathlib.Path({str(started)!r}).write_text("x")
+    time.sleep(30)
+    raise RuntimeError("never")
+run = run_parallel({{"a": "one"}}, model=ScriptedModel([slow]), run_dir={str(tmp_path / "run")!r},
+                   interactive=False)
+run.wait(60)
+"""
+    import os
+    import sys
+    import time
+
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    proc = subprocess.Popen([sys.executable, "-c", script], env=env)
+    try:
+        deadline = time.monotonic() + 30
+        while not started.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert started.exists()
+        loaded = load_run(tmp_path / "run", model=ScriptedModel(["second"]), interactive=False)
+        with pytest.raises(RuntimeError, match="running|still|another process"):
+            loaded.resume("a")
+        loaded.wait(timeout=20)
+    finally:
+        proc.kill()
+        proc.wait()
