@@ -140,3 +140,32 @@ def test_a_second_run_in_the_folder_of_another_is_refused(tmp_path: Path) -> Non
     from agentbook.scheduler.launch import load_run
 
     assert set(load_run(run_dir, model=ScriptedModel([]), interactive=False).status) == {"a"}
+
+
+def test_a_relative_run_dir_stays_put_when_the_kernel_changes_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # run_dir is kept relative (cwd is resolved, run_dir is not): after a `%cd` in the notebook,
+    # later transcripts and the final run.json go to a new folder under the new working folder.
+    import time
+
+    first, second = tmp_path / "first", tmp_path / "second"
+    first.mkdir()
+    second.mkdir()
+    monkeypatch.chdir(first)
+
+    from agentbook.messages import Request, Response, Text
+
+    scripted = ScriptedModel()
+
+    def slow(request: Request) -> Response:
+        time.sleep(0.5)  # the first agent is still working when the folder changes
+        return scripted.reply(request, (Text("a"),))
+
+    model = ScriptedModel([slow, "b"])
+    run = run_parallel({"a": "one", "b": "two"}, model=model, run_dir="runs/x", concurrency=1,
+                       interactive=False)  # fmt: skip
+    monkeypatch.chdir(second)
+    run.wait(timeout=20)
+    assert not (second / "runs").exists()
+    assert len(list((first / "runs" / "x").rglob("agent-*.jsonl"))) == 2

@@ -131,9 +131,12 @@ def test_resuming_an_agent_whose_branch_was_deleted_keeps_its_earlier_work(repo:
 
 
 def test_two_racing_resumes_of_one_agent_start_it_once(tmp_path: Path) -> None:
-    run = run_parallel({"a": "one"}, model=ScriptedModel(["first"]), run_dir=tmp_path / "run",
-                       interactive=False)  # fmt: skip
-    run.wait(timeout=20)
+    # A long conversation: reading it back (between the state check and the start) takes a while.
+    steps = [[ToolUse(f"g{i}", "Glob", {"pattern": "*.nothing"}) for i in range(50)] for _ in range(40)]
+    run = run_parallel({"a": "one"}, model=ScriptedModel([*steps, "first"]), run_dir=tmp_path / "run",
+                       max_turns=100, interactive=False)  # fmt: skip
+    run.wait(timeout=60)
+    assert run.status == {"a": "done"}
     model = ScriptedModel(["second", "third"])
     loaded = load_run(tmp_path / "run", model=model, interactive=False)
     barrier = threading.Barrier(2)
