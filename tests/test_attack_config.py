@@ -169,3 +169,41 @@ def test_a_relative_run_dir_stays_put_when_the_kernel_changes_folder(
     run.wait(timeout=20)
     assert not (second / "runs").exists()
     assert len(list((first / "runs" / "x").rglob("agent-*.jsonl"))) == 2
+
+
+@pytest.mark.parametrize("context", ["", "   \n"])
+def test_an_empty_shared_context_sends_no_empty_text_block(tmp_path: Path, context: str) -> None:
+    # The Messages API refuses empty (and whitespace-only) text blocks; shared_context="" passes
+    # validation and becomes a cached empty text block in every agent's first message.
+    from agentbook.messages import Text
+
+    model = ScriptedModel(["ok"])
+    try:
+        run = run_parallel(["hi"], model=model, shared_context=context, run_dir=tmp_path / "run",
+                           interactive=False)  # fmt: skip
+    except ValueError as exc:
+        assert "shared_context" in str(exc)
+        assert not (tmp_path / "run").exists()
+        return
+    run.wait(timeout=20)
+    blocks = [b for m in model.requests[0].messages for b in m.content if isinstance(b, Text)]
+    assert all(b.text.strip() for b in blocks), blocks
+
+
+def test_task_metadata_that_is_not_json_is_refused_before_the_run_folder_exists(tmp_path: Path) -> None:
+    # Task.metadata goes into run.json as it is; a datetime or a Path raises TypeError from
+    # json.dumps inside start(), after the run folder was made, with no option named.
+    from datetime import datetime
+
+    from agentbook.specs import Task
+
+    run_dir = tmp_path / "run"
+    task = Task("t", "do it", metadata={"when": datetime(2026, 1, 1), "where": Path("/x")})
+    try:
+        run = run_parallel([task], model=ScriptedModel(["ok"]), run_dir=run_dir, interactive=False)
+    except (TypeError, ValueError) as exc:
+        assert "metadata" in str(exc)
+        assert not run_dir.exists()
+        return
+    run.wait(timeout=20)
+    assert run.status == {"t": "done"}

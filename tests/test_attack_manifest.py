@@ -116,3 +116,26 @@ def test_a_missing_manifest_with_transcripts_is_rebuilt_like_a_corrupt_one(run_d
     with pytest.warns(UserWarning, match="run.json"):
         run = load_run(run_dir, model=ScriptedModel([]), interactive=False)
     assert set(run.status) == {"a", "b"}
+
+
+def test_permissions_given_to_load_run_keep_their_own_mode(run_dir: Path) -> None:
+    # from_json keeps the manifest's permission_mode ("default") next to the given permissions,
+    # and RunConfig then puts the given rules back into the old mode.
+    from agentbook.tools.permissions import Permissions
+
+    given = Permissions(allow=["Bash(ls *)"], mode="acceptEdits")
+    run = load_run(run_dir, model=ScriptedModel([]), permissions=given, interactive=False)
+    assert run.permissions.mode == "acceptEdits"
+    assert run.config.permission_mode == "acceptEdits"
+    assert [str(r) for r in run.permissions.allow] == ["Bash(ls *)"]
+
+
+@pytest.mark.parametrize("prompt", [5, ["more"], b"more"])
+def test_resume_refuses_a_prompt_that_is_not_text_before_starting(run_dir: Path, prompt: object) -> None:
+    # resume() checks max_turns but not prompt: the agent starts and fails in the background
+    # with "sequence item 0: expected str instance, int found".
+    run = load_run(run_dir, model=ScriptedModel(["more"]), interactive=False)
+    with pytest.raises(TypeError, match="prompt"):
+        run.resume("a", prompt=prompt)  # type: ignore[arg-type]
+    run.wait(timeout=20)
+    assert run.status["a"] == "done"

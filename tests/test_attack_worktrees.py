@@ -196,3 +196,20 @@ run.wait(60)
     finally:
         proc.kill()
         proc.wait()
+
+
+# ---- what run.df shows after load_run
+
+
+def test_denials_and_diff_stats_survive_load_run(repo: Path, tmp_path: Path) -> None:
+    # Headless, default mode: the Write is allowed (its worktree), the Bash call denied.
+    calls = [write("f.txt", "1"), ToolUse("b1", "Bash", {"command": "echo hi"})]
+    run = run_parallel({"u": "unit"}, model=ScriptedModel([calls, "ok"]), cwd=repo, isolation="worktree",
+                       run_dir=tmp_path / "run", interactive=False)  # fmt: skip
+    run.wait(timeout=60)
+    before = run.records["u"]
+    assert (before.denials, before.files_changed) == (1, 1)
+    after = load_run(tmp_path / "run", model=ScriptedModel([]), interactive=False).records["u"]
+    assert (after.denials, after.files_changed, after.insertions, after.tools_run) == (
+        before.denials, before.files_changed, before.insertions, before.tools_run,
+    )  # fmt: skip
