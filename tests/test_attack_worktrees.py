@@ -213,3 +213,75 @@ def test_denials_and_diff_stats_survive_load_run(repo: Path, tmp_path: Path) -> 
     assert (after.denials, after.files_changed, after.insertions, after.tools_run) == (
         before.denials, before.files_changed, before.insertions, before.tools_run,
     )  # fmt: skip
+
+
+def test_a_new_run_reusing_a_run_name_starts_from_the_base_not_the_old_branches(
+    repo: Path, tmp_path: Path
+) -> None:
+    # `name` names the branches.  A second run with the same name (another run_dir) finds the
+    # first run's branch agentbook/exp/t and "revives" it: its agent silently starts on top of
+    # the first run's work instead of at the base.  It should start from the base, or be refused.
+    first = run_parallel({"t": "one"}, model=ScriptedModel([write("old.txt", "old"), "ok"]), cwd=repo,
+                         isolation="worktree", name="exp", run_dir=tmp_path / "r1", interactive=False)  # fmt: skip
+    first.wait(timeout=60)
+    assert first.records["t"].commit
+    try:
+        second = run_parallel({"t": "two"}, model=ScriptedModel([write("new.txt", "new"), "ok"]), cwd=repo,
+                              isolation="worktree", name="exp", run_dir=tmp_path / "r2", interactive=False)  # fmt: skip
+    except ValueError as exc:
+        assert "exp" in str(exc)
+        return
+    second.wait(timeout=60)
+    record = second.records["t"]
+    assert record.state == "done", record.error
+    files = git(repo, "ls-tree", "--name-only", str(record.branch)).split()
+    assert "new.txt" in files and "old.txt" not in files
+    assert git(repo, "show", f"{first.records['t'].commit}:old.txt") == "old"
+
+
+def test_a_worktree_run_whose_run_json_is_corrupt_still_loads(repo: Path, tmp_path: Path) -> None:
+    # Rebuilt from transcripts, the config is {"cwd": <the last transcript's cwd>}: the agent's
+    # worktree, removed after its commit -> NotADirectoryError, and nothing of the run loads.
+    run = run_parallel({"u": "unit"}, model=ScriptedModel([write("u.txt", "1"), "ok"]), cwd=repo,
+                       isolation="worktree", run_dir=tmp_path / "run", interactive=False)  # fmt: skip
+    run.wait(timeout=60)
+    (tmp_path / "run" / "run.json").write_text("{not json", encoding="utf-8")
+    with pytest.warns(UserWarning, match="run.json"):
+        loaded = load_run(tmp_path / "run", model=ScriptedModel([]), interactive=False)
+    assert loaded.status == {"u": "done"}
+
+
+def test_a_failed_worktree_agent_of_a_corrupt_run_json_resumes_isolated(repo: Path, tmp_path: Path) -> None:
+    # Rebuilt from transcripts, the run has no isolation: the resumed agent works in the kept
+    # worktree's folder as a plain folder, and its work is never committed on its branch.
+    run = run_parallel({"u": "unit"}, model=ScriptedModel([write("u.txt", "1"), RuntimeError("boom")]),
+                       cwd=repo, isolation="worktree", run_dir=tmp_path / "run", interactive=False)  # fmt: skip
+    run.wait(timeout=60)
+    branch = run.records["u"].branch
+    assert run.records["u"].state == "failed" and branch
+    (tmp_path / "run" / "run.json").write_text("", encoding="utf-8")
+    with pytest.warns(UserWarning, match="run.json"):
+        loaded = load_run(tmp_path / "run", model=ScriptedModel([write("v.txt", "2"), "ok"]),
+                          interactive=False)  # fmt: skip
+    loaded.resume("u", prompt="again").wait(timeout=60)
+    assert loaded.records["u"].state == "done", loaded.records["u"].error
+    assert git(repo, "show", f"{branch}:v.txt") == "2"
+    assert loaded.cwd == repo.resolve()
+
+
+@pytest.mark.parametrize("name", ["_a", "a.lock", "a" * 101])
+def test_a_task_name_the_worktree_layer_refuses_works_or_is_refused_up_front(
+    repo: Path, tmp_path: Path, name: str
+) -> None:
+    # as_tasks accepts '_a' (\w starts it) and 'a.lock'; worktrees.repo.check_name refuses them
+    # (it wants [A-Za-z0-9] first, no '.lock', at most 100), so the agent fails after the run began.
+    run_dir = tmp_path / "run"
+    try:
+        run = run_parallel({name: "unit"}, model=ScriptedModel([write("f.txt", "1"), "ok"]), cwd=repo,
+                           isolation="worktree", run_dir=run_dir, interactive=False)  # fmt: skip
+    except ValueError as exc:
+        assert "name" in str(exc)
+        assert not run_dir.exists()
+        return
+    run.wait(timeout=60)
+    assert run.status == {name: "done"}, run.records[name].error
