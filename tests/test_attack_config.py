@@ -207,3 +207,17 @@ def test_task_metadata_that_is_not_json_is_refused_before_the_run_folder_exists(
         return
     run.wait(timeout=20)
     assert run.status == {"t": "done"}
+
+
+def test_tools_empty_means_no_tools_not_every_tool(tmp_path: Path) -> None:
+    # Wiring uses `config.tools or AGENTBOOK_TOOLS`: tools=[] (an agent that should only think)
+    # gets all seven tools, Bash and Write included.
+    model = ScriptedModel(["ok"])
+    try:
+        run = run_parallel(["think"], model=model, tools=[], run_dir=tmp_path / "run", interactive=False)
+    except ValueError as exc:
+        assert "tools" in str(exc)
+        assert not (tmp_path / "run").exists()
+        return
+    run.wait(timeout=20)
+    assert [t.name for t in model.requests[0].tools] == []

@@ -139,3 +139,16 @@ def test_resume_refuses_a_prompt_that_is_not_text_before_starting(run_dir: Path,
         run.resume("a", prompt=prompt)  # type: ignore[arg-type]
     run.wait(timeout=20)
     assert run.status["a"] == "done"
+
+
+def test_load_run_expands_the_home_folder_as_run_parallel_does(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # run_parallel(run_dir="~/runs/x") expands '~'; load_run("~/runs/x") looks for a folder named '~'.
+    monkeypatch.setenv("HOME", str(tmp_path / "user"))
+    monkeypatch.chdir(tmp_path)
+    run = run_parallel({"a": "hi"}, model=ScriptedModel(["ok"]), run_dir="~/runs/x", interactive=False)
+    run.wait(timeout=20)
+    assert (tmp_path / "user" / "runs" / "x" / "run.json").is_file()
+    loaded = load_run("~/runs/x", model=ScriptedModel([]), interactive=False)
+    assert loaded.status == {"a": "done"}

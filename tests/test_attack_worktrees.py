@@ -285,3 +285,18 @@ def test_a_task_name_the_worktree_layer_refuses_works_or_is_refused_up_front(
         return
     run.wait(timeout=60)
     assert run.status == {name: "done"}, run.records[name].error
+
+
+def test_a_done_worktree_agent_resumes_twice_in_the_same_process(repo: Path, tmp_path: Path) -> None:
+    model = ScriptedModel([write("a.txt", "1"), "one", write("b.txt", "2", "w2"), "two",
+                           write("c.txt", "3", "w3"), "three"])  # fmt: skip
+    run = run_parallel({"u": "unit"}, model=model, cwd=repo, isolation="worktree",
+                       run_dir=tmp_path / "run", interactive=False)  # fmt: skip
+    run.wait(timeout=60)
+    for _ in range(2):
+        run.resume("u", prompt="more").wait(timeout=60)
+        assert run.records["u"].state == "done", run.records["u"].error
+    branch = run.records["u"].branch
+    assert branch and sorted(git(repo, "ls-tree", "--name-only", branch).split()) == [
+        "a.txt", "app.py", "b.txt", "c.txt"]  # fmt: skip
+    assert git(repo, "status", "--porcelain") == ""
