@@ -27,8 +27,12 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 @pytest.fixture
 def repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     reset_gates()
-    for key, value in {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@x", "GIT_COMMITTER_NAME": "t",
-                       "GIT_COMMITTER_EMAIL": "t@x"}.items():  # fmt: skip
+    for key, value in {
+        "GIT_AUTHOR_NAME": "t",
+        "GIT_AUTHOR_EMAIL": "t@x",
+        "GIT_COMMITTER_NAME": "t",
+        "GIT_COMMITTER_EMAIL": "t@x",
+    }.items():
         monkeypatch.setenv(key, value)
     path = tmp_path / "repo"
     path.mkdir()
@@ -76,7 +80,7 @@ def test_a_non_string_task_key_is_refused_not_turned_into_the_name_None() -> Non
 
 @pytest.mark.parametrize(
     ("option", "value"),
-    [("tools", 5), ("tools", None.__class__), ("run_dir", 5), ("run_dir", ["a"]), ("agents", 3.5)],
+    [("tools", 5), ("tools", 3.5), ("run_dir", 5), ("run_dir", ["a"]), ("agents", 3.5)],
 )
 def test_a_wrong_type_names_its_option(option: str, value: object) -> None:
     with pytest.raises((TypeError, ValueError), match=option):
@@ -88,8 +92,9 @@ def test_a_system_prompt_with_braces_is_usable_or_refused_up_front(tmp_path: Pat
     # `failed` with a KeyError, after the run folder was made.
     system = 'Answer with JSON like {"ok": true}.'
     try:
-        run = run_parallel(["hi"], model=ScriptedModel(["fine"]), system=system,
-                           run_dir=tmp_path / "run", interactive=False)  # fmt: skip
+        run = run_parallel(
+            ["hi"], model=ScriptedModel(["fine"]), system=system, run_dir=tmp_path / "run", interactive=False
+        )
     except ValueError as exc:  # refusing it, naming the option, is fine too
         assert "system" in str(exc)
         assert not (tmp_path / "run").exists()
@@ -105,8 +110,15 @@ def test_a_system_prompt_with_braces_is_usable_or_refused_up_front(tmp_path: Pat
 def test_a_run_name_worktrees_refuse_creates_no_run_folder(repo: Path, tmp_path: Path, name: str) -> None:
     run_dir = tmp_path / "run"
     with pytest.raises(ValueError, match="name"):
-        run_parallel(["hi"], model=ScriptedModel(["x"]), cwd=repo, isolation="worktree",
-                     name=name, run_dir=run_dir, interactive=False)  # fmt: skip
+        run_parallel(
+            ["hi"],
+            model=ScriptedModel(["x"]),
+            cwd=repo,
+            isolation="worktree",
+            name=name,
+            run_dir=run_dir,
+            interactive=False,
+        )
     assert not run_dir.exists()
 
 
@@ -116,8 +128,14 @@ def test_a_run_folder_whose_name_is_no_branch_name_is_refused_before_it_is_made(
     # No `name`: the run is named after its folder, which is never checked.
     run_dir = tmp_path / "runs" / "my run"
     with pytest.raises(ValueError, match="name"):
-        run_parallel(["hi"], model=ScriptedModel(["x"]), cwd=repo, isolation="worktree",
-                     run_dir=run_dir, interactive=False)  # fmt: skip
+        run_parallel(
+            ["hi"],
+            model=ScriptedModel(["x"]),
+            cwd=repo,
+            isolation="worktree",
+            run_dir=run_dir,
+            interactive=False,
+        )
     assert not run_dir.exists()
 
 
@@ -125,8 +143,7 @@ def test_a_task_prompt_that_cannot_be_written_creates_no_run_folder(tmp_path: Pa
     # A lone surrogate (from a bad decode) cannot be written as UTF-8: run.json fails after mkdir.
     run_dir = tmp_path / "run"
     with pytest.raises(ValueError, match="prompt"):
-        run_parallel({"t": "bad \ud800 text"}, model=ScriptedModel(["x"]), run_dir=run_dir,
-                     interactive=False)  # fmt: skip
+        run_parallel({"t": "bad \ud800 text"}, model=ScriptedModel(["x"]), run_dir=run_dir, interactive=False)
     assert not run_dir.exists()
 
 
@@ -163,8 +180,9 @@ def test_a_relative_run_dir_stays_put_when_the_kernel_changes_folder(
         return scripted.reply(request, (Text("a"),))
 
     model = ScriptedModel([slow, "b"])
-    run = run_parallel({"a": "one", "b": "two"}, model=model, run_dir="runs/x", concurrency=1,
-                       interactive=False)  # fmt: skip
+    run = run_parallel(
+        {"a": "one", "b": "two"}, model=model, run_dir="runs/x", concurrency=1, interactive=False
+    )
     monkeypatch.chdir(second)
     run.wait(timeout=20)
     assert not (second / "runs").exists()
@@ -179,8 +197,9 @@ def test_an_empty_shared_context_sends_no_empty_text_block(tmp_path: Path, conte
 
     model = ScriptedModel(["ok"])
     try:
-        run = run_parallel(["hi"], model=model, shared_context=context, run_dir=tmp_path / "run",
-                           interactive=False)  # fmt: skip
+        run = run_parallel(
+            ["hi"], model=model, shared_context=context, run_dir=tmp_path / "run", interactive=False
+        )
     except ValueError as exc:
         assert "shared_context" in str(exc)
         assert not (tmp_path / "run").exists()
@@ -221,3 +240,15 @@ def test_tools_empty_means_no_tools_not_every_tool(tmp_path: Path) -> None:
         return
     run.wait(timeout=20)
     assert [t.name for t in model.requests[0].tools] == []
+
+
+def test_run_parallel_refuses_dependent_tasks_as_the_magic_does(tmp_path: Path) -> None:
+    # %%parallel_agents refuses depends_on ("dependent tasks need a phase plan"); run_parallel
+    # starts both at once, silently ignoring the order the user asked for.  (Plan's later phases
+    # pass tasks depending on earlier phases: only a dependency inside one call is contradictory.)
+    from agentbook.specs import Task
+
+    tasks = [Task("a", "first"), Task("b", "after a", depends_on=("a",))]
+    with pytest.raises(ValueError, match="depends_on"):
+        run_parallel(tasks, model=ScriptedModel(["x", "y"]), run_dir=tmp_path / "run", interactive=False)
+    assert not (tmp_path / "run").exists()

@@ -31,8 +31,9 @@ def test_a_yaml_boolean_key_keeps_the_name_written_or_is_refused(
 ) -> None:
     # YAML 1.1 reads `no:`, `on:`, `yes:` as booleans: the task the user named "no" runs as "False".
     try:
-        run = ip.run_cell_magic("parallel_agents", f'--model offline --cwd "{tmp_path}" --wait -o r',
-                                f"{key}: do it\n")  # fmt: skip
+        run = ip.run_cell_magic(
+            "parallel_agents", f'--model offline --cwd "{tmp_path}" --wait -o r', f"{key}: do it\n"
+        )
     except UsageError as exc:
         assert key in str(exc)
         return

@@ -26,8 +26,12 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 @pytest.fixture
 def run_dir(tmp_path: Path) -> Path:
-    run = run_parallel({"a": "hello", "b": "bye"}, model=ScriptedModel(["one", "two"]),
-                       run_dir=tmp_path / "run", interactive=False)  # fmt: skip
+    run = run_parallel(
+        {"a": "hello", "b": "bye"},
+        model=ScriptedModel(["one", "two"]),
+        run_dir=tmp_path / "run",
+        interactive=False,
+    )
     run.wait(timeout=20)
     assert set(run.status.values()) == {"done"}
     return run.run_dir
@@ -96,8 +100,11 @@ def test_resuming_after_a_transcript_cut_mid_line_writes_readable_lines(run_dir:
     # Only the one cut line may be unreadable, and the resume's first line (its start record)
     # must not be glued to it.
     assert len(problems) <= 1, problems
-    starts = [json.loads(line) for line in path.read_bytes().split(b"\n")
-              if b"agentbook_start" in line and line.endswith(b"}") and _parses(line)]  # fmt: skip
+    starts = [
+        json.loads(line)
+        for line in path.read_bytes().split(b"\n")
+        if b"agentbook_start" in line and line.endswith(b"}") and _parses(line)
+    ]
     assert len(starts) == 2, "the resumed agent's start record was lost"
 
 

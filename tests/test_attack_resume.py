@@ -32,8 +32,12 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 @pytest.fixture
 def repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     reset_gates()
-    for key, value in {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@x", "GIT_COMMITTER_NAME": "t",
-                       "GIT_COMMITTER_EMAIL": "t@x"}.items():  # fmt: skip
+    for key, value in {
+        "GIT_AUTHOR_NAME": "t",
+        "GIT_AUTHOR_EMAIL": "t@x",
+        "GIT_COMMITTER_NAME": "t",
+        "GIT_COMMITTER_EMAIL": "t@x",
+    }.items():
         monkeypatch.setenv(key, value)
     path = tmp_path / "repo"
     path.mkdir()
@@ -89,9 +93,7 @@ def killed_run(repo: Path, tmp_path: Path) -> Path:
 
 def test_a_killed_worktree_agent_resumes_with_its_whole_configuration(repo: Path, tmp_path: Path) -> None:
     run_dir = killed_run(repo, tmp_path)
-    model = ScriptedModel(
-        [ToolUse("w3", "Write", {"file_path": "second.txt", "content": "2\n"}), "done now"]
-    )
+    model = ScriptedModel([ToolUse("w3", "Write", {"file_path": "second.txt", "content": "2\n"}), "done now"])
     run = load_run(run_dir, model=model, interactive=False)
     name = next(n for n, r in run.records.items() if r.state == "failed")
     record = run.records[name]

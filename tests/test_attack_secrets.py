@@ -21,8 +21,11 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 def written(run_dir: Path) -> dict[str, str]:
-    return {str(p.relative_to(run_dir)): p.read_text(encoding="utf-8", errors="replace")
-            for p in run_dir.rglob("*") if p.is_file()}  # fmt: skip
+    return {
+        str(p.relative_to(run_dir)): p.read_text(encoding="utf-8", errors="replace")
+        for p in run_dir.rglob("*")
+        if p.is_file()
+    }
 
 
 @pytest.mark.parametrize("where", ["system", "task", "shared_context", "agent_prompt"])
@@ -46,8 +49,9 @@ def test_a_secret_in_a_prompt_is_not_written_in_clear(
     else:
         options["agents"] = {"caller": AgentSpec("caller", prompt=text, description="calls")}
         task["agent"] = "caller"
-    run = run_parallel({"t": task}, model=ScriptedModel(["ok"]), run_dir=tmp_path / "run",
-                       interactive=False, **options)  # type: ignore[arg-type]  # fmt: skip
+    run = run_parallel(
+        {"t": task}, model=ScriptedModel(["ok"]), run_dir=tmp_path / "run", interactive=False, **options
+    )  # type: ignore[arg-type]
     run.wait(timeout=20)
     leaks = [name for name, body in written(run.run_dir).items() if SECRET in body]
     assert leaks == []
@@ -62,8 +66,12 @@ def test_a_secret_with_characters_json_escapes_is_still_redacted(
     import json
 
     monkeypatch.setenv("DB_PASSWORD", secret)
-    run = run_parallel({"t": f"connect with {secret} now"}, model=ScriptedModel([f"I used {secret}"]),
-                       run_dir=tmp_path / "run", interactive=False)  # fmt: skip
+    run = run_parallel(
+        {"t": f"connect with {secret} now"},
+        model=ScriptedModel([f"I used {secret}"]),
+        run_dir=tmp_path / "run",
+        interactive=False,
+    )
     run.wait(timeout=20)
     escaped = json.dumps(secret, ensure_ascii=False)[1:-1]
     for name, body in written(run.run_dir).items():
@@ -74,19 +82,45 @@ def test_a_secret_with_characters_json_escapes_is_still_redacted(
 def test_a_secret_in_an_error_repr_is_redacted_in_failures_md(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # A harness error is stored as repr(exc): a secret with a backslash or quote is escaped by
-    # repr and slips past the redaction of failures.md.
+    # A model error reaches failures.md as its text: redacted (this held).
     secret = "abc\\def'ghi-123456"
     monkeypatch.setenv("SERVICE_API_KEY", secret)
 
     def boom(request: object) -> object:
         raise RuntimeError(f"login failed for key {secret}")
 
-    run = run_parallel({"t": "go"}, model=ScriptedModel([boom]), run_dir=tmp_path / "run",
-                       interactive=False)  # fmt: skip
+    run = run_parallel({"t": "go"}, model=ScriptedModel([boom]), run_dir=tmp_path / "run", interactive=False)
     run.wait(timeout=20)
     assert run.status == {"t": "failed"}
     failures = (run.run_dir / "failures.md").read_text(encoding="utf-8")
     assert "login failed" in failures
     for form in (secret, repr(secret)[1:-1], secret.replace("\\", "\\\\")):
         assert form not in failures
+
+
+def test_a_secret_in_a_harness_error_is_redacted_in_failures_md(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A harness error (here an on_start hook) is stored as repr(exc): repr doubles the
+    # backslash, the escaped form no longer equals the secret, and failures.md has it.
+    from agentbook.agent.hooks import Hooks
+
+    secret = "abc\\def-ghi-123456"
+    monkeypatch.setenv("SERVICE_API_KEY", secret)
+
+    def start(agent: str) -> None:
+        raise RuntimeError(f"cannot log in with {secret}")
+
+    run = run_parallel(
+        {"t": "go"},
+        model=ScriptedModel(["ok"]),
+        run_dir=tmp_path / "run",
+        hooks=Hooks(on_start=[start]),
+        interactive=False,
+    )
+    run.wait(timeout=20)
+    assert run.status == {"t": "failed"}
+    failures = (run.run_dir / "failures.md").read_text(encoding="utf-8")
+    assert "cannot log in" in failures
+    assert "def-ghi-123456" not in failures
+    assert "def-ghi-123456" not in (run.records["t"].error or "")

@@ -27,8 +27,12 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 @pytest.fixture
 def repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     reset_gates()
-    for key, value in {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@x", "GIT_COMMITTER_NAME": "t",
-                       "GIT_COMMITTER_EMAIL": "t@x"}.items():  # fmt: skip
+    for key, value in {
+        "GIT_AUTHOR_NAME": "t",
+        "GIT_AUTHOR_EMAIL": "t@x",
+        "GIT_COMMITTER_NAME": "t",
+        "GIT_COMMITTER_EMAIL": "t@x",
+    }.items():
         monkeypatch.setenv(key, value)
     path = tmp_path / "repo"
     path.mkdir()
@@ -65,9 +69,16 @@ def test_default_mode_worktree_agent_edits_only_its_worktree(repo: Path, tmp_pat
         if isinstance(event, ToolDenied):
             denied.append(event.call.id)
 
-    run = run_parallel({"t": "edit"}, model=model, cwd=repo, isolation="worktree",
-                       permissions=Permissions(deny=["Write(secret.txt)"]), run_dir=tmp_path / "run",
-                       interactive=False, on_event=seen)  # fmt: skip
+    run = run_parallel(
+        {"t": "edit"},
+        model=model,
+        cwd=repo,
+        isolation="worktree",
+        permissions=Permissions(deny=["Write(secret.txt)"]),
+        run_dir=tmp_path / "run",
+        interactive=False,
+        on_event=seen,
+    )
     run.wait(timeout=60)
     record = run.records["t"]
     assert record.state == "done", record.error
@@ -85,8 +96,14 @@ def test_a_sub_agent_of_a_worktree_agent_may_edit_the_worktree_too(repo: Path, t
     # the worktree allowance: its every Write asks and, headless, is denied.
     spawn = ToolUse("s1", "Agent", {"description": "write it", "prompt": "write child.txt"})
     model = ScriptedModel([spawn, w("c1", "child.txt"), "child done", "parent done"])
-    run = run_parallel({"t": "delegate"}, model=model, cwd=repo, isolation="worktree",
-                       run_dir=tmp_path / "run", interactive=False)  # fmt: skip
+    run = run_parallel(
+        {"t": "delegate"},
+        model=model,
+        cwd=repo,
+        isolation="worktree",
+        run_dir=tmp_path / "run",
+        interactive=False,
+    )
     run.wait(timeout=60)
     children = [r for r in run.records.values() if r.parent == "t"]
     assert len(children) == 1

@@ -26,8 +26,12 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 @pytest.fixture
 def repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     reset_gates()
-    for key, value in {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@x", "GIT_COMMITTER_NAME": "t",
-                       "GIT_COMMITTER_EMAIL": "t@x"}.items():  # fmt: skip
+    for key, value in {
+        "GIT_AUTHOR_NAME": "t",
+        "GIT_AUTHOR_EMAIL": "t@x",
+        "GIT_COMMITTER_NAME": "t",
+        "GIT_COMMITTER_EMAIL": "t@x",
+    }.items():
         monkeypatch.setenv(key, value)
     path = tmp_path / "repo"
     path.mkdir()
@@ -60,8 +64,14 @@ def test_two_agents_never_share_a_branch(repo: Path, tmp_path: Path, names: tupl
     # "already exists" before it starts.
     first, second = names
     model = ScriptedModel([write("one.txt", "1"), write("two.txt", "2"), "ok", "ok"])
-    run = run_parallel({first: "one", second: "two"}, model=model, cwd=repo, isolation="worktree",
-                       run_dir=tmp_path / "run", interactive=False)  # fmt: skip
+    run = run_parallel(
+        {first: "one", second: "two"},
+        model=model,
+        cwd=repo,
+        isolation="worktree",
+        run_dir=tmp_path / "run",
+        interactive=False,
+    )
     run.wait(timeout=60)
     assert run.status == {first: "done", second: "done"}, {n: r.error for n, r in run.records.items()}
     assert run.records[first].branch != run.records[second].branch
@@ -72,8 +82,14 @@ def test_two_agents_never_share_a_branch(repo: Path, tmp_path: Path, names: tupl
 
 
 def test_a_resume_that_fails_in_the_wiring_reloads_as_failed(repo: Path, tmp_path: Path) -> None:
-    run = run_parallel({"u": "unit"}, model=ScriptedModel([write("u.txt", "1"), "ok"]), cwd=repo,
-                       isolation="worktree", run_dir=tmp_path / "run", interactive=False)  # fmt: skip
+    run = run_parallel(
+        {"u": "unit"},
+        model=ScriptedModel([write("u.txt", "1"), "ok"]),
+        cwd=repo,
+        isolation="worktree",
+        run_dir=tmp_path / "run",
+        interactive=False,
+    )
     run.wait(timeout=60)
     branch = run.records["u"].branch
     assert branch is not None
@@ -94,8 +110,14 @@ def test_an_agent_that_failed_before_starting_keeps_its_reason_after_load_run(
 ) -> None:
     # 'a.lock' passes as_tasks but not the worktree layer: the agent fails in the wiring, and
     # after load_run its error reads "no transcript: the agent never started".
-    run = run_parallel({"a.lock": "unit"}, model=ScriptedModel(["ok"]), cwd=repo, isolation="worktree",
-                       run_dir=tmp_path / "run", interactive=False)  # fmt: skip
+    run = run_parallel(
+        {"a.lock": "unit"},
+        model=ScriptedModel(["ok"]),
+        cwd=repo,
+        isolation="worktree",
+        run_dir=tmp_path / "run",
+        interactive=False,
+    )
     run.wait(timeout=60)
     error = run.records["a.lock"].error or ""
     assert run.records["a.lock"].state == "failed" and error
@@ -106,15 +128,24 @@ def test_an_agent_that_failed_before_starting_keeps_its_reason_after_load_run(
 # ---- resuming a done agent whose branch the user deleted
 
 
-def test_resuming_an_agent_whose_branch_was_deleted_keeps_its_earlier_work(repo: Path, tmp_path: Path) -> None:
-    run = run_parallel({"u": "unit"}, model=ScriptedModel([write("u.txt", "first"), "ok"]), cwd=repo,
-                       isolation="worktree", run_dir=tmp_path / "run", interactive=False)  # fmt: skip
+def test_resuming_an_agent_whose_branch_was_deleted_keeps_its_earlier_work(
+    repo: Path, tmp_path: Path
+) -> None:
+    run = run_parallel(
+        {"u": "unit"},
+        model=ScriptedModel([write("u.txt", "first"), "ok"]),
+        cwd=repo,
+        isolation="worktree",
+        run_dir=tmp_path / "run",
+        interactive=False,
+    )
     run.wait(timeout=60)
     record = run.records["u"]
     assert record.state == "done" and record.commit and record.branch
     git(repo, "branch", "-D", record.branch)
-    loaded = load_run(tmp_path / "run", model=ScriptedModel([write("v.txt", "second"), "again"]),
-                      interactive=False)  # fmt: skip
+    loaded = load_run(
+        tmp_path / "run", model=ScriptedModel([write("v.txt", "second"), "again"]), interactive=False
+    )
     loaded.resume("u", prompt="go on").wait(timeout=60)
     again = loaded.records["u"]
     # The agent's conversation says it wrote u.txt; it is resumed in a fresh worktree from the
@@ -133,8 +164,13 @@ def test_resuming_an_agent_whose_branch_was_deleted_keeps_its_earlier_work(repo:
 def test_two_racing_resumes_of_one_agent_start_it_once(tmp_path: Path) -> None:
     # A long conversation: reading it back (between the state check and the start) takes a while.
     steps = [[ToolUse(f"g{i}", "Glob", {"pattern": "*.nothing"}) for i in range(50)] for _ in range(40)]
-    run = run_parallel({"a": "one"}, model=ScriptedModel([*steps, "first"]), run_dir=tmp_path / "run",
-                       max_turns=100, interactive=False)  # fmt: skip
+    run = run_parallel(
+        {"a": "one"},
+        model=ScriptedModel([*steps, "first"]),
+        run_dir=tmp_path / "run",
+        max_turns=100,
+        interactive=False,
+    )
     run.wait(timeout=60)
     assert run.status == {"a": "done"}
     model = ScriptedModel(["second", "third"])
@@ -190,7 +226,7 @@ run.wait(60)
             time.sleep(0.05)
         assert started.exists()
         loaded = load_run(tmp_path / "run", model=ScriptedModel(["second"]), interactive=False)
-        with pytest.raises(RuntimeError, match="running|still|another process"):
+        with pytest.raises(RuntimeError, match=r"running|still|another process"):
             loaded.resume("a")
         loaded.wait(timeout=20)
     finally:
@@ -204,15 +240,24 @@ run.wait(60)
 def test_denials_and_diff_stats_survive_load_run(repo: Path, tmp_path: Path) -> None:
     # Headless, default mode: the Write is allowed (its worktree), the Bash call denied.
     calls = [write("f.txt", "1"), ToolUse("b1", "Bash", {"command": "echo hi"})]
-    run = run_parallel({"u": "unit"}, model=ScriptedModel([calls, "ok"]), cwd=repo, isolation="worktree",
-                       run_dir=tmp_path / "run", interactive=False)  # fmt: skip
+    run = run_parallel(
+        {"u": "unit"},
+        model=ScriptedModel([calls, "ok"]),
+        cwd=repo,
+        isolation="worktree",
+        run_dir=tmp_path / "run",
+        interactive=False,
+    )
     run.wait(timeout=60)
     before = run.records["u"]
     assert (before.denials, before.files_changed) == (1, 1)
     after = load_run(tmp_path / "run", model=ScriptedModel([]), interactive=False).records["u"]
     assert (after.denials, after.files_changed, after.insertions, after.tools_run) == (
-        before.denials, before.files_changed, before.insertions, before.tools_run,
-    )  # fmt: skip
+        before.denials,
+        before.files_changed,
+        before.insertions,
+        before.tools_run,
+    )
 
 
 def test_a_new_run_reusing_a_run_name_starts_from_the_base_not_the_old_branches(
@@ -221,13 +266,27 @@ def test_a_new_run_reusing_a_run_name_starts_from_the_base_not_the_old_branches(
     # `name` names the branches.  A second run with the same name (another run_dir) finds the
     # first run's branch agentbook/exp/t and "revives" it: its agent silently starts on top of
     # the first run's work instead of at the base.  It should start from the base, or be refused.
-    first = run_parallel({"t": "one"}, model=ScriptedModel([write("old.txt", "old"), "ok"]), cwd=repo,
-                         isolation="worktree", name="exp", run_dir=tmp_path / "r1", interactive=False)  # fmt: skip
+    first = run_parallel(
+        {"t": "one"},
+        model=ScriptedModel([write("old.txt", "old"), "ok"]),
+        cwd=repo,
+        isolation="worktree",
+        name="exp",
+        run_dir=tmp_path / "r1",
+        interactive=False,
+    )
     first.wait(timeout=60)
     assert first.records["t"].commit
     try:
-        second = run_parallel({"t": "two"}, model=ScriptedModel([write("new.txt", "new"), "ok"]), cwd=repo,
-                              isolation="worktree", name="exp", run_dir=tmp_path / "r2", interactive=False)  # fmt: skip
+        second = run_parallel(
+            {"t": "two"},
+            model=ScriptedModel([write("new.txt", "new"), "ok"]),
+            cwd=repo,
+            isolation="worktree",
+            name="exp",
+            run_dir=tmp_path / "r2",
+            interactive=False,
+        )
     except ValueError as exc:
         assert "exp" in str(exc)
         return
@@ -242,8 +301,14 @@ def test_a_new_run_reusing_a_run_name_starts_from_the_base_not_the_old_branches(
 def test_a_worktree_run_whose_run_json_is_corrupt_still_loads(repo: Path, tmp_path: Path) -> None:
     # Rebuilt from transcripts, the config is {"cwd": <the last transcript's cwd>}: the agent's
     # worktree, removed after its commit -> NotADirectoryError, and nothing of the run loads.
-    run = run_parallel({"u": "unit"}, model=ScriptedModel([write("u.txt", "1"), "ok"]), cwd=repo,
-                       isolation="worktree", run_dir=tmp_path / "run", interactive=False)  # fmt: skip
+    run = run_parallel(
+        {"u": "unit"},
+        model=ScriptedModel([write("u.txt", "1"), "ok"]),
+        cwd=repo,
+        isolation="worktree",
+        run_dir=tmp_path / "run",
+        interactive=False,
+    )
     run.wait(timeout=60)
     (tmp_path / "run" / "run.json").write_text("{not json", encoding="utf-8")
     with pytest.warns(UserWarning, match="run.json"):
@@ -254,15 +319,22 @@ def test_a_worktree_run_whose_run_json_is_corrupt_still_loads(repo: Path, tmp_pa
 def test_a_failed_worktree_agent_of_a_corrupt_run_json_resumes_isolated(repo: Path, tmp_path: Path) -> None:
     # Rebuilt from transcripts, the run has no isolation: the resumed agent works in the kept
     # worktree's folder as a plain folder, and its work is never committed on its branch.
-    run = run_parallel({"u": "unit"}, model=ScriptedModel([write("u.txt", "1"), RuntimeError("boom")]),
-                       cwd=repo, isolation="worktree", run_dir=tmp_path / "run", interactive=False)  # fmt: skip
+    run = run_parallel(
+        {"u": "unit"},
+        model=ScriptedModel([write("u.txt", "1"), RuntimeError("boom")]),
+        cwd=repo,
+        isolation="worktree",
+        run_dir=tmp_path / "run",
+        interactive=False,
+    )
     run.wait(timeout=60)
     branch = run.records["u"].branch
     assert run.records["u"].state == "failed" and branch
     (tmp_path / "run" / "run.json").write_text("", encoding="utf-8")
     with pytest.warns(UserWarning, match="run.json"):
-        loaded = load_run(tmp_path / "run", model=ScriptedModel([write("v.txt", "2"), "ok"]),
-                          interactive=False)  # fmt: skip
+        loaded = load_run(
+            tmp_path / "run", model=ScriptedModel([write("v.txt", "2"), "ok"]), interactive=False
+        )
     loaded.resume("u", prompt="again").wait(timeout=60)
     assert loaded.records["u"].state == "done", loaded.records["u"].error
     assert git(repo, "show", f"{branch}:v.txt") == "2"
@@ -277,8 +349,14 @@ def test_a_task_name_the_worktree_layer_refuses_works_or_is_refused_up_front(
     # (it wants [A-Za-z0-9] first, no '.lock', at most 100), so the agent fails after the run began.
     run_dir = tmp_path / "run"
     try:
-        run = run_parallel({name: "unit"}, model=ScriptedModel([write("f.txt", "1"), "ok"]), cwd=repo,
-                           isolation="worktree", run_dir=run_dir, interactive=False)  # fmt: skip
+        run = run_parallel(
+            {name: "unit"},
+            model=ScriptedModel([write("f.txt", "1"), "ok"]),
+            cwd=repo,
+            isolation="worktree",
+            run_dir=run_dir,
+            interactive=False,
+        )
     except ValueError as exc:
         assert "name" in str(exc)
         assert not run_dir.exists()
@@ -288,15 +366,26 @@ def test_a_task_name_the_worktree_layer_refuses_works_or_is_refused_up_front(
 
 
 def test_a_done_worktree_agent_resumes_twice_in_the_same_process(repo: Path, tmp_path: Path) -> None:
-    model = ScriptedModel([write("a.txt", "1"), "one", write("b.txt", "2", "w2"), "two",
-                           write("c.txt", "3", "w3"), "three"])  # fmt: skip
-    run = run_parallel({"u": "unit"}, model=model, cwd=repo, isolation="worktree",
-                       run_dir=tmp_path / "run", interactive=False)  # fmt: skip
+    model = ScriptedModel(
+        [write("a.txt", "1"), "one", write("b.txt", "2", "w2"), "two", write("c.txt", "3", "w3"), "three"]
+    )
+    run = run_parallel(
+        {"u": "unit"},
+        model=model,
+        cwd=repo,
+        isolation="worktree",
+        run_dir=tmp_path / "run",
+        interactive=False,
+    )
     run.wait(timeout=60)
     for _ in range(2):
         run.resume("u", prompt="more").wait(timeout=60)
         assert run.records["u"].state == "done", run.records["u"].error
     branch = run.records["u"].branch
     assert branch and sorted(git(repo, "ls-tree", "--name-only", branch).split()) == [
-        "a.txt", "app.py", "b.txt", "c.txt"]  # fmt: skip
+        "a.txt",
+        "app.py",
+        "b.txt",
+        "c.txt",
+    ]
     assert git(repo, "status", "--porcelain") == ""
