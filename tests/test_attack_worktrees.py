@@ -389,3 +389,58 @@ def test_a_done_worktree_agent_resumes_twice_in_the_same_process(repo: Path, tmp
         "c.txt",
     ]
     assert git(repo, "status", "--porcelain") == ""
+
+
+def test_after_load_run_the_base_is_the_commit_the_run_started_from(repo: Path, tmp_path: Path) -> None:
+    # run.json keeps base="HEAD", not the commit it resolved to: after the user commits on main,
+    # load_run resolves a new base, and a resumed agent's diff stats count the user's commits
+    # (reversed) as the agent's changes.
+    start = git(repo, "rev-parse", "HEAD")
+    model = ScriptedModel([write("f.txt", "1"), "ok"])
+    run = run_parallel(
+        {"u": "unit"},
+        model=model,
+        cwd=repo,
+        isolation="worktree",
+        run_dir=tmp_path / "run",
+        interactive=False,
+    )
+    run.wait(timeout=60)
+    for name in ("x.py", "y.py", "z.py"):
+        (repo / name).write_text("user\n")
+    git(repo, "add", "x.py", "y.py", "z.py")
+    git(repo, "commit", "-qm", "the user's own work")
+    loaded = load_run(
+        tmp_path / "run", model=ScriptedModel([write("g.txt", "2", "w2"), "ok"]), interactive=False
+    )
+    base = loaded.isolation.worktrees.base if loaded.isolation else None
+    loaded.resume("u", prompt="more").wait(timeout=60)
+    record = loaded.records["u"]
+    assert record.state == "done", record.error
+    assert (record.files_changed, record.deletions) == (2, 0)
+    assert base == start
+
+
+def test_a_run_of_a_moved_repository_loads_with_cwd_given_and_resumes_there(
+    repo: Path, tmp_path: Path
+) -> None:
+    run = run_parallel(
+        {"u": "unit"},
+        model=ScriptedModel([write("f.txt", "1"), "ok"]),
+        cwd=repo,
+        isolation="worktree",
+        run_dir=tmp_path / "run",
+        interactive=False,
+    )
+    run.wait(timeout=60)
+    moved = tmp_path / "moved"
+    repo.rename(moved)
+    git(moved, "worktree", "prune")
+    loaded = load_run(
+        tmp_path / "run", model=ScriptedModel([write("g.txt", "2", "w2"), "ok"]), cwd=moved, interactive=False
+    )
+    loaded.resume("u", prompt="more").wait(timeout=60)
+    record = loaded.records["u"]
+    assert record.state == "done", record.error
+    assert record.branch and git(moved, "show", f"{record.branch}:g.txt") == "2"
+    assert not repo.exists()
