@@ -252,3 +252,38 @@ def test_run_parallel_refuses_dependent_tasks_as_the_magic_does(tmp_path: Path) 
     with pytest.raises(ValueError, match="depends_on"):
         run_parallel(tasks, model=ScriptedModel(["x", "y"]), run_dir=tmp_path / "run", interactive=False)
     assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        {"max_attempts": "3"},
+        {"max_attempts": 0},
+        {"base_s": float("inf"), "cap_s": float("inf")},
+        {"cap_s": float("nan")},
+        {"base_s": -1.0},
+    ],
+    ids=["attempts-str", "attempts-0", "inf", "nan", "negative"],
+)
+def test_a_retry_policy_with_impossible_values_is_refused(values: dict[str, object]) -> None:
+    # RunConfig checks only that retry is a RetryPolicy: max_attempts="3" fails every agent at
+    # its first transient error (TypeError), base_s=cap_s=inf makes it wait forever.
+    from agentbook.models.retry import RetryPolicy
+
+    with pytest.raises((TypeError, ValueError), match=r"max_attempts|base_s|cap_s"):
+        RunConfig.of(retry=RetryPolicy(**values))  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("field", ["pre_tool", "post_tool", "on_start", "on_end"])
+@pytest.mark.parametrize("value", ["a function, not a list", "a list of non-callables"])
+def test_hooks_that_are_not_lists_of_callables_are_refused(field: str, value: str) -> None:
+    # Hooks(pre_tool=check) (one function, not a list) passes RunConfig; the run then fails or
+    # denies at the first call that meets the hook ("'function' object is not iterable").
+    from agentbook.agent.hooks import Hooks
+
+    def check(*args: object) -> None:
+        return None
+
+    given: object = check if value.startswith("a function") else [5]
+    with pytest.raises(TypeError, match=field):
+        RunConfig.of(hooks=Hooks(**{field: given}))  # type: ignore[arg-type]
