@@ -444,3 +444,39 @@ def test_a_run_of_a_moved_repository_loads_with_cwd_given_and_resumes_there(
     assert record.state == "done", record.error
     assert record.branch and git(moved, "show", f"{record.branch}:g.txt") == "2"
     assert not repo.exists()
+
+
+def test_a_resumed_sub_agent_of_a_worktree_agent_works_in_a_real_worktree(repo: Path, tmp_path: Path) -> None:
+    # The sub-agent works in its parent's worktree.  The parent ended done, so that folder was
+    # removed after its commit; resuming the sub-agent runs it in the vanished path: its Write
+    # recreates a plain folder under .agentbook/worktrees/, which is no worktree and is never
+    # committed anywhere.
+    from agentbook.specs import AgentSpec
+
+    spawn = ToolUse("s1", "Agent", {"description": "child", "prompt": "write", "subagent_type": "w"})
+    model = ScriptedModel([spawn, write("c.txt", "c"), "parent done"])
+    run = run_parallel(
+        {"t": "go"},
+        model=model,
+        cwd=repo,
+        isolation="worktree",
+        run_dir=tmp_path / "run",
+        interactive=False,
+        permission_mode="acceptEdits",
+        agents={"w": AgentSpec("w", description="writes", max_turns=1)},
+    )
+    run.wait(timeout=60)
+    child = next(n for n in run.records if n.startswith("t/"))
+    assert run.records["t"].state == "done" and run.records[child].state == "partial"
+    model.add(write("d.txt", "d", "w2"), "child done")
+    try:
+        run.resume(child, prompt="finish")
+    except RuntimeError as exc:  # refusing, saying why, is fine too
+        assert "worktree" in str(exc)
+        return
+    run.wait(timeout=60)
+    record = run.records[child]
+    assert record.state == "done", record.error
+    assert record.root is not None and (record.root / ".git").exists(), f"{record.root} is no worktree"
+    branch = run.records["t"].branch
+    assert branch and git(repo, "show", f"{branch}:d.txt") == "d"
