@@ -56,6 +56,7 @@ DAMAGE: dict[str, Callable[[dict[str, Any]], None]] = {
     "rule-malformed": lambda d: d["config"].__setitem__("permissions", {"allow": ["Bash("]}),
     "agents-spec-junk": lambda d: d["config"].__setitem__("agents", {"x": {"nope": 1}}),
     "tools-unknown": lambda d: d["config"].__setitem__("tools", ["Teleport"]),
+    "depth-a-string": lambda d: d["agents"]["a"].__setitem__("depth", "x"),
 }
 
 
@@ -159,3 +160,32 @@ def test_load_run_expands_the_home_folder_as_run_parallel_does(
     assert (tmp_path / "user" / "runs" / "x" / "run.json").is_file()
     loaded = load_run("~/runs/x", model=ScriptedModel([]), interactive=False)
     assert loaded.status == {"a": "done"}
+
+
+LINE_DAMAGE: dict[str, Callable[[dict[str, Any]], None]] = {
+    "timestamp-words": lambda line: line.__setitem__("timestamp", "yesterday"),
+    "timestamp-int": lambda line: line.__setitem__("timestamp", 5),
+    "timestamp-month-13": lambda line: line.__setitem__("timestamp", "2026-13-45T00:00:00Z"),
+    "usage-not-a-number": lambda line: line["message"].__setitem__("usage", {"input_tokens": "many"}),
+}
+
+
+@pytest.mark.parametrize("damage", sorted(LINE_DAMAGE))
+def test_a_transcript_line_of_json_with_wrong_values_is_skipped_with_a_warning(
+    run_dir: Path, damage: str
+) -> None:
+    # Lines that are JSON but hold a bad timestamp or usage crash load_run as a whole
+    # ("Invalid isoformat string", "invalid literal for int()"), naming neither file nor line.
+    run = load_run(run_dir, model=ScriptedModel([]), interactive=False)
+    path = run.records["a"].transcript
+    lines = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+    for line in lines:
+        if line["type"] == "assistant":
+            LINE_DAMAGE[damage](line)
+    path.write_text("".join(json.dumps(line) + "\n" for line in lines), encoding="utf-8")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        loaded = load_run(run_dir, model=ScriptedModel([]), interactive=False)
+    assert set(loaded.status) == {"a", "b"}
+    assert loaded.results["b"] == "two"
+    assert any(path.name in str(w.message) for w in caught), [str(w.message) for w in caught]
