@@ -480,3 +480,28 @@ def test_a_resumed_sub_agent_of_a_worktree_agent_works_in_a_real_worktree(repo: 
     assert record.root is not None and (record.root / ".git").exists(), f"{record.root} is no worktree"
     branch = run.records["t"].branch
     assert branch and git(repo, "show", f"{branch}:d.txt") == "d"
+
+
+def test_a_worktree_run_from_a_subfolder_works_in_that_subfolder_of_each_worktree(
+    repo: Path, tmp_path: Path
+) -> None:
+    # cwd=<repo>/pkg: without isolation agents work in pkg/; with worktrees they work at the
+    # worktree's top, so "new.py" lands at the repository root and relative paths mean other files.
+    (repo / "pkg").mkdir()
+    (repo / "pkg" / "mod.py").write_text("x = 1\n")
+    git(repo, "add", "pkg")
+    git(repo, "commit", "-qm", "pkg")
+    run = run_parallel(
+        {"u": "unit"},
+        model=ScriptedModel([write("new.py", "y = 2"), "ok"]),
+        cwd=repo / "pkg",
+        isolation="worktree",
+        permission_mode="acceptEdits",
+        run_dir=tmp_path / "run",
+        interactive=False,
+    )
+    run.wait(timeout=60)
+    record = run.records["u"]
+    assert record.state == "done", record.error
+    files = git(repo, "ls-tree", "-r", "--name-only", str(record.branch)).split()
+    assert "pkg/new.py" in files, files
