@@ -109,3 +109,21 @@ def test_a_sub_agent_of_a_worktree_agent_may_edit_the_worktree_too(repo: Path, t
     assert len(children) == 1
     assert children[0].denials == 0, "the sub-agent's Write in its parent's worktree was denied"
     assert git(repo, "show", f"{run.records['t'].branch}:child.txt") == "x"
+
+
+def test_denied_calls_show_in_run_df_and_on_the_board(tmp_path: Path) -> None:
+    # Issue 10 asks for a `denials` column in run.df and a count on the board's row; only
+    # AgentRecord.denials and the end-of-run log line have it.
+    from agentbook.notebook.render import render_html, render_text
+
+    bash = ToolUse("b1", "Bash", {"command": "echo hi"})
+    run = run_parallel(
+        {"t": "run it"}, model=ScriptedModel([bash, "ok"]), run_dir=tmp_path / "run", interactive=False
+    )
+    run.wait(timeout=20)
+    assert run.records["t"].denials == 1
+    df = run.df
+    assert "denials" in df.columns
+    assert df.loc["t", "denials"] == 1
+    assert "denied" in render_text(run) or "denials" in render_text(run)
+    assert "denied" in render_html(run) or "denials" in render_html(run)
