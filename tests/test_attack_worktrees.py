@@ -1,0 +1,507 @@
+"""Adversarial review of issue 10: worktree agents, their names, and resuming them after `load_run`."""
+
+from __future__ import annotations
+
+import subprocess
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from support import git
+
+from agentbook.messages import ToolUse
+from agentbook.models import ScriptedModel
+from agentbook.scheduler.launch import load_run, run_parallel
+from agentbook.scheduler.ratelimit import reset_gates
+
+
+@pytest.fixture(autouse=True)
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    path = tmp_path / "home"
+    monkeypatch.setenv("AGENTBOOK_HOME", str(path))
+    return path
+
+
+@pytest.fixture
+def repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    reset_gates()
+    for key, value in {
+        "GIT_AUTHOR_NAME": "t",
+        "GIT_AUTHOR_EMAIL": "t@x",
+        "GIT_COMMITTER_NAME": "t",
+        "GIT_COMMITTER_EMAIL": "t@x",
+    }.items():
+        monkeypatch.setenv(key, value)
+    path = tmp_path / "repo"
+    path.mkdir()
+    git(path, "init", "-q", "-b", "main")
+    (path / "app.py").write_text("print('hi')\n")
+    git(path, "add", ".")
+    git(path, "commit", "-qm", "start")
+    yield path
+
+
+def write(path: str, text: str, call: str = "w1") -> ToolUse:
+    return ToolUse(call, "Write", {"file_path": path, "content": text + "\n"})
+
+
+def branches(repo: Path) -> list[str]:
+    return git(repo, "for-each-ref", "--format=%(refname:short)", "refs/heads/agentbook/").split()
+
+
+# ---- two agent names, one worktree
+
+
+@pytest.mark.parametrize(
+    "names",
+    [("é", "ü"), ("a", "a-"), ("a", "a."), ("x" * 100 + "1", "x" * 100 + "2")],
+    ids=["unicode", "trailing-dash", "trailing-dot", "long"],
+)
+def test_two_agents_never_share_a_branch(repo: Path, tmp_path: Path, names: tuple[str, str]) -> None:
+    # branch_part maps every name outside [A-Za-z0-9._-] to '-', strips '-' and '.' and cuts at
+    # 100: distinct task names (valid for as_tasks) collide, and the second agent fails with
+    # "already exists" before it starts.
+    first, second = names
+    model = ScriptedModel([write("one.txt", "1"), write("two.txt", "2"), "ok", "ok"])
+    run = run_parallel(
+        {first: "one", second: "two"},
+        model=model,
+        cwd=repo,
+        isolation="worktree",
+        run_dir=tmp_path / "run",
+        interactive=False,
+    )
+    run.wait(timeout=60)
+    assert run.status == {first: "done", second: "done"}, {n: r.error for n, r in run.records.items()}
+    assert run.records[first].branch != run.records[second].branch
+    assert len(branches(repo)) == 2
+
+
+# ---- what load_run says after a resume that failed before its agent's first line
+
+
+def test_a_resume_that_fails_in_the_wiring_reloads_as_failed(repo: Path, tmp_path: Path) -> None:
+    run = run_parallel(
+        {"u": "unit"},
+        model=ScriptedModel([write("u.txt", "1"), "ok"]),
+        cwd=repo,
+        isolation="worktree",
+        run_dir=tmp_path / "run",
+        interactive=False,
+    )
+    run.wait(timeout=60)
+    branch = run.records["u"].branch
+    assert branch is not None
+    git(repo, "checkout", "-q", branch)  # the user looks at the agent's work in their checkout
+    # A new process: load_run, then resume.
+    first = load_run(tmp_path / "run", model=ScriptedModel(["again"]), interactive=False)
+    first.resume("u", prompt="more").wait(timeout=60)
+    assert first.records["u"].state == "failed"  # its branch cannot be checked out twice
+    # run.json says failed, the transcript's last end record says done: load_run believes the
+    # transcript, and the reason (a worktree error) is lost.
+    loaded = load_run(tmp_path / "run", model=ScriptedModel([]), interactive=False)
+    assert loaded.records["u"].state == "failed"
+    assert "checked out" in (loaded.records["u"].error or "")
+
+
+def test_an_agent_that_failed_before_starting_keeps_its_reason_after_load_run(
+    repo: Path, tmp_path: Path
+) -> None:
+    # 'a.lock' passes as_tasks but not the worktree layer: the agent fails in the wiring, and
+    # after load_run its error reads "no transcript: the agent never started".
+    run = run_parallel(
+        {"a.lock": "unit"},
+        model=ScriptedModel(["ok"]),
+        cwd=repo,
+        isolation="worktree",
+        run_dir=tmp_path / "run",
+        interactive=False,
+    )
+    run.wait(timeout=60)
+    error = run.records["a.lock"].error or ""
+    assert run.records["a.lock"].state == "failed" and error
+    loaded = load_run(tmp_path / "run", model=ScriptedModel([]), interactive=False)
+    assert loaded.records["a.lock"].error == error
+
+
+# ---- resuming a done agent whose branch the user deleted
+
+
+def test_resuming_an_agent_whose_branch_was_deleted_keeps_its_earlier_work(
+    repo: Path, tmp_path: Path
+) -> None:
+    run = run_parallel(
+        {"u": "unit"},
+        model=ScriptedModel([write("u.txt", "first"), "ok"]),
+        cwd=repo,
+        isolation="worktree",
+        run_dir=tmp_path / "run",
+        interactive=False,
+    )
+    run.wait(timeout=60)
+    record = run.records["u"]
+    assert record.state == "done" and record.commit and record.branch
+    git(repo, "branch", "-D", record.branch)
+    loaded = load_run(
+        tmp_path / "run", model=ScriptedModel([write("v.txt", "second"), "again"]), interactive=False
+    )
+    loaded.resume("u", prompt="go on").wait(timeout=60)
+    again = loaded.records["u"]
+    # The agent's conversation says it wrote u.txt; it is resumed in a fresh worktree from the
+    # base, so its new branch lacks u.txt (the recorded commit still exists and was ignored).
+    # It should continue from its recorded commit, or fail saying its branch is gone.
+    if again.state == "done":
+        assert again.branch is not None
+        assert git(repo, "show", f"{again.branch}:u.txt") == "first"
+    else:
+        assert "branch" in (again.error or "")
+
+
+# ---- two resumes at once
+
+
+def test_two_racing_resumes_of_one_agent_start_it_once(tmp_path: Path) -> None:
+    # A long conversation: reading it back (between the state check and the start) takes a while.
+    steps = [[ToolUse(f"g{i}", "Glob", {"pattern": "*.nothing"}) for i in range(50)] for _ in range(40)]
+    run = run_parallel(
+        {"a": "one"},
+        model=ScriptedModel([*steps, "first"]),
+        run_dir=tmp_path / "run",
+        max_turns=100,
+        interactive=False,
+    )
+    run.wait(timeout=60)
+    assert run.status == {"a": "done"}
+    model = ScriptedModel(["second", "third"])
+    loaded = load_run(tmp_path / "run", model=model, interactive=False)
+    barrier = threading.Barrier(2)
+    outcomes: list[str] = []
+
+    def resume() -> None:
+        barrier.wait()
+        try:
+            loaded.resume("a", prompt="more")
+            outcomes.append("started")
+        except RuntimeError:
+            outcomes.append("refused")
+
+    threads = [threading.Thread(target=resume) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    loaded.wait(timeout=20)
+    assert sorted(outcomes) == ["refused", "started"]
+    assert len(model.requests) == 1
+
+
+def test_resuming_an_agent_from_another_process_while_it_still_runs_is_refused(tmp_path: Path) -> None:
+    # The first process is still working on 'a' (no end record yet); a second process loads the
+    # run and sees 'a' as failed ("the process died"), so resume() starts a second copy that
+    # appends to the same transcript.
+    started = tmp_path / "started"
+    script = f"""
+import time, pathlib
+from agentbook.messages import ToolUse
+from agentbook.models import ScriptedModel
+from agentbook.scheduler.launch import run_parallel
+def slow(request):
+    pathlib.Path({str(started)!r}).write_text("x")
+    time.sleep(30)
+    raise RuntimeError("never")
+run = run_parallel({{"a": "one"}}, model=ScriptedModel([slow]), run_dir={str(tmp_path / "run")!r},
+                   interactive=False)
+run.wait(60)
+"""
+    import os
+    import sys
+    import time
+
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    proc = subprocess.Popen([sys.executable, "-c", script], env=env)
+    try:
+        deadline = time.monotonic() + 30
+        while not started.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert started.exists()
+        loaded = load_run(tmp_path / "run", model=ScriptedModel(["second"]), interactive=False)
+        with pytest.raises(RuntimeError, match=r"running|still|another process"):
+            loaded.resume("a")
+        loaded.wait(timeout=20)
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+# ---- what run.df shows after load_run
+
+
+def test_denials_and_diff_stats_survive_load_run(repo: Path, tmp_path: Path) -> None:
+    # Headless, default mode: the Write is allowed (its worktree), the Bash call denied.
+    calls = [write("f.txt", "1"), ToolUse("b1", "Bash", {"command": "echo hi"})]
+    run = run_parallel(
+        {"u": "unit"},
+        model=ScriptedModel([calls, "ok"]),
+        cwd=repo,
+        isolation="worktree",
+        run_dir=tmp_path / "run",
+        interactive=False,
+    )
+    run.wait(timeout=60)
+    before = run.records["u"]
+    assert (before.denials, before.files_changed) == (1, 1)
+    after = load_run(tmp_path / "run", model=ScriptedModel([]), interactive=False).records["u"]
+    assert (after.denials, after.files_changed, after.insertions, after.tools_run) == (
+        before.denials,
+        before.files_changed,
+        before.insertions,
+        before.tools_run,
+    )
+
+
+def test_a_new_run_reusing_a_run_name_starts_from_the_base_not_the_old_branches(
+    repo: Path, tmp_path: Path
+) -> None:
+    # `name` names the branches.  A second run with the same name (another run_dir) finds the
+    # first run's branch agentbook/exp/t and "revives" it: its agent silently starts on top of
+    # the first run's work instead of at the base.  It should start from the base, or be refused.
+    first = run_parallel(
+        {"t": "one"},
+        model=ScriptedModel([write("old.txt", "old"), "ok"]),
+        cwd=repo,
+        isolation="worktree",
+        name="exp",
+        run_dir=tmp_path / "r1",
+        interactive=False,
+    )
+    first.wait(timeout=60)
+    assert first.records["t"].commit
+    try:
+        second = run_parallel(
+            {"t": "two"},
+            model=ScriptedModel([write("new.txt", "new"), "ok"]),
+            cwd=repo,
+            isolation="worktree",
+            name="exp",
+            run_dir=tmp_path / "r2",
+            interactive=False,
+        )
+    except ValueError as exc:
+        assert "exp" in str(exc)
+        return
+    second.wait(timeout=60)
+    record = second.records["t"]
+    assert record.state == "done", record.error
+    files = git(repo, "ls-tree", "--name-only", str(record.branch)).split()
+    assert "new.txt" in files and "old.txt" not in files
+    assert git(repo, "show", f"{first.records['t'].commit}:old.txt") == "old"
+
+
+def test_a_worktree_run_whose_run_json_is_corrupt_still_loads(repo: Path, tmp_path: Path) -> None:
+    # Rebuilt from transcripts, the config is {"cwd": <the last transcript's cwd>}: the agent's
+    # worktree, removed after its commit -> NotADirectoryError, and nothing of the run loads.
+    run = run_parallel(
+        {"u": "unit"},
+        model=ScriptedModel([write("u.txt", "1"), "ok"]),
+        cwd=repo,
+        isolation="worktree",
+        run_dir=tmp_path / "run",
+        interactive=False,
+    )
+    run.wait(timeout=60)
+    (tmp_path / "run" / "run.json").write_text("{not json", encoding="utf-8")
+    with pytest.warns(UserWarning, match="run.json"):
+        loaded = load_run(tmp_path / "run", model=ScriptedModel([]), interactive=False)
+    assert loaded.status == {"u": "done"}
+
+
+def test_a_failed_worktree_agent_of_a_corrupt_run_json_resumes_isolated(repo: Path, tmp_path: Path) -> None:
+    # Rebuilt from transcripts, the run has no isolation: the resumed agent works in the kept
+    # worktree's folder as a plain folder, and its work is never committed on its branch.
+    run = run_parallel(
+        {"u": "unit"},
+        model=ScriptedModel([write("u.txt", "1"), RuntimeError("boom")]),
+        cwd=repo,
+        isolation="worktree",
+        run_dir=tmp_path / "run",
+        interactive=False,
+    )
+    run.wait(timeout=60)
+    branch = run.records["u"].branch
+    assert run.records["u"].state == "failed" and branch
+    (tmp_path / "run" / "run.json").write_text("", encoding="utf-8")
+    with pytest.warns(UserWarning, match="run.json"):
+        loaded = load_run(
+            tmp_path / "run", model=ScriptedModel([write("v.txt", "2"), "ok"]), interactive=False
+        )
+    loaded.resume("u", prompt="again").wait(timeout=60)
+    assert loaded.records["u"].state == "done", loaded.records["u"].error
+    assert git(repo, "show", f"{branch}:v.txt") == "2"
+    assert loaded.cwd == repo.resolve()
+
+
+@pytest.mark.parametrize("name", ["_a", "a.lock", "a" * 101])
+def test_a_task_name_the_worktree_layer_refuses_works_or_is_refused_up_front(
+    repo: Path, tmp_path: Path, name: str
+) -> None:
+    # as_tasks accepts '_a' (\w starts it) and 'a.lock'; worktrees.repo.check_name refuses them
+    # (it wants [A-Za-z0-9] first, no '.lock', at most 100), so the agent fails after the run began.
+    run_dir = tmp_path / "run"
+    try:
+        run = run_parallel(
+            {name: "unit"},
+            model=ScriptedModel([write("f.txt", "1"), "ok"]),
+            cwd=repo,
+            isolation="worktree",
+            run_dir=run_dir,
+            interactive=False,
+        )
+    except ValueError as exc:
+        assert "name" in str(exc)
+        assert not run_dir.exists()
+        return
+    run.wait(timeout=60)
+    assert run.status == {name: "done"}, run.records[name].error
+
+
+def test_a_done_worktree_agent_resumes_twice_in_the_same_process(repo: Path, tmp_path: Path) -> None:
+    model = ScriptedModel(
+        [write("a.txt", "1"), "one", write("b.txt", "2", "w2"), "two", write("c.txt", "3", "w3"), "three"]
+    )
+    run = run_parallel(
+        {"u": "unit"},
+        model=model,
+        cwd=repo,
+        isolation="worktree",
+        run_dir=tmp_path / "run",
+        interactive=False,
+    )
+    run.wait(timeout=60)
+    for _ in range(2):
+        run.resume("u", prompt="more").wait(timeout=60)
+        assert run.records["u"].state == "done", run.records["u"].error
+    branch = run.records["u"].branch
+    assert branch and sorted(git(repo, "ls-tree", "--name-only", branch).split()) == [
+        "a.txt",
+        "app.py",
+        "b.txt",
+        "c.txt",
+    ]
+    assert git(repo, "status", "--porcelain") == ""
+
+
+def test_after_load_run_the_base_is_the_commit_the_run_started_from(repo: Path, tmp_path: Path) -> None:
+    # run.json keeps base="HEAD", not the commit it resolved to: after the user commits on main,
+    # load_run resolves a new base, and a resumed agent's diff stats count the user's commits
+    # (reversed) as the agent's changes.
+    start = git(repo, "rev-parse", "HEAD")
+    model = ScriptedModel([write("f.txt", "1"), "ok"])
+    run = run_parallel(
+        {"u": "unit"},
+        model=model,
+        cwd=repo,
+        isolation="worktree",
+        run_dir=tmp_path / "run",
+        interactive=False,
+    )
+    run.wait(timeout=60)
+    for name in ("x.py", "y.py", "z.py"):
+        (repo / name).write_text("user\n")
+    git(repo, "add", "x.py", "y.py", "z.py")
+    git(repo, "commit", "-qm", "the user's own work")
+    loaded = load_run(
+        tmp_path / "run", model=ScriptedModel([write("g.txt", "2", "w2"), "ok"]), interactive=False
+    )
+    base = loaded.isolation.worktrees.base if loaded.isolation else None
+    loaded.resume("u", prompt="more").wait(timeout=60)
+    record = loaded.records["u"]
+    assert record.state == "done", record.error
+    assert (record.files_changed, record.deletions) == (2, 0)
+    assert base == start
+
+
+def test_a_run_of_a_moved_repository_loads_with_cwd_given_and_resumes_there(
+    repo: Path, tmp_path: Path
+) -> None:
+    run = run_parallel(
+        {"u": "unit"},
+        model=ScriptedModel([write("f.txt", "1"), "ok"]),
+        cwd=repo,
+        isolation="worktree",
+        run_dir=tmp_path / "run",
+        interactive=False,
+    )
+    run.wait(timeout=60)
+    moved = tmp_path / "moved"
+    repo.rename(moved)
+    git(moved, "worktree", "prune")
+    loaded = load_run(
+        tmp_path / "run", model=ScriptedModel([write("g.txt", "2", "w2"), "ok"]), cwd=moved, interactive=False
+    )
+    loaded.resume("u", prompt="more").wait(timeout=60)
+    record = loaded.records["u"]
+    assert record.state == "done", record.error
+    assert record.branch and git(moved, "show", f"{record.branch}:g.txt") == "2"
+    assert not repo.exists()
+
+
+def test_a_resumed_sub_agent_of_a_worktree_agent_works_in_a_real_worktree(repo: Path, tmp_path: Path) -> None:
+    # The sub-agent works in its parent's worktree.  The parent ended done, so that folder was
+    # removed after its commit; resuming the sub-agent runs it in the vanished path: its Write
+    # recreates a plain folder under .agentbook/worktrees/, which is no worktree and is never
+    # committed anywhere.
+    from agentbook.specs import AgentSpec
+
+    spawn = ToolUse("s1", "Agent", {"description": "child", "prompt": "write", "subagent_type": "w"})
+    model = ScriptedModel([spawn, write("c.txt", "c"), "parent done"])
+    run = run_parallel(
+        {"t": "go"},
+        model=model,
+        cwd=repo,
+        isolation="worktree",
+        run_dir=tmp_path / "run",
+        interactive=False,
+        permission_mode="acceptEdits",
+        agents={"w": AgentSpec("w", description="writes", max_turns=1)},
+    )
+    run.wait(timeout=60)
+    child = next(n for n in run.records if n.startswith("t/"))
+    assert run.records["t"].state == "done" and run.records[child].state == "partial"
+    model.add(write("d.txt", "d", "w2"), "child done")
+    try:
+        run.resume(child, prompt="finish")
+    except RuntimeError as exc:  # refusing, saying why, is fine too
+        assert "worktree" in str(exc)
+        return
+    run.wait(timeout=60)
+    record = run.records[child]
+    assert record.state == "done", record.error
+    assert record.root is not None and (record.root / ".git").exists(), f"{record.root} is no worktree"
+    branch = run.records["t"].branch
+    assert branch and git(repo, "show", f"{branch}:d.txt") == "d"
+
+
+def test_a_worktree_run_from_a_subfolder_works_in_that_subfolder_of_each_worktree(
+    repo: Path, tmp_path: Path
+) -> None:
+    # cwd=<repo>/pkg: without isolation agents work in pkg/; with worktrees they work at the
+    # worktree's top, so "new.py" lands at the repository root and relative paths mean other files.
+    (repo / "pkg").mkdir()
+    (repo / "pkg" / "mod.py").write_text("x = 1\n")
+    git(repo, "add", "pkg")
+    git(repo, "commit", "-qm", "pkg")
+    run = run_parallel(
+        {"u": "unit"},
+        model=ScriptedModel([write("new.py", "y = 2"), "ok"]),
+        cwd=repo / "pkg",
+        isolation="worktree",
+        permission_mode="acceptEdits",
+        run_dir=tmp_path / "run",
+        interactive=False,
+    )
+    run.wait(timeout=60)
+    record = run.records["u"]
+    assert record.state == "done", record.error
+    files = git(repo, "ls-tree", "-r", "--name-only", str(record.branch)).split()
+    assert "pkg/new.py" in files, files
