@@ -18,6 +18,7 @@ the problem, and nothing is loaded.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -58,6 +59,32 @@ OTHER_CLAUDE_CODE_TOOLS = (
     "TaskStop",
 )
 TOOL_RENAMES = {"Task": "Agent"}  # Claude Code's old name for the Agent tool
+
+
+_NAME = re.compile(r"[^\W_][\w.-]*")
+
+
+def check_name(kind: str, name: object) -> str:
+    """`name` if it can name a folder and a branch component: letters, digits, `_`, `.` and `-`,
+    starting with a letter or digit, no `..`, not ending in `.` or `.lock`, at most 100
+    characters; else `ValueError` naming `kind` (`TypeError` if it is not a string)."""
+    if not isinstance(name, str):
+        raise TypeError(f"{kind} must be a string, not {type(name).__name__} {name!r}")
+    if not _NAME.fullmatch(name) or ".." in name or name.endswith((".", ".lock")) or len(name) > 100:
+        raise ValueError(
+            f"{kind} {name!r} must be letters, digits, '_', '.' and '-' (no spaces, '/' or '..'), "
+            "start with a letter or digit, not end in '.' or '.lock', and be at most 100 characters"
+        )
+    return name
+
+
+def check_text(label: str, text: str) -> str:
+    """`text` if it can be written (UTF-8: no lone surrogates from a bad decode); else `ValueError`."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise ValueError(f"{label} cannot be written as UTF-8 ({exc.reason} at {exc.start})") from None
+    return text
 
 
 class AgentFileError(ValueError):
@@ -117,6 +144,7 @@ class Task:
         for label, values in (("depends_on", self.depends_on), ("files", self.files)):
             if isinstance(values, str) or not all(isinstance(v, str) for v in values):
                 raise TypeError(f"task {self.name!r}: {label} must be a tuple of strings, not {values!r}")
+        check_text(f"task {self.name!r}: the prompt", self.prompt)
 
 
 def _spec_problems(spec: AgentSpec) -> list[str]:
@@ -241,6 +269,8 @@ __all__ = [
     "AgentSpec",
     "PermissionMode",
     "Task",
+    "check_name",
+    "check_text",
     "load_agent_file",
     "load_agents",
 ]

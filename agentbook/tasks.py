@@ -3,15 +3,13 @@
 
 from __future__ import annotations
 
-import re
+import json
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from agentbook.specs import Task
+from agentbook.specs import Task, check_name
 
 __all__ = ["TaskInput", "as_tasks"]
-
-_TASK_NAME = re.compile(r"^[\w][\w.-]*$")
 
 TaskInput = Task | str | Mapping[str, Any]
 
@@ -27,12 +25,13 @@ def as_tasks(tasks: Iterable[TaskInput] | Mapping[str, TaskInput]) -> list[Task]
     items: list[Task] = []
     if isinstance(tasks, Mapping):
         for name, value in tasks.items():
+            check_name("task name", name)
             if isinstance(value, Task):
                 items.append(value)
             elif isinstance(value, str):
-                items.append(Task(str(name), value))
+                items.append(Task(name, value))
             elif isinstance(value, Mapping):
-                items.append(_task_from_mapping(str(name), value))
+                items.append(_task_from_mapping(name, value))
             else:
                 raise ValueError(
                     f"task {name!r}: expected a prompt or a mapping with 'prompt', got {value!r}"
@@ -47,10 +46,11 @@ def as_tasks(tasks: Iterable[TaskInput] | Mapping[str, TaskInput]) -> list[Task]
                 raise ValueError(f"task {index}: expected a Task or a prompt, got {value!r}")
     seen: set[str] = set()
     for task in items:
-        if not _TASK_NAME.match(task.name) or ".." in task.name:
-            raise ValueError(
-                f"task name {task.name!r} must be letters, digits, '_', '.', '-' (no spaces, '/' or '..')"
-            )
+        check_name("task name", task.name)
+        try:
+            json.dumps(task.metadata)
+        except (TypeError, ValueError) as exc:
+            raise TypeError(f"task {task.name!r}: metadata must be JSON, for run.json: {exc}") from None
         if task.name in seen:
             raise ValueError(f"task name {task.name!r} is used twice")
         if not task.prompt.strip():

@@ -37,7 +37,7 @@ BAD_OPTIONS: list[tuple[dict[str, Any], type[Exception], str]] = [
     ({"max_depth": -1}, ValueError, "max_depth must be at least 0"),
     ({"max_result_tokens": -1}, ValueError, "max_result_tokens must be at least 1"),
     ({"name": "a/b"}, ValueError, "the run name 'a/b'"),
-    ({"name": "a..b"}, ValueError, "no '/' or '..'"),
+    ({"name": "a..b"}, ValueError, "(no spaces, '/' or '..')"),
     ({"name": "x.lock"}, ValueError, "the run name"),
     ({"shared_context": 5}, TypeError, "shared_context must be a string"),
     ({"system": ["a"]}, TypeError, "system must be a string"),

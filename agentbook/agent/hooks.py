@@ -34,6 +34,12 @@ class Hooks:
     on_start: list[OnAgent] = field(default_factory=list)
     on_end: list[OnAgentEnd] = field(default_factory=list)
 
+    def __post_init__(self) -> None:
+        for name in ("pre_tool", "post_tool", "on_start", "on_end"):
+            hooks = getattr(self, name)
+            if not isinstance(hooks, list) or not all(callable(h) for h in hooks):
+                raise TypeError(f"Hooks.{name} must be a list of functions, not {hooks!r}")
+
     async def before_tool(self, agent: str, call: ToolUse) -> str | None:
         """The first denial any `pre_tool` hook gives, or `None`."""
         for hook in self.pre_tool:

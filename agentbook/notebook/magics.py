@@ -182,7 +182,9 @@ class AgentMagics(Magics):
             if isinstance(task, str):
                 tasks[name] = _fill(name, task, ns)
             else:
-                tasks[name] = {**task, "prompt": _fill(name, str(task.get("prompt", "")), ns)}
+                if not isinstance(task.get("prompt"), str):
+                    raise UsageError(f"task {name!r}: 'prompt' must be text, not {task.get('prompt')!r}")
+                tasks[name] = {**task, "prompt": _fill(name, task["prompt"], ns)}
                 if task.get("depends_on"):
                     raise UsageError(f"task {name!r} has depends_on: dependent tasks need a phase plan")
             if args.agent_type and isinstance(tasks[name], str):
@@ -273,9 +275,26 @@ def _parse(magic: Any, line: str) -> Any:
     return magic.parser.parse_args(argv)  # IPython's parser raises UsageError on a bad argument
 
 
+class _TaskYAML(yaml.SafeLoader):
+    """YAML whose mapping keys are kept as written: a task called `no:` is "no", not False."""
+
+
+def _keys_as_written(loader: yaml.SafeLoader, node: yaml.MappingNode) -> dict[Any, Any]:
+    loader.flatten_mapping(node)
+    return {
+        loader.construct_scalar(k) if isinstance(k, yaml.ScalarNode) else loader.construct_object(k): (
+            loader.construct_object(v, deep=True)
+        )
+        for k, v in node.value
+    }
+
+
+_TaskYAML.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _keys_as_written)
+
+
 def _parse_tasks(cell: str) -> dict[str, Any]:
     try:
-        data = yaml.safe_load(cell)
+        data = yaml.load(cell, Loader=_TaskYAML)
     except yaml.YAMLError as exc:
         raise UsageError(f"the cell body is not valid YAML: {exc}") from exc
     if not isinstance(data, Mapping) or not data:

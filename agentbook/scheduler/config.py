@@ -12,7 +12,6 @@ the option (and for `cwd`, `NotADirectoryError`), and no run folder is created.
 from __future__ import annotations
 
 import dataclasses
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,27 +27,15 @@ from agentbook.specs import (
     PERMISSION_MODES,
     AgentSpec,
     PermissionMode,
+    check_name,
+    check_text,
     load_agents,
 )
 from agentbook.tools.permissions import Permissions
 
-__all__ = ["DEFAULT_MAX_TOKENS", "RunConfig", "check_name", "spec_from_json", "spec_json"]
+__all__ = ["DEFAULT_MAX_TOKENS", "RunConfig", "spec_from_json", "spec_json"]
 
 DEFAULT_MAX_TOKENS = 8192
-_NAME = re.compile(r"^[\w][\w.-]*$")
-
-
-def check_name(kind: str, name: object) -> str:
-    """`name` if it can name a folder and a git branch component: letters, digits, `_`, `.`,
-    `-`, starting with a letter or digit, no `..`; else `ValueError` (`TypeError` if not a str)."""
-    if not isinstance(name, str):
-        raise TypeError(f"{kind} must be a string, not {type(name).__name__} {name!r}")
-    if not _NAME.match(name) or ".." in name or name.endswith((".", ".lock")):
-        raise ValueError(
-            f"{kind} {name!r} must be letters, digits, '_', '.' and '-', start with a letter or digit, "
-            "and hold no '/' or '..'"
-        )
-    return name
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -118,8 +105,8 @@ class RunConfig:
         if self.permission_mode is not None and self.permission_mode != self.permissions.mode:
             set_(self, "permissions", self.permissions.with_mode(self.permission_mode))
         set_(self, "permission_mode", self.permissions.mode)
-        if self.run_dir is not None:
-            set_(self, "run_dir", Path(self.run_dir).expanduser())
+        if self.run_dir is not None:  # resolved now: a later chdir must not move the run
+            set_(self, "run_dir", Path(self.run_dir).expanduser().resolve())
 
     @classmethod
     def of(cls, config: RunConfig | None = None, /, **options: Any) -> RunConfig:
@@ -185,8 +172,8 @@ _NONE_MEANS_NONE = frozenset({"model", "concurrency", "tools", "interactive", "r
 
 
 def _tool_names(tools: Sequence[str]) -> tuple[str, ...]:
-    if isinstance(tools, str):
-        raise TypeError(f"tools must be a list of tool names, not the string {tools!r}")
+    if isinstance(tools, str) or not isinstance(tools, Sequence | set | frozenset):
+        raise TypeError(f"tools must be a list of tool names, not {type(tools).__name__} {tools!r}")
     names = tuple(tools)
     unknown = [t for t in names if not isinstance(t, str) or t not in AGENTBOOK_TOOLS]
     if unknown:
@@ -208,8 +195,10 @@ def _check_types(config: RunConfig) -> None:
         raise TypeError(f"model must be a Model, a model name or None, not {config.model!r}")
     if isinstance(config.model, str) and not config.model.strip():
         raise ValueError("model name is empty")
-    if not isinstance(config.cwd, str | Path):
-        raise TypeError(f"cwd must be a path, not {config.cwd!r}")
+    for option in ("cwd", "run_dir"):
+        value = getattr(config, option)
+        if not isinstance(value, str | Path) and not (option == "run_dir" and value is None):
+            raise TypeError(f"{option} must be a path, not {type(value).__name__} {value!r}")
     if not isinstance(config.permissions, Permissions):
         hint = (
             f" (for a mode, pass permission_mode={config.permissions!r})"
@@ -234,6 +223,10 @@ def _check_types(config: RunConfig) -> None:
         value = getattr(config, option)
         if value is not None and not isinstance(value, str):
             raise TypeError(f"{option} must be a string or None, not {type(value).__name__} {value!r}")
+        if value is not None:
+            check_text(option, value)
+    if config.shared_context is not None and not config.shared_context.strip():
+        raise ValueError("shared_context is empty: the API refuses an empty text block (use None)")
     if config.isolation not in (None, "worktree"):
         raise ValueError(f"isolation must be None or 'worktree', not {config.isolation!r}")
     if not isinstance(config.base, str) or not config.base.strip():

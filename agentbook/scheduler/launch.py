@@ -113,14 +113,23 @@ def start(
 
 def _checked_tasks(tasks: Iterable[TaskInput] | Mapping[str, TaskInput], config: RunConfig) -> list[Task]:
     chosen = as_tasks(tasks)
+    names = {t.name for t in chosen}
     for task in chosen:
         if task.agent is not None and task.agent not in config.agents:
             raise ValueError(f"task {task.name!r} names agent {task.agent!r}, which is not defined; "
                              f"defined: {', '.join(config.agents) or 'none'}")  # fmt: skip
+        if names & set(task.depends_on):  # a plan's later phases depend on earlier runs: that is fine
+            raise ValueError(f"task {task.name!r} depends_on {sorted(names & set(task.depends_on))} of "
+                             "the same run, which would start at once: use ab.Plan for them")  # fmt: skip
+    if config.run_dir is not None and (config.run_dir / manifest.MANIFEST).exists():
+        raise FileExistsError(f"{config.run_dir} holds a run already: continue it with ab.load_run, "
+                              "or give another run_dir")  # fmt: skip
     if config.worktrees:
         from agentbook.worktrees import Worktrees
 
-        Worktrees(config.cwd, "check", base=config.base)  # a folder that is not a repository, a bad base
+        # A folder that is not a repository, a bad base, a run name git refuses: before any folder.
+        name = config.name or (config.run_dir.name if config.run_dir is not None else "check")
+        Worktrees(config.cwd, name, base=config.base)
     return chosen
 
 

@@ -195,7 +195,11 @@ class Wiring:
         return Message("user", (Text(self.config.shared_context, cache=True), Text(prompt)))
 
     def _tools(self, record: AgentRecord, spec: AgentSpec | None) -> list[Tool]:
-        names = spec.allowed_tools() if spec else (self.config.tools or AGENTBOOK_TOOLS)
+        names = (
+            spec.allowed_tools()
+            if spec
+            else (AGENTBOOK_TOOLS if self.config.tools is None else self.config.tools)
+        )
         # Sub-agents at the depth limit do not get the Agent tool at all (as in Claude Code).
         chosen: list[Tool] = tools_named([n for n in names if n != "Agent"])
         if "Agent" in names and record.depth < self.config.max_depth:
@@ -209,7 +213,8 @@ class Wiring:
         if spec is not None and spec.prompt:
             system = spec.prompt
         else:
-            system = (self.config.system or GENERAL_PURPOSE_SYSTEM).format(root=root)
+            # `{root}` only: a prompt may show JSON or code with other braces.
+            system = (self.config.system or GENERAL_PURPOSE_SYSTEM).replace("{root}", str(root))
         if self.config.max_result_tokens:
             system += RESULT_CAP.format(tokens=self.config.max_result_tokens)
         return system
