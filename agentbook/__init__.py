@@ -34,7 +34,7 @@ _EXPORTS: dict[str, str] = {
     "explore_async": "agentbook.scheduler.explore",
     "load_agents": "agentbook.specs",
     "load_claude_code": "agentbook.analysis.claude_code",
-    "load_run": "agentbook.scheduler.launch",
+    "load_run": "agentbook.scheduler.restore",
     "run_agent": "agentbook.agent.loop",
     "run_parallel": "agentbook.scheduler.launch",
 }
@@ -51,8 +51,9 @@ if TYPE_CHECKING:
     from agentbook.plans.running import PlanRun
     from agentbook.scheduler.config import RunConfig
     from agentbook.scheduler.explore import Exploration, explore, explore_async
-    from agentbook.scheduler.launch import load_run, run_parallel
+    from agentbook.scheduler.launch import run_parallel
     from agentbook.scheduler.ratelimit import RateLimits
+    from agentbook.scheduler.restore import load_run
     from agentbook.scheduler.run import Run
     from agentbook.specs import AgentSpec, Task, load_agents
     from agentbook.tools.permissions import Permissions

@@ -154,7 +154,7 @@ def test_a_second_run_in_the_folder_of_another_is_refused(tmp_path: Path) -> Non
     first.wait(timeout=20)
     with pytest.raises((ValueError, FileExistsError), match="run"):
         run_parallel({"b": "two"}, model=ScriptedModel(["y"]), run_dir=run_dir, interactive=False)
-    from agentbook.scheduler.launch import load_run
+    from agentbook.scheduler.restore import load_run
 
     assert set(load_run(run_dir, model=ScriptedModel([]), interactive=False).status) == {"a"}
 

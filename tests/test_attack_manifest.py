@@ -14,7 +14,8 @@ from typing import Any
 import pytest
 
 from agentbook.models import ScriptedModel
-from agentbook.scheduler.launch import load_run, run_parallel
+from agentbook.scheduler.launch import run_parallel
+from agentbook.scheduler.restore import load_run
 
 
 @pytest.fixture(autouse=True)

@@ -16,8 +16,8 @@ from support import git
 
 from agentbook.messages import ToolUse
 from agentbook.models import ScriptedModel
-from agentbook.scheduler.launch import load_run
 from agentbook.scheduler.ratelimit import reset_gates
+from agentbook.scheduler.restore import load_run
 
 ROOT = Path(__file__).resolve().parents[1]
 

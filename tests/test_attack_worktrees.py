@@ -12,8 +12,9 @@ from support import git
 
 from agentbook.messages import ToolUse
 from agentbook.models import ScriptedModel
-from agentbook.scheduler.launch import load_run, run_parallel
+from agentbook.scheduler.launch import run_parallel
 from agentbook.scheduler.ratelimit import reset_gates
+from agentbook.scheduler.restore import load_run
 
 
 @pytest.fixture(autouse=True)

@@ -22,8 +22,9 @@ from support import REPO, git, new_repo
 from agentbook.costs import ALIASES
 from agentbook.messages import ToolResult, ToolUse
 from agentbook.models import ScriptedModel
-from agentbook.scheduler.launch import load_run, run_parallel
+from agentbook.scheduler.launch import run_parallel
 from agentbook.scheduler.ratelimit import reset_gates
+from agentbook.scheduler.restore import load_run
 from agentbook.testing import FakeAnthropic, MessageReply, ScriptedHandler, ToolUseBlock
 
 KEY = "sk-ant-test-restore-0123456789"

@@ -10,7 +10,8 @@ import pytest
 
 from agentbook.models import ScriptedModel
 from agentbook.scheduler.config import RunConfig
-from agentbook.scheduler.launch import load_run, run_parallel
+from agentbook.scheduler.launch import run_parallel
+from agentbook.scheduler.restore import load_run
 from agentbook.scheduler.run import all_runs
 from agentbook.specs import AgentSpec, Task
 from agentbook.tools.permissions import Permissions

@@ -18,8 +18,9 @@ from agentbook.events import AgentEvent
 from agentbook.messages import Request, Response, Text, ToolResult, ToolUse, Usage
 from agentbook.models import ScriptedModel
 from agentbook.scheduler.asking import PermissionRequest
-from agentbook.scheduler.launch import load_run, run_parallel
+from agentbook.scheduler.launch import run_parallel
 from agentbook.scheduler.ratelimit import reset_gates
+from agentbook.scheduler.restore import load_run
 from agentbook.scheduler.run import Run
 from agentbook.scheduler.transcripts import read_transcript
 from agentbook.specs import AgentSpec, Task

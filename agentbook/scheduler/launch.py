@@ -7,11 +7,8 @@ problem, and then nothing has started and no run folder has been created.
 from __future__ import annotations
 
 import logging
-import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from datetime import datetime
 from pathlib import Path
-from typing import Any
 
 from agentbook.agent.hooks import Hooks
 from agentbook.events import Listener, utcnow
@@ -20,13 +17,12 @@ from agentbook.models.retry import RetryPolicy
 from agentbook.scheduler import manifest, observers
 from agentbook.scheduler.config import DEFAULT_MAX_TOKENS, RunConfig
 from agentbook.scheduler.ratelimit import RateLimits
-from agentbook.scheduler.records import AgentRecord, ApiCall
+from agentbook.scheduler.records import AgentRecord
 from agentbook.scheduler.run import Run
 from agentbook.scheduler.transcripts import (
     TranscriptWriter,
     new_run_dir,
     new_session_id,
-    read_transcript,
     transcript_path,
 )
 from agentbook.scheduler.warming import warn_if_uncacheable
@@ -35,7 +31,7 @@ from agentbook.specs import DEFAULT_MAX_TURNS, AgentSpec, Task
 from agentbook.tasks import TaskInput, as_tasks
 from agentbook.tools.permissions import Permissions
 
-__all__ = ["load_run", "run_parallel", "start"]
+__all__ = ["run_parallel", "start"]
 
 log = logging.getLogger("agentbook")
 
@@ -144,100 +140,3 @@ def _write_main_transcript(run: Run) -> None:
     writer.write("system", utcnow(), subtype="agentbook_run", level="info", content=summary,
                  agentbook={"run": run.name, "tasks": tasks})  # fmt: skip
     writer.close()
-
-
-def load_run(
-    run_dir: str | Path,
-    *,
-    model: Model | str | None = None,
-    permissions: Permissions | None = None,
-    hooks: Hooks | None = None,
-    interactive: bool | None = None,
-    **options: Any,
-) -> Run:
-    """Rebuild a `Run` from its folder (after a restart): its configuration, and each agent's
-    state, results, usage, calls, folder, worktree and branch.
-
-    What `run.json` cannot hold is given again: `model` (else the model it names), `permissions`
-    (else its rules and mode as written), `hooks`; other `RunConfig` options may be overridden.
-    An agent whose transcript has no end record (the process died under it) is `failed` with
-    that reason; any ended agent can be resumed, in its own worktree.  A manifest that cannot
-    be read is named in a warning and the run is rebuilt from its transcripts.
-    """
-    folder = Path(run_dir)
-    given = {
-        k: v for k, v in {"model": model, "permissions": permissions, "hooks": hooks}.items() if v is not None
-    }
-    try:
-        found = manifest.read(folder)
-    except manifest.ManifestError as exc:
-        if not transcript_files(folder):
-            raise
-        warnings.warn(f"{exc}; the run is rebuilt from its transcripts", stacklevel=2)
-        found = _from_transcripts(folder)
-    config = RunConfig.from_json(
-        {**found.config, "name": found.name, "run_dir": str(folder), "interactive": interactive},
-        **given,
-        **options,
-    )
-    run = Run(config, run_dir=folder, session_id=found.session_id, interactive=_interactive(config))
-    for name, entry in found.agents.items():
-        record = manifest.record_from(name, entry, folder, found.session_id)
-        _restore(record)
-        run.records[name] = record
-    return run
-
-
-def transcript_files(folder: Path) -> list[Path]:
-    return sorted(folder.glob("*/subagents/agent-*.jsonl"))
-
-
-def _from_transcripts(folder: Path) -> manifest.Manifest:
-    """What the transcripts tell of a run whose manifest is lost: its agents and their tasks."""
-    mains = sorted(folder.glob("*.jsonl"))
-    prompts: dict[str, dict[str, Any]] = {}
-    for main in mains:
-        back = read_transcript(main)
-        prompts.update(
-            {t["name"]: t for t in back.run.get("tasks", []) if isinstance(t, dict) and "name" in t}
-        )
-    agents: dict[str, dict[str, Any]] = {}
-    session = mains[0].stem if mains else ""
-    cwd = str(folder)
-    for path in transcript_files(folder):
-        back = read_transcript(path)
-        name = str(back.start.get("agent") or path.stem)
-        session, cwd = back.session_id or session, back.cwd or cwd
-        task = prompts.get(name, {"name": name, "prompt": "(the task's prompt was lost with run.json)"})
-        agents[name] = {"agent_id": path.stem.removeprefix("agent-"), "task": task,
-                        "model": back.start.get("model", ""), "depth": name.count("/")}  # fmt: skip
-    return manifest.Manifest(folder.name, session, {"cwd": cwd}, agents)
-
-
-def _restore(record: AgentRecord) -> None:
-    if not record.transcript.is_file():
-        record.state, record.error = "failed", "no transcript: the agent never started"
-        return
-    back = read_transcript(record.transcript)
-    for problem in back.problems:
-        warnings.warn(problem, stacklevel=3)
-    for number, call in enumerate(back.calls, start=1):
-        at = datetime.fromisoformat(call.timestamp.replace("Z", "+00:00")) if call.timestamp else utcnow()
-        record.calls.append(
-            ApiCall(number, at, 0.0, call.model, call.message_id, call.request_id, None, call.usage)
-        )
-        record.usage = record.usage + call.usage
-    record.turns = len(back.calls)
-    assistant = [m for m in back.messages if m.role == "assistant" and m.text]
-    record.text = back.end.get("result") or (assistant[-1].text if assistant else "")
-    if record.calls:
-        record.started = record.calls[0].at
-    if back.end:
-        record.state = back.end.get("state", "failed")
-        record.error = back.end.get("error")
-        record.ended = record.calls[-1].at if record.calls else None
-    else:
-        record.state, record.error = (
-            "failed",
-            "interrupted: the transcript has no end record (the process died)",
-        )

@@ -75,8 +75,10 @@ def read(run_dir: Path) -> Manifest:
     if not isinstance(data, dict) or not isinstance(data.get("agents"), dict) or "session_id" not in data:
         raise ManifestError(f"{path} is not an agentbook manifest (no session_id or agents)")
     config = data.get("config")
-    if not isinstance(config, dict):  # version 1: a few options at the top level
+    if "config" not in data:  # version 1: a few options at the top level
         config = {k: data[k] for k in ("cwd", "model", "max_turns") if k in data}
+    elif not isinstance(config, dict):
+        raise ManifestError(f"{path}: its config is not a mapping")
     return Manifest(str(data.get("name") or run_dir.name), str(data["session_id"]), config, data["agents"])
 
 
@@ -98,7 +100,17 @@ def _entry(record: AgentRecord, spec: AgentSpec | None) -> dict[str, Any]:
 
 
 def record_from(name: str, entry: dict[str, Any], run_dir: Path, session_id: str) -> AgentRecord:
-    """The agent record a manifest entry describes (its progress comes from its transcript)."""
+    """The agent record a manifest entry describes (its progress comes from its transcript);
+    `ManifestError` naming the file and the agent when the entry is not one."""
+    try:
+        return _record(name, entry, run_dir, session_id)
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise ManifestError(f"{run_dir / MANIFEST}: agent {name!r} is not readable ({exc!r})") from None
+
+
+def _record(name: str, entry: dict[str, Any], run_dir: Path, session_id: str) -> AgentRecord:
+    if not isinstance(entry["agent_id"], str) or not isinstance(entry.get("depth", 0), int):
+        raise ValueError("agent_id must be a string and depth a whole number")
     data = entry["task"]
     task = Task(
         data["name"],

@@ -178,6 +178,8 @@ class Run:
         Tool calls that already ran are not repeated; `prompt` adds a new user message.
         """
         record = self._record(name)
+        if prompt is not None and not isinstance(prompt, str):
+            raise TypeError(f"prompt must be a string, not {type(prompt).__name__} {prompt!r}")
         if record.state not in ENDED:
             raise RuntimeError(f"agent {name!r} is {record.state}; only an ended agent can be resumed")
         if max_turns is not None and (isinstance(max_turns, bool) or not isinstance(max_turns, int)):

@@ -184,17 +184,29 @@ class TranscriptWriter:
         record["uuid"] = line_uuid
         record["timestamp"] = timestamp(at)
         if self._file is None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._file = self.path.open("a", encoding="utf-8")
+            self._file = self._open()
         self._file.write(redact(dumps(record), self._secrets) + "\n")
         self._file.flush()
         self.last_uuid = line_uuid
         return line_uuid
 
+    def _open(self) -> IO[str]:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        file = self.path.open("a", encoding="utf-8")
+        if file.tell() and not _ends_a_line(self.path):
+            file.write("\n")  # a kill cut the last line: start ours on a line of its own
+        return file
+
     def close(self) -> None:
         if self._file is not None:
             self._file.close()
             self._file = None
+
+
+def _ends_a_line(path: Path) -> bool:
+    with path.open("rb") as f:
+        f.seek(-1, 2)
+        return f.read(1) == b"\n"
 
 
 def _user_message(prompt: Message) -> dict[str, Any]:
@@ -266,8 +278,15 @@ def read_transcript(path: str | Path) -> Transcript:
                 continue
             out.session_id = out.session_id or record.get("sessionId", "")
             out.agent_id = out.agent_id or record.get("agentId")
-            out.cwd = out.cwd or record.get("cwd") or ""
-            _absorb(out, record, by_id, calls_at)
+            try:
+                _absorb(out, record, by_id, calls_at)
+            except (TypeError, ValueError, KeyError, AttributeError) as exc:  # JSON, but not ours
+                out.bad_lines += 1
+                out.problems.append(
+                    f"{path}: line {number} holds values of the wrong kind ({exc!r}): skipped"
+                )
+                continue
+            out.cwd = out.cwd or str(record.get("cwd") or "")
     return out
 
 

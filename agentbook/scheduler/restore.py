@@ -1,0 +1,152 @@
+"""`load_run`: a run rebuilt from its folder after a restart, as far as its files allow.
+
+The manifest (`agentbook.scheduler.manifest`) gives the run's configuration and its agents; each
+agent's transcript gives how far it got.  Damage never stops the rest from loading: a manifest
+that is missing, not JSON or holds values of the wrong kind is named in a warning and the run is
+rebuilt from its transcripts; a transcript line that cannot be read is named in a warning and
+skipped.  Options given to `load_run` are the caller's: a bad one raises, as in `run_parallel`.
+"""
+
+from __future__ import annotations
+
+import warnings
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from agentbook.agent.hooks import Hooks
+from agentbook.events import utcnow
+from agentbook.models import Model
+from agentbook.scheduler import manifest, observers
+from agentbook.scheduler.config import RunConfig
+from agentbook.scheduler.records import AgentRecord, ApiCall
+from agentbook.scheduler.run import Run
+from agentbook.scheduler.transcripts import TranscriptCall, read_transcript
+from agentbook.tools.permissions import Permissions
+
+__all__ = ["load_run", "transcript_files"]
+
+
+def load_run(
+    run_dir: str | Path,
+    *,
+    model: Model | str | None = None,
+    permissions: Permissions | None = None,
+    hooks: Hooks | None = None,
+    interactive: bool | None = None,
+    **options: Any,
+) -> Run:
+    """Rebuild a `Run` from its folder (after a restart): its configuration, and each agent's
+    state, results, usage, calls, folder, worktree and branch.
+
+    What `run.json` cannot hold is given again: `model` (else the model it names), `permissions`
+    (else its rules and mode as written), `hooks`; other `RunConfig` options may be overridden.
+    An agent whose transcript has no end record (the process died under it) is `failed` with
+    that reason; any ended agent can be resumed, in its own worktree.  See the module docstring
+    for damaged folders; a folder with neither a manifest nor transcripts is `FileNotFoundError`.
+    """
+    folder = Path(run_dir).expanduser()
+    try:
+        found = manifest.read(folder)
+        config = _config(found, folder)
+        records = [manifest.record_from(n, e, folder, found.session_id) for n, e in found.agents.items()]
+    except (manifest.ManifestError, FileNotFoundError) as exc:
+        if not transcript_files(folder):
+            raise
+        warnings.warn(f"{exc}; the run is rebuilt from its transcripts", stacklevel=2)
+        found = _from_transcripts(folder)
+        config = _config(found, folder)
+        records = [manifest.record_from(n, e, folder, found.session_id) for n, e in found.agents.items()]
+    given = {
+        k: v for k, v in {"model": model, "permissions": permissions, "hooks": hooks}.items() if v is not None
+    }
+    config = RunConfig.of(config, interactive=interactive, **given, **options)
+    interactive_now = observers.in_kernel() if config.interactive is None else config.interactive
+    run = Run(config, run_dir=folder, session_id=found.session_id, interactive=interactive_now)
+    for record in records:
+        _restore(record)
+        run.records[record.name] = record
+    return run
+
+
+def _config(found: manifest.Manifest, folder: Path) -> RunConfig:
+    """The manifest's config; `ManifestError` naming the file when its values do not make one."""
+    try:
+        # Whether someone can answer is the new process's question, not the old one's.
+        return RunConfig.from_json(
+            {**found.config, "name": found.name, "run_dir": str(folder), "interactive": None}
+        )
+    except (TypeError, ValueError, KeyError) as exc:
+        raise manifest.ManifestError(
+            f"{folder / manifest.MANIFEST}: its config is not usable ({exc})"
+        ) from None
+
+
+def transcript_files(folder: Path) -> list[Path]:
+    """The agents' transcripts in a run folder."""
+    return sorted(folder.glob("*/subagents/agent-*.jsonl"))
+
+
+def _from_transcripts(folder: Path) -> manifest.Manifest:
+    """What the transcripts tell of a run whose manifest is lost: its agents and their tasks."""
+    mains = sorted(folder.glob("*.jsonl"))
+    prompts: dict[str, dict[str, Any]] = {}
+    for main in mains:
+        tasks = read_transcript(main).run.get("tasks", [])
+        prompts.update(
+            {t["name"]: t for t in tasks if isinstance(t, dict) and isinstance(t.get("name"), str)}
+        )
+    agents: dict[str, dict[str, Any]] = {}
+    session = mains[0].stem if mains else ""
+    cwd = str(folder)
+    for path in transcript_files(folder):
+        back = read_transcript(path)
+        name = str(back.start.get("agent") or path.stem)
+        session, cwd = back.session_id or session, back.cwd or cwd
+        task = prompts.get(name, {"name": name, "prompt": "(the task's prompt was lost with run.json)"})
+        agents[name] = {"agent_id": path.stem.removeprefix("agent-"), "task": task,
+                        "model": str(back.start.get("model", "")), "depth": name.count("/")}  # fmt: skip
+    return manifest.Manifest(
+        folder.name, session, {"cwd": cwd if Path(cwd).is_dir() else str(folder)}, agents
+    )
+
+
+def _restore(record: AgentRecord) -> None:
+    """`record`'s progress from its transcript (its calls, usage, result and how it ended)."""
+    if not record.transcript.is_file():
+        record.state, record.error = "failed", "no transcript: the agent never started"
+        return
+    back = read_transcript(record.transcript)
+    for problem in back.problems:
+        warnings.warn(problem, stacklevel=3)
+    for number, call in enumerate(back.calls, start=1):
+        at = _time(call, record.transcript)
+        record.calls.append(
+            ApiCall(number, at, 0.0, call.model, call.message_id, call.request_id, None, call.usage)
+        )
+        record.usage = record.usage + call.usage
+    record.turns = len(back.calls)
+    assistant = [m for m in back.messages if m.role == "assistant" and m.text]
+    record.text = str(back.end.get("result") or (assistant[-1].text if assistant else ""))
+    if record.calls:
+        record.started = record.calls[0].at
+    if back.end:
+        record.state = back.end.get("state", "failed")
+        record.error = back.end.get("error")
+        record.ended = record.calls[-1].at if record.calls else None
+    else:
+        record.state, record.error = (
+            "failed",
+            "interrupted: the transcript has no end record (the process died)",
+        )
+
+
+def _time(call: TranscriptCall, path: Path) -> datetime:
+    """When `call` was answered; now (with a warning naming the file) when its stamp is unreadable."""
+    try:
+        return datetime.fromisoformat(str(call.timestamp).replace("Z", "+00:00"))
+    except ValueError:
+        warnings.warn(
+            f"{path}: call {call.message_id} has no readable timestamp ({call.timestamp!r})", stacklevel=4
+        )
+        return utcnow()
