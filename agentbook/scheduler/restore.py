@@ -48,14 +48,14 @@ def load_run(
     folder = Path(run_dir).expanduser()
     try:
         found = manifest.read(folder)
-        config = _config(found, folder)
+        config = _config(found, folder, options.get("cwd"))
         records = [manifest.record_from(n, e, folder, found.session_id) for n, e in found.agents.items()]
     except (manifest.ManifestError, FileNotFoundError) as exc:
         if not transcript_files(folder):
             raise
         warnings.warn(f"{exc}; the run is rebuilt from its transcripts", stacklevel=2)
         found = _from_transcripts(folder)
-        config = _config(found, folder)
+        config = _config(found, folder, options.get("cwd"))
         records = [manifest.record_from(n, e, folder, found.session_id) for n, e in found.agents.items()]
     given = {
         k: v for k, v in {"model": model, "permissions": permissions, "hooks": hooks}.items() if v is not None
@@ -69,13 +69,17 @@ def load_run(
     return run
 
 
-def _config(found: manifest.Manifest, folder: Path) -> RunConfig:
-    """The manifest's config; `ManifestError` naming the file when its values do not make one."""
+def _config(found: manifest.Manifest, folder: Path, cwd: object) -> RunConfig:
+    """The manifest's config (in `cwd` when given: the repository moved); `ManifestError` naming
+    the file when its values do not make one."""
+    data = {**found.config, "cwd": str(cwd)} if isinstance(cwd, str | Path) else found.config
     try:
         # Whether someone can answer is the new process's question, not the old one's.
-        return RunConfig.from_json(
-            {**found.config, "name": found.name, "run_dir": str(folder), "interactive": None}
-        )
+        return RunConfig.from_json({**data, "name": found.name, "run_dir": str(folder), "interactive": None})
+    except NotADirectoryError as exc:
+        raise NotADirectoryError(
+            f"{exc}: the run's folder moved or is gone; give load_run(..., cwd=...)"
+        ) from None
     except (TypeError, ValueError, KeyError) as exc:
         raise manifest.ManifestError(
             f"{folder / manifest.MANIFEST}: its config is not usable ({exc})"
