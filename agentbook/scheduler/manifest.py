@@ -19,6 +19,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from agentbook.redact import redact_data, secret_values
 from agentbook.scheduler.config import spec_from_json, spec_json
 from agentbook.scheduler.records import AgentRecord
 from agentbook.scheduler.transcripts import dumps, transcript_path
@@ -58,6 +59,10 @@ def write(run: Run) -> None:
             r.name: _entry(r, run.config.agents.get(r.task.agent or "")) for r in list(run.records.values())
         },
     }
+    # Secret values are redacted, as in transcripts (`run.secrets` is empty until agents start:
+    # the environment's then).  The trade-off: a prompt, system prompt or shared context that
+    # holds a secret is restored by `load_run` with `[REDACTED]` in its place.
+    data = redact_data(data, run.secrets or secret_values())
     tmp = run.run_dir / (MANIFEST + ".tmp")
     tmp.write_text(dumps(data) + "\n", encoding="utf-8")
     tmp.replace(run.run_dir / MANIFEST)

@@ -35,7 +35,7 @@ from agentbook.events import (
     utcnow,
 )
 from agentbook.messages import Block, Message, ToolResult, Usage
-from agentbook.redact import redact, secret_values
+from agentbook.redact import redact_data, secret_forms, secret_values
 
 __all__ = [
     "Transcript",
@@ -113,6 +113,7 @@ class TranscriptWriter:
         self.last_uuid = parent_uuid
         self._cwd = ""
         self._secrets = secret_values() if secrets is None else secrets
+        self._forms = secret_forms(self._secrets)
         self._file: IO[str] | None = None
 
     def __call__(self, event: AgentEvent) -> None:
@@ -185,7 +186,13 @@ class TranscriptWriter:
         record["timestamp"] = timestamp(at)
         if self._file is None:
             self._file = self._open()
-        self._file.write(redact(dumps(record), self._secrets) + "\n")
+        line = dumps(record)
+        # A secret holding '"', '\\' or a control character is escaped by dumps: look for its
+        # escaped forms too, and on a hit redact the values and dump again (never half an
+        # escape sequence replaced).  Lines without secrets are written as dumped.
+        if any(form in line for form in self._forms):
+            line = dumps(redact_data(record, self._secrets))
+        self._file.write(line + "\n")
         self._file.flush()
         self.last_uuid = line_uuid
         return line_uuid

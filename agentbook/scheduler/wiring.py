@@ -13,6 +13,7 @@ import contextlib
 import functools
 import logging
 import re
+import traceback
 from typing import TYPE_CHECKING
 
 from agentbook.agent.gates import RequestHook, ToolGate
@@ -21,6 +22,7 @@ from agentbook.events import AgentEnded, AgentEvent
 from agentbook.messages import Message, Text
 from agentbook.models import Model, get_model
 from agentbook.models.base import estimate_tokens
+from agentbook.redact import redact
 from agentbook.scheduler.asking import worktree_edits
 from agentbook.scheduler.gating import HookGate, PermissionGate, RateGateHook
 from agentbook.scheduler.ratelimit import gate_for
@@ -90,12 +92,14 @@ class Wiring:
             if record.state == "pending":  # cancelled before it started: no loop to say so
                 self._end(record, "cancelled", "cancelled before start")
         except Exception as exc:  # never let one agent's harness failure reach its siblings
-            log.exception("agent %s failed in the scheduler", record.name)
+            trace = redact("".join(traceback.format_exception(exc)), self.run.secrets or None)
+            log.error("agent %s failed in the scheduler\n%s", record.name, trace)  # redacted: it quotes exc
             self._end(record, "failed", repr(exc))
 
     def _end(self, record: AgentRecord, state: str, error: str) -> None:
+        # Redacted here, where it is made: it goes to the transcript, `record.error` and failures.md.
         ended = AgentEnded(agent=record.name, state=state, turns=record.turns, usage=record.usage,  # type: ignore[arg-type]
-                           result=record.text, error=error)  # fmt: skip
+                           result=record.text, error=redact(error, self.run.secrets or None))  # fmt: skip
         self.run._dispatch(record, ended)
 
     async def run_one(
