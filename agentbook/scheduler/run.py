@@ -178,15 +178,11 @@ class Run:
         Tool calls that already ran are not repeated; `prompt` adds a new user message.
         """
         record = self._record(name)
-        if prompt is not None and not isinstance(prompt, str):
-            raise TypeError(f"prompt must be a string, not {type(prompt).__name__} {prompt!r}")
-        if record.state not in ENDED:
-            raise RuntimeError(f"agent {name!r} is {record.state}; only an ended agent can be resumed")
-        if max_turns is not None and (isinstance(max_turns, bool) or not isinstance(max_turns, int)):
-            raise TypeError(f"max_turns must be a whole number, not {max_turns!r}")
-        if max_turns is not None and max_turns < 1:
-            raise ValueError(f"max_turns must be at least 1, not {max_turns}")
+        _check_resume(name, record.state, max_turns, prompt)
         history = read_transcript(record.transcript).messages
+        with self._lock:  # two resumes at once start the agent once
+            _check_resume(name, record.state, max_turns, prompt)
+            record.state = "pending"
         self.start(record, prompt, history, max_turns or self.config.max_turns)
         return self
 
@@ -297,6 +293,17 @@ class Run:
         if record is None:
             raise KeyError(f"no agent {name!r} in run {self.name}; agents: {', '.join(self.records)}")
         return record
+
+
+def _check_resume(name: str, state: str, max_turns: object, prompt: object) -> None:
+    if prompt is not None and not isinstance(prompt, str):
+        raise TypeError(f"prompt must be a string, not {type(prompt).__name__} {prompt!r}")
+    if state not in ENDED:
+        raise RuntimeError(f"agent {name!r} is {state}; only an ended agent can be resumed")
+    if max_turns is not None and (isinstance(max_turns, bool) or not isinstance(max_turns, int)):
+        raise TypeError(f"max_turns must be a whole number, not {max_turns!r}")
+    if max_turns is not None and max_turns < 1:
+        raise ValueError(f"max_turns must be at least 1, not {max_turns}")
 
 
 def active_runs() -> list[Run]:

@@ -134,7 +134,7 @@ class Wiring:
                 emit=functools.partial(self.run._dispatch, record),
                 retry=self.config.retry,
                 request_hooks=request_hooks,
-                tool_gates=self._tool_gates(record, spec, isolated=tree is not None),
+                tool_gates=self._tool_gates(record, spec, isolated=self._in_worktree(record)),
                 cache_system=self.config.warm_cache or self.config.shared_context is not None,
             )
         finally:
@@ -151,6 +151,12 @@ class Wiring:
             if tree is not None:
                 await asyncio.to_thread(self._finish, record, tree, result.state == "done")
         return result
+
+    def _in_worktree(self, record: AgentRecord) -> bool:
+        """Whether `record` works in a worktree: its own, or (a sub-agent) its parent's."""
+        while record.worktree is None and record.parent in self.run.records:
+            record = self.run.records[record.parent]
+        return record.worktree is not None
 
     def _writer(self, record: AgentRecord) -> TranscriptWriter:
         """`record`'s transcript writer: one per agent, kept across resumes (it appends)."""
