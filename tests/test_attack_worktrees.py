@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from support import git
+from support import git, new_repo
 
 from agentbook.messages import ToolUse
 from agentbook.models import ScriptedModel
@@ -29,20 +29,7 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 @pytest.fixture
 def repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     reset_gates()
-    for key, value in {
-        "GIT_AUTHOR_NAME": "t",
-        "GIT_AUTHOR_EMAIL": "t@x",
-        "GIT_COMMITTER_NAME": "t",
-        "GIT_COMMITTER_EMAIL": "t@x",
-    }.items():
-        monkeypatch.setenv(key, value)
-    path = tmp_path / "repo"
-    path.mkdir()
-    git(path, "init", "-q", "-b", "main")
-    (path / "app.py").write_text("print('hi')\n")
-    git(path, "add", ".")
-    git(path, "commit", "-qm", "start")
-    yield path
+    yield new_repo(tmp_path / "repo", monkeypatch, {"app.py": "print('hi')\n"})
 
 
 def write(path: str, text: str, call: str = "w1") -> ToolUse:
