@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from support import git, new_repo
+from support import git
 
 from agentbook.events import AgentEvent, ToolDenied
 from agentbook.messages import ToolUse
@@ -27,11 +27,21 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 @pytest.fixture
 def repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     reset_gates()
+    for key, value in {
+        "GIT_AUTHOR_NAME": "t",
+        "GIT_AUTHOR_EMAIL": "t@x",
+        "GIT_COMMITTER_NAME": "t",
+        "GIT_COMMITTER_EMAIL": "t@x",
+    }.items():
+        monkeypatch.setenv(key, value)
+    path = tmp_path / "repo"
+    path.mkdir()
+    git(path, "init", "-q", "-b", "main")
+    (path / "app.py").write_text("print('hi')\n")
     (tmp_path / "outside").mkdir()
-    path = new_repo(tmp_path / "repo", monkeypatch, {"app.py": "print('hi')\n"})
     (path / "link").symlink_to(tmp_path / "outside")  # a tracked symlink out of the checkout
     git(path, "add", ".")
-    git(path, "commit", "-qm", "a link")
+    git(path, "commit", "-qm", "start")
     yield path
 
 
