@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from support import git, new_repo
 
-from agentbook.messages import ToolUse
+from agentbook.messages import Request, Response, Text, ToolUse
 from agentbook.models import ScriptedModel
 from agentbook.scheduler.launch import run_parallel
 from agentbook.scheduler.ratelimit import reset_gates
@@ -179,7 +179,15 @@ def test_two_racing_resumes_of_one_agent_start_it_once(tmp_path: Path) -> None:
     )
     run.wait(timeout=60)
     assert run.status == {"a": "done"}
-    model = ScriptedModel(["second", "third"])
+    # The first resume's agent holds its request until both resumes have answered: a second
+    # resume after the first agent *ended* would rightly start it again.
+    answered = threading.Event()
+
+    def held(request: Request) -> Response:
+        answered.wait(timeout=20)
+        return model.reply(request, (Text("second"),))
+
+    model = ScriptedModel([held, "third"])
     loaded = load_run(tmp_path / "run", model=model, interactive=False)
     barrier = threading.Barrier(2)
     outcomes: list[str] = []
@@ -197,6 +205,7 @@ def test_two_racing_resumes_of_one_agent_start_it_once(tmp_path: Path) -> None:
         t.start()
     for t in threads:
         t.join()
+    answered.set()
     loaded.wait(timeout=20)
     assert sorted(outcomes) == ["refused", "started"]
     assert len(model.requests) == 1
@@ -210,7 +219,7 @@ def test_resuming_an_agent_from_another_process_while_it_still_runs_is_refused(t
     started = tmp_path / "started"
     script = f"""
 import time, pathlib
-from agentbook.messages import ToolUse
+from agentbook.messages import Request, Response, Text, ToolUse
 from agentbook.models import ScriptedModel
 from agentbook.scheduler.launch import run_parallel
 def slow(request):
