@@ -28,6 +28,17 @@ import yaml
 
 PermissionMode: TypeAlias = Literal["default", "acceptEdits", "bypassPermissions", "dontAsk", "plan"]
 PERMISSION_MODES: tuple[str, ...] = ("default", "acceptEdits", "bypassPermissions", "dontAsk", "plan")
+SandboxSetting: TypeAlias = Literal["auto"] | bool
+"""`"auto"`: Bash in the sandbox where bubblewrap works (else Bash asks); `True`: refuse to start
+without it; `False`: no sandbox, an explicit opt-out."""
+NetworkSetting: TypeAlias = Literal["off", "on"]
+NETWORK_SETTINGS: tuple[str, ...] = ("off", "on")
+
+
+def is_sandbox_setting(value: object) -> bool:
+    """Whether `value` is a `SandboxSetting` (`1` is not `True` here)."""
+    return value is True or value is False or value == "auto"
+
 
 DEFAULT_MAX_TURNS = 30
 """The most model responses an agent gets per start, unless told otherwise."""
@@ -108,6 +119,8 @@ class AgentSpec:
     max_turns: int | None = None
     permission_mode: PermissionMode | None = None
     isolation: Literal["worktree"] | None = None
+    sandbox: SandboxSetting | None = None
+    network: NetworkSetting | None = None
     source: Path | None = None
 
     def __post_init__(self) -> None:
@@ -159,6 +172,10 @@ def _spec_problems(spec: AgentSpec) -> list[str]:
         )
     if spec.isolation not in (None, "worktree"):
         problems.append(f"isolation {spec.isolation!r} is not 'worktree'")
+    if spec.sandbox is not None and not is_sandbox_setting(spec.sandbox):
+        problems.append(f"sandbox {spec.sandbox!r} is not one of 'auto', true, false")
+    if spec.network is not None and spec.network not in NETWORK_SETTINGS:
+        problems.append(f"network {spec.network!r} is not 'off' or 'on'")
     for label, names in (("tools", spec.tools or ()), ("disallowedTools", spec.disallowed_tools)):
         unknown = [n for n in names if n not in AGENTBOOK_TOOLS]
         if unknown:
@@ -216,6 +233,8 @@ def load_agent_file(path: str | Path) -> AgentSpec:
         max_turns=meta.get("maxTurns"),
         permission_mode=meta.get("permissionMode"),
         isolation=meta.get("isolation"),
+        sandbox=meta.get("sandbox"),
+        network=meta.get("network"),
         source=path,
     )
 
@@ -262,15 +281,19 @@ __all__ = [
     "AGENTBOOK_TOOLS",
     "DEFAULT_MAX_TURNS",
     "EDIT_TOOLS",
+    "NETWORK_SETTINGS",
     "OTHER_CLAUDE_CODE_TOOLS",
     "PERMISSION_MODES",
     "TOOL_RENAMES",
     "AgentFileError",
     "AgentSpec",
+    "NetworkSetting",
     "PermissionMode",
+    "SandboxSetting",
     "Task",
     "check_name",
     "check_text",
+    "is_sandbox_setting",
     "load_agent_file",
     "load_agents",
 ]

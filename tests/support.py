@@ -45,3 +45,19 @@ def new_repo(path: Path, monkeypatch: pytest.MonkeyPatch, files: dict[str, str])
     git(path, "add", ".")
     git(path, "commit", "-qm", "start")
     return path
+
+
+def processes_with(marker: str) -> list[int]:
+    """The pids of this machine's processes whose command line holds `marker` (from `/proc`, so
+    sandboxed ones are seen from outside their PID namespace), this process excluded."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue  # ended meanwhile
+        if marker in cmdline and "bwrap" not in cmdline.split(" ", 1)[0]:
+            found.append(int(entry.name))
+    return found

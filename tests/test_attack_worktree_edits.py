@@ -60,7 +60,7 @@ def test_default_mode_worktree_agent_edits_only_its_worktree(repo: Path, tmp_pat
         ToolUse("GIT", "Write", {"file_path": ".GIT", "content": gitdir_file}),
         w("hook", ".git/hooks/pre-commit"),
         w("denied", "secret.txt"),
-        ToolUse("bash", "Bash", {"command": "echo hi > bash.txt"}),
+        ToolUse("bash", "Bash", {"command": "echo hi > bash.txt"}),  # sandboxed: allowed, in the worktree
     ]
     model = ScriptedModel([calls, "finished"])
     denied: list[str] = []
@@ -82,9 +82,10 @@ def test_default_mode_worktree_agent_edits_only_its_worktree(repo: Path, tmp_pat
     run.wait(timeout=60)
     record = run.records["t"]
     assert record.state == "done", record.error
-    assert sorted(denied) == sorted(c.id for c in calls if c.id != "in")
-    assert record.denials == len(calls) - 1
+    assert sorted(denied) == sorted(c.id for c in calls if c.id not in ("in", "bash"))
+    assert record.denials == len(calls) - 2
     assert git(repo, "show", f"{record.branch}:inside.txt") == "x"
+    assert git(repo, "show", f"{record.branch}:bash.txt") == "hi" and not (repo / "bash.txt").exists()
     assert (repo / "app.py").read_text() == "print('hi')\n"
     assert not (tmp_path / "outside" / "escaped.txt").exists()
     assert git(repo, "rev-parse", "main") == git(repo, "rev-parse", "HEAD")

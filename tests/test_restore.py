@@ -122,8 +122,9 @@ def test_a_done_worktree_agent_resumes_in_the_same_process(repo: Path) -> None:
     assert git(repo, "rev-list", "--count", f"main..{record.branch}") == "2"
 
 
+@pytest.mark.parametrize("sandbox", [True, False], ids=["sandboxed", "no-sandbox"])
 def test_a_headless_default_mode_worktree_run_commits_its_writes_and_counts_denials(
-    repo: Path, caplog: pytest.LogCaptureFixture
+    repo: Path, caplog: pytest.LogCaptureFixture, sandbox: bool
 ) -> None:
     model = ScriptedModel(
         [
@@ -133,15 +134,21 @@ def test_a_headless_default_mode_worktree_run_commits_its_writes_and_counts_deni
         ]
     )  # fmt: skip
     with caplog.at_level(logging.INFO, logger="agentbook"):
-        run = run_parallel({"t": "write"}, cwd=repo, model=model, isolation="worktree", interactive=False)
+        run = run_parallel(
+            {"t": "write"}, cwd=repo, model=model, isolation="worktree", interactive=False, sandbox=sandbox
+        )
         run.wait(timeout=20)
     record = run.records["t"]
     results = [b for b in model.requests[1].messages[-1].content if isinstance(b, ToolResult)]
-    assert [r.is_error for r in results] == [False, True]  # Write allowed, Bash still follows the mode
-    assert record.files_changed == 1 and git(repo, "show", f"{record.branch}:new.txt") == "new"
-    assert not (repo / "new.txt").exists() and git(repo, "status", "--porcelain") == ""
-    assert record.denials == 1 and int(run.df.loc["t", "denials"]) == 1
-    assert any("1 tool call denied (t: 1)" in r.getMessage() for r in caplog.records)
+    # Write is allowed in the worktree; Bash too when sandboxed, else it follows the mode (asks: denied).
+    assert [r.is_error for r in results] == [False, not sandbox]
+    assert record.files_changed == (2 if sandbox else 1)
+    assert git(repo, "show", f"{record.branch}:new.txt") == "new"
+    assert not (repo / "new.txt").exists() and not (repo / "other.txt").exists()
+    assert git(repo, "status", "--porcelain") == ""
+    assert record.denials == (0 if sandbox else 1) and int(run.df.loc["t", "denials"]) == record.denials
+    if not sandbox:
+        assert any("1 tool call denied (t: 1)" in r.getMessage() for r in caplog.records)
 
 
 def test_an_outside_write_in_a_worktree_still_asks(repo: Path, tmp_path: Path) -> None:

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from support import processes_with
 
 from agentbook.agent.hooks import Hooks
 from agentbook.events import AgentEvent
@@ -148,24 +149,23 @@ def test_await_and_events_from_another_loop(tmp_path: Path) -> None:
 
 def test_cancel_stops_agents_and_their_bash_trees_within_a_second(tmp_path: Path) -> None:
     ended: list[str] = []
+    marker = f"{os.getpid() % 1000}.{time.time_ns() % 10**6}"  # sleep's argument names our processes
     run = start(
-        {f"t{i}": f"bash:echo $$ > pid{i}; sleep 60 & sleep 60" for i in range(3)},
+        {f"t{i}": f"bash:touch started{i}; sleep 6{marker} & sleep 6{marker}" for i in range(3)},
         tmp_path,
         permission_mode="bypassPermissions",
         on_end=lambda r: ended.append(r.name),
     )
     deadline = time.monotonic() + 10
-    while not all((tmp_path / f"pid{i}").exists() for i in range(3)) and time.monotonic() < deadline:
+    while not all((tmp_path / f"started{i}").exists() for i in range(3)) and time.monotonic() < deadline:
         time.sleep(0.05)
-    pids = [int((tmp_path / f"pid{i}").read_text()) for i in range(3)]
+    assert len(processes_with(marker)) >= 6  # each agent: its shell and two sleeps
     cancelled_at = time.monotonic()
     run.cancel()
     run.wait(timeout=5)
     assert time.monotonic() - cancelled_at < 1.0
     assert set(run.status.values()) == {"cancelled"} and sorted(ended) == ["t0", "t1", "t2"]
-    for pid in pids:
-        with pytest.raises(ProcessLookupError):
-            os.kill(pid, 0)
+    assert processes_with(marker) == []
     for record in run.records.values():
         back = read_transcript(record.transcript)
         assert back.bad_lines == 0 and back.end["state"] == "cancelled"

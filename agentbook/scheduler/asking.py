@@ -18,6 +18,7 @@ from pathlib import Path
 from agentbook.events import AgentEvent, PermissionAnswered, PermissionAsked
 from agentbook.messages import ToolUse
 from agentbook.scheduler.records import AgentRecord
+from agentbook.scheduler.sandboxing import Sandboxing
 from agentbook.specs import EDIT_TOOLS
 from agentbook.tools.permissions import Permissions, Verdict
 
@@ -74,15 +75,23 @@ class Asking:
         self._dispatch = dispatch
 
     async def authorize(
-        self, record: AgentRecord, permissions: Permissions, call: ToolUse, edits: Permissions | None = None
+        self,
+        record: AgentRecord,
+        permissions: Permissions,
+        call: ToolUse,
+        edits: Permissions | None = None,
+        sandboxing: Sandboxing | None = None,
     ) -> str | None:
         """`None` to let `call` run, else the reason it is denied.  `edits` judges Edit and Write
-        calls that `permissions` would ask about (see `worktree_edits`)."""
+        calls that `permissions` would ask about (see `worktree_edits`); `sandboxing` changes
+        Bash verdicts as the agent's sandbox allows (see `agentbook.scheduler.sandboxing`)."""
         # Judged where the agent's tools work (its worktree, say), so that rules anchored at the
         # root and "inside the root" mean the files the call really touches.
         root = record.root or Path.cwd()
         try:
             verdict = _judge(permissions, call, root, edits)
+            if sandboxing is not None and call.name == "Bash":
+                verdict = sandboxing.judge(verdict, permissions.mode)
         except Exception as exc:  # a bug in the rules engine must deny the call, not end the agent
             log.exception("agent %s: the permission check of %s failed", record.name, call.name)
             return f"Permission check failed ({type(exc).__name__}); denied."

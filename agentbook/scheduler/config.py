@@ -24,11 +24,15 @@ from agentbook.scheduler.ratelimit import RateLimits
 from agentbook.specs import (
     AGENTBOOK_TOOLS,
     DEFAULT_MAX_TURNS,
+    NETWORK_SETTINGS,
     PERMISSION_MODES,
     AgentSpec,
+    NetworkSetting,
     PermissionMode,
+    SandboxSetting,
     check_name,
     check_text,
+    is_sandbox_setting,
     load_agents,
 )
 from agentbook.tools.permissions import Permissions
@@ -90,6 +94,14 @@ class RunConfig:
     """The run's name (default: its folder's name); names its worktree branches."""
     run_dir: Path | None = None
     """Where transcripts and the manifest go (default: a new folder under `~/.agentbook/runs`)."""
+    sandbox: SandboxSetting = "auto"
+    """Every Bash call in a bubblewrap sandbox (`agentbook.tools.sandbox`): `"auto"` where it
+    works, else Bash asks in every mode (a warning says why); `True`: refuse to start without it;
+    `False`: no sandbox, an explicit opt-out (recorded in the manifest, shown on the board)."""
+    network: NetworkSetting = "off"
+    """Whether sandboxed commands reach the network (`"on"`) or have none (`"off"`)."""
+    hidden_paths: tuple[str, ...] = ()
+    """Paths (`~` allowed) hidden in the sandbox on top of its list of secrets (`~/.ssh` ...)."""
 
     def __post_init__(self) -> None:
         _check_types(self)
@@ -102,6 +114,7 @@ class RunConfig:
         set_(self, "agents", dict(load_agents(agents) if isinstance(agents, str | Path) else agents))
         if self.tools is not None:
             set_(self, "tools", _tool_names(self.tools))
+        set_(self, "hidden_paths", tuple(self.hidden_paths))
         if self.permission_mode is not None and self.permission_mode != self.permissions.mode:
             set_(self, "permissions", self.permissions.with_mode(self.permission_mode))
         set_(self, "permission_mode", self.permissions.mode)
@@ -145,6 +158,7 @@ class RunConfig:
             "max_depth": self.max_depth, "system": self.system, "isolation": self.isolation,
             "base": self.base, "shared_context": self.shared_context, "warm_cache": self.warm_cache,
             "max_result_tokens": self.max_result_tokens, "name": self.name,
+            "sandbox": self.sandbox, "network": self.network, "hidden_paths": list(self.hidden_paths),
         }  # fmt: skip
 
     @classmethod
@@ -158,8 +172,9 @@ class RunConfig:
             options["retry"] = RetryPolicy(**options["retry"])
         if options.get("rate_limits"):
             options["rate_limits"] = RateLimits(**options["rate_limits"])
-        if options.get("tools") is not None:
-            options["tools"] = tuple(options["tools"])
+        for key in ("tools", "hidden_paths"):
+            if options.get(key) is not None:
+                options[key] = tuple(options[key])
         options = {k: v for k, v in options.items() if k in OPTION_NAMES and (v is not None or k in given)}
         return cls.of(**{**options, **given})
 
@@ -227,13 +242,26 @@ def _check_types(config: RunConfig) -> None:
             check_text(option, value)
     if config.shared_context is not None and not config.shared_context.strip():
         raise ValueError("shared_context is empty: the API refuses an empty text block (use None)")
+    if config.name is not None:
+        check_name("the run name", config.name)
+    _check_isolation(config)
+    _check_agents(config.agents)
+
+
+def _check_isolation(config: RunConfig) -> None:
+    """The worktree and sandbox options."""
     if config.isolation not in (None, "worktree"):
         raise ValueError(f"isolation must be None or 'worktree', not {config.isolation!r}")
     if not isinstance(config.base, str) or not config.base.strip():
         raise ValueError(f"base must be a commit-ish such as 'HEAD', not {config.base!r}")
-    if config.name is not None:
-        check_name("the run name", config.name)
-    _check_agents(config.agents)
+    if not is_sandbox_setting(config.sandbox):
+        raise ValueError(f"sandbox must be 'auto', True or False, not {config.sandbox!r}")
+    if config.network not in NETWORK_SETTINGS:
+        raise ValueError(f"network must be 'off' or 'on', not {config.network!r}")
+    paths = config.hidden_paths
+    listed = isinstance(paths, Sequence) and not isinstance(paths, str)
+    if not listed or not all(p and isinstance(p, str) for p in paths):
+        raise TypeError(f"hidden_paths must be a list of paths, not {paths!r}")
 
 
 def _integer(config: RunConfig, option: str, least: int, *, optional: bool = False) -> None:

@@ -19,6 +19,7 @@ from agentbook.scheduler.config import DEFAULT_MAX_TOKENS, RunConfig
 from agentbook.scheduler.ratelimit import RateLimits
 from agentbook.scheduler.records import AgentRecord
 from agentbook.scheduler.run import Run
+from agentbook.scheduler.sandboxing import check_sandbox
 from agentbook.scheduler.transcripts import (
     TranscriptWriter,
     new_run_dir,
@@ -27,7 +28,7 @@ from agentbook.scheduler.transcripts import (
 )
 from agentbook.scheduler.warming import warn_if_uncacheable
 from agentbook.scheduler.wiring import GENERAL_PURPOSE_SYSTEM
-from agentbook.specs import DEFAULT_MAX_TURNS, AgentSpec, Task
+from agentbook.specs import DEFAULT_MAX_TURNS, AgentSpec, NetworkSetting, SandboxSetting, Task
 from agentbook.tasks import TaskInput, as_tasks
 from agentbook.tools.permissions import Permissions
 
@@ -61,6 +62,9 @@ def run_parallel(
     shared_context: str | None = None,
     warm_cache: bool = False,
     max_result_tokens: int | None = None,
+    sandbox: SandboxSetting = "auto",
+    network: NetworkSetting = "off",
+    hidden_paths: Sequence[str] = (),
     on_event: Listener | None = None,
     on_end: Callable[[AgentRecord], None] | None = None,
 ) -> Run:
@@ -70,7 +74,9 @@ def run_parallel(
     thread, `concurrency` at a time (default: all), sharing one rate-limit gate per model.  With
     `isolation="worktree"` each agent works in its own git worktree of `cwd`, on a branch
     `agentbook/<run>/<task>` from `base` (see `Run.merge`, `Run.cleanup`), and may edit it
-    without asking.  `on_event` and `on_end` subscribe before any agent starts.  Bad input raises
+    without asking.  Every Bash call runs in a bubblewrap sandbox (`sandbox`, `network`,
+    `hidden_paths`; see `agentbook.tools.sandbox`); in a worktree, sandboxed Bash needs no
+    approval either.  `on_event` and `on_end` subscribe before any agent starts.  Bad input raises
     naming the option before anything starts.
     """
     options = dict(locals())
@@ -117,6 +123,7 @@ def _checked_tasks(tasks: Iterable[TaskInput] | Mapping[str, TaskInput], config:
         if names & set(task.depends_on):  # a plan's later phases depend on earlier runs: that is fine
             raise ValueError(f"task {task.name!r} depends_on {sorted(names & set(task.depends_on))} of "
                              "the same run, which would start at once: use ab.Plan for them")  # fmt: skip
+    check_sandbox(config.sandbox, list(config.agents.values()))
     if config.run_dir is not None and (config.run_dir / manifest.MANIFEST).exists():
         raise FileExistsError(f"{config.run_dir} holds a run already: continue it with ab.load_run, "
                               "or give another run_dir")  # fmt: skip

@@ -27,6 +27,7 @@ from agentbook.scheduler.asking import worktree_edits
 from agentbook.scheduler.gating import HookGate, PermissionGate, RateGateHook
 from agentbook.scheduler.ratelimit import gate_for
 from agentbook.scheduler.records import AgentRecord
+from agentbook.scheduler.sandboxing import Sandboxing, sandbox_for, setting_of
 from agentbook.scheduler.transcripts import TranscriptWriter
 from agentbook.scheduler.warming import Warmup
 from agentbook.specs import AGENTBOOK_TOOLS, AgentSpec, Task
@@ -110,7 +111,8 @@ class Wiring:
         model = self.model(record.task)
         tree = await self._worktree(record, spec)
         record.root = tree.path if tree is not None else self._parent_root(record)
-        ctx = ToolContext(root=record.root, env=dict(self.run.env))
+        isolated = self._in_worktree(record)
+        ctx, sandboxing = self._context(record.root, spec, isolated)
         if spec and spec.max_turns and not history:
             max_turns = min(max_turns, spec.max_turns)
         writer = self._writer(record)
@@ -134,7 +136,7 @@ class Wiring:
                 emit=functools.partial(self.run._dispatch, record),
                 retry=self.config.retry,
                 request_hooks=request_hooks,
-                tool_gates=self._tool_gates(record, spec, isolated=self._in_worktree(record)),
+                tool_gates=self._tool_gates(record, spec, isolated=isolated, sandboxing=sandboxing),
                 cache_system=self.config.warm_cache or self.config.shared_context is not None,
             )
         finally:
@@ -151,6 +153,15 @@ class Wiring:
             if tree is not None:
                 await asyncio.to_thread(self._finish, record, tree, result.state == "done")
         return result
+
+    def _context(self, root: Path, spec: AgentSpec | None, isolated: bool) -> tuple[ToolContext, Sandboxing]:
+        """What the agent's tools may touch: its root, the environment, its sandbox."""
+        sandbox, sandboxing = sandbox_for(
+            setting_of(self.config.sandbox, spec), root,
+            network=((spec.network if spec else None) or self.config.network) == "on",
+            hidden=self.config.hidden_paths, in_worktree=isolated,
+        )  # fmt: skip
+        return ToolContext(root=root, env=dict(self.run.env), sandbox=sandbox), sandboxing
 
     def _in_worktree(self, record: AgentRecord) -> bool:
         """Whether `record` works in a worktree: its own, or (a sub-agent) its parent's."""
@@ -170,13 +181,17 @@ class Wiring:
             )
         return writer
 
-    def _tool_gates(self, record: AgentRecord, spec: AgentSpec | None, *, isolated: bool) -> list[ToolGate]:
+    def _tool_gates(
+        self, record: AgentRecord, spec: AgentSpec | None, *, isolated: bool, sandboxing: Sandboxing
+    ) -> list[ToolGate]:
         """The user's hooks, then the agent's permissions (its definition's mode, if any)."""
         permissions = self.run.permissions
         if spec is not None and spec.permission_mode:
             permissions = permissions.with_mode(spec.permission_mode)
         edits = worktree_edits(permissions) if isolated else None
-        check = functools.partial(self.run.asking.authorize, record, permissions, edits=edits)
+        check = functools.partial(
+            self.run.asking.authorize, record, permissions, edits=edits, sandboxing=sandboxing
+        )
         return [HookGate(self.run.hooks), PermissionGate(check)]
 
     async def _worktree(self, record: AgentRecord, spec: AgentSpec | None) -> Worktree | None:

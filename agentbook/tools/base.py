@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 from agentbook.messages import ToolSchema
+from agentbook.tools.sandbox import Sandbox
 
 __all__ = ["Tool", "ToolContext", "ToolError", "schema", "validate_input"]
 
@@ -30,10 +31,13 @@ class ToolContext:
 
     `root` is the agent's confinement root: every path a tool reads, writes or passes to the
     shell must resolve inside it.  `env` is the environment the shell sees (secrets removed).
+    `sandbox`, when set, confines every Bash call (`agentbook.tools.sandbox`); without it Bash
+    runs behind a path guard only.
     """
 
     root: Path
     env: dict[str, str] = field(default_factory=dict)
+    sandbox: Sandbox | None = None
     bash_timeout_s: float = 120.0
     bash_max_timeout_s: float = 600.0
     max_output_chars: int = 30_000

