@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 from agentbook.events import AgentEnded, AgentEvent, AgentState, Listener
 from agentbook.messages import Message, Usage
 from agentbook.redact import safe_env, secret_values
-from agentbook.scheduler import background, manifest, observers, reports
+from agentbook.scheduler import background, manifest, observers, reports, shutdown
 from agentbook.scheduler.asking import Asking, PermissionRequest
 from agentbook.scheduler.bus import EventBus
 from agentbook.scheduler.config import RunConfig
@@ -72,6 +72,7 @@ class Run:
         self._done.set_result(None)
         _runs[self.name] = self
         observers.created(self)
+        shutdown.track(self)
 
     def __repr__(self) -> str:
         summary = reports.summary(self.name, self.records.values()).removeprefix("run ")
