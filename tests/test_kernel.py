@@ -33,6 +33,9 @@ import pytest
 from jupyter_client.blocking.client import BlockingKernelClient
 from jupyter_client.kernelspec import KernelSpec, KernelSpecManager
 from jupyter_client.manager import KernelManager
+from support import processes_with
+
+from agentbook.scheduler.transcripts import read_transcript
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -294,3 +297,26 @@ def test_interrupting_an_idle_kernel_cancels_the_agents(
     assert states == ["cancelled"], f"{states} {time.monotonic() - interrupted:.2f} s after the interrupt"
     # The kernel itself survives an idle interrupt and goes on running cells.
     assert ok(kc, "print(repr(1 + 1))").value() == 2
+
+
+def test_shutting_the_kernel_down_ends_every_agent_and_its_processes(
+    kernel: tuple[KernelManager, BlockingKernelClient], tmp_path: Path
+) -> None:
+    km, kc = kernel
+    marker = f"7{os.getpid() % 1000}.{time.time_ns() % 10**6}"
+    command = f"setsid sleep {marker} & nohup sleep {marker} >/dev/null 2>&1 & disown; sleep {marker}"
+    ok(kc, textwrap.dedent(f"""
+        from agentbook.messages import ToolUse
+        from agentbook.models import ScriptedModel
+        calls = [ToolUse(f"c{{i}}", "Bash", {{"command": {command!r}}}) for i in range(2)]
+        run = run_parallel({{"a": "x", "b": "y"}}, model=ScriptedModel([*calls, "done", "done"]),
+                           cwd=RUN_ROOT, run_dir=RUN_ROOT + "/run", permission_mode="bypassPermissions")
+    """))  # fmt: skip
+    deadline = time.monotonic() + 20
+    while len(processes_with(marker)) < 6 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert len(processes_with(marker)) >= 6
+    km.shutdown_kernel(now=False)  # a shutdown request, as JupyterLab sends: the kernel exits itself
+    assert processes_with(marker) == []
+    ends = [read_transcript(p).end for p in (tmp_path / "run").rglob("agent-*.jsonl")]
+    assert [e["state"] for e in ends] == ["cancelled", "cancelled"]

@@ -21,6 +21,8 @@ import weakref
 from types import FrameType
 from typing import Protocol
 
+from agentbook.tools.shell import kill_all
+
 __all__ = ["STOP_GRACE_S", "stop_all", "track"]
 
 STOP_GRACE_S = 5.0
@@ -53,6 +55,7 @@ def stop_all(grace_s: float = STOP_GRACE_S) -> None:
     deadline = time.monotonic() + grace_s
     while any(not run.done for run in working) and time.monotonic() < deadline:
         time.sleep(0.02)
+    kill_all()  # whatever is still running (an agent that did not end in time) ends now
 
 
 def _install() -> None:

@@ -125,7 +125,9 @@ def unavailable_reason() -> str | None:
 
 
 def _namespaces(network: bool) -> list[str]:
-    flags = ["--die-with-parent", "--new-session", "--unshare-pid", "--unshare-ipc", "--unshare-uts",
+    # No --new-session: the sandbox's init stays in the process group Bash kills, and killing the
+    # init ends its PID namespace, setsid children included (the group has no terminal to abuse).
+    flags = ["--die-with-parent", "--unshare-pid", "--unshare-ipc", "--unshare-uts",
              "--unshare-cgroup-try", "--hostname", "sandbox"]  # fmt: skip
     return flags if network else [*flags, "--unshare-net"]
 

@@ -20,6 +20,7 @@ get through.  Only the sandbox confines.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import subprocess
@@ -39,6 +40,7 @@ __all__ = [
     "Bash",
     "OutputBuffer",
     "check_command_paths",
+    "kill_all",
     "run_command",
     "shell_env",
 ]
@@ -46,6 +48,8 @@ __all__ = [
 DRAIN_GRACE_S = 0.2
 # Seconds between SIGTERM and SIGKILL when stopping the process group.
 KILL_GRACE_S = 1.0
+# The process groups of the commands running now, for `kill_all`.
+LIVE_GROUPS: set[int] = set()
 ALLOWED_DEVICES = frozenset(
     {"/dev/null", "/dev/zero", "/dev/stdin", "/dev/stdout", "/dev/stderr", "/dev/random", "/dev/urandom"}
 )
@@ -295,17 +299,27 @@ async def run_command(
     """
     loop = asyncio.get_running_loop()
     buffer = OutputBuffer(max_chars * 4)  # 4 bytes per character at most in UTF-8
-    transport, protocol = await loop.subprocess_exec(
-        lambda: _Collector(buffer),
-        *argv,
-        cwd=cwd,
-        env=env,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,  # its own process group, so the group can be killed as a whole
+    spawn = asyncio.ensure_future(
+        loop.subprocess_exec(
+            lambda: _Collector(buffer),
+            *argv,
+            cwd=cwd,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # its own process group, so the group can be killed as a whole
+        )
     )
+    try:
+        # Shielded: cancelled mid-spawn, asyncio would SIGKILL the leader alone, orphaning what it
+        # had just forked (bwrap's sandbox init); the whole group is killed once it exists instead.
+        transport, protocol = await asyncio.shield(spawn)
+    except asyncio.CancelledError:
+        await _kill_when_spawned(spawn)
+        raise
     pgid = transport.get_pid()
+    LIVE_GROUPS.add(pgid)
     try:
         # Not asyncio.subprocess.Process.wait(): it also waits for the pipe to close, which a
         # background job holding it (`sleep 100 &`) delays until the timeout.
@@ -319,8 +333,28 @@ async def run_command(
     finally:
         await _stop_group(pgid, protocol)
         transport.close()
+        LIVE_GROUPS.discard(pgid)
     returncode = transport.get_returncode()
     return (returncode if returncode is not None else -1), buffer.text(max_chars)
+
+
+async def _kill_when_spawned(spawn: asyncio.Future[tuple[asyncio.SubprocessTransport, _Collector]]) -> None:
+    """Let a cancelled spawn finish (milliseconds; further cancels wait too), then kill its group."""
+    while not spawn.done():
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.wait({spawn})
+    if spawn.cancelled() or spawn.exception() is not None:
+        return
+    transport, protocol = spawn.result()
+    _signal_group(transport.get_pid(), signal.SIGKILL)
+    await asyncio.wait({protocol.exited}, timeout=KILL_GRACE_S)
+    transport.close()
+
+
+def kill_all() -> None:
+    """SIGKILL every command still running (at interpreter exit, after the agents had their grace)."""
+    for pgid in list(LIVE_GROUPS):
+        _signal_group(pgid, signal.SIGKILL)
 
 
 async def _stop_group(pgid: int, protocol: _Collector) -> None:

@@ -1,0 +1,193 @@
+"""The Bash sandbox itself: what a sandboxed command sees, may write and reaches, and the run
+options around it (`sandbox`, `network`, `hidden_paths`, the fallback where bwrap cannot run)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import socket
+from pathlib import Path
+
+import pytest
+from support import git, new_repo
+
+from agentbook.messages import ToolResult, ToolUse
+from agentbook.models import ScriptedModel
+from agentbook.scheduler import sandboxing
+from agentbook.scheduler.launch import run_parallel
+from agentbook.tools import Bash, ToolContext
+from agentbook.tools.sandbox import Sandbox, sandbox_env, unavailable_reason
+
+pytestmark = pytest.mark.skipif(
+    unavailable_reason() is not None, reason=f"no sandbox: {unavailable_reason()}"
+)
+
+
+def bash(root: Path, command: str, **sandbox: object) -> str:
+    ctx = ToolContext(root=root, sandbox=Sandbox(root, **sandbox))  # type: ignore[arg-type]
+    return asyncio.run(Bash().run({"command": command}, ctx))
+
+
+@pytest.fixture
+def world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """tmp_path/root is the root; tmp_path/home (HOME) and tmp_path/outside hold canaries."""
+    home = tmp_path / "home"
+    (home / ".ssh").mkdir(parents=True)
+    (home / ".ssh/id_rsa").write_text("CANARY-SSH\n")
+    (home / "x").write_text("CANARY-HOME\n")
+    (tmp_path / "outside").mkdir()
+    (tmp_path / "outside/secret.txt").write_text("CANARY-OUT\n")
+    monkeypatch.setenv("HOME", str(home))
+    root = tmp_path / "root"
+    root.mkdir()
+    return root
+
+
+def test_only_the_root_and_the_system_are_there(world: Path, tmp_path: Path) -> None:
+    out = bash(world, f"ls {tmp_path}; cat {tmp_path}/outside/secret.txt ~/x 2>&1; echo hi > mine.txt; ls /")
+    assert "CANARY" not in out and "No such file" in out
+    assert sorted(out.split("\n")[0].split()) == ["root"]  # its siblings are not mounted at all
+    assert (world / "mine.txt").read_text() == "hi\n"
+    assert "usr" in out.split() and "home" not in out.split()
+
+
+def test_writes_outside_the_root_fail_and_tmp_is_private(world: Path, tmp_path: Path) -> None:
+    marker = f"agentbook-test-{os.getpid()}-{tmp_path.name}"
+    out = bash(world, f"echo x > /tmp/{marker}; cat /tmp/{marker}; echo y > /usr/{marker} 2>&1; echo $HOME")
+    assert out.startswith("x\n") and "Read-only file system" in out and out.endswith("/tmp")
+    assert not Path("/tmp", marker).exists() and not Path("/usr", marker).exists()
+
+
+def test_only_the_sandbox_processes_are_visible_and_none_has_secrets(
+    world: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-sandbox-canary-0123456789")
+    monkeypatch.setenv("GITHUB_TOKEN", "ghp_sandboxcanary0123456789")
+    monkeypatch.setenv("INNOCENT", "holds ghp_sandboxcanary0123456789 inside")
+    out = bash(world, f"ls /proc | grep -c '^[0-9]'; cat /proc/{os.getpid()}/environ; env; set; "
+                      "cat /proc/*/environ | tr '\\0' '\\n'")  # fmt: skip
+    assert "canary" not in out and "ANTHROPIC" not in out and "INNOCENT" not in out
+    assert int(out.split("\n")[0]) <= 5  # bwrap's init, the shell, ls, grep
+    env = sandbox_env(os.environ, ("ghp_sandboxcanary0123456789",))
+    assert "GITHUB_TOKEN" not in env and "INNOCENT" not in env and env["HOME"] == "/tmp"
+
+
+def test_secrets_are_masked_even_inside_the_root(world: Path, tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    (home / "notes").mkdir()
+    (home / "notes/private.txt").write_text("CANARY-NOTES\n")
+    out = bash(home, "cat .ssh/id_rsa notes/private.txt x 2>&1; ls -a .ssh", hidden=("~/notes",))
+    assert "CANARY-SSH" not in out and "CANARY-NOTES" not in out and "CANARY-HOME" in out
+
+
+def test_the_network_is_off_by_default_and_on_when_asked(world: Path) -> None:
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen()
+    port = server.getsockname()[1]
+    probe = (
+        f"python3 -c \"import socket; socket.create_connection(('127.0.0.1', {port}), 2); print('reached')\""
+    )
+    try:
+        assert "reached" not in bash(world, probe + " 2>&1")
+        assert bash(world, probe, network=True) == "reached"
+    finally:
+        server.close()
+
+
+def test_a_worktree_agent_tests_and_commits_on_its_own_branch_only(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    repo = new_repo(tmp_path / "repo", monkeypatch, {"test_it.py": "def test_it():\n    assert True\n"})
+    (repo / "untracked.txt").write_text("CANARY-CHECKOUT\n")
+    git(repo, "worktree", "add", "-q", "-b", "agentbook/r/a", str(tmp_path / "wa"))
+    git(repo, "worktree", "add", "-q", "-b", "agentbook/r/b", str(tmp_path / "wb"))
+    config, other = (repo / ".git/config").read_text(), git(repo, "rev-parse", "agentbook/r/b")
+    out = bash(tmp_path / "wa", "python -m pytest -q -p no:cacheprovider 2>&1 | tail -1; echo x > new.txt; "
+               "git status --short; git add new.txt; git commit -qm mine; git diff HEAD~1 --stat; "
+               "cat \"$(git rev-parse --path-format=absolute --git-common-dir)/../untracked.txt\" 2>&1; "
+               "git config --local user.name EVIL 2>&1; git update-ref refs/heads/agentbook/r/b HEAD 2>&1; "
+               "git branch -f main HEAD 2>&1; echo evil > .git 2>&1; "
+               "echo evil > \"$(git rev-parse --git-common-dir)/hooks/pre-commit\" 2>&1")  # fmt: skip
+    assert "1 passed" in out and "?? new.txt" in out and "new.txt | 1 +" in out
+    assert "CANARY" not in out
+    assert git(repo, "log", "-1", "--format=%s", "agentbook/r/a") == "mine"
+    assert git(repo, "rev-parse", "agentbook/r/b") == other
+    assert git(repo, "rev-parse", "main") == git(repo, "rev-parse", "agentbook/r/a~1")
+    assert (repo / ".git/config").read_text() == config and not (repo / ".git/hooks/pre-commit").exists()
+    assert (tmp_path / "wa/.git").read_text().startswith("gitdir: ")
+
+
+def test_in_its_own_checkout_git_config_and_hooks_are_read_only(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    repo = new_repo(tmp_path / "repo", monkeypatch, {"a.txt": "a\n"})
+    config = (repo / ".git/config").read_text()
+    out = bash(repo, "git config user.name EVIL 2>&1; echo evil > .git/hooks/post-checkout 2>&1; "
+                     "echo b > b.txt; git add b.txt; git commit -qm b 2>&1; "
+                     "git log -1 --format=%s")  # fmt: skip
+    assert out.endswith("\nb") and (repo / ".git/config").read_text() == config
+    assert not (repo / ".git/hooks/post-checkout").exists()
+
+
+def scripted_bash(command: str) -> ScriptedModel:
+    return ScriptedModel([ToolUse("b", "Bash", {"command": command}), "done"])
+
+
+def bash_result(model: ScriptedModel) -> ToolResult:
+    return next(b for b in model.requests[1].messages[-1].content if isinstance(b, ToolResult))
+
+
+def test_without_bwrap_bash_asks_in_every_mode_and_a_warning_says_why(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setenv("AGENTBOOK_BWRAP", "")
+    monkeypatch.setattr(sandboxing, "_warned", type(sandboxing._warned)())
+    model = scripted_bash("echo ran > ran.txt")
+    with caplog.at_level(logging.WARNING, logger="agentbook"):
+        run = run_parallel({"t": "x"}, model=model, cwd=tmp_path, run_dir=tmp_path / "run",
+                           permission_mode="bypassPermissions", interactive=False)  # fmt: skip
+        run.wait(timeout=20)
+    result = bash_result(model)
+    assert result.is_error and "without the sandbox (bubblewrap (bwrap) is not installed" in str(
+        result.content
+    )
+    assert not (tmp_path / "ran.txt").exists() and run.records["t"].denials == 1
+    warnings = [r.getMessage() for r in caplog.records if "unsandboxed" in r.getMessage()]
+    assert len(warnings) == 1 and "bwrap" in warnings[0]
+
+
+def test_sandbox_true_without_bwrap_starts_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AGENTBOOK_BWRAP", "")
+    with pytest.raises(RuntimeError, match="sandbox=True, but the sandbox cannot run here"):
+        run_parallel(
+            {"t": "x"}, model=scripted_bash("true"), cwd=tmp_path, run_dir=tmp_path / "run", sandbox=True
+        )
+    assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [({"sandbox": "yes"}, "sandbox must be 'auto', True or False"),
+     ({"sandbox": 1}, "sandbox must be"),
+     ({"network": True}, "network must be 'off' or 'on'"),
+     ({"hidden_paths": "~/.x"}, "hidden_paths must be")],
+)  # fmt: skip
+def test_bad_sandbox_options_name_the_option(
+    tmp_path: Path, options: dict[str, object], message: str
+) -> None:
+    with pytest.raises((TypeError, ValueError), match=message):
+        run_parallel({"t": "x"}, cwd=tmp_path, run_dir=tmp_path / "run", **options)  # type: ignore[arg-type]
+    assert not (tmp_path / "run").exists()
+
+
+def test_the_opt_out_is_recorded_and_runs_bash_behind_the_path_guard(tmp_path: Path) -> None:
+    model = scripted_bash("ls $(printf '\\x2fproc') | grep -c '^[0-9]'")  # the guard is no sandbox
+    run = run_parallel({"t": "x"}, model=model, cwd=tmp_path, run_dir=tmp_path / "run",
+                       permission_mode="bypassPermissions", sandbox=False, interactive=False)  # fmt: skip
+    run.wait(timeout=20)
+    assert not bash_result(model).is_error and int(str(bash_result(model).content)) > 5
+    saved = json.loads((tmp_path / "run/run.json").read_text())
+    assert saved["config"]["sandbox"] is False and saved["config"]["network"] == "off"
