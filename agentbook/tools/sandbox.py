@@ -216,16 +216,16 @@ def _worktree_binds(dotgit: Path, admin: Path, common: Path, head: str) -> list[
 
 def _masks(hidden: Iterable[str], exposed: list[Path]) -> list[str]:
     """Secrets inside an exposed folder: an empty folder over a folder, `/dev/null` over a file."""
+    prefixes = ["/etc/", *(str(e).rstrip("/") + "/" for e in exposed)]
     args: list[str] = []
     for entry in (*SECRET_PATHS, *hidden):
-        path = Path(os.path.realpath(os.path.expanduser(entry)))
-        is_exposed = str(path).startswith("/etc/") or any(path == e or e in path.parents for e in exposed)
-        if not is_exposed or not os.path.lexists(path):
+        path = os.path.realpath(os.path.expanduser(entry))
+        if not any((path + "/").startswith(p) for p in prefixes) or not os.path.lexists(path):
             continue
-        if path.is_dir():
-            args += ["--tmpfs", str(path), "--remount-ro", str(path)]
+        if os.path.isdir(path):
+            args += ["--tmpfs", path, "--remount-ro", path]
         else:
-            args += ["--ro-bind", "/dev/null", str(path)]
+            args += ["--ro-bind", "/dev/null", path]
     return args
 
 
