@@ -191,3 +191,25 @@ def test_the_opt_out_is_recorded_and_runs_bash_behind_the_path_guard(tmp_path: P
     assert not bash_result(model).is_error and int(str(bash_result(model).content)) > 5
     saved = json.loads((tmp_path / "run/run.json").read_text())
     assert saved["config"]["sandbox"] is False and saved["config"]["network"] == "off"
+
+
+def test_the_board_and_the_static_views_say_when_bash_is_not_sandboxed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from agentbook.notebook.render import render_html, render_text
+    from agentbook.notebook.widgets.board import Board
+
+    runs = {}
+    for label, options in (("on", {}), ("off", {"sandbox": False})):
+        runs[label] = run_parallel({"t": "x"}, model=ScriptedModel(["done"]), cwd=tmp_path,
+                                   run_dir=tmp_path / label, interactive=False, **options)  # fmt: skip
+        runs[label].wait(timeout=20)
+    assert "sandbox" not in render_text(runs["on"]) and "sandbox" not in render_html(runs["on"])
+    assert render_text(runs["off"]).startswith("run off (Bash runs without the sandbox (sandbox=False))")
+    assert "Bash runs without the sandbox" in render_html(runs["off"])
+    board = Board(runs["off"])
+    notices = [w for w in board.widget.children if "agentbook-sandbox-notice" in w._dom_classes]
+    assert len(notices) == 1 and "sandbox=False" in notices[0].value
+    board.close()
+    monkeypatch.setenv("AGENTBOOK_BWRAP", "")
+    assert "Bash asks before every call: no sandbox here" in render_text(runs["on"])

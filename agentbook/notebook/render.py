@@ -27,6 +27,7 @@ from agentbook.notebook.cells import (
 )
 from agentbook.scheduler.observers import in_kernel
 from agentbook.scheduler.records import AgentRecord
+from agentbook.scheduler.sandboxing import notice
 
 if TYPE_CHECKING:
     from agentbook.scheduler.run import Run
@@ -65,7 +66,8 @@ def render_text(run: Run, now: datetime | None = None) -> str:
         return "  ".join(parts).rstrip()
 
     rule = "  ".join("-" * w for w in widths)
-    out = [f"run {run.name}", line(rows[0]), rule, *(line(r) for r in rows[1:]), rule, line(totals)]
+    title = f"run {run.name}" + (f" ({warning})" if (warning := notice(run.config.sandbox)) else "")
+    out = [title, line(rows[0]), rule, *(line(r) for r in rows[1:]), rule, line(totals)]
     errors = [(r.name, r.error) for r in records if r.error]
     if errors:
         out += ["", "errors:", *(f"  {name}: {shorten(error, ERROR_LIMIT)}" for name, error in errors)]
@@ -109,13 +111,14 @@ def render_html(run: Run, now: datetime | None = None) -> str:
         for t in COLUMNS
     )
     body = "".join(_html_row(r, now) for r in records)
+    caption = f" ({warning})" if (warning := notice(run.config.sandbox)) else ""
     totals = "".join(
         _td(v, t, style="font-weight:600;border-top:1px solid #999")
         for v, t in zip(totals_cells(records, now), COLUMNS, strict=True)
     )
     return (
         '<table class="agentbook-static" style="border-collapse:collapse;font-family:monospace">'
-        f'<caption style="text-align:left">run {html.escape(run.name)}</caption>'
+        f'<caption style="text-align:left">run {html.escape(run.name)}{html.escape(caption)}</caption>'
         f"<thead><tr>{head}</tr></thead><tbody>{body}</tbody>"
         f'<tfoot><tr class="agentbook-totals">{totals}</tr></tfoot></table>'
     )

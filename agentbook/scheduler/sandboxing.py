@@ -22,7 +22,7 @@ from agentbook.tools.permissions import Verdict
 from agentbook.tools.permissions.decide import asking
 from agentbook.tools.sandbox import Sandbox, unavailable_reason
 
-__all__ = ["Sandboxing", "check_sandbox", "sandbox_for", "setting_of"]
+__all__ = ["Sandboxing", "check_sandbox", "notice", "sandbox_for", "setting_of"]
 
 log = logging.getLogger("agentbook")
 _warned = threading.Event()
@@ -76,3 +76,11 @@ def sandbox_for(
     if reason is not None:
         return None, Sandboxing(missing=reason)
     return Sandbox(root, network=network, hidden=hidden), Sandboxing(auto_allow=in_worktree)
+
+
+def notice(setting: SandboxSetting) -> str | None:
+    """What a board says about a run's sandbox when it is not on: `None` when it is."""
+    if setting is False:
+        return "Bash runs without the sandbox (sandbox=False)"
+    reason = unavailable_reason()
+    return None if reason is None else f"Bash asks before every call: no sandbox here ({reason})"

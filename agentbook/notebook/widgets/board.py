@@ -27,6 +27,7 @@ Why it is built the way it is (see "Notebook facts" in DESIGN.md):
 
 from __future__ import annotations
 
+import html
 import threading
 import time
 import weakref
@@ -44,6 +45,7 @@ from agentbook.notebook.widgets.pump import Pump
 from agentbook.notebook.widgets.rows import AgentRow, RowStyle, TotalsRow, header_row
 from agentbook.scheduler import background
 from agentbook.scheduler.records import AgentRecord
+from agentbook.scheduler.sandboxing import notice
 
 if TYPE_CHECKING:
     from agentbook.scheduler.asking import PermissionRequest
@@ -100,8 +102,13 @@ class Board:
         self._rows: dict[str, AgentRow] = {}
         self._style = RowStyle()  # one model each for the board instead of one per row
         self.header: Widget = header_row(self._style)
+        self._top = [self.header]
+        text = notice(run.config.sandbox)
+        if text is not None:  # shown above the table for as long as the board lives
+            self._top.insert(0, widgets.HTML(html.escape(text), layout=self._style.aligned))
+            self._top[0].add_class("agentbook-sandbox-notice")
         self._totals = TotalsRow(self._style)
-        self.widget: Widget = widgets.VBox([self.header, self.totals])
+        self.widget: Widget = widgets.VBox([*self._top, self.totals])
         self.widget.add_class("agentbook-board")
         # First paint on the caller's thread, before any pump exists: the board shows the run as
         # it is the moment it is displayed.
@@ -225,7 +232,7 @@ class Board:
         return bool(new)
 
     def _layout(self, records: list[AgentRecord]) -> None:
-        children: list[Widget] = [self.header]
+        children: list[Widget] = list(self._top)
         for record in records:
             row = self._rows[record.name]
             children.append(row.box)
