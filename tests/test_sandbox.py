@@ -213,3 +213,15 @@ def test_the_board_and_the_static_views_say_when_bash_is_not_sandboxed(
     board.close()
     monkeypatch.setenv("AGENTBOOK_BWRAP", "")
     assert "Bash asks before every call: no sandbox here" in render_text(runs["on"])
+
+
+def test_the_file_tools_refuse_secrets_inside_the_root(world: Path, tmp_path: Path) -> None:
+    from agentbook.tools import Read, ToolError, Write
+
+    home = tmp_path / "home"
+    ctx = ToolContext(root=home, sandbox=Sandbox(home, hidden=("~/x",)))
+    for tool, call in ((Read(), {"file_path": ".ssh/id_rsa"}), (Read(), {"file_path": "x"}),
+                       (Write(), {"file_path": ".ssh/authorized_keys", "content": "evil"})):  # fmt: skip
+        with pytest.raises(ToolError, match="holds secrets"):
+            asyncio.run(tool.run(call, ctx))
+    assert not (home / ".ssh/authorized_keys").exists()

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 from agentbook.messages import ToolSchema
-from agentbook.tools.sandbox import Sandbox
+from agentbook.tools.sandbox import Sandbox, is_secret
 
 __all__ = ["Tool", "ToolContext", "ToolError", "schema", "validate_input"]
 
@@ -48,7 +48,9 @@ class ToolContext:
     def resolve(self, path: str | os.PathLike[str]) -> Path:
         """The real path of `path` (relative to `root`), or `ToolError` if it leaves `root`.
 
-        Symlinks are resolved before the check, so a link pointing outside is refused too.
+        Symlinks are resolved before the check, so a link pointing outside is refused too; so are
+        secrets inside the root (`agentbook.tools.sandbox.is_secret`: `~/.ssh` and the like, and
+        the sandbox's hidden paths).
         """
         text = os.fspath(path)
         if not text:
@@ -61,6 +63,10 @@ class ToolContext:
         real = Path(os.path.realpath(candidate))
         if real != self.root and self.root not in real.parents:
             raise ToolError(f"path {text!r} is outside the agent's root {self.root}; access refused")
+        if is_secret(real, self.sandbox.hidden if self.sandbox else ()):
+            raise ToolError(
+                f"path {text!r} holds secrets (credentials, keys) hidden from agents; access refused"
+            )
         return real
 
     def display(self, path: str | os.PathLike[str]) -> str:

@@ -36,7 +36,15 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["ENV_ALLOWED", "SECRET_PATHS", "Sandbox", "bwrap_path", "sandbox_env", "unavailable_reason"]
+__all__ = [
+    "ENV_ALLOWED",
+    "SECRET_PATHS",
+    "Sandbox",
+    "bwrap_path",
+    "is_secret",
+    "sandbox_env",
+    "unavailable_reason",
+]
 
 SYSTEM_DIRS = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/etc", "/opt")
 SECRET_PATHS = (
@@ -214,12 +222,23 @@ def _worktree_binds(dotgit: Path, admin: Path, common: Path, head: str) -> list[
     return args
 
 
-def _masks(hidden: Iterable[str], exposed: list[Path]) -> list[str]:
+def is_secret(path: str | os.PathLike[str], hidden: tuple[str, ...] = ()) -> bool:
+    """Whether the real path `path` is one of `SECRET_PATHS` or `hidden`, or inside one."""
+    text = os.fspath(path)
+    return any(text == s or text.startswith(s + "/") for s in _secrets(os.path.expanduser("~"), hidden))
+
+
+@functools.lru_cache(maxsize=32)
+def _secrets(home: str, hidden: tuple[str, ...]) -> tuple[str, ...]:
+    # Keyed by the home folder: `~` in the entries means the home of the moment.
+    return tuple(os.path.realpath(os.path.expanduser(e)) for e in (*SECRET_PATHS, *hidden))
+
+
+def _masks(hidden: tuple[str, ...], exposed: list[Path]) -> list[str]:
     """Secrets inside an exposed folder: an empty folder over a folder, `/dev/null` over a file."""
     prefixes = ["/etc/", *(str(e).rstrip("/") + "/" for e in exposed)]
     args: list[str] = []
-    for entry in (*SECRET_PATHS, *hidden):
-        path = os.path.realpath(os.path.expanduser(entry))
+    for path in _secrets(os.path.expanduser("~"), hidden):
         if not any((path + "/").startswith(p) for p in prefixes) or not os.path.lexists(path):
             continue
         if os.path.isdir(path):
