@@ -32,7 +32,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -71,7 +71,12 @@ class Sandbox:
     hidden: tuple[str, ...] = ()
 
     def argv(self, command: str) -> list[str]:
-        """The command line that runs `bash -c command` in the sandbox, in the root.
+        """The command line that runs `bash -c command` in the sandbox, in the root."""
+        return self.wrap(["bash", "-c", command])
+
+    def wrap(self, program: Sequence[str]) -> list[str]:
+        """The command line that runs `program` (a name on `PATH` or a path there) in the sandbox,
+        in the root.
 
         Raises `RuntimeError` when no `bwrap` is installed (see `unavailable_reason`)."""
         bwrap = bwrap_path()
@@ -88,7 +93,7 @@ class Sandbox:
         args += ["--bind", str(root), str(root)]
         args += _git_binds(root)
         args += _masks(self.hidden, exposed)
-        return [*args, "--chdir", str(root), "bash", "-c", command]
+        return [*args, "--chdir", str(root), *program]
 
 
 def sandbox_env(environ: Mapping[str, str], secrets: Iterable[str] = ()) -> dict[str, str]:
