@@ -12,6 +12,7 @@ from agentbook.models import Model, get_model
 from agentbook.redact import safe_env
 from agentbook.scheduler.transcripts import TranscriptWriter, new_run_dir, new_session_id, transcript_path
 from agentbook.specs import DEFAULT_MAX_TURNS
+from agentbook.scheduler.sandboxing import sandbox_for
 from agentbook.tools import ToolContext, tools_named
 
 __all__ = ["EXPLORE_PROMPT", "EXPLORE_SYSTEM", "EXPLORE_TOOLS", "Exploration", "explore", "explore_async"]
@@ -56,7 +57,8 @@ async def explore_async(
     folder = Path(run_dir) if run_dir is not None else new_run_dir()
     session = new_session_id()
     writer = TranscriptWriter(transcript_path(folder, session), session_id=session)
-    ctx = ToolContext(root=root, env=safe_env())
+    sandbox, _ = sandbox_for("auto", root, network=False, hidden=(), in_worktree=False)
+    ctx = ToolContext(root=root, env=safe_env(), sandbox=sandbox)
     try:
         result = await run_agent(
             "explore",
