@@ -10,9 +10,9 @@ from agentbook.agent.loop import AgentResult, run_agent
 from agentbook.costs import cost_usd
 from agentbook.models import Model, get_model
 from agentbook.redact import safe_env
+from agentbook.scheduler.sandboxing import sandbox_for
 from agentbook.scheduler.transcripts import TranscriptWriter, new_run_dir, new_session_id, transcript_path
 from agentbook.specs import DEFAULT_MAX_TURNS
-from agentbook.scheduler.sandboxing import sandbox_for
 from agentbook.tools import ToolContext, tools_named
 
 __all__ = ["EXPLORE_PROMPT", "EXPLORE_SYSTEM", "EXPLORE_TOOLS", "Exploration", "explore", "explore_async"]
