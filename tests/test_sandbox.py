@@ -225,3 +225,10 @@ def test_the_file_tools_refuse_secrets_inside_the_root(world: Path, tmp_path: Pa
         with pytest.raises(ToolError, match="holds secrets"):
             asyncio.run(tool.run(call, ctx))
     assert not (home / ".ssh/authorized_keys").exists()
+
+
+def test_sandboxed_calls_leave_no_descriptor_or_file_behind(world: Path) -> None:
+    before, files = len(os.listdir("/proc/self/fd")), set(os.listdir("/tmp"))
+    for _ in range(20):
+        assert bash(world, "git config --global user.name") != ""  # its ~/.gitconfig came through a pipe
+    assert len(os.listdir("/proc/self/fd")) == before and set(os.listdir("/tmp")) <= files

@@ -25,13 +25,11 @@ machine's; the shared git object store is writable in a worktree (git needs it t
 
 from __future__ import annotations
 
-import atexit
 import functools
 import os
 import shutil
 import subprocess
 import sys
-import tempfile
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,6 +37,7 @@ from pathlib import Path
 __all__ = [
     "ENV_ALLOWED",
     "SECRET_PATHS",
+    "Launch",
     "Sandbox",
     "bwrap_path",
     "is_secret",
@@ -70,13 +69,8 @@ class Sandbox:
     network: bool = False
     hidden: tuple[str, ...] = ()
 
-    def argv(self, command: str) -> list[str]:
-        """The command line that runs `bash -c command` in the sandbox, in the root."""
-        return self.wrap(["bash", "-c", command])
-
-    def wrap(self, program: Sequence[str]) -> list[str]:
-        """The command line that runs `program` (a name on `PATH` or a path there) in the sandbox,
-        in the root.
+    def launch(self, program: Sequence[str]) -> Launch:
+        """What runs `program` (a name on `PATH` or a path there) in the sandbox, in the root.
 
         Raises `RuntimeError` when no `bwrap` is installed (see `unavailable_reason`)."""
         bwrap = bwrap_path()
@@ -85,7 +79,6 @@ class Sandbox:
         root = Path(os.path.realpath(self.root))
         args = [bwrap, *_namespaces(self.network), *_system_binds()]
         args += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp"]
-        args += ["--ro-bind", _gitconfig(), "/tmp/.gitconfig"]
         exposed = [root]
         for path in _tool_dirs():
             args += ["--ro-bind", path, path]
@@ -93,7 +86,32 @@ class Sandbox:
         args += ["--bind", str(root), str(root)]
         args += _git_binds(root)
         args += _masks(self.hidden, exposed)
-        return [*args, "--chdir", str(root), *program]
+        config = _pipe_with(_gitconfig())  # bwrap reads it into the box's ~/.gitconfig
+        args += ["--ro-bind-data", str(config), "/tmp/.gitconfig", "--chdir", str(root)]
+        return Launch([*args, *program], (config,))
+
+
+@dataclass(frozen=True)
+class Launch:
+    """A sandboxed command line and the descriptors it reads: pass `fds` to the child (they keep
+    their numbers), then `close` them."""
+
+    argv: list[str]
+    fds: tuple[int, ...]
+
+    def close(self) -> None:
+        for fd in self.fds:
+            os.close(fd)
+
+
+def _pipe_with(data: bytes) -> int:
+    """The read end of a pipe holding `data` (a few hundred bytes: less than a pipe's buffer)."""
+    read, write = os.pipe()
+    try:
+        os.write(write, data)
+    finally:
+        os.close(write)
+    return read
 
 
 def sandbox_env(environ: Mapping[str, str], secrets: Iterable[str] = ()) -> dict[str, str]:
@@ -254,9 +272,9 @@ def _masks(hidden: tuple[str, ...], exposed: list[Path]) -> list[str]:
 
 
 @functools.cache
-def _gitconfig() -> str:
+def _gitconfig() -> bytes:
     """A global git config for the box (the user's ~/.gitconfig is not there, and may hold tokens):
-    only the user's name and e-mail, or agentbook's when git knows none.  Removed at exit."""
+    only the user's name and e-mail, or agentbook's when git knows none."""
     identity = {}
     for key in ("user.name", "user.email"):
         try:
@@ -267,11 +285,6 @@ def _gitconfig() -> str:
             identity[key] = ""
     if not (identity["user.name"] and identity["user.email"]):
         identity = {"user.name": "agentbook", "user.email": "agentbook@localhost"}
-    folder = tempfile.mkdtemp(prefix="agentbook-sandbox-")
-    atexit.register(shutil.rmtree, folder, ignore_errors=True)
-    path = os.path.join(folder, "gitconfig")
-    with open(path, "w", encoding="utf-8") as file:
-        # Quoted as git reads values: a name with a quote or backslash stays one value.
-        quoted = {k: '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"' for k, v in identity.items()}
-        file.write(f"[user]\n\tname = {quoted['user.name']}\n\temail = {quoted['user.email']}\n")
-    return path
+    # Quoted as git reads values: a name with a quote or backslash stays one value.
+    quoted = {k: '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"' for k, v in identity.items()}
+    return f"[user]\n\tname = {quoted['user.name']}\n\temail = {quoted['user.email']}\n".encode()

@@ -31,7 +31,7 @@ from typing import Any
 from agentbook.redact import secret_values
 from agentbook.tools._shellwords import command_words
 from agentbook.tools.base import ToolContext, ToolError, validate_input
-from agentbook.tools.sandbox import sandbox_env
+from agentbook.tools.sandbox import Launch, sandbox_env
 
 __all__ = [
     "ALLOWED_DEVICES",
@@ -111,15 +111,18 @@ class Bash:
             raise ToolError("command contains a NUL byte")
         if not command.strip():
             raise ToolError("command is empty")
+        timeout_s = min(float(args.get("timeout", ctx.bash_timeout_s * 1000)) / 1000, ctx.bash_max_timeout_s)
         if ctx.sandbox is None:
             env = shell_env(ctx)
             check_command_paths(command, ctx, env)
-            argv = ["bash", "-c", command]
+            launch = Launch(["bash", "-c", command], ())
         else:
             env = sandbox_env(ctx.env or os.environ, secret_values())
-            argv = ctx.sandbox.argv(command)
-        timeout_s = min(float(args.get("timeout", ctx.bash_timeout_s * 1000)) / 1000, ctx.bash_max_timeout_s)
-        returncode, output = await run_command(argv, ctx.root, env, timeout_s, ctx.max_output_chars)
+            launch = ctx.sandbox.launch(["bash", "-c", command])
+        try:
+            returncode, output = await run_command(launch, ctx.root, env, timeout_s, ctx.max_output_chars)
+        finally:
+            launch.close()
         return _report(output, returncode)
 
 
@@ -289,9 +292,9 @@ class _Collector(asyncio.SubprocessProtocol):
 
 
 async def run_command(
-    argv: list[str], cwd: Path, env: dict[str, str], timeout_s: float, max_chars: int
+    launch: Launch, cwd: Path, env: dict[str, str], timeout_s: float, max_chars: int
 ) -> tuple[int, str]:
-    """Run `argv` (`bash -c ...`, or bwrap around it); return (returncode, output text capped at
+    """Run `launch` (`bash -c ...`, or bwrap around it); return (returncode, output text capped at
     `max_chars`).
 
     Raises `ToolError` on timeout.  Whatever happens (normal exit, timeout, cancellation), the
@@ -302,7 +305,8 @@ async def run_command(
     spawn = asyncio.ensure_future(
         loop.subprocess_exec(
             lambda: _Collector(buffer),
-            *argv,
+            *launch.argv,
+            pass_fds=launch.fds,
             cwd=cwd,
             env=env,
             stdin=subprocess.DEVNULL,
