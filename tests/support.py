@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
+import signal
 import subprocess
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from types import FrameType
 
 import pytest
 
@@ -45,3 +50,49 @@ def new_repo(path: Path, monkeypatch: pytest.MonkeyPatch, files: dict[str, str])
     git(path, "add", ".")
     git(path, "commit", "-qm", "start")
     return path
+
+
+@contextlib.contextmanager
+def deadline(seconds: float) -> Iterator[None]:
+    """Raise `TimeoutError` in the block if it runs past `seconds` (main thread only).
+
+    A timer signal rather than a watching thread: a backtracking `re` match holds the GIL, so no
+    other thread could even notice, but `re` checks for signals as it goes.
+    """
+
+    def expire(signum: int, frame: FrameType | None) -> None:
+        raise TimeoutError(f"still running after {seconds} s")
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def child_processes(name: str) -> list[int]:
+    """Pids of this process's children called `name`, zombies (exited, not reaped) included."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{entry}/stat").read_text()
+        except OSError:
+            continue  # gone meanwhile
+        comm = stat[stat.index("(") + 1 : stat.rindex(")")]
+        ppid = int(stat[stat.rindex(")") + 2 :].split()[1])
+        if ppid == os.getpid() and comm == name:
+            found.append(int(entry))
+    return found
+
+
+def wait_until(condition: Callable[[], object], timeout_s: float = 5.0) -> None:
+    """Poll `condition` until it is true; `AssertionError` after `timeout_s`."""
+    end = time.monotonic() + timeout_s
+    while not condition():
+        if time.monotonic() > end:
+            raise AssertionError(f"condition still false after {timeout_s} s")
+        time.sleep(0.01)
