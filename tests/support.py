@@ -7,8 +7,7 @@ import os
 import shutil
 import signal
 import subprocess
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from types import FrameType
 
@@ -87,12 +86,3 @@ def child_processes(name: str) -> list[int]:
         if ppid == os.getpid() and comm == name:
             found.append(int(entry))
     return found
-
-
-def wait_until(condition: Callable[[], object], timeout_s: float = 5.0) -> None:
-    """Poll `condition` until it is true; `AssertionError` after `timeout_s`."""
-    end = time.monotonic() + timeout_s
-    while not condition():
-        if time.monotonic() > end:
-            raise AssertionError(f"condition still false after {timeout_s} s")
-        time.sleep(0.01)
