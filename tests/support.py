@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
+import signal
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
+from types import FrameType
 
 import pytest
 
@@ -60,4 +64,41 @@ def processes_with(marker: str) -> list[int]:
             continue  # ended meanwhile
         if marker in cmdline and "bwrap" not in cmdline.split(" ", 1)[0]:
             found.append(int(entry.name))
+    return found
+
+
+@contextlib.contextmanager
+def deadline(seconds: float) -> Iterator[None]:
+    """Raise `TimeoutError` in the block if it runs past `seconds` (main thread only).
+
+    A timer signal rather than a watching thread: a backtracking `re` match holds the GIL, so no
+    other thread could even notice, but `re` checks for signals as it goes.
+    """
+
+    def expire(signum: int, frame: FrameType | None) -> None:
+        raise TimeoutError(f"still running after {seconds} s")
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def child_processes(name: str) -> list[int]:
+    """Pids of this process's children called `name`, zombies (exited, not reaped) included."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{entry}/stat").read_text()
+        except OSError:
+            continue  # gone meanwhile
+        comm = stat[stat.index("(") + 1 : stat.rindex(")")]
+        ppid = int(stat[stat.rindex(")") + 2 :].split()[1])
+        if ppid == os.getpid() and comm == name:
+            found.append(int(entry))
     return found

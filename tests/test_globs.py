@@ -3,12 +3,18 @@ plan overlaps, and `overlap` checked against the plan-overlap cases of tests/tes
 
 from __future__ import annotations
 
+import asyncio
 import re
+import time
+from pathlib import Path
 
 import pytest
+from support import deadline
 
 from agentbook.plans import Conflict, Plan
-from agentbook.tools._globs import gitignore_regex, glob_to_regex, overlap
+from agentbook.tools import Glob, ToolContext, ToolError
+from agentbook.tools._globs import MAX_ALTERNATIVES, _name_matches, gitignore_regex, glob_to_regex, overlap
+from agentbook.tools.permissions.paths import path_pattern
 
 # The cases of tests/test_plans.py::test_declared_conflicts (p, q, where they overlap).
 DECLARED = [
@@ -83,3 +89,47 @@ def test_classes_that_used_to_break() -> None:
     assert _gitignore("x[!]]", "xa") and not _gitignore("x[!]]", "x]")
     assert glob_to_regex("[z-a]").match("[z-a]")  # not a valid range: a literal `[`
     assert _gitignore("[^]", "[^]")
+
+
+# Patterns come from the model: no glob may make a regex backtrack catastrophically.  Before the
+# translation avoided it, the first of these took longer than the age of the universe.
+PATHOLOGICAL = [
+    ("*a*a*a*a*a*a*a*a*a*a*a*a*b", "a" * 200),
+    ("*a*a*a*a*a*a*a*a*a*a*a*a*b", "a" * 199 + "b"),
+    ("**/a/**/a/**/a/**/a/**/a/**/b", "a/" * 100 + "c"),
+    ("**/*a*a*a*a*a*a/**/*a*a*a*a*a*b", "/".join(["a" * 40] * 5)),
+    ("{*a*a*a*a*a*a*b,?*a*a*a*a*a*a*c}", "a" * 200),
+]
+
+
+@pytest.mark.parametrize(("pattern", "path"), PATHOLOGICAL)
+def test_pathological_globs_match_in_bounded_time(pattern: str, path: str) -> None:
+    started = time.perf_counter()
+    with deadline(10):  # a signal, as a backtracking match holds the GIL
+        for _ in range(10):
+            found = glob_to_regex(pattern).match(path) is not None
+            gitignore = re.fullmatch(gitignore_regex(pattern.strip("{}")), path, re.DOTALL) is not None
+            rule = path_pattern(pattern.strip("{}")).regex.fullmatch(path) is not None
+            name = _name_matches(path.replace("/", ""), pattern.strip("{}").replace("/", ""))
+    assert time.perf_counter() - started < 2
+    assert found is path.endswith("b") and gitignore is rule is path.endswith("b")
+    assert name is path.endswith("b")
+
+
+def test_glob_on_a_long_file_name_is_fast(tmp_path: Path) -> None:
+    (tmp_path / ("a" * 200)).write_text("")
+    (tmp_path / ("a" * 199 + "b")).write_text("")
+    started = time.perf_counter()
+    with deadline(10):
+        out = asyncio.run(Glob().run({"pattern": "*a*a*a*a*a*a*a*a*a*a*a*a*b"}, ToolContext(root=tmp_path)))
+    assert out == "a" * 199 + "b"
+    assert time.perf_counter() - started < 2
+
+
+def test_braces_expanding_past_the_limit_are_refused(tmp_path: Path) -> None:
+    pattern = "{a,b}" * 11  # 2048 alternatives
+    with pytest.raises(ValueError, match=f"more than {MAX_ALTERNATIVES}"):
+        glob_to_regex(pattern)
+    with pytest.raises(ToolError, match="invalid pattern"):
+        asyncio.run(Glob().run({"pattern": pattern}, ToolContext(root=tmp_path)))
+    assert glob_to_regex("{a,b}" * 10).match("ab" * 5)

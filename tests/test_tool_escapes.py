@@ -195,3 +195,56 @@ def test_bash_resolves_dotdot_against_the_root_not_a_cd(world: Path) -> None:
     """The guard does not follow `cd`: `..` after `cd sub` is judged from the root, so refused."""
     with pytest.raises(ToolError, match="refused"):
         run(Bash(), {"command": "cd sub && cat ../sub/inside.txt"}, world)
+
+
+# ---------------------------------------------------------------------------------------------
+# Hard links: the way out `resolve` cannot see (a second name of a file, outside the root)
+
+
+@pytest.fixture
+def linked(world: Path) -> Path:
+    """root/linked.txt is a hard link to outside/secret.txt; root/linked_empty.txt to an empty
+    outside/empty.txt."""
+    outside = world.parent / "outside"
+    (outside / "empty.txt").write_text("")
+    os.link(outside / "secret.txt", world / "linked.txt")
+    os.link(outside / "empty.txt", world / "linked_empty.txt")
+    return world
+
+
+def test_read_of_a_hard_linked_file_says_so(linked: Path) -> None:
+    assert run(Read(), {"file_path": "linked.txt"}, linked).splitlines() == [
+        "[note: this file has 2 hard links; it may also be reachable outside the root]",
+        "     1\tTOP SECRET",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("tool", "input"),
+    [
+        (Write(), {"file_path": "linked.txt", "content": "PWNED"}),
+        (Edit(), {"file_path": "linked.txt", "old_string": "TOP", "new_string": "PWNED"}),
+        (Edit(), {"file_path": "linked.txt", "old_string": "SECRET", "new_string": "", "replace_all": True}),
+        (Write(), {"file_path": "linked_empty.txt", "content": "PWNED"}),
+        (Edit(), {"file_path": "linked_empty.txt", "old_string": "", "new_string": "PWNED"}),
+    ],
+    ids=["write", "edit", "edit-all", "write-empty", "edit-create"],
+)
+def test_write_and_edit_refuse_a_hard_linked_file(tool: Tool, input: dict[str, Any], linked: Path) -> None:
+    before = snapshot(linked.parent)
+    inside_before = (linked / input["file_path"]).read_bytes()
+    with pytest.raises(ToolError, match=r"has 2 hard links: a change would also land in the other name"):
+        run(tool, input, linked)
+    assert snapshot(linked.parent) == before  # the outside name: same content, same mtime
+    assert (linked / input["file_path"]).read_bytes() == inside_before
+
+
+def test_grep_results_from_hard_linked_files_carry_a_note(linked: Path) -> None:
+    out = run(Grep(), {"pattern": "SECRET", "output_mode": "content"}, linked)
+    assert out.splitlines()[0] == "linked.txt:1:TOP SECRET"
+    assert out.endswith(
+        "[note: 1 of these files has more than one hard link, so it may also be reachable outside "
+        "the root: linked.txt (2 links)]"
+    )
+    assert "linked.txt (2 links)" in run(Grep(), {"pattern": "SECRET"}, linked)
+    assert run(Grep(), {"pattern": "inside"}, linked) == "Found 1 file\nsub/inside.txt"  # no note

@@ -2,8 +2,8 @@
 
 Three callers read globs, each with a dialect of its own, all translated here:
 
-* Glob and Grep's `glob` filter (`agentbook.tools.search`, `agentbook.tools.grep`):
-  `glob_to_regex`, with `{a,b}` alternatives.
+* Glob (`agentbook.tools.glob`): `glob_to_regex`, with `{a,b}` alternatives.  (Grep's `glob`
+  filter is ripgrep's own `--glob`: `agentbook.tools.grep`.)
 * Permission path rules (`agentbook.tools.permissions.paths`): `gitignore_regex`, gitignore's
   reading, where `docs/**` also covers `docs` itself and braces are literal.
 * Plan overlaps (`agentbook.plans`' declared `files`): `overlap`, whether two patterns can name
@@ -13,14 +13,18 @@ Common to all: `*` and `?` never cross `/` (and match names starting with a dot)
 segment spans any number of directories, `[...]` is a class of one character that never matches
 `/` (`[!...]` negates), and `\\` escapes the next character.  A `[` without its `]` in the same
 segment, or whose class is not a valid range (`[z-a]`), is a literal `[`.
+
+Patterns may come from the model, so no translation backtracks catastrophically, whatever the
+pattern and path (see "Translation" below).
 """
 
 from __future__ import annotations
 
 import functools
 import re
+from typing import TypeAlias
 
-__all__ = ["GLOB_META", "gitignore_regex", "glob_to_regex", "has_magic", "overlap"]
+__all__ = ["GLOB_META", "MAX_ALTERNATIVES", "gitignore_regex", "glob_to_regex", "has_magic", "overlap"]
 
 # What makes a segment a pattern rather than a literal name (braces count for Glob and Grep).
 GLOB_META = re.compile(r"[*?\[{]")
@@ -37,15 +41,22 @@ def glob_to_regex(pattern: str) -> re.Pattern[str]:
 
     Supports `*` and `?` (not crossing `/`), `**` as a whole segment (any number of directories,
     including none), `[...]` classes (`[!...]` and `[^...]` negate), `{a,b}` alternatives and `\\`
-    escapes.  Unlike shell globs, `*` also matches names starting with a dot.
+    escapes.  Unlike shell globs, `*` also matches names starting with a dot.  The regex never
+    backtracks catastrophically (see "Translation" below).  `ValueError` if the braces expand to
+    more than `MAX_ALTERNATIVES` patterns.
     """
     return re.compile(_translate(pattern, braces=True) + r"\Z", re.DOTALL)
 
 
-def gitignore_regex(pattern: str) -> str:
-    """Regex text for a `/`-separated gitignore pattern (without its leading base): braces are
-    literal, and a trailing `/**` also matches the directory itself."""
-    return _translate(pattern, braces=False, gitignore=True)
+def gitignore_regex(pattern: str, *, anchored: bool = True, below: bool = False) -> str:
+    """Regex text (for `fullmatch`) for a `/`-separated gitignore pattern (without its leading
+    base): braces are literal, and a trailing `/**` also matches the directory itself.
+
+    `anchored=False` lets the pattern start in any directory (a leading `**/`); `below=True` also
+    matches whatever lies below a match (a trailing `/**`).  Asking here rather than wrapping the
+    text keeps the whole regex free of catastrophic backtracking.
+    """
+    return _translate(pattern, braces=False, gitignore=True, anchored=anchored, below=below)
 
 
 @functools.lru_cache(maxsize=1024)
@@ -61,55 +72,170 @@ def _name_matches(name: str, pattern: str) -> bool:
 
 # ---------------------------------------------------------------------------------------------
 # Translation
+#
+# Patterns come from the model (Glob) and paths from the tree, so the regex must not backtrack
+# catastrophically: `*a*a*a*a*a*a*a*a*a*a*a*b` translated naively takes exponential time on a long
+# name of `a`s, and several `**` polynomial time in the depth.  Two facts make a safe translation:
+#
+# * Within a segment, `c0 * c1 * ... * ck` (each chunk of fixed width) matches if and only if it
+#   matches with every middle chunk at its leftmost place; so each middle chunk is an atomic
+#   group `(?>[^/]*?ci)` that is never retried.
+# * Likewise, in `**/A/**/...` (A a fixed number of segments), A may take its leftmost place: the
+#   next `**` absorbs whatever lies between.  So each middle group is `(?>(?:.*?/)??A/)`.
+#
+# Braces are expanded first (the alternatives are tried one after the other), so the structure
+# above is all there is.  Matching then costs about (path length) x (pattern length) per
+# alternative.
+
+MAX_ALTERNATIVES = 1024
+_STAR = "*"
+_GLOBSTAR = "**"
+_SEP = "/"
+# A token: "*", "**" (two stars as written), "/", a regex matching one character, or the
+# alternatives of a brace (each a token list).
+_Token: TypeAlias = "str | tuple[list[_Token], ...]"
 
 
-def _translate(pat: str, *, braces: bool, gitignore: bool = False, caret_negates: bool = True) -> str:
+def _translate(
+    pat: str,
+    *,
+    braces: bool,
+    gitignore: bool = False,
+    caret_negates: bool = True,
+    anchored: bool = True,
+    below: bool = False,
+) -> str:
     """Regex text for the glob `pat`.  `braces`: `{a,b}` alternatives; `gitignore`: a trailing
     `/**` also matches the directory itself and a backslash before `/` is a literal backslash (a
-    segment's last character); `caret_negates`: `[^...]` negates as `[!...]` does."""
-    out: list[str] = []
+    segment's last character); `caret_negates`: `[^...]` negates as `[!...]` does; `anchored` and
+    `below`: as in `gitignore_regex`."""
+    tokens = _tokens(pat, braces=braces, gitignore=gitignore, caret_negates=caret_negates)
+    alternatives = []
+    for flat in _expand(tokens):
+        segments: list[str | None] = [None] if not anchored else []  # None: a `**` segment
+        segments += _segments_of(flat)
+        if below:
+            segments.append(None)
+        alternatives.append(_assemble(segments, gitignore))
+    return alternatives[0] if len(alternatives) == 1 else "(?:" + "|".join(alternatives) + ")"
+
+
+def _tokens(pat: str, *, braces: bool, gitignore: bool, caret_negates: bool) -> list[_Token]:
+    out: list[_Token] = []
     i, n = 0, len(pat)
     while i < n:
         c = pat[i]
         if c == "*":
-            i = _translate_star(pat, i, out, gitignore)
+            double = pat.startswith("**", i)
+            out.append(_GLOBSTAR if double else _STAR)
+            i += 1 + double
             continue
-        if c == "?":
+        if c == "/":
+            out.append(_SEP)
+        elif c == "?":
             out.append("[^/]")
         elif c == "[" and (klass := _class(pat, i, caret_negates)) is not None:
             text, i = klass
             out.append(text)
         elif c == "{" and braces and (end := _brace_end(pat, i)) >= 0:
             alternatives = _split_top_level(pat[i + 1 : end])
-            out.append("(?:" + "|".join(_translate(a, braces=True) for a in alternatives) + ")")
+            out.append(
+                tuple(
+                    _tokens(a, braces=True, gitignore=gitignore, caret_negates=caret_negates)
+                    for a in alternatives
+                )
+            )
             i = end
         elif c == "\\" and i + 1 < n and not (gitignore and pat[i + 1] == "/"):
             i += 1
-            out.append(re.escape(pat[i]))
+            out.append(_SEP if pat[i] == "/" else re.escape(pat[i]))
         else:
             out.append(re.escape(c))
         i += 1
-    return "".join(out)
+    return out
 
 
-def _translate_star(pat: str, i: int, out: list[str], gitignore: bool) -> int:
-    """Translate the `*` or `**` at `i`; return the index after it."""
-    if not pat.startswith("**", i):
-        out.append("[^/]*")
-        return i + 1
-    after = i + 2
-    if i == 0 or pat[i - 1] == "/":
-        if pat.startswith("/", after):
-            out.append("(?:.*/)?")
-            return after + 1
-        if after == len(pat):
-            if gitignore and out and out[-1] == "/":
-                out[-1] = "(?:/.*)?"  # gitignore: `docs/**` covers `docs` itself
-            else:
-                out.append(".*")
-            return after
-    out.append("[^/]*")
-    return after
+def _expand(tokens: list[_Token]) -> list[list[str]]:
+    """Every brace-free token list `tokens` stands for; `ValueError` past `MAX_ALTERNATIVES`."""
+    results: list[list[str]] = [[]]
+    for token in tokens:
+        if isinstance(token, str):
+            for r in results:
+                r.append(token)
+            continue
+        options = [flat for alternative in token for flat in _expand(alternative)]
+        if len(results) * len(options) > MAX_ALTERNATIVES:
+            raise ValueError(f"the braces expand to more than {MAX_ALTERNATIVES} patterns")
+        results = [r + o for r in results for o in options]
+    return results
+
+
+def _segments_of(flat: list[str]) -> list[str | None]:
+    """The regex of each `/`-separated segment of a brace-free token list; `None` for a `**`
+    segment (consecutive ones merged, as they mean the same)."""
+    segments: list[str | None] = []
+    current: list[str] = []
+    for token in [*flat, _SEP]:
+        if token != _SEP:
+            current.append(token)
+            continue
+        if current == [_GLOBSTAR]:
+            if not (segments and segments[-1] is None):
+                segments.append(None)
+        else:
+            segments.append(_segment_regex(current))
+        current = []
+    return segments
+
+
+def _segment_regex(tokens: list[str]) -> str:
+    """One segment: its fixed-width chunks around the stars, middle chunks atomic (see above)."""
+    chunks: list[str] = [""]
+    for token in tokens:
+        if token in (_STAR, _GLOBSTAR):  # `**` inside a segment is a plain star
+            if chunks[-1] or len(chunks) == 1:
+                chunks.append("")
+            continue  # consecutive stars: one
+        chunks[-1] += token
+    if len(chunks) == 1:
+        return chunks[0]
+    middle = "".join(f"(?>[^/]*?{c})" for c in chunks[1:-1])
+    return f"{chunks[0]}{middle}[^/]*{chunks[-1]}"
+
+
+def _assemble(segments: list[str | None], gitignore: bool) -> str:
+    """Join segment regexes; each `**` (None) spans any number of directories (see above)."""
+    segments = [s for i, s in enumerate(segments) if s is not None or segments[i - 1 : i] != [None]]
+    if None not in segments:
+        return "/".join(s for s in segments if s is not None)
+    first = segments.index(None)
+    out = "/".join(s for s in segments[:first] if s is not None)
+    groups = _split_at_globstars(segments[first + 1 :])
+    need_slash = first > 0  # whether a `/` must separate what is built from what follows
+    for i, group in enumerate(groups):
+        lead, body = "/" if need_slash else "", "/".join(group)
+        if not group:  # a trailing `**` (only the last group can be empty)
+            out += "(?:/.*)?" if gitignore and need_slash else lead + ".*"
+        elif i == len(groups) - 1:
+            out += lead + "(?:.*/)?" + body
+        elif gitignore and i == len(groups) - 2 and not groups[-1]:
+            # Followed by gitignore's trailing `(?:/.*)?`: A ends at a `/` or at the end.
+            out += lead + "(?>(?:.*?/)??" + body + r"(?=/|\Z))"
+            need_slash = True
+        else:
+            out += lead + "(?>(?:.*?/)??" + body + "/)"
+            need_slash = False
+    return out
+
+
+def _split_at_globstars(segments: list[str | None]) -> list[list[str]]:
+    groups: list[list[str]] = [[]]
+    for s in segments:
+        if s is None:
+            groups.append([])
+        else:
+            groups[-1].append(s)
+    return groups
 
 
 def _class(pat: str, start: int, caret_negates: bool) -> tuple[str, int] | None:

@@ -41,6 +41,8 @@ class ToolContext:
     bash_timeout_s: float = 120.0
     bash_max_timeout_s: float = 600.0
     max_output_chars: int = 30_000
+    # Grep's time limit: past it ripgrep is killed and the model told to narrow the search.
+    grep_timeout_s: float = 30.0
 
     def __post_init__(self) -> None:
         self.root = Path(os.path.realpath(self.root))

@@ -6,13 +6,20 @@ that leaves the agent's root (`..`, absolute paths elsewhere, symlinks pointing 
 absolute (inside the root) or relative to the root; Claude Code insists on absolute paths, we accept
 both because relative ones cannot be misread.  OS errors (permission denied and the like) become
 `ToolError`s: the model can react to them, they are not harness failures.
+
+Hard links are the one way out that `resolve` cannot see: a second name of a file may lie outside
+the root, and both names are the same file.  So Write and Edit refuse a file with more than one
+link (checked on the descriptor they write through, so the check and the write meet one file),
+and Read says so in a note before the content.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
+import stat
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from agentbook.tools.base import ToolContext, ToolError, validate_input
 
@@ -59,7 +66,27 @@ def _existing_file(ctx: ToolContext, file_path: str) -> Path:
         raise ToolError(f"File does not exist: {file_path}")
     if path.is_dir():
         raise ToolError(f"{file_path} is a directory, not a file; use Glob or Bash `ls` to list it")
+    if not path.is_file():  # a FIFO or device: reading it could block forever
+        raise ToolError(f"{file_path} is not a regular file")
     return path
+
+
+def _refuse_hard_links(st: os.stat_result, file_path: str) -> None:
+    """`ToolError` unless `st` is a regular file with a single name: writing any other file
+    would change what its other names show, possibly outside the root, or could block."""
+    if not stat.S_ISREG(st.st_mode):
+        raise ToolError(f"{file_path} is not a regular file; refused")
+    if st.st_nlink > 1:
+        raise ToolError(
+            f"{file_path} has {st.st_nlink} hard links: a change would also land in the other "
+            "name(s), possibly outside the agent's root; refused"
+        )
+
+
+def _open_for_change(path: Path, flags: int) -> int:
+    # O_NOFOLLOW: the path was resolved, so a link here now is a swap since; O_NONBLOCK: opening
+    # a FIFO fails instead of waiting for a reader (for regular files it changes nothing).
+    return os.open(path, flags | os.O_NOFOLLOW | os.O_NONBLOCK, 0o666)
 
 
 def _os_error(action: str, file_path: str, err: OSError) -> ToolError:
@@ -117,26 +144,37 @@ class Read:
 
 
 def _read_numbered(path: Path, file_path: str, offset: int, limit: int) -> str:
-    # Streams the file so that reading 50 lines of a huge log does not load all of it.
+    """The `cat -n` window, after a note line when the file has more than one hard link."""
     with path.open("rb") as fh:
-        if looks_binary(fh.read(BINARY_SNIFF_BYTES)):
-            raise ToolError(f"{file_path} appears to be a binary file and cannot be read as text")
-        fh.seek(0)
-        out: list[str] = []
-        size = 0
-        line_no = 0
-        for line_no, raw in enumerate(fh, start=1):
-            if line_no < offset:
-                continue
-            if len(out) >= limit or size >= MAX_READ_CHARS:
-                out.append(
-                    f"\n[Showed lines {offset}-{line_no - 1}; the file continues: read with offset={line_no}]"
-                )
-                return "\n".join(out)
-            text = raw.decode("utf-8", errors="replace").rstrip("\n").rstrip("\r")
-            entry = f"{line_no:>6}\t{truncate_line(text)}"
-            out.append(entry)
-            size += len(entry) + 1
+        links = os.fstat(fh.fileno()).st_nlink
+        note = (
+            f"[note: this file has {links} hard links; it may also be reachable outside the root]\n"
+            if links > 1
+            else ""
+        )
+        return note + _numbered_lines(fh, file_path, offset, limit)
+
+
+def _numbered_lines(fh: BinaryIO, file_path: str, offset: int, limit: int) -> str:
+    # Streams the file so that reading 50 lines of a huge log does not load all of it.
+    if looks_binary(fh.read(BINARY_SNIFF_BYTES)):
+        raise ToolError(f"{file_path} appears to be a binary file and cannot be read as text")
+    fh.seek(0)
+    out: list[str] = []
+    size = 0
+    line_no = 0
+    for line_no, raw in enumerate(fh, start=1):
+        if line_no < offset:
+            continue
+        if len(out) >= limit or size >= MAX_READ_CHARS:
+            out.append(
+                f"\n[Showed lines {offset}-{line_no - 1}; the file continues: read with offset={line_no}]"
+            )
+            return "\n".join(out)
+        text = raw.decode("utf-8", errors="replace").rstrip("\n").rstrip("\r")
+        entry = f"{line_no:>6}\t{truncate_line(text)}"
+        out.append(entry)
+        size += len(entry) + 1
     if line_no == 0:
         return EMPTY_FILE_NOTE
     if not out:
@@ -182,7 +220,7 @@ class Write:
             raise ToolError(f"{file_path} is a directory, not a file")
         existed = path.exists()
         try:
-            await asyncio.to_thread(_write_text, path, content)
+            await asyncio.to_thread(_write_text, path, file_path, content)
         except OSError as err:
             raise _os_error("write", file_path, err) from err
         if existed:
@@ -190,10 +228,15 @@ class Write:
         return f"File created successfully at: {ctx.display(path)} ({_count_lines(content)} lines)."
 
 
-def _write_text(path: Path, content: str) -> None:
+def _write_text(path: Path, file_path: str, content: str) -> None:
+    """Create or overwrite `path`; `ToolError` (and nothing changed) for a file with more than
+    one hard link or that is not a regular file."""
     path.parent.mkdir(parents=True, exist_ok=True)
+    fd = _open_for_change(path, os.O_WRONLY | os.O_CREAT)  # no O_TRUNC: check first
     # newline="" keeps the model's line endings exactly as sent.
-    with path.open("w", encoding="utf-8", newline="") as fh:
+    with open(fd, "w", encoding="utf-8", newline="") as fh:
+        _refuse_hard_links(os.fstat(fd), file_path)
+        fh.truncate(0)
         fh.write(content)
 
 
@@ -269,15 +312,26 @@ class Edit:
                 "Cannot create new file - file already exists. Use a non-empty old_string to edit it."
             )
         try:
-            await asyncio.to_thread(_write_text, path, content)
+            await asyncio.to_thread(_write_text, path, file_path, content)
         except OSError as err:
             raise _os_error("write", file_path, err) from err
         return f"File created successfully at: {ctx.display(path)}."
 
 
 def _replace_in_file(path: Path, file_path: str, old: str, new: str, replace_all: bool) -> int:
-    """Replace and write back; return the number of replacements.  Raises before writing on error."""
-    raw = path.read_bytes()
+    """Replace and write back, through the descriptor the checks were made on; return the
+    number of replacements.  Raises before writing on error."""
+    with open(_open_for_change(path, os.O_RDWR), "r+b") as fh:
+        _refuse_hard_links(os.fstat(fh.fileno()), file_path)
+        updated, count = _replaced(fh.read(), file_path, old, new, replace_all)
+        fh.seek(0)
+        fh.truncate()
+        fh.write(updated.encode("utf-8"))
+    return count
+
+
+def _replaced(raw: bytes, file_path: str, old: str, new: str, replace_all: bool) -> tuple[str, int]:
+    """The text with the replacement made, and how many were made; `ToolError` if none can be."""
     if looks_binary(raw):
         raise ToolError(f"{file_path} appears to be a binary file and cannot be edited as text")
     try:
@@ -295,5 +349,4 @@ def _replace_in_file(path: Path, file_path: str, old: str, new: str, replace_all
             f"old_string so that it matches exactly once.\nString: {old}"
         )
     updated = content.replace(old, new) if replace_all else content.replace(old, new, 1)
-    _write_text(path, updated)
-    return count if replace_all else 1
+    return updated, count if replace_all else 1

@@ -1,12 +1,13 @@
 """Claude Code's `Glob` tool: files by name pattern, newest first.
 
-Patterns are read by the one glob engine (`agentbook.tools._globs`); the walk is shared with Grep
-(`agentbook.tools.search`).
+Patterns are read by the one glob engine (`agentbook.tools._globs`), whose regexes cannot backtrack
+catastrophically; the walk is `agentbook.tools.search.walk_files`.
 """
 
 from __future__ import annotations
 
 import asyncio
+import re
 from pathlib import Path
 from typing import Any
 
@@ -65,9 +66,13 @@ class Glob:
             raise ToolError(f"{args.get('path')} is not a directory")
         base, rest = _split_literal_prefix(ctx, base, pattern)
         try:
-            matches = _glob(base, rest, ctx, INLINE_WALK_ENTRIES)
+            regex = glob_to_regex(rest)
+        except ValueError as err:  # too many brace alternatives
+            raise ToolError(f"invalid pattern {pattern!r}: {err}") from err
+        try:
+            matches = _glob(base, rest, regex, ctx, INLINE_WALK_ENTRIES)
         except WalkTooBig:
-            matches = await asyncio.to_thread(_glob, base, rest, ctx)
+            matches = await asyncio.to_thread(_glob, base, rest, regex, ctx)
         if not matches:
             return "No files found"
         shown = [ctx.display(p) for p in matches[:GLOB_MAX_RESULTS]]
@@ -98,12 +103,13 @@ def _split_literal_prefix(ctx: ToolContext, base: Path, pattern: str) -> tuple[P
     return base, "/".join(parts)
 
 
-def _glob(base: Path, rest: str, ctx: ToolContext, budget: int | None = None) -> list[str]:
-    """Absolute paths of the files below `base` matching `rest`, newest first (`WalkTooBig` past
-    `budget` directory entries)."""
+def _glob(
+    base: Path, rest: str, regex: re.Pattern[str], ctx: ToolContext, budget: int | None = None
+) -> list[str]:
+    """Absolute paths of the files below `base` matching `rest` (compiled: `regex`), newest first
+    (`WalkTooBig` past `budget` directory entries)."""
     if not base.is_dir():
         return []
-    regex = glob_to_regex(rest)
     # Without ** or braces the pattern fixes the depth, so the walk need not go deeper.
     max_depth = None if "**" in rest or "{" in rest else rest.count("/") + 1
     return newest_first(path for rel, path in walk_files(base, ctx, max_depth, budget) if regex.match(rel))

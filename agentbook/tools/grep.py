@@ -1,63 +1,36 @@
-"""Claude Code's `Grep` tool: file contents by regular expression, with ripgrep's options and output.
+"""Claude Code's `Grep` tool: file contents by regular expression, on ripgrep.
 
-File filters (`glob`, `type`) are read by the one glob engine (`agentbook.tools._globs`); the
-walk is shared with Glob (`agentbook.tools.search`).  The regex dialect is Python's `re`.
+ripgrep does the walking and the matching (`agentbook.tools._ripgrep` runs it): patterns are
+its Rust regex syntax, matched in linear time outside this process; `.gitignore` is honoured
+inside a git repository; hidden files are searched but VCS directories (`.git` and friends) are
+not, as Claude Code passes `--hidden` and excludes them; binary files are skipped; symbolic links
+are never followed, so a walk cannot leave the root (a `path` argument goes through
+`ToolContext.resolve`).  `glob` and `type` are rg's `--glob` and `--type`, matched relative to the
+search directory.
+
+This module turns the input into rg arguments and rg's output into Claude Code's formats.  rg
+prints with `--null`, so any file name reads back unambiguously, and the output is read as it
+arrives, keeping only about what will be shown: a search matching every line of a big tree costs
+rg's time, not this process's memory.  Paths are shown relative to the root, like Glob's.
 """
 
 from __future__ import annotations
 
-import asyncio
-import bisect
+import os
 import re
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+import stat
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from agentbook.tools._globs import glob_to_regex
+from agentbook.tools._grep_output import OutputWindow, finish, hard_link_note
+from agentbook.tools._ripgrep import RgExit, run_rg
 from agentbook.tools.base import ToolContext, ToolError, validate_input
-from agentbook.tools.files import looks_binary, truncate_line
-from agentbook.tools.search import newest_first, search_dir, walk_files
+from agentbook.tools.files import BINARY_SNIFF_BYTES, MAX_LINE_CHARS, looks_binary
+from agentbook.tools.search import SKIP_DIRS, search_dir
 
-__all__ = ["FILE_TYPES", "Grep", "cap_output"]
-
-# A small version of ripgrep's --type table: name -> file-name globs.
-FILE_TYPES: dict[str, tuple[str, ...]] = {
-    "c": ("*.c", "*.h"),
-    "cpp": ("*.cpp", "*.cc", "*.cxx", "*.hpp", "*.hh", "*.hxx", "*.h"),
-    "cs": ("*.cs",),
-    "css": ("*.css", "*.scss", "*.sass", "*.less"),
-    "go": ("*.go",),
-    "html": ("*.html", "*.htm"),
-    "java": ("*.java",),
-    "js": ("*.js", "*.mjs", "*.cjs", "*.jsx"),
-    "json": ("*.json", "*.jsonl"),
-    "kotlin": ("*.kt", "*.kts"),
-    "md": ("*.md", "*.markdown"),
-    "php": ("*.php",),
-    "py": ("*.py", "*.pyi"),
-    "rb": ("*.rb",),
-    "ruby": ("*.rb",),
-    "rust": ("*.rs",),
-    "sh": ("*.sh", "*.bash", "*.zsh"),
-    "sql": ("*.sql",),
-    "swift": ("*.swift",),
-    "toml": ("*.toml",),
-    "ts": ("*.ts", "*.tsx", "*.mts", "*.cts"),
-    "txt": ("*.txt",),
-    "xml": ("*.xml",),
-    "yaml": ("*.yaml", "*.yml"),
-}
-
-
-@dataclass(frozen=True)
-class _GrepOptions:
-    regex: re.Pattern[str]
-    multiline: bool
-    line_numbers: bool
-    before: int
-    after: int
-
+__all__ = ["Grep"]
 
 _GREP_SCHEMA: dict[str, Any] = {
     "type": "object",
@@ -66,11 +39,13 @@ _GREP_SCHEMA: dict[str, Any] = {
         "path": {"type": "string", "description": "File or directory to search in (default: the root)"},
         "glob": {
             "type": "string",
-            "description": 'Glob to filter files (e.g. "*.js", "*.{ts,tsx}"); a leading ! excludes',
+            "description": 'Glob to filter files (e.g. "*.js", "*.{ts,tsx}"); a leading ! excludes; '
+            "several may be separated by spaces",
         },
         "type": {
             "type": "string",
-            "description": "File type to search: " + ", ".join(sorted(FILE_TYPES)),
+            "description": 'File type to search, by ripgrep\'s --type names (e.g. "py", "js", "ts", '
+            '"rust", "go", "java", "md")',
         },
         "output_mode": {
             "type": "string",
@@ -110,16 +85,17 @@ _GREP_SCHEMA: dict[str, Any] = {
 
 
 class Grep:
-    """Search file contents with a regular expression, ripgrep style."""
+    """Search file contents with a regular expression, on ripgrep."""
 
     name: str = "Grep"
     description: str = (
-        "A content search tool with ripgrep's options and output (pure Python underneath).\n\n"
+        "A content search tool built on ripgrep.\n\n"
         "Usage:\n"
         "- Use Grep for search tasks instead of running grep or rg through Bash.\n"
-        '- pattern is a Python regular expression (e.g. "log.*Error", "def\\s+\\w+"); literal '
-        "braces and other metacharacters need escaping.\n"
-        '- Filter files with glob (e.g. "*.js", "**/*.{ts,tsx}") or type (e.g. "py", "js", '
+        '- pattern is a ripgrep (Rust) regular expression (e.g. "log.*Error", "def\\s+\\w+"): no '
+        "look-around or backreferences; literal braces and other metacharacters need escaping "
+        "(interface\\{\\} finds interface{}).\n"
+        '- Filter files with glob (e.g. "*.js", "**/*.{ts,tsx}", "!*.md") or type (e.g. "py", "js", '
         '"rust").\n'
         '- output_mode: "files_with_matches" (default) lists matching files, newest first; "content" '
         'shows matching lines as path:line:text (context lines as path-line-text); "count" shows '
@@ -127,198 +103,170 @@ class Grep:
         "- By default a pattern matches within one line; set multiline to true for patterns that "
         "span lines (then . matches newlines too).\n"
         "- head_limit keeps only the first N lines/entries of output; offset skips the first N.\n"
-        "- .git and binary files are skipped."
+        f"- Lines longer than {MAX_LINE_CHARS} bytes are cut.\n"
+        "- Hidden files are searched; files ignored by .gitignore (in a git repository), binary "
+        "files, VCS directories like .git and symbolic links are skipped."
     )
     input_schema: dict[str, Any] = _GREP_SCHEMA
 
     async def run(self, input: dict[str, Any], ctx: ToolContext) -> str:
-        """The search result in the chosen output mode; a "No ... found" line when nothing matches."""
+        """The search result in the chosen output mode; a "No ... found" line when nothing matches.
+
+        Raises `ToolError` for a pattern, glob or type rg rejects (with rg's message) and when
+        the search outlasts `ctx.grep_timeout_s` (rg is killed).
+        """
         args = validate_input(self.input_schema, input)
-        options = _grep_options(args)
         target = search_dir(ctx, args.get("path"))
-        accept = _file_filter(args.get("glob"), args.get("type"))
         mode: str = args.get("output_mode", "files_with_matches")
-        results = await asyncio.to_thread(_grep_files, target, ctx, accept, options)
-        lines = _format(results, mode, options, ctx)
-        if not lines:
+        window = OutputWindow(
+            int(args.get("offset", 0)), int(args.get("head_limit", 0)), ctx.max_output_chars
+        )
+        if target.is_dir():
+            cwd, where = target, "."
+        else:
+            cwd, where = target.parent, target.name
+            if _is_binary_file(target):
+                return "No files found" if mode == "files_with_matches" else "No matches found"
+        reader = _Reader(cwd, mode, args, window, ctx.display)
+        done = await run_rg(_rg_args(args, mode, where), cwd, ctx.grep_timeout_s, reader.feed)
+        _check_exit(done, args)
+        if not reader.paths:
             return "No files found" if mode == "files_with_matches" else "No matches found"
-        return _finish(lines, args, mode, results, ctx)
+        body = await finish(mode, reader.paths, reader.counts, window, ctx.display)
+        return body + await hard_link_note(reader.paths, ctx.display)
 
 
-def _grep_options(args: dict[str, Any]) -> _GrepOptions:
-    flags = re.IGNORECASE if args.get("-i") else 0
-    multiline = bool(args.get("multiline"))
-    if multiline:
-        flags |= re.MULTILINE | re.DOTALL
+def _is_binary_file(path: Path) -> bool:
+    """Whether the regular file `path` looks binary.  rg skips binary files it walks to but prints
+    a notice for one named on its command line, so a named file is sniffed here, as before."""
     try:
-        regex = re.compile(args["pattern"], flags)
-    except re.error as err:
-        raise ToolError(f"Invalid regular expression {args['pattern']!r}: {err}") from err
+        if not stat.S_ISREG(os.stat(path).st_mode):
+            return False  # a FIFO and the like: never read here (it could block); rg copes
+        with open(path, "rb") as fh:
+            return looks_binary(fh.read(BINARY_SNIFF_BYTES))
+    except OSError:
+        return False  # rg reports what it cannot read (it skips it)
+
+
+def _rg_args(args: dict[str, Any], mode: str, where: str) -> list[str]:
+    """rg's command line for the input `args`, searching `where` (relative to rg's cwd)."""
+    out = ["--no-config", "--no-messages", "--color=never", "--hidden", "--no-follow", "--null"]
+    multiline = bool(args.get("multiline"))
+    if mode == "files_with_matches":
+        out.append("--files-with-matches")
+    elif mode == "count" and not multiline:
+        # Sorted (rg then searches on one thread): the same order every call, so offset pages.
+        out += ["--count", "--with-filename", "--sort=path"]
+    else:
+        # Multiline counts are counted here from content: rg's --count would count a match
+        # spanning three lines once, and Grep counts lines.
+        out += ["--line-number", "--with-filename", "--no-heading", "--sort=path"]
+        out += ["--no-context-separator", f"--max-columns={MAX_LINE_CHARS}", "--max-columns-preview"]
+        if mode == "content":
+            before, after = _context(args)
+            out += [f"--before-context={before}", f"--after-context={after}"]
+    if args.get("-i"):
+        out.append("--ignore-case")
+    if multiline:
+        out += ["--multiline", "--multiline-dotall"]
+    # Values joined to their option and the path after `--`: none can be read as an option.
+    if "type" in args:
+        out.append(f"--type={args['type']}")
+    out += [f"--glob={glob}" for glob in str(args.get("glob", "")).split()]
+    # Last, as a later glob wins: no filter can bring .git back.
+    out += [f"--glob=!{vcs}" for vcs in sorted(SKIP_DIRS)]
+    return [*out, f"--regexp={args['pattern']}", "--", where]
+
+
+def _context(args: dict[str, Any]) -> tuple[int, int]:
     context = int(args.get("-C", 0))
-    return _GrepOptions(
-        regex=regex,
-        multiline=multiline,
-        line_numbers=bool(args.get("-n", True)),
-        before=int(args.get("-B", context)),
-        after=int(args.get("-A", context)),
-    )
+    return int(args.get("-B", context)), int(args.get("-A", context))
 
 
-def _file_filter(glob: str | None, file_type: str | None) -> Callable[[str], bool]:
-    """A predicate on paths relative to the search directory (posix form), from glob and type.
-
-    Like ripgrep, a glob without `/` is matched against the file name, one with `/` against the
-    whole relative path; a leading `!` excludes; several globs may be separated by whitespace.
-    """
-    includes: list[_NameGlob] = []
-    excludes: list[_NameGlob] = []
-    for g in (glob or "").split():
-        target = excludes if g.startswith("!") else includes
-        target.append(_NameGlob.of(g.lstrip("!")))
-    type_globs: list[_NameGlob] = []
-    if file_type is not None:
-        if file_type not in FILE_TYPES:
-            known = ", ".join(sorted(FILE_TYPES))
-            raise ToolError(f"unknown file type {file_type!r}; known types: {known}")
-        type_globs = [_NameGlob.of(g) for g in FILE_TYPES[file_type]]
-
-    def accept(rel: str) -> bool:
-        if type_globs and not any(g.matches(rel) for g in type_globs):
-            return False
-        if includes and not any(g.matches(rel) for g in includes):
-            return False
-        return not any(g.matches(rel) for g in excludes)
-
-    return accept
+def _check_exit(done: RgExit, args: dict[str, Any]) -> None:
+    """Raise rg's complaint as a `ToolError`.  Exit 2 with nothing said means only that some
+    files could not be read (`--no-messages` silences those), which Grep skips, as rg does."""
+    if done.returncode in (0, 1) or (done.returncode == 2 and not done.stderr):
+        return
+    message = done.stderr.removeprefix("rg: ") or f"ripgrep failed (exit status {done.returncode})"
+    if "regex" in message:  # "regex parse error", "... not allowed in a regex", size limits
+        raise ToolError(f"Invalid regular expression {args['pattern']!r} (ripgrep's Rust syntax): {message}")
+    if message.startswith("unrecognized file type"):
+        raise ToolError(
+            f"unknown file type {args.get('type')!r}: ripgrep knows py, js, ts, rust, go, java, c, "
+            "cpp, md, json, yaml, toml, sh and many more (or filter with glob)"
+        )
+    raise ToolError(f"ripgrep refused the search: {message}")
 
 
-@dataclass(frozen=True)
-class _NameGlob:
-    regex: re.Pattern[str]
-    whole_path: bool  # the glob had a "/": match the relative path, not just the file name
-
-    @classmethod
-    def of(cls, glob: str) -> _NameGlob:
-        return cls(glob_to_regex(glob), "/" in glob)
-
-    def matches(self, rel: str) -> bool:
-        return bool(self.regex.match(rel if self.whole_path else rel.rsplit("/", 1)[-1]))
+_LINE_PREFIX = re.compile(rb"(\d+)([:-])")  # rg's `N:` (a match) or `N-` (context) after a path
 
 
 @dataclass
-class _FileResult:
-    path: Path
-    lines: list[str]
-    matched: list[int]  # 0-based indices of matching lines, ascending
+class _Reader:
+    """Reads rg's `--null` output as it arrives: what Grep will show, and which files matched.
 
+    Records are a path ended by NUL, then (in count and content modes) the rest of its line.
+    What is left without a NUL at the end is a notice, not a record, and is dropped.
+    """
 
-def _grep_files(
-    target: Path, ctx: ToolContext, accept: Callable[[str], bool], options: _GrepOptions
-) -> list[_FileResult]:
-    # An explicitly named file is always searched (as ripgrep does); filters apply to walked files.
-    if target.is_file():
-        candidates = [target]
-    else:
-        candidates = [Path(path) for rel, path in walk_files(target, ctx) if accept(rel)]
-    results = []
-    for path in candidates:
-        found = _grep_file(path, options)
-        if found is not None:
-            results.append(found)
-    return results
+    cwd: Path
+    mode: str
+    args: dict[str, Any]
+    window: OutputWindow
+    display: Callable[[str], str]
+    paths: list[str] = field(default_factory=list)  # absolute, in rg's order, each once
+    counts: dict[str, int] = field(default_factory=dict)  # count mode: matching lines per path
+    _pending: bytes = b""
+    _path: bytes | None = None
+    _last: tuple[str, int] | None = None  # the last content line shown: path and line number
 
+    def feed(self, data: bytes) -> None:
+        buf, pos = self._pending + data, 0
+        with_rest = self.mode != "files_with_matches"
+        while True:
+            if self._path is None:
+                end = buf.find(b"\0", pos)
+                if end < 0:
+                    break
+                self._path, pos = buf[pos:end], end + 1
+                if with_rest:
+                    continue
+                self._record(self._path, b"")
+            else:
+                end = buf.find(b"\n", pos)
+                if end < 0:
+                    break
+                self._record(self._path, buf[pos:end])
+                pos = end + 1
+            self._path = None
+        self._pending = buf[pos:]
 
-def _grep_file(path: Path, options: _GrepOptions) -> _FileResult | None:
-    try:
-        raw = path.read_bytes()
-    except OSError:
-        return None  # unreadable files are skipped, as ripgrep does (it only warns)
-    if looks_binary(raw):
-        return None
-    text = raw.decode("utf-8", errors="replace")
-    lines = text.split("\n")
-    if lines and lines[-1] == "":
-        lines.pop()
-    if options.multiline:
-        matched = _multiline_matches(text, options.regex)
-    else:
-        matched = [i for i, line in enumerate(lines) if options.regex.search(line.rstrip("\r"))]
-    if not matched:
-        return None
-    return _FileResult(path, [line.rstrip("\r") for line in lines], matched)
+    def _record(self, raw_path: bytes, rest: bytes) -> None:
+        path = os.path.normpath(os.path.join(self.cwd, os.fsdecode(raw_path)))
+        if not self.paths or self.paths[-1] != path:
+            self.paths.append(path)  # rg prints one file's records together
+        if self.mode == "files_with_matches":
+            return
+        if self.mode == "count" and not self.args.get("multiline"):
+            self.counts[path] = int(rest or b"0")
+            return
+        prefix = _LINE_PREFIX.match(rest)
+        if prefix is None:
+            return  # not a line record (rg prints none such with these flags)
+        number, sep = int(prefix.group(1)), prefix.group(2).decode()
+        if self.mode == "count":
+            self.counts[path] = self.counts.get(path, 0) + (sep == ":")
+            return
+        self._content_line(path, number, sep, rest[prefix.end() :].decode("utf-8", errors="replace"))
 
-
-def _multiline_matches(text: str, regex: re.Pattern[str]) -> list[int]:
-    """Indices of every line that some match of `regex` over the whole `text` touches."""
-    starts = [0] + [m.end() for m in re.finditer("\n", text)]
-    hit: set[int] = set()
-    for m in regex.finditer(text):
-        first = bisect.bisect_right(starts, m.start()) - 1
-        last = bisect.bisect_right(starts, max(m.start(), m.end() - 1)) - 1
-        hit.update(range(first, last + 1))
-    return sorted(hit)
-
-
-def _format(results: list[_FileResult], mode: str, options: _GrepOptions, ctx: ToolContext) -> list[str]:
-    if mode == "files_with_matches":
-        return [ctx.display(p) for p in newest_first(str(r.path) for r in results)]
-    if mode == "count":
-        return [f"{ctx.display(r.path)}:{len(r.matched)}" for r in results]
-    out: list[str] = []
-    for r in results:
-        if out and (options.before or options.after):
-            out.append("--")  # ripgrep separates files' context groups too
-        out.extend(_content_lines(r, options, ctx.display(r.path)))
-    return out
-
-
-def _content_lines(r: _FileResult, options: _GrepOptions, shown: str) -> Iterator[str]:
-    """ripgrep's content lines for one file: `path:n:text` matches, `path-n-text` context, `--`."""
-    matched = set(r.matched)
-    wanted: set[int] = set()
-    for i in r.matched:
-        wanted.update(range(max(0, i - options.before), min(len(r.lines), i + options.after + 1)))
-    previous = None
-    for i in sorted(wanted):
-        if previous is not None and i != previous + 1:
-            yield "--"
-        sep = ":" if i in matched else "-"
-        number = f"{i + 1}{sep}" if options.line_numbers else ""
-        yield f"{shown}{sep}{number}{truncate_line(r.lines[i])}"
-        previous = i
-
-
-def _finish(
-    lines: list[str], args: dict[str, Any], mode: str, results: list[_FileResult], ctx: ToolContext
-) -> str:
-    """Apply offset/head_limit, add Claude Code's summary line, and cap the size."""
-    total = len(lines)
-    offset = int(args.get("offset", 0))
-    head_limit = int(args.get("head_limit", 0))
-    window = lines[offset : offset + head_limit] if head_limit else lines[offset:]
-    limited = len(window) < total
-    note = f"\n\n[Showing {len(window)} of {total} entries (offset={offset}, head_limit={head_limit})]"
-    if mode == "files_with_matches":
-        body = f"Found {total} file{'s' if total != 1 else ''}\n" + "\n".join(window)
-    elif mode == "count":
-        occurrences = sum(len(r.matched) for r in results)
-        body = "\n".join(window) + (
-            f"\n\nFound {occurrences} total matching line{'s' if occurrences != 1 else ''} "
-            f"across {len(results)} file{'s' if len(results) != 1 else ''}."
-        )
-    else:
-        body = "\n".join(window)
-    if limited:
-        body += note
-    return cap_output(body, ctx.max_output_chars)
-
-
-def cap_output(text: str, limit: int) -> str:
-    """`text` cut to `limit` characters at a line boundary if possible, with a note of what was cut."""
-    if len(text) <= limit:
-        return text
-    head = text[:limit]
-    cut_at = head.rfind("\n")
-    if cut_at > limit // 2:
-        head = head[:cut_at]
-    return head + f"\n\n[Output truncated: {len(text) - len(head)} more characters not shown]"
+    def _content_line(self, path: str, number: int, sep: str, text: str) -> None:
+        """ripgrep's content lines: `path:n:text` matches, `path-n-text` context, and with
+        context a `--` between groups that do not touch (within a file and between files)."""
+        if any(_context(self.args)) and self._last is not None and self._last != (path, number - 1):
+            self.window.add("--")
+        self._last = (path, number)
+        shown = self.display(path)
+        text = text.removesuffix("\r")
+        line_number = f"{number}{sep}" if self.args.get("-n", True) else ""
+        self.window.add(f"{shown}{sep}{line_number}{text}")

@@ -1,14 +1,14 @@
-"""What Claude Code's search tools share: walking the tree below a search path.
+"""Walking the tree below a search path, for Glob, and the search path itself, for Glob and Grep.
 
-`Glob` (`agentbook.tools.glob`) and `Grep` (`agentbook.tools.grep`) are pure Python so they
-behave the same on every machine (Claude Code shells out to ripgrep).  Both walk with
-`walk_files`: below the search path, never into VCS metadata (`.git` and friends) or through
-directory symlinks (which avoids loops and escapes), skipping file symlinks whose target leaves
-the root.  Paths are printed relative to the root (`ToolContext.display`): shorter than Claude
-Code's absolute paths and accepted by every other tool just the same.
+`Glob` (`agentbook.tools.glob`) walks with `walk_files`: below the search path, never into VCS
+metadata (`.git` and friends) or through directory symlinks (which avoids loops and escapes),
+skipping file symlinks whose target leaves the root.  `Grep` (`agentbook.tools.grep`) leaves the
+walk to ripgrep, told to skip the same VCS directories (`SKIP_DIRS`, Claude Code's list) and to
+follow no symlink at all.  Paths are printed relative to the root (`ToolContext.display`): shorter
+than Claude Code's absolute paths and accepted by every other tool just the same.
 
-Deviations from ripgrep worth knowing: `.gitignore` files are not honoured and hidden files are
-searched (Claude Code passes `--hidden` too); the regex dialect is Python's `re`.
+A deviation from Claude Code worth knowing: Glob does not honour `.gitignore` (Grep does, as
+ripgrep does); hidden files are listed by both.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from agentbook.tools.base import ToolContext, ToolError
 
 __all__ = ["SKIP_DIRS", "WalkTooBig", "newest_first", "search_dir", "walk_files"]
 
-SKIP_DIRS = frozenset({".git", ".hg", ".svn", ".bzr", ".jj"})
+SKIP_DIRS = frozenset({".git", ".hg", ".svn", ".bzr", ".jj", ".sl"})
 
 
 class WalkTooBig(Exception):

@@ -55,10 +55,9 @@ def path_pattern(spec: str) -> _PathPattern:
     up = 0
     while rest == ".." or rest.startswith("../"):
         up, rest = up + 1, rest[3:]
-    body = gitignore_regex(rest) if rest else ".*"
-    prefix = "" if anchored else "(?:.*/)?"
-    # A pattern matching a directory covers everything inside it, as in gitignore.
-    return _PathPattern(base, up, re.compile(prefix + body + "(?:/.*)?", re.DOTALL))
+    # A pattern matching a directory covers everything inside it, as in gitignore (`below`).
+    body = gitignore_regex(rest, anchored=anchored, below=True) if rest else ".*"
+    return _PathPattern(base, up, re.compile(body, re.DOTALL))
 
 
 def rule_matches(spec: str, target: Target | None, root: str, *, for_allow: bool) -> bool:
