@@ -235,3 +235,17 @@ def test_sandboxed_calls_leave_no_descriptor_or_file_behind(world: Path) -> None
     for _ in range(20):
         assert bash(world, "git config --global user.name") != ""  # its ~/.gitconfig came through a pipe
     assert len(os.listdir("/proc/self/fd")) == before and ours() <= files
+
+
+def test_grep_never_searches_secrets_below_its_folder(world: Path, tmp_path: Path) -> None:
+    from agentbook.tools import Grep
+
+    home = tmp_path / "home"
+    (home / "a[b]").mkdir()
+    (home / "a[b]/private.txt").write_text("CANARY-BRACKETS\n")
+    ctx = ToolContext(root=home, sandbox=Sandbox(home, hidden=("~/a[b]",)))
+    for call in ({"pattern": "CANARY"}, {"pattern": "CANARY", "glob": "**/*", "output_mode": "content"},
+                 {"pattern": "CANARY", "glob": ".ssh/*", "output_mode": "count"}):  # fmt: skip
+        out = asyncio.run(Grep().run(call, ctx))
+        assert "ssh" not in out and "BRACKETS" not in out and "a[b]" not in out
+        assert ("x" in out) == ("glob" not in call or call["glob"] == "**/*")  # the home's own file

@@ -24,7 +24,15 @@ import functools
 import re
 from typing import TypeAlias
 
-__all__ = ["GLOB_META", "MAX_ALTERNATIVES", "gitignore_regex", "glob_to_regex", "has_magic", "overlap"]
+__all__ = [
+    "GLOB_META",
+    "MAX_ALTERNATIVES",
+    "gitignore_regex",
+    "glob_escape",
+    "glob_to_regex",
+    "has_magic",
+    "overlap",
+]
 
 # What makes a segment a pattern rather than a literal name (braces count for Glob and Grep).
 GLOB_META = re.compile(r"[*?\[{]")
@@ -346,3 +354,8 @@ def overlap(p: str, q: str) -> str | None:
     if len(literal) == 2:
         return max(literal, key=lambda x: len(_segments(x)))  # the file inside the folder
     return literal[0] if literal else f"{p} & {q}"
+
+
+def glob_escape(text: str) -> str:
+    """`text` as a glob that matches it literally: each metacharacter in a class of its own."""
+    return "".join(f"[{c}]" if c in "*?[]{}\\!" else c for c in text)

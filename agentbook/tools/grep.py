@@ -24,10 +24,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from agentbook.tools._globs import glob_escape
 from agentbook.tools._grep_output import OutputWindow, finish, hard_link_note
 from agentbook.tools._ripgrep import RgExit, run_rg
 from agentbook.tools.base import ToolContext, ToolError, validate_input
 from agentbook.tools.files import BINARY_SNIFF_BYTES, MAX_LINE_CHARS, looks_binary
+from agentbook.tools.sandbox import secret_paths
 from agentbook.tools.search import SKIP_DIRS, search_dir
 
 __all__ = ["Grep"]
@@ -128,7 +130,8 @@ class Grep:
             if _is_binary_file(target):
                 return "No files found" if mode == "files_with_matches" else "No matches found"
         reader = _Reader(cwd, mode, args, window, ctx.display)
-        done = await run_rg(_rg_args(args, mode, where), cwd, ctx.grep_timeout_s, reader.feed)
+        rg_args = _rg_args(args, mode, where, _secret_globs(cwd, ctx))
+        done = await run_rg(rg_args, cwd, ctx.grep_timeout_s, reader.feed)
         _check_exit(done, args)
         if not reader.paths:
             return "No files found" if mode == "files_with_matches" else "No matches found"
@@ -148,8 +151,17 @@ def _is_binary_file(path: Path) -> bool:
         return False  # rg reports what it cannot read (it skips it)
 
 
-def _rg_args(args: dict[str, Any], mode: str, where: str) -> list[str]:
-    """rg's command line for the input `args`, searching `where` (relative to rg's cwd)."""
+def _secret_globs(cwd: Path, ctx: ToolContext) -> list[str]:
+    """Globs excluding the secrets below `cwd` (`~/.ssh` in a root that is a home folder, say),
+    which `ctx.resolve` refuses by name and the Bash sandbox hides."""
+    hidden = ctx.sandbox.hidden if ctx.sandbox else ()
+    below = f"{cwd}/"
+    return [f"!/{glob_escape(s[len(below) :])}" for s in secret_paths(hidden) if s.startswith(below)]
+
+
+def _rg_args(args: dict[str, Any], mode: str, where: str, excluded: list[str]) -> list[str]:
+    """rg's command line for the input `args`, searching `where` (relative to rg's cwd), never
+    in the `excluded` globs."""
     out = ["--no-config", "--no-messages", "--color=never", "--hidden", "--no-follow", "--null"]
     multiline = bool(args.get("multiline"))
     if mode == "files_with_matches":
@@ -175,6 +187,7 @@ def _rg_args(args: dict[str, Any], mode: str, where: str) -> list[str]:
     out += [f"--glob={glob}" for glob in str(args.get("glob", "")).split()]
     # Last, as a later glob wins: no filter can bring .git back.
     out += [f"--glob=!{vcs}" for vcs in sorted(SKIP_DIRS)]
+    out += [f"--glob={glob}" for glob in excluded]
     return [*out, f"--regexp={args['pattern']}", "--", where]
 
 

@@ -42,6 +42,7 @@ __all__ = [
     "bwrap_path",
     "is_secret",
     "sandbox_env",
+    "secret_paths",
     "unavailable_reason",
 ]
 
@@ -248,7 +249,12 @@ def _worktree_binds(dotgit: Path, admin: Path, common: Path, head: str) -> list[
 def is_secret(path: str | os.PathLike[str], hidden: tuple[str, ...] = ()) -> bool:
     """Whether the real path `path` is one of `SECRET_PATHS` or `hidden`, or inside one."""
     text = os.fspath(path)
-    return any(text == s or text.startswith(s + "/") for s in _secrets(os.path.expanduser("~"), hidden))
+    return any(text == s or text.startswith(s + "/") for s in secret_paths(hidden))
+
+
+def secret_paths(hidden: tuple[str, ...] = ()) -> tuple[str, ...]:
+    """The real paths of `SECRET_PATHS` and `hidden`, `~` being the home folder of the moment."""
+    return _secrets(os.path.expanduser("~"), hidden)
 
 
 @functools.lru_cache(maxsize=32)
@@ -261,7 +267,7 @@ def _masks(hidden: tuple[str, ...], exposed: list[Path]) -> list[str]:
     """Secrets inside an exposed folder: an empty folder over a folder, `/dev/null` over a file."""
     prefixes = ["/etc/", *(str(e).rstrip("/") + "/" for e in exposed)]
     args: list[str] = []
-    for path in _secrets(os.path.expanduser("~"), hidden):
+    for path in secret_paths(hidden):
         if not any((path + "/").startswith(p) for p in prefixes) or not os.path.lexists(path):
             continue
         if os.path.isdir(path):
