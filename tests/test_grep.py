@@ -18,6 +18,9 @@ from typing import Any
 import pytest
 from support import child_processes, deadline, new_repo
 
+from agentbook.messages import Request, Response, Text, ToolResult, ToolUse
+from agentbook.models import ScriptedModel
+from agentbook.scheduler.launch import run_parallel
 from agentbook.tools import Grep, ToolContext, ToolError
 from agentbook.tools._ripgrep import find_rg
 
@@ -192,3 +195,48 @@ def test_a_large_output_is_read_as_it_comes_and_counted_exactly(ctx: ToolContext
     out = run({"pattern": "hit", "output_mode": "content", "head_limit": 2, "offset": 49_998}, ctx)
     assert out.splitlines()[:2] == ["f.txt:49999:hit", "f.txt:50000:hit"]
     assert "Showing 2 of 50000 entries" in out
+
+
+class Paced(ScriptedModel):
+    """Each agent (by its first message) takes `turns` Glob turns of `delay` seconds, then ends;
+    the agent whose message is `grep` first runs one catastrophic Grep over a big file."""
+
+    def __init__(self, turns: int, delay: float) -> None:
+        super().__init__(name="paced")
+        self.turns, self.delay = turns, delay
+        self.ended: dict[str, float] = {}
+
+    async def respond(self, request: Request) -> Response:
+        await asyncio.sleep(self.delay)
+        self.requests.append(request)
+        agent = request.messages[0].text
+        turn = sum(1 for m in request.messages if m.role == "assistant")
+        if agent == "grep" and turn == 0:
+            call = ToolUse("g", "Grep", {"pattern": "(a+)+$", "output_mode": "count"})
+            return self.reply(request, (call,))
+        if agent != "grep" and turn < self.turns:
+            return self.reply(request, (ToolUse(f"t{turn}", "Glob", {"pattern": "*.py"}),))
+        self.ended[agent] = time.monotonic()
+        return self.reply(request, (Text("done"),))
+
+
+def test_a_catastrophic_grep_does_not_slow_twenty_sibling_agents(tmp_path: Path) -> None:
+    """Python's `re` would hold the GIL on `(a+)+$` for hours and freeze every agent; ripgrep
+    matches in linear time in another process.  The siblings' makespan is measured twice in one
+    test, with and without that Grep beside them."""
+    # Lines that backtrack for ever in `re` (40 `a` then `!`), and one that matches.
+    (tmp_path / "big.txt").write_text(("a" * 40 + "!\n") * 50_000 + "a" * 40 + "\n")
+    siblings = {f"s{i}": f"s{i}" for i in range(20)}
+    makespans = {}
+    for label, tasks in (("alone", siblings), ("with grep", {**siblings, "grep": "grep"})):
+        model = Paced(turns=8, delay=0.05)
+        start = time.monotonic()
+        run = run_parallel(tasks, model=model, cwd=tmp_path, run_dir=tmp_path / label, interactive=False)
+        run.wait(timeout=60)
+        assert set(run.status.values()) == {"done"}
+        makespans[label] = max(t for name, t in model.ended.items() if name != "grep") - start
+        if label == "with grep":  # the Grep answered, and found the one matching line
+            results = [b for r in model.requests for m in r.messages for b in m.content
+                       if isinstance(b, ToolResult) and b.tool_use_id == "g"]  # fmt: skip
+            assert results and not results[0].is_error and str(results[0].content).startswith("big.txt:1\n")
+    assert makespans["with grep"] < 1.5 * makespans["alone"] + 0.2, makespans
