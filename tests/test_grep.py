@@ -202,7 +202,7 @@ class Paced(ScriptedModel):
     the agent whose message is `grep` first runs one catastrophic Grep over a big file."""
 
     def __init__(self, turns: int, delay: float) -> None:
-        super().__init__(name="paced")
+        super().__init__()  # named "scripted", which has no price on purpose
         self.turns, self.delay = turns, delay
         self.ended: dict[str, float] = {}
 
