@@ -159,7 +159,9 @@ def unavailable_reason() -> str | None:
 def _namespaces(network: bool) -> list[str]:
     # No --new-session: the sandbox's init stays in the process group Bash kills, and killing the
     # init ends its PID namespace, setsid children included (the group has no terminal to abuse).
-    flags = ["--die-with-parent", "--unshare-pid", "--unshare-ipc", "--unshare-uts",
+    # --cap-drop ALL: started as root, bwrap would keep the capabilities to remount its binds
+    # writable, unmount the masks and open any inode of the disk by handle.
+    flags = ["--die-with-parent", "--cap-drop", "ALL", "--unshare-pid", "--unshare-ipc", "--unshare-uts",
              "--unshare-cgroup-try", "--hostname", "sandbox"]  # fmt: skip
     return flags if network else [*flags, "--unshare-net"]
 
