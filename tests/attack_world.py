@@ -184,8 +184,9 @@ def snapshot(world: World) -> dict[str, tuple[Any, ...]]:
             info = os.lstat(path)
             if stat.S_ISLNK(info.st_mode):
                 state[rel] = ("link", os.readlink(path), info.st_mtime_ns)
-            elif stat.S_ISREG(info.st_mode):  # git refreshes the mtime of objects it writes again
-                mtime = 0 if "/.git/objects/" in rel else info.st_mtime_ns
+            elif stat.S_ISREG(info.st_mode):  # git refreshes the mtime of objects it writes again,
+                # and agentbook's own git rewrites config (same content) when it drops a branch
+                mtime = 0 if "/.git/objects/" in rel or rel == "repo/.git/config" else info.st_mtime_ns
                 state[rel] = (hashlib.sha256(path.read_bytes()).hexdigest(), mtime)
     return state
 

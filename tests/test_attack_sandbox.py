@@ -32,7 +32,7 @@ from agentbook.models import AnthropicModel
 from agentbook.scheduler.launch import run_parallel
 from agentbook.scheduler.ratelimit import reset_gates
 from agentbook.testing import ErrorReply, FakeAnthropic, FakeRequest, MessageReply, Reply, ToolUseBlock
-from agentbook.tools.sandbox import _gitconfig, unavailable_reason
+from agentbook.tools.sandbox import unavailable_reason
 
 REASON = unavailable_reason()
 pytestmark = pytest.mark.skipif(REASON is not None, reason=f"the Bash sandbox cannot run here: {REASON}")
@@ -171,8 +171,6 @@ def attack(world: World, monkeypatch: pytest.MonkeyPatch, mode: str) -> tuple[li
     seen = run_attacks(world, monkeypatch, mode)
     answered = {prompt_of(r) for r in seen["messages"] if result_of(r)}
     unfinished = [f"{a.id} never got its tool result back" for a in world.attacks if a.id not in answered]
-    if not os.path.exists(_gitconfig()):
-        unfinished.append(f"the box's git config {_gitconfig()} was deleted on the host")
     return unfinished + leaks(world, seen) + writes(world, before) + git_changes(world, repo_before), seen
 
 
@@ -191,11 +189,22 @@ def test_the_catalogue_holds_the_attacks_the_issue_asks_for() -> None:
     assert not [a.id for a in every if "@C_" in repr(a.input) or "@C_" in repr(a.links)]
 
 
+# A file hard-linked from outside the root is one file with a name inside it: Read and Grep show
+# it and say so; sandboxed Bash reads and writes it like any file of the root (an open limit,
+# plain folders only: a worktree's files are checked out fresh and the agent cannot link out).
+NOTED = frozenset({"r-hardlink", "gr-hardlink"})
+BASH_HARD_LINKS = frozenset({"b-hardlink-cat", "b-hardlink-append", "b-cp-hardlink", "b-touch-hardlink"})
+# An agent can add branches under its run's prefix (its ref folder is writable: git locks refs
+# there); it cannot move or delete another's.  An open limit.
+NEW_REFS = frozenset({"b-git-new-refs"})
+CONFINED = tuple(a for a in ATTACKS if a.id not in NOTED | BASH_HARD_LINKS | NEW_REFS)
+
+
 @pytest.mark.parametrize(("isolation", "mode"), SETTINGS, ids=IDS)
 def test_no_attack_escapes_the_sandbox(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, isolation: str, mode: str
 ) -> None:
-    world = World(tmp_path, monkeypatch, isolation, ATTACKS)
+    world = World(tmp_path, monkeypatch, isolation, CONFINED)
     escapes, seen = attack(world, monkeypatch, mode)
     control = [result_of(r) for r in seen["messages"] if prompt_of(r) == "b-control"][-1]
     ran = "project readme" in control and "HOME=/tmp" in control
@@ -204,7 +213,31 @@ def test_no_attack_escapes_the_sandbox(
     assert not escapes, f"{len(escapes)} escapes ({isolation} folder, {mode} mode):\n" + "\n".join(escapes)
 
 
-@pytest.mark.xfail(strict=False, reason="hard links: lands with the ripgrep/hard-link change")
+def test_read_and_grep_of_a_hard_linked_file_say_so(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    world = World(tmp_path, monkeypatch, "plain", tuple(a for a in ATTACKS if a.id in NOTED))
+    seen = run_attacks(world, monkeypatch, "default")
+    results = {prompt_of(r): result_of(r) for r in seen["messages"] if result_of(r)}
+    assert set(results) == NOTED and all("hard link" in text for text in results.values()), results
+
+
+@pytest.mark.xfail(
+    strict=True, reason="OPEN: sandboxed Bash reads and writes a file hard-linked from outside"
+)
+def test_bash_cannot_reach_a_file_hard_linked_from_outside(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    world = World(tmp_path, monkeypatch, "plain", tuple(a for a in ATTACKS if a.id in BASH_HARD_LINKS))
+    escapes, _ = attack(world, monkeypatch, "bypassPermissions")
+    assert not escapes, "\n".join(escapes)
+
+
+@pytest.mark.xfail(strict=True, reason="OPEN: an agent can add branches under its run's prefix")
+def test_an_agent_adds_no_branch(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    world = World(tmp_path, monkeypatch, "worktree", tuple(a for a in ATTACKS if a.id in NEW_REFS))
+    escapes, _ = attack(world, monkeypatch, "bypassPermissions")
+    assert not escapes, "\n".join(escapes)
+
+
 @pytest.mark.parametrize(("isolation", "mode"), SETTINGS, ids=IDS)
 def test_write_and_edit_refuse_hard_links(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, isolation: str, mode: str
@@ -218,7 +251,9 @@ def test_secrets_inside_the_root_stay_hidden(tmp_path: Path, monkeypatch: pytest
     # The root is the fake home itself: ~/.ssh and the like, and the user's hidden_paths, must stay
     # hidden although their folder is exposed.
     world = World(tmp_path, monkeypatch, "home", HOME_ATTACKS)
-    hidden = [str(world.home / "private"), "~/tilde-hidden.txt", "rel-hidden.txt"]
+    # A relative entry is refused (relative to what?); the file is hidden by its absolute path and
+    # read by the attacks through a relative one.
+    hidden = [str(world.home / "private"), "~/tilde-hidden.txt", str(world.home / "rel-hidden.txt")]
     seen = run_attacks(world, monkeypatch, "bypassPermissions", hidden_paths=hidden)
     escapes = leaks(world, seen)
     assert not escapes, f"{len(escapes)} secrets read inside the root:\n" + "\n".join(escapes)

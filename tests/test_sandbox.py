@@ -105,7 +105,8 @@ def test_a_worktree_agent_tests_and_commits_on_its_own_branch_only(
     git(repo, "worktree", "add", "-q", "-b", "agentbook/r/a", str(tmp_path / "wa"))
     git(repo, "worktree", "add", "-q", "-b", "agentbook/r/b", str(tmp_path / "wb"))
     config, other = (repo / ".git/config").read_text(), git(repo, "rev-parse", "agentbook/r/b")
-    out = bash(tmp_path / "wa", "python -m pytest -q -p no:cacheprovider 2>&1 | tail -1; echo x > new.txt; "
+    out = bash(tmp_path / "wa", branch="agentbook/r/a",
+               command="python -m pytest -q -p no:cacheprovider 2>&1 | tail -1; echo x > new.txt; "
                "git status --short; git add new.txt; git commit -qm mine; git diff HEAD~1 --stat; "
                "cat \"$(git rev-parse --path-format=absolute --git-common-dir)/../untracked.txt\" 2>&1; "
                "git config --local user.name EVIL 2>&1; git update-ref refs/heads/agentbook/r/b HEAD 2>&1; "
@@ -120,16 +121,20 @@ def test_a_worktree_agent_tests_and_commits_on_its_own_branch_only(
     assert (tmp_path / "wa/.git").read_text().startswith("gitdir: ")
 
 
-def test_in_its_own_checkout_git_config_and_hooks_are_read_only(
+def test_in_a_checkout_of_its_own_or_a_nested_one_dot_git_is_read_only(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     repo = new_repo(tmp_path / "repo", monkeypatch, {"a.txt": "a\n"})
-    config = (repo / ".git/config").read_text()
-    out = bash(repo, "git config user.name EVIL 2>&1; echo evil > .git/hooks/post-checkout 2>&1; "
-                     "echo b > b.txt; git add b.txt; git commit -qm b 2>&1; "
-                     "git log -1 --format=%s")  # fmt: skip
-    assert out.endswith("\nb") and (repo / ".git/config").read_text() == config
-    assert not (repo / ".git/hooks/post-checkout").exists()
+    (repo / "vendor").mkdir()
+    new_repo(repo / "vendor/lib", monkeypatch, {"b.txt": "b\n"})
+    configs = {p: p.read_text() for p in (repo / ".git/config", repo / "vendor/lib/.git/config")}
+    out = bash(repo, "git status --short; git config user.name EVIL 2>&1; "
+                     "echo evil > .git/hooks/post-checkout 2>&1; mv .git moved 2>&1; "
+                     "echo x >> vendor/lib/.git/config 2>&1; echo b > b.txt; git add b.txt 2>&1")  # fmt: skip
+    assert out.startswith("?? b.txt\n") or "?? vendor/" in out
+    assert out.count("Read-only file system") >= 3 and "Device or resource busy" in out
+    assert all(p.read_text() == text for p, text in configs.items())
+    assert not (repo / ".git/hooks/post-checkout").exists() and (repo / ".git").is_dir()
 
 
 def scripted_bash(command: str) -> ScriptedModel:
@@ -173,7 +178,8 @@ def test_sandbox_true_without_bwrap_starts_nothing(tmp_path: Path, monkeypatch: 
     [({"sandbox": "yes"}, "sandbox must be 'auto', True or False"),
      ({"sandbox": 1}, "sandbox must be"),
      ({"network": True}, "network must be 'off' or 'on'"),
-     ({"hidden_paths": "~/.x"}, "hidden_paths must be")],
+     ({"hidden_paths": "~/.x"}, "hidden_paths must be"),
+     ({"hidden_paths": ["notes.txt"]}, "hidden_paths must be absolute or start with ~")],
 )  # fmt: skip
 def test_bad_sandbox_options_name_the_option(
     tmp_path: Path, options: dict[str, object], message: str

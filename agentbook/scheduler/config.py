@@ -262,6 +262,9 @@ def _check_isolation(config: RunConfig) -> None:
     listed = isinstance(paths, Sequence) and not isinstance(paths, str)
     if not listed or not all(p and isinstance(p, str) for p in paths):
         raise TypeError(f"hidden_paths must be a list of paths, not {paths!r}")
+    relative = [p for p in paths if not p.startswith(("/", "~"))]
+    if relative:  # relative to what? the process's folder is not the agents' root
+        raise ValueError(f"hidden_paths must be absolute or start with ~, not {relative[0]!r}")
 
 
 def _integer(config: RunConfig, option: str, least: int, *, optional: bool = False) -> None:

@@ -57,7 +57,7 @@ async def explore_async(
     folder = Path(run_dir) if run_dir is not None else new_run_dir()
     session = new_session_id()
     writer = TranscriptWriter(transcript_path(folder, session), session_id=session)
-    sandbox, _ = sandbox_for("auto", root, network=False, hidden=(), in_worktree=False)
+    sandbox, _ = sandbox_for("auto", root, network=False, hidden=(), branch=None)
     ctx = ToolContext(root=root, env=safe_env(), sandbox=sandbox)
     try:
         result = await run_agent(

@@ -67,15 +67,17 @@ def check_sandbox(default: SandboxSetting, specs: list[AgentSpec]) -> None:
 
 
 def sandbox_for(
-    setting: SandboxSetting, root: Path, *, network: bool, hidden: tuple[str, ...], in_worktree: bool
+    setting: SandboxSetting, root: Path, *, network: bool, hidden: tuple[str, ...], branch: str | None
 ) -> tuple[Sandbox | None, Sandboxing]:
-    """The agent's `Sandbox` (`None` when opted out or impossible) and its effect on Bash."""
+    """The agent's `Sandbox` (`None` when opted out or impossible) and its effect on Bash;
+    `branch` is its worktree's branch (`None`: it works in no worktree)."""
     if setting is False:
         return None, Sandboxing()
     reason = unavailable_reason()
     if reason is not None:
         return None, Sandboxing(missing=reason)
-    return Sandbox(root, network=network, hidden=hidden), Sandboxing(auto_allow=in_worktree)
+    sandbox = Sandbox(root, network=network, hidden=hidden, branch=branch)
+    return sandbox, Sandboxing(auto_allow=branch is not None)
 
 
 def notice(setting: SandboxSetting) -> str | None:

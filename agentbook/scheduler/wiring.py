@@ -111,8 +111,9 @@ class Wiring:
         model = self.model(record.task)
         tree = await self._worktree(record, spec)
         record.root = tree.path if tree is not None else self._parent_root(record)
-        isolated = self._in_worktree(record)
-        ctx, sandboxing = self._context(record.root, spec, isolated)
+        branch = self._worktree_branch(record)
+        isolated = branch is not None
+        ctx, sandboxing = self._context(record.root, spec, branch)
         if spec and spec.max_turns and not history:
             max_turns = min(max_turns, spec.max_turns)
         writer = self._writer(record)
@@ -154,20 +155,23 @@ class Wiring:
                 await asyncio.to_thread(self._finish, record, tree, result.state == "done")
         return result
 
-    def _context(self, root: Path, spec: AgentSpec | None, isolated: bool) -> tuple[ToolContext, Sandboxing]:
+    def _context(
+        self, root: Path, spec: AgentSpec | None, branch: str | None
+    ) -> tuple[ToolContext, Sandboxing]:
         """What the agent's tools may touch: its root, the environment, its sandbox."""
         sandbox, sandboxing = sandbox_for(
             setting_of(self.config.sandbox, spec), root,
             network=((spec.network if spec else None) or self.config.network) == "on",
-            hidden=self.config.hidden_paths, in_worktree=isolated,
+            hidden=self.config.hidden_paths, branch=branch,
         )  # fmt: skip
         return ToolContext(root=root, env=dict(self.run.env), sandbox=sandbox), sandboxing
 
-    def _in_worktree(self, record: AgentRecord) -> bool:
-        """Whether `record` works in a worktree: its own, or (a sub-agent) its parent's."""
+    def _worktree_branch(self, record: AgentRecord) -> str | None:
+        """The branch of the worktree `record` works in (its own, or a sub-agent's parent's);
+        `None` when it works in none."""
         while record.worktree is None and record.parent in self.run.records:
             record = self.run.records[record.parent]
-        return record.worktree is not None
+        return (record.branch or "") if record.worktree is not None else None
 
     def _writer(self, record: AgentRecord) -> TranscriptWriter:
         """`record`'s transcript writer: one per agent, kept across resumes (it appends)."""

@@ -34,6 +34,8 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from agentbook.tools._gitbox import GitBox, nested_repositories
+
 __all__ = [
     "ENV_ALLOWED",
     "SECRET_PATHS",
@@ -64,11 +66,21 @@ _GIT_ENV = {"GIT_CONFIG_COUNT": "1", "GIT_CONFIG_KEY_0": "gc.auto", "GIT_CONFIG_
 @dataclass(frozen=True)
 class Sandbox:
     """How one agent's Bash calls are confined: `root` writable, `hidden` paths (`~` allowed) masked
-    on top of `SECRET_PATHS`, the network on or off."""
+    on top of `SECRET_PATHS`, the network on or off, and in a worktree its git as
+    `agentbook.tools._gitbox` says."""
 
     root: Path
     network: bool = False
     hidden: tuple[str, ...] = ()
+    branch: str | None = None
+    """In a worktree, the agent's branch: the one ref its git commands may move."""
+
+    def settle(self) -> None:
+        """After each call, in a worktree: its new git objects into the shared store, checked
+        (see `agentbook.tools._gitbox`)."""
+        box = GitBox.of(Path(os.path.realpath(self.root)), self.branch)
+        if box is not None:
+            box.settle()
 
     def launch(self, program: Sequence[str]) -> Launch:
         """What runs `program` (a name on `PATH` or a path there) in the sandbox, in the root.
@@ -85,7 +97,9 @@ class Sandbox:
             args += ["--ro-bind", path, path]
             exposed.append(Path(path))
         args += ["--bind", str(root), str(root)]
-        args += _git_binds(root)
+        box = GitBox.of(root, self.branch)
+        args += box.args() if box is not None else []
+        args += [a for git in nested_repositories(root) for a in ("--ro-bind", str(git), str(git))]
         args += _masks(self.hidden, exposed)
         config = _pipe_with(_gitconfig())  # bwrap reads it into the box's ~/.gitconfig
         args += ["--ro-bind-data", str(config), "/tmp/.gitconfig", "--chdir", str(root)]
@@ -203,49 +217,6 @@ def _tool_dirs() -> tuple[str, ...]:
             continue
         chosen.append(real)
     return tuple(chosen)
-
-
-def _git_binds(root: Path) -> list[str]:
-    dotgit = root / ".git"
-    if dotgit.is_dir() and not dotgit.is_symlink():
-        return [a for name in ("config", "hooks") for a in ("--ro-bind-try", *(str(dotgit / name),) * 2)]
-    if not dotgit.is_file():
-        return []
-    try:
-        admin = _gitdir(dotgit)
-        common = Path(os.path.realpath(admin / (admin / "commondir").read_text().strip()))
-        head = (admin / "HEAD").read_text().strip()
-    except (OSError, ValueError):
-        return []  # not a worktree git understands either: nothing of it is mounted
-    return _worktree_binds(dotgit, admin, common, head)
-
-
-def _gitdir(dotgit: Path) -> Path:
-    text = dotgit.read_text().strip()
-    if not text.startswith("gitdir:"):
-        raise ValueError(f"{dotgit} is not a gitdir link")
-    return Path(os.path.realpath(dotgit.parent / text.removeprefix("gitdir:").strip()))
-
-
-def _worktree_binds(dotgit: Path, admin: Path, common: Path, head: str) -> list[str]:
-    def ro(path: Path) -> list[str]:
-        return ["--ro-bind-try", str(path), str(path)]
-
-    def rw(path: Path) -> list[str]:
-        return ["--bind-try", str(path), str(path)]
-
-    shared = ("HEAD", "config", "packed-refs", "info", "hooks", "refs")
-    args = [a for name in shared for a in ro(common / name)]
-    args += rw(common / "objects") + rw(admin) + ro(admin / "commondir") + ro(admin / "gitdir") + ro(dotgit)
-    ref = head.removeprefix("ref:").strip() if head.startswith("ref:") else ""
-    if ref.startswith("refs/heads/"):
-        folder = common / os.path.dirname(ref)
-        logs = common / "logs" / os.path.dirname(ref)
-        logs.mkdir(parents=True, exist_ok=True)  # git writes the branch's reflog here
-        args += rw(folder) + rw(logs)
-        with os.scandir(folder) as entries:  # the other agents' branches stay as they are
-            args += [a for e in entries if e.name != os.path.basename(ref) for a in ro(Path(e.path))]
-    return args
 
 
 def is_secret(path: str | os.PathLike[str], hidden: tuple[str, ...] = ()) -> bool:

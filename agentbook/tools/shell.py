@@ -31,7 +31,7 @@ from typing import Any
 from agentbook.redact import secret_values
 from agentbook.tools._shellwords import command_words
 from agentbook.tools.base import ToolContext, ToolError, validate_input
-from agentbook.tools.sandbox import Launch, sandbox_env
+from agentbook.tools.sandbox import Launch, Sandbox, sandbox_env
 
 __all__ = [
     "ALLOWED_DEVICES",
@@ -123,7 +123,18 @@ class Bash:
             returncode, output = await run_command(launch, ctx.root, env, timeout_s, ctx.max_output_chars)
         finally:
             launch.close()
+            if ctx.sandbox is not None:  # also after a timeout or a cancel: what it made is kept
+                await _settle(ctx.sandbox)
         return _report(output, returncode)
+
+
+async def _settle(sandbox: Sandbox) -> None:
+    """`sandbox.settle()` on a worker thread; on this one at interpreter exit, when no new
+    worker thread may start."""
+    try:
+        await asyncio.shield(asyncio.to_thread(sandbox.settle))
+    except RuntimeError:
+        sandbox.settle()
 
 
 def _report(output: str, returncode: int) -> str:
