@@ -112,7 +112,6 @@ class Wiring:
         tree = await self._worktree(record, spec)
         record.root = tree.path if tree is not None else self._parent_root(record)
         branch = self._worktree_branch(record)
-        isolated = branch is not None
         ctx, sandboxing = self._context(record.root, spec, branch)
         if spec and spec.max_turns and not history:
             max_turns = min(max_turns, spec.max_turns)
@@ -137,7 +136,7 @@ class Wiring:
                 emit=functools.partial(self.run._dispatch, record),
                 retry=self.config.retry,
                 request_hooks=request_hooks,
-                tool_gates=self._tool_gates(record, spec, isolated=isolated, sandboxing=sandboxing),
+                tool_gates=self._tool_gates(record, spec, isolated=branch is not None, sandboxing=sandboxing),
                 cache_system=self.config.warm_cache or self.config.shared_context is not None,
             )
         finally:

@@ -24,12 +24,11 @@ import contextlib
 import os
 import signal
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from agentbook.redact import secret_values
-from agentbook.tools._shellwords import command_words
+from agentbook.tools._pathguard import ALLOWED_DEVICES, check_command_paths
 from agentbook.tools.base import ToolContext, ToolError, validate_input
 from agentbook.tools.sandbox import Launch, Sandbox, sandbox_env
 
@@ -48,11 +47,10 @@ __all__ = [
 DRAIN_GRACE_S = 0.2
 # Seconds between SIGTERM and SIGKILL when stopping the process group.
 KILL_GRACE_S = 1.0
+# How often a sandbox whose set-up failed (a race with another agent's git) is tried again.
+SETUP_ATTEMPTS = 3
 # The process groups of the commands running now, for `kill_all`.
 LIVE_GROUPS: set[int] = set()
-ALLOWED_DEVICES = frozenset(
-    {"/dev/null", "/dev/zero", "/dev/stdin", "/dev/stdout", "/dev/stderr", "/dev/random", "/dev/urandom"}
-)
 _BASH_SCHEMA: dict[str, Any] = {
     "type": "object",
     "properties": {
@@ -116,16 +114,25 @@ class Bash:
             env = shell_env(ctx)
             check_command_paths(command, ctx, env)
             launch = Launch(["bash", "-c", command], ())
-        else:
-            env = sandbox_env(ctx.env or os.environ, secret_values())
-            launch = ctx.sandbox.launch(["bash", "-c", command])
-        try:
             returncode, output = await run_command(launch, ctx.root, env, timeout_s, ctx.max_output_chars)
-        finally:
-            launch.close()
-            if ctx.sandbox is not None:  # also after a timeout or a cancel: what it made is kept
-                await _settle(ctx.sandbox)
+            return _report(output, returncode)
+        env = sandbox_env(ctx.env or os.environ, secret_values())
+        for _ in range(SETUP_ATTEMPTS):
+            launch = ctx.sandbox.launch(["bash", "-c", command])
+            try:
+                returncode, output = await run_command(launch, ctx.root, env, timeout_s, ctx.max_output_chars)
+            finally:
+                launch.close()
+                await _settle(ctx.sandbox)  # also after a timeout or a cancel: what it made is kept
+            if not _setup_failed(returncode, output):
+                break
         return _report(output, returncode)
+
+
+def _setup_failed(returncode: int, output: str) -> bool:
+    """Whether bwrap failed before the command ran: one `bwrap:` line and exit status 1, as when a
+    file it was binding (another agent's ref) was replaced meanwhile."""
+    return returncode == 1 and output.startswith("bwrap: ") and output.count("\n") <= 1
 
 
 async def _settle(sandbox: Sandbox) -> None:
@@ -162,73 +169,6 @@ def shell_env(ctx: ToolContext) -> dict[str, str]:
             "LANG": os.environ.get("LANG", "C.UTF-8"),
         }
     return {k: v for k, v in env.items() if not k.startswith("ANTHROPIC_")}
-
-
-# ---------------------------------------------------------------------------------------------
-# The path guard
-
-
-def check_command_paths(command: str, ctx: ToolContext, env: dict[str, str]) -> None:
-    """Raise `ToolError` if a word of `command` names a path outside the root (see module doc)."""
-    home = env.get("HOME", "")
-    path_dirs = _real_path_dirs(env.get("PATH", ""))
-    for word, command_position in command_words(command):
-        for candidate in _candidates(word):
-            if not _allowed(candidate, command_position, ctx, home, path_dirs):
-                raise ToolError(
-                    f"command refused: {candidate!r} is outside the agent's root {ctx.root} (nothing was "
-                    "run). Use paths inside the root; if this word is not a path, rephrase it so it does "
-                    "not start with '/', '~' or contain '..'."
-                )
-
-
-def _candidates(word: str) -> Iterator[str]:
-    """The strings inside `word` that may be paths: itself and what follows an `=`."""
-    yield word.strip("`")
-    if "=" in word:
-        yield word.split("=", 1)[1].strip("`")
-
-
-def _allowed(
-    candidate: str, command_position: bool, ctx: ToolContext, home: str, path_dirs: set[str]
-) -> bool:
-    if not candidate:
-        return True
-    if candidate.startswith("~"):
-        expanded = _expand_tilde(candidate, home)
-        if expanded is None:
-            return False
-        candidate = expanded
-    if candidate.startswith("/") and os.path.normpath(candidate) in ALLOWED_DEVICES:
-        return True
-    try:
-        real = Path(os.path.realpath(ctx.root / candidate))  # an absolute candidate replaces the root
-    except (OSError, ValueError):
-        return False
-    if real == ctx.root or ctx.root in real.parents:
-        return True
-    if not command_position:
-        return False
-    if candidate.startswith("/"):
-        return os.path.realpath(os.path.dirname(candidate)) in path_dirs and _is_executable(real)
-    # A relative command name leading out is a symlink, typically a venv's bin/python.
-    return _is_executable(real)
-
-
-def _expand_tilde(word: str, home: str) -> str | None:
-    user, sep, rest = word[1:].partition("/")
-    if not user:
-        return home + sep + rest if home else None
-    expanded = os.path.expanduser(word)
-    return None if expanded == word else expanded
-
-
-def _real_path_dirs(path_var: str) -> set[str]:
-    return {os.path.realpath(d) for d in path_var.split(os.pathsep) if d}
-
-
-def _is_executable(path: Path) -> bool:
-    return path.is_file() and os.access(path, os.X_OK)
 
 
 # ---------------------------------------------------------------------------------------------
