@@ -255,3 +255,25 @@ def test_grep_never_searches_secrets_below_its_folder(world: Path, tmp_path: Pat
         out = asyncio.run(Grep().run(call, ctx))
         assert "ssh" not in out and "BRACKETS" not in out and "a[b]" not in out
         assert ("x" in out) == ("glob" not in call or call["glob"] == "**/*")  # the home's own file
+
+
+def test_objects_made_in_a_worktree_are_imported_only_when_they_match_their_names(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    repo = new_repo(tmp_path / "repo", monkeypatch, {"a.txt": "a\n"})
+    git(repo, "worktree", "add", "-q", "-b", "agentbook/r/a", str(tmp_path / "wa"))
+    blob = git(repo, "rev-parse", "HEAD:a.txt")
+    stored = repo / ".git/objects" / blob[:2] / blob[2:]
+    original = stored.read_bytes()
+    forged = "0" * 40  # a name whose content will not match
+    out = bash(tmp_path / "wa", branch="agentbook/r/a", command=(
+        f"echo forged > {stored} 2>&1; rm -f {stored} 2>&1; echo new | git hash-object -w --stdin; "
+        f"d=$GIT_OBJECT_DIRECTORY/00; mkdir -p $d; printf 'x' | python -c \"import sys,zlib; "
+        f"sys.stdout.buffer.write(zlib.compress(b'blob 5\\\\0evil!'))\" > $d/{forged[2:]}"))  # fmt: skip
+    assert "Read-only file system" in out and stored.read_bytes() == original
+    made = out.strip().splitlines()[-1]
+    assert git(repo, "cat-file", "-p", made) == "new"  # imported into the shared store
+    assert not (repo / ".git/objects/00" / forged[2:]).exists()
+    assert list((repo / ".git/worktrees/wa/sandbox-objects").rglob("*")) == [] or all(
+        p.is_dir() for p in (repo / ".git/worktrees/wa/sandbox-objects").rglob("*")
+    )
