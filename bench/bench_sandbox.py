@@ -52,7 +52,7 @@ async def measure(command: str, root: Path, calls: int) -> dict[str, list[float]
         "B0 bare subprocess": lambda: bare(command, root),
     }
     times: dict[str, list[float]] = {name: [] for name in sides}
-    for name, call in sides.items():  # warm-up: page cache, the probe, the git identity file
+    for call in sides.values():  # warm-up: the page cache, the sandbox probe, the git identity
         await call()
     for _ in range(calls):
         for name, call in sides.items():
