@@ -24,6 +24,7 @@ from agentbook.agent.hooks import Hooks
 from agentbook.agent.loop import AgentResult
 from agentbook.models import Model, OfflineModel, get_model
 from agentbook.prose import json_in_prose
+from agentbook.redact import redact
 from agentbook.scheduler import observers
 from agentbook.scheduler.launch import run_parallel
 from agentbook.scheduler.run import Run
@@ -298,7 +299,8 @@ class Batch:
                 "```",
                 "",
             ]
-        (self.run.run_dir / "batch-failures.md").write_text("\n".join(lines), encoding="utf-8")
+        text = redact("\n".join(lines), self.run.secrets or None)  # as failures.md and transcripts
+        (self.run.run_dir / "batch-failures.md").write_text(text, encoding="utf-8")
 
 
 async def _run_test(command: str, root: Path) -> UnitOutcome:

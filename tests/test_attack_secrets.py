@@ -124,3 +124,15 @@ def test_a_secret_in_a_harness_error_is_redacted_in_failures_md(
     assert "cannot log in" in failures
     assert "def-ghi-123456" not in failures
     assert "def-ghi-123456" not in (run.records["t"].error or "")
+
+
+def test_a_secret_in_a_model_error_is_redacted_wherever_the_run_shows_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ANTHROPIC_API_KEY", SECRET)
+    model = ScriptedModel([RuntimeError(f"401 invalid x-api-key {SECRET}")])
+    run = run_parallel({"t": "go"}, model=model, run_dir=tmp_path / "run", interactive=False)
+    run.wait(timeout=20)
+    shown = [run.records["t"].error or "", run.failures.to_string(), run.df.to_string(), repr(run)]
+    assert "invalid x-api-key [REDACTED]" in shown[0]
+    assert all(SECRET not in text for text in (*shown, *written(run.run_dir).values()))

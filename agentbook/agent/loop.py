@@ -43,6 +43,7 @@ from agentbook.events import (
 from agentbook.messages import Message, Request, Response, ToolResult, ToolUse, Usage
 from agentbook.models.base import Model, ModelError
 from agentbook.models.retry import RetryPolicy
+from agentbook.redact import redact
 from agentbook.specs import DEFAULT_MAX_TURNS
 from agentbook.tools.base import Tool, ToolContext, schema
 
@@ -185,6 +186,8 @@ class _Conversation:
         self.emit(ToolResultsSent(agent=self.name, message=message))
 
     def end(self, state: AgentState, error: str | None = None) -> AgentResult:
+        # Redacted where it is made: it goes to the record, frames, failure logs and the board.
+        error = redact(error) if error else error
         self.emit(AgentEnded(agent=self.name, state=state, turns=self.turns, usage=self.usage,
                              result=self.text, error=error))  # fmt: skip
         return AgentResult(self.name, state, self.text, self.turns, self.usage, self.messages, error,
