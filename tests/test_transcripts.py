@@ -70,7 +70,9 @@ def test_layout_fields_and_compact_lines(tmp_path: Path) -> None:
     assert path == tmp_path / "sess-1" / "subagents" / "agent-a123.jsonl"
     lines = path.read_text().splitlines()
     records = [json.loads(line) for line in lines]
-    assert [r["type"] for r in records] == ["system", "user", "assistant", "user", "assistant", "system"]
+    kinds = ["system", "user", "assistant", "system", "user", "assistant", "system"]
+    assert [r["type"] for r in records] == kinds
+    assert records[3]["subtype"] == "agentbook_tool_started"  # written before the tool ran
     for line, record in zip(lines, records, strict=True):
         assert line == json.dumps(record, separators=(",", ":"), ensure_ascii=False)
         assert (

@@ -126,7 +126,6 @@ async def run_tool(
     emit: Listener,
 ) -> ToolResult:
     """Run one tool call through `gates`; model mistakes and denials become `is_error` results."""
-    emit(ToolStarted(agent=agent, call=call))
     started = time.monotonic()
     tool = tools.get(call.name)
     try:
@@ -136,6 +135,9 @@ async def run_tool(
         if denial is not None:
             emit(ToolDenied(agent=agent, call=call, reason=denial))
             raise ToolError(denial)
+        # Once allowed, just before it runs: the transcript's "tool started" line, which a resume
+        # after a crash reads as "may have run" (`agentbook.agent.recovery`).
+        emit(ToolStarted(agent=agent, call=call))
         result = ToolResult(call.id, await tool.run(call.input, ctx))
     except ToolError as exc:
         # The model caused this (or was refused) and can adapt: tell it, as Claude Code does.

@@ -9,7 +9,10 @@ layers above may decide (waiting, refusing, denying a tool) goes through the req
 tool gates of `agentbook.agent.gates`.
 
 Continuing a history whose last response asked for tools that have no result yet (a crash or a
-cancel mid-turn) runs only the missing calls: tool calls that already ran are never repeated.
+cancel mid-turn) runs only the missing calls: a call with a result is never repeated.  A call that
+had started when the process stopped (its transcript says so) is not run again either: the
+scheduler answers it as interrupted first (`agentbook.agent.recovery`; Read, Glob and Grep, which
+change nothing, are simply run again).
 """
 
 from __future__ import annotations

@@ -23,6 +23,7 @@ from collections.abc import AsyncIterator, Callable, Generator, Iterable, Sequen
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from agentbook.agent.recovery import settle_interrupted
 from agentbook.events import AgentEnded, AgentEvent, AgentState, Listener
 from agentbook.messages import Message, Usage
 from agentbook.redact import safe_env, secret_values
@@ -180,7 +181,8 @@ class Run:
         """
         record = self._record(name)
         _check_resume(name, record.state, max_turns, prompt)
-        history = read_transcript(record.transcript).messages
+        back = read_transcript(record.transcript)
+        history = settle_interrupted(back.messages, back.started)  # in-flight calls never run twice
         with self._lock:  # two resumes at once start the agent once
             _check_resume(name, record.state, max_turns, prompt)
             record.state = "pending"

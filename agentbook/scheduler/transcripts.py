@@ -31,6 +31,7 @@ from agentbook.events import (
     AgentEvent,
     AgentStarted,
     ToolFinished,
+    ToolStarted,
     TurnCompleted,
     utcnow,
 )
@@ -147,6 +148,11 @@ class TranscriptWriter:
                 "usage": r.usage.to_api(),
             }
             self.write("assistant", event.at, message=message, requestId=r.request_id)
+        elif isinstance(event, ToolStarted):
+            # Before the tool runs: a resume after a crash knows the call may have run.
+            self.write("system", event.at, subtype="agentbook_tool_started", level="info",
+                       content=f"{event.call.name} started",
+                       agentbook={"tool_use_id": event.call.id, "tool": event.call.name})  # fmt: skip
         elif isinstance(event, ToolFinished):
             # One line per result as it finishes (as Claude Code does): a crash mid-turn keeps
             # the results that exist, and a resume does not run those calls again.
@@ -248,6 +254,8 @@ class Transcript:
     run: dict[str, Any] = field(default_factory=dict)
     """A run's main transcript: its name and tasks."""
     cwd: str = ""
+    started: set[str] = field(default_factory=set)
+    """The ids of the tool calls that started (`agentbook.agent.recovery`)."""
     bad_lines: int = 0
     problems: list[str] = field(default_factory=list)
     """Lines that could not be read, each named with the file and its line number."""
@@ -330,6 +338,8 @@ def _absorb(
         out.end = record.get("agentbook") or {}
     elif kind == "system" and record.get("subtype") == "agentbook_run":
         out.run = record.get("agentbook") or {}
+    elif kind == "system" and record.get("subtype") == "agentbook_tool_started":
+        out.started.add(str((record.get("agentbook") or {}).get("tool_use_id", "")))
     elif kind == "user" and isinstance(record.get("message"), dict):
         _add_user(out.messages, Message.from_api(record["message"]))
     elif kind == "assistant" and isinstance(record.get("message"), dict):
