@@ -158,20 +158,23 @@ class TranscriptWriter:
             # the results that exist, and a resume does not run those calls again.
             self.write("user", event.at, message=Message("user", (event.result,)).to_api())
         elif isinstance(event, AgentEnded):
-            self.write(
-                "system",
-                event.at,
-                subtype="agentbook_end",
-                level="info",
-                content=f"agent {event.agent} {event.state}",
-                agentbook={
-                    "state": event.state,
-                    "turns": event.turns,
-                    "error": event.error,
-                    "result": event.result,
-                },
-            )
-            self.close()
+            self._end(event)
+
+    def _end(self, event: AgentEnded) -> None:
+        self.write(
+            "system",
+            event.at,
+            subtype="agentbook_end",
+            level="info",
+            content=f"agent {event.agent} {event.state}",
+            agentbook={
+                "state": event.state,
+                "turns": event.turns,
+                "error": event.error,
+                "result": event.result,
+            },
+        )
+        self.close()
 
     def write(self, kind: str, at: datetime, **fields: Any) -> str:
         """Append one line of type `kind`; returns its uuid."""
