@@ -26,6 +26,8 @@ _EXPORTS: dict[str, str] = {
     "RateLimits": "agentbook.scheduler.ratelimit",
     "Run": "agentbook.scheduler.run",
     "RunConfig": "agentbook.scheduler.config",
+    "RunFailed": "agentbook.scheduler.reports",
+    "RunSummary": "agentbook.scheduler.reports",
     "Task": "agentbook.specs",
     "Unit": "agentbook.batches",
     "batch": "agentbook.batches",
@@ -53,6 +55,7 @@ if TYPE_CHECKING:
     from agentbook.scheduler.explore import Exploration, explore, explore_async
     from agentbook.scheduler.launch import run_parallel
     from agentbook.scheduler.ratelimit import RateLimits
+    from agentbook.scheduler.reports import RunFailed, RunSummary
     from agentbook.scheduler.restore import load_run
     from agentbook.scheduler.run import Run
     from agentbook.specs import AgentSpec, Task, load_agents
@@ -119,6 +122,8 @@ __all__ = [
     "RateLimits",
     "Run",
     "RunConfig",
+    "RunFailed",
+    "RunSummary",
     "Task",
     "Unit",
     "__version__",

@@ -459,3 +459,32 @@ def test_a_run_gates_tool_calls_with_its_hooks_then_its_permissions(tmp_path: Pa
         ("b1", "Blocked by a hook"),
         ("b2", "Permission denied"),
     ]
+
+
+def test_wait_returns_the_summary_and_raise_for_failures_names_every_failed_agent(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import agentbook as ab
+
+    monkeypatch.setenv("SERVICE_TOKEN", "tok-summary-secret-0042")
+
+    def boom(request: object) -> object:
+        raise RuntimeError("quota gone for tok-summary-secret-0042")
+
+    model = ScriptedModel([boom, boom, "fine"])
+    run = run_parallel({"a": "x", "b": "y", "c": "z"}, model=model, cwd=tmp_path, run_dir=tmp_path / "run",
+                       interactive=False, concurrency=1)  # fmt: skip
+    summary = run.wait(timeout=20)
+    assert isinstance(summary, ab.RunSummary) and summary.states == {"done": 1, "failed": 2}
+    assert set(summary.failures) == {"a", "b"} and summary.cost_usd == 0.0
+    text = str(summary)
+    assert text.startswith("run run: 1 done, 2 failed; 0 denied, 0 API retries, $0.0000")
+    assert "a failed: RuntimeError: quota gone for [REDACTED]" in text and "tok-summary" not in text
+    with pytest.raises(ab.RunFailed, match=r"run run: 2 agents failed: a: .*; b: ") as raised:
+        run.raise_for_failures()
+    assert set(raised.value.failures) == {"a", "b"}
+
+    fine = run_parallel({"d": "x"}, model=ScriptedModel(["ok"]), cwd=tmp_path, run_dir=tmp_path / "r2",
+                        interactive=False)  # fmt: skip
+    fine.wait(timeout=20)
+    fine.raise_for_failures()  # nothing failed: nothing raised

@@ -15,7 +15,7 @@ from pathlib import Path
 from agentbook.scheduler.records import AgentRecord
 from agentbook.worktrees import MergeReport, Worktree, Worktrees
 
-__all__ = ["Isolation", "branch_part"]
+__all__ = ["Isolation", "WorktreeActions", "branch_part"]
 
 
 def branch_part(name: str) -> str:
@@ -72,3 +72,31 @@ class Isolation:
             for r in records
             if r.branch and r.commit
         }
+
+
+class WorktreeActions:
+    """What a run offers over its agents' worktrees (a part of `Run`): it needs `name`, `records`
+    and `isolation`."""
+
+    name: str
+    records: dict[str, AgentRecord]
+    isolation: Isolation | None
+
+    def cleanup(self) -> list[Path]:
+        """Remove the worktrees this run still has (failed agents keep theirs until now)."""
+        return self.isolation.cleanup(self.records.values()) if self.isolation else []
+
+    def merge(self, into: str, names: Iterable[str] | None = None) -> MergeReport:
+        """Merge the agents' branches that have commits (of the agents `names`, default all),
+        one by one, into the branch `into` (made from the run's base if missing), stopping at the
+        first conflict with a report.  The user's own checkout is never touched."""
+        return self._isolation("merge").merge(self.records, into, names)
+
+    def publish(self) -> dict[str, str]:
+        """Each committed branch as a pull request (`gh`, when it and a remote exist) or a patch file."""
+        return self._isolation("publish").publish(self.records.values())
+
+    def _isolation(self, action: str) -> Isolation:
+        if self.isolation is None:
+            raise RuntimeError(f"run {self.name} used no worktrees: nothing to {action}")
+        return self.isolation

@@ -8,7 +8,8 @@ line a run logs when it ends: what ended how, and how many tool calls were denie
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +18,16 @@ from agentbook.messages import Usage
 from agentbook.redact import redact
 from agentbook.scheduler.records import AgentRecord, api_attempts, state_counts
 
-__all__ = ["append_failure", "cache_report", "failure_entry", "log_summary", "summary"]
+__all__ = [
+    "RunFailed",
+    "RunSummary",
+    "append_failure",
+    "cache_report",
+    "failure_entry",
+    "log_summary",
+    "summarize",
+    "summary",
+]
 
 log = logging.getLogger("agentbook")
 
@@ -61,6 +71,59 @@ def summary(name: str, records: Iterable[AgentRecord]) -> str:
         each = ", ".join(f"{a}: {n}" for a, n in denied.items())
         text += f"; {total} tool call{'s' if total != 1 else ''} denied ({each})"
     return text
+
+
+class RunFailed(RuntimeError):
+    """Some agents of a run failed: `failures` maps each to its error (redacted)."""
+
+    def __init__(self, name: str, failures: Mapping[str, str]) -> None:
+        self.failures = dict(failures)
+        each = "; ".join(f"{agent}: {error}" for agent, error in failures.items())
+        super().__init__(
+            f"run {name}: {len(failures)} agent{'s' if len(failures) != 1 else ''} failed: {each}"
+        )
+
+
+@dataclass(frozen=True, repr=False)
+class RunSummary:
+    """What a run's agents came to (`Run.wait()` returns it; its text is what a cell ending in
+    `run.wait()` shows)."""
+
+    name: str
+    states: dict[str, int]
+    failures: dict[str, str]
+    """Each failed agent's error, redacted."""
+    denials: int
+    retries: int
+    cost_usd: float | None
+    """Dollars for the agents whose model has a price; `None` when none has."""
+
+    def raise_for_failures(self) -> None:
+        """Raise `RunFailed` naming every failed agent, if one failed."""
+        if self.failures:
+            raise RunFailed(self.name, self.failures)
+
+    def __str__(self) -> str:
+        states = ", ".join(f"{n} {s}" for s, n in sorted(self.states.items())) or "no agents"
+        extra = [f"{self.denials} denied", f"{self.retries} API retries"]
+        extra += [] if self.cost_usd is None else [f"${self.cost_usd:.4f}"]
+        lines = [f"run {self.name}: {states}; {', '.join(extra)}"]
+        return "\n".join([*lines, *(f"  {a} failed: {e}" for a, e in self.failures.items())])
+
+    __repr__ = __str__
+
+
+def summarize(name: str, records: Iterable[AgentRecord]) -> RunSummary:
+    """The `RunSummary` of `records`."""
+    records = list(records)
+    states: dict[str, int] = {}
+    for record in records:
+        states[record.state] = states.get(record.state, 0) + 1
+    costs = [price.cost(r.usage) for r in records if (price := price_for(r.model)) is not None]
+    return RunSummary(
+        name, states, {r.name: r.error or "(no error recorded)" for r in records if r.state == "failed"},
+        sum(r.denials for r in records), sum(r.retries for r in records), sum(costs) if costs else None,
+    )  # fmt: skip
 
 
 def log_summary(name: str, records: Iterable[AgentRecord]) -> None:

@@ -19,7 +19,7 @@ import contextlib
 import logging
 import threading
 import weakref
-from collections.abc import AsyncIterator, Callable, Generator, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Generator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -31,8 +31,9 @@ from agentbook.scheduler import background, manifest, observers, reports, shutdo
 from agentbook.scheduler.asking import Asking, PermissionRequest
 from agentbook.scheduler.bus import EventBus
 from agentbook.scheduler.config import RunConfig
-from agentbook.scheduler.isolation import Isolation
+from agentbook.scheduler.isolation import Isolation, WorktreeActions
 from agentbook.scheduler.records import ENDED, AgentRecord, apply
+from agentbook.scheduler.reports import RunSummary
 from agentbook.scheduler.transcripts import new_agent_id, read_transcript, transcript_path
 from agentbook.scheduler.wiring import Wiring
 from agentbook.specs import Task
@@ -40,7 +41,6 @@ from agentbook.specs import Task
 if TYPE_CHECKING:
     import pandas as pd
 
-    from agentbook.worktrees import MergeReport
 
 __all__ = ["Run", "active_runs", "all_runs"]
 
@@ -48,7 +48,7 @@ log = logging.getLogger("agentbook")
 _runs: weakref.WeakValueDictionary[str, Run] = weakref.WeakValueDictionary()
 
 
-class Run:
+class Run(WorktreeActions):
     """Agents started together; see the module docstring.  Made by `run_parallel` and `load_run`."""
 
     def __init__(self, config: RunConfig, *, run_dir: Path, session_id: str, interactive: bool) -> None:
@@ -128,8 +128,19 @@ class Run:
 
     # ---- waiting
 
-    def wait(self, timeout: float | None = None) -> None:
-        """Block until every agent has ended; `TimeoutError` after `timeout` seconds.
+    @property
+    def summary(self) -> RunSummary:
+        """What the agents came to: counts per state, failures with their errors, denials,
+        retries, cost (what `wait` returns; `print` it)."""
+        return reports.summarize(self.name, self.records.values())
+
+    def raise_for_failures(self) -> None:
+        """Raise `RunFailed` naming every failed agent and its error, if one failed."""
+        self.summary.raise_for_failures()
+
+    def wait(self, timeout: float | None = None) -> RunSummary:
+        """Block until every agent has ended and return the run's `summary`; `TimeoutError`
+        after `timeout` seconds.
 
         Ctrl-C (a kernel interrupt) while waiting cancels the run's agents, then re-raises.  In a
         notebook the final state is then shown in the waiting cell (static HTML and text), so a
@@ -145,6 +156,7 @@ class Run:
                 self._done.result(5)
             raise
         observers.waited(self)
+        return self.summary
 
     def __await__(self) -> Generator[Any, None, Run]:
         return self._wait_async().__await__()
@@ -200,27 +212,6 @@ class Run:
     def events(self) -> AsyncIterator[AgentEvent]:
         """Every event from now until the run is done, on the caller's event loop."""
         return self._bus.events(lambda: self.done)
-
-    # ---- worktree integration
-
-    def cleanup(self) -> list[Path]:
-        """Remove the worktrees this run still has (failed agents keep theirs until now)."""
-        return self.isolation.cleanup(self.records.values()) if self.isolation else []
-
-    def merge(self, into: str, names: Iterable[str] | None = None) -> MergeReport:
-        """Merge the agents' branches that have commits (of the agents `names`, default all),
-        one by one, into the branch `into` (made from the run's base if missing), stopping at the
-        first conflict with a report.  The user's own checkout is never touched."""
-        return self._isolation("merge").merge(self.records, into, names)
-
-    def publish(self) -> dict[str, str]:
-        """Each committed branch as a pull request (`gh`, when it and a remote exist) or a patch file."""
-        return self._isolation("publish").publish(self.records.values())
-
-    def _isolation(self, action: str) -> Isolation:
-        if self.isolation is None:
-            raise RuntimeError(f"run {self.name} used no worktrees: nothing to {action}")
-        return self.isolation
 
     # ---- running (the scheduler's side)
 
