@@ -571,20 +571,20 @@ def test_rate_gate_hook_pauses_the_gate_for_a_retried_429_only() -> None:
     hook = RateGateHook(gate)
     request = Request(system="", messages=(Message.user("hi"),))
 
-    def failed(status: int, retry_in: float | None) -> RequestOutcome:
-        return RequestOutcome(
-            request, error=TransientModelError(str(status), status=status), retry_in=retry_in
-        )
+    def failed(status: int, retry_in: float | None, retry_after: float | None = None) -> RequestOutcome:
+        error = TransientModelError(str(status), status=status, retry_after=retry_after)
+        return RequestOutcome(request, error=error, retry_in=retry_in)
 
     async def main() -> None:
-        await hook.after_request("a", failed(529, 2.0))  # overloaded is not a rate limit
-        await hook.after_request("a", failed(429, None))  # the final failure: nobody retries
+        await hook.after_request("a", failed(529, 2.0, 2.0))  # overloaded is not a rate limit
+        await hook.after_request("a", failed(429, None, 1.0))  # the final failure: nobody retries
+        await hook.after_request("a", failed(429, 3.0))  # no retry-after: nothing to honour
         assert gate.stats.pauses == 0
-        await hook.after_request("a", failed(429, 3.0))
+        await hook.after_request("a", failed(429, 3.0, 1.0))
         assert gate.stats.pauses == 1
         started = fake.now
-        await hook.before_request("b", request)  # a sibling waits the chosen 3 s
-        assert fake.now - started == pytest.approx(3.0)
+        await hook.before_request("b", request)  # a sibling waits the server's 1 s, not a's 3 s
+        assert fake.now - started == pytest.approx(1.0)
 
     fake.run(main())
 
@@ -624,3 +624,30 @@ def test_real_sleep_spaces_requests() -> None:
     assert 1.4 <= elapsed < 2.0
     assert order == list(range(25))
     assert gate.stats.admitted == 25 and gate.stats.waited == 15
+
+
+@pytest.mark.parametrize(
+    ("error", "siblings_wait"),
+    [
+        (TransientModelError("429", status=429, retry_after=0.2), 0.2),  # the server's word, no more
+        (TransientModelError("429 without retry-after", status=429), 0.0),
+        (TransientModelError("overloaded", status=529, retry_after=0.2), 0.0),  # not a rate limit
+        (TransientModelError("stream cut"), 0.0),
+    ],
+)
+def test_a_refused_agent_pauses_its_siblings_only_for_the_servers_retry_after(
+    error: TransientModelError, siblings_wait: float
+) -> None:
+    gate = RateGate()
+    hook = RateGateHook(gate)
+    request = Request(system="s", messages=(Message.user("hi"),))
+
+    async def scenario() -> float:
+        # The refused agent's own backoff (retry_in) is 5 s: its siblings must not wait for it.
+        await hook.after_request("refused", RequestOutcome(request, error=error, retry_in=5.0))
+        start = time.monotonic()
+        await gate.acquire(10)
+        return time.monotonic() - start
+
+    waited = asyncio.run(scenario())
+    assert siblings_wait <= waited < siblings_wait + 0.15

@@ -23,9 +23,10 @@ class RateGateHook:
     Before each attempt it reserves the request's estimated input and `max_tokens` of output
     (waiting for room); after a response it settles that reservation to the real usage and
     learns the limits from the headers; after a 429 that will be retried it pauses the gate for
-    the chosen wait, so every sibling backs off with the refused agent.  Other failures (a 529
-    overload among them) never slow the siblings.  One hook serves one agent or many: `gated`
-    keeps each agent task's reservation apart.
+    the server's `retry-after` (`retry-after-ms`), so every sibling waits as long as the API asked
+    and no longer: never for the refused agent's own jittered backoff, which is that agent's
+    alone.  Other failures (a 529 overload, 5xx, cut streams) never slow the siblings.  One hook
+    serves one agent or many: `gated` keeps each agent task's reservation apart.
     """
 
     def __init__(self, gate: RateGate, max_tokens: int | None = None) -> None:
@@ -38,8 +39,8 @@ class RateGateHook:
     async def after_request(self, agent: str, outcome: RequestOutcome) -> None:
         if outcome.response is not None:
             self._hook.settle(outcome.response)
-        elif outcome.retry_in is not None and outcome.error is not None and outcome.error.status == 429:
-            self.gate.pause(outcome.retry_in)
+        elif outcome.retry_in is not None and outcome.error is not None:
+            self.gate.pause_for(outcome.error)  # only a 429 with the server's retry-after
 
 
 class HookGate:
