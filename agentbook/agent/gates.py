@@ -84,7 +84,7 @@ async def ask(
     of another attempt behind).  Raises the final `ModelError` (`retry.final_error`).  This is
     `call_with_retries` with hooks: they must be awaited, and told the wait that was chosen.
     """
-    attempt = 1
+    attempt, first = 1, time.monotonic()
     while True:
         for hook in hooks:
             await hook.before_request(agent, request)
@@ -95,7 +95,7 @@ async def ask(
             for hook in hooks:
                 await hook.after_request(agent, RequestOutcome(request, error=exc, retry_in=wait))
             if wait is None:
-                final = retry.final_error(attempt, exc)
+                final = retry.final_error(attempt, exc, time.monotonic() - first)
                 if final is exc:
                     raise
                 raise final from exc

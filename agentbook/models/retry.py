@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import math
 import random
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TypeVar
@@ -54,13 +55,17 @@ class RetryPolicy:
             return None
         return self.delay(attempt, error.retry_after)
 
-    def final_error(self, attempt: int, error: ModelError) -> ModelError:
+    def final_error(self, attempt: int, error: ModelError, elapsed_s: float | None = None) -> ModelError:
         """The error a caller sees when `error` ended attempt `attempt` for good: a transient one
-        becomes a `ModelError` saying how many attempts were made (one type for "gave up")."""
+        becomes a `ModelError` saying how many attempts were made over how long, and the last
+        error (one type for "gave up")."""
         if not isinstance(error, TransientModelError):
             return error
+        over = f" over {elapsed_s:.1f} s" if elapsed_s is not None else ""
         return ModelError(
-            f"gave up after {attempt} attempts: {error}", status=error.status, request_id=error.request_id
+            f"gave up after {attempt} attempts{over}: {error}",
+            status=error.status,
+            request_id=error.request_id,
         )
 
 
@@ -76,14 +81,14 @@ async def call_with_retries(
     Raises the last `TransientModelError` wrapped in `ModelError` once attempts run out, so the
     caller sees one error type for "gave up" whatever the cause.
     """
-    attempt = 1
+    attempt, started = 1, time.monotonic()
     while True:
         try:
             return await call()
         except TransientModelError as exc:
             wait = policy.wait_after(attempt, exc)
             if wait is None:
-                raise policy.final_error(attempt, exc) from exc
+                raise policy.final_error(attempt, exc, time.monotonic() - started) from exc
             if on_retry is not None:
                 on_retry(attempt, exc, wait)
             await sleep(wait)
