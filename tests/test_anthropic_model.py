@@ -187,14 +187,14 @@ def test_aliases_map_to_full_ids_and_ids_pass_through() -> None:
 @pytest.mark.parametrize(
     ("reply", "status", "kind"),
     [
-        (ErrorReply(429, retry_after=3), 429, "rate_limit_error"),
-        (ErrorReply(529), 529, "overloaded_error"),
-        (ErrorReply(500), 500, "api_error"),
-        (ConnectionReset(), None, "connection"),
-        (StreamCut(after_deltas=1), None, "stream interrupted"),
+        (ErrorReply(429, retry_after=3), 429, "rate limited (rate_limit_error), HTTP 429: "),
+        (ErrorReply(529), 529, "overloaded (overloaded_error), HTTP 529: "),
+        (ErrorReply(500), 500, "API error (api_error), HTTP 500: "),
+        (ConnectionReset(), None, "connection reset ("),
+        (StreamCut(after_deltas=1), None, "stream cut after "),
         # The HTTP body ends properly, but the message does not: never a truncated answer.
         (StreamCut(after_deltas=1, clean=True), None, "ended before message_stop"),
-        (StreamError("overloaded_error"), None, "overloaded_error"),
+        (StreamError("overloaded_error"), None, "overloaded (overloaded_error), in-stream error event: "),
     ],
 )
 def test_retryable_failures_become_transient_errors(

@@ -142,6 +142,7 @@ class AnthropicModel:
             kwargs["system"] = system
         if request.tools:
             kwargs["tools"] = [t.to_api() for t in request.tools]
+        events: Any = None
         try:
             if self.stream:
                 events = await self.client().messages.create(**kwargs, stream=True)
@@ -158,10 +159,12 @@ class AnthropicModel:
         except anthropic.APIStatusError as exc:
             raise _status_error(exc) from exc
         except anthropic.APIConnectionError as exc:
-            raise TransientModelError(f"connection failed: {exc}") from exc
+            raise TransientModelError(_connection_error(exc)) from exc
         except httpx2.TransportError as exc:
             # A stream cut mid-message surfaces as the HTTP layer's error, not the SDK's.
-            raise TransientModelError(f"stream interrupted: {type(exc).__name__}: {exc}") from exc
+            got = events.response.num_bytes_downloaded if events is not None else 0
+            detail = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+            raise TransientModelError(f"stream cut after {got:,} bytes ({detail})") from exc
         # The message's JSON is read into agentbook's types directly: building the SDK's models
         # first would cost more than the rest of a turn (see the module docstring).
         try:
@@ -314,10 +317,20 @@ def _rate_limit_headers(headers: httpx2.Headers) -> dict[str, str]:
     return {k.removeprefix(prefix): v for k, v in headers.items() if k.lower().startswith(prefix)}
 
 
+# The API's error types as a person names them.
+_KINDS = {"overloaded_error": "overloaded", "rate_limit_error": "rate limited", "api_error": "API error",
+          "authentication_error": "authentication failed", "permission_error": "permission denied",
+          "invalid_request_error": "invalid request", "not_found_error": "not found",
+          "request_too_large": "request too large"}  # fmt: skip
+
+
 def _status_error(exc: anthropic.APIStatusError) -> ModelError:
     status = exc.status_code
     kind = exc.type or type(exc).__name__
-    message = f"{status} {kind}: {exc.api_message or exc}"
+    named = f"{_KINDS.get(kind, kind)} ({kind})"
+    # A stream's `error` event carries the stream's HTTP status (200): say where it came from.
+    where = "in-stream error event" if status == 200 else f"HTTP {status}"
+    message = f"{named}, {where}: {exc.api_message or exc}"
     # An in-stream `error` event arrives as a plain APIStatusError carrying the HTTP status of the
     # stream (200), so the error type decides, not only the status.
     if status in _RETRYABLE_STATUS or kind in ("overloaded_error", "rate_limit_error", "api_error"):
@@ -325,6 +338,20 @@ def _status_error(exc: anthropic.APIStatusError) -> ModelError:
             message, status=status, request_id=exc.request_id, retry_after=_retry_after(exc.response)
         )
     return ModelError(message, status=status, request_id=exc.request_id)
+
+
+def _connection_error(exc: anthropic.APIConnectionError) -> str:
+    """What went wrong with the connection, from the error under the SDK's `Connection error.`"""
+    cause: BaseException | None = exc
+    while cause is not None and not isinstance(cause, httpx2.TransportError | OSError):
+        cause = cause.__cause__ or cause.__context__
+    if isinstance(cause, anthropic.APITimeoutError | httpx2.TimeoutException):
+        return f"request timed out ({type(cause).__name__})"
+    if isinstance(cause, httpx2.ConnectError):
+        return f"could not connect ({cause or type(cause).__name__})"
+    if cause is not None:
+        return f"connection reset ({type(cause).__name__}{f': {cause}' if str(cause) else ''})"
+    return f"connection failed ({exc})"
 
 
 def _retry_after(response: httpx2.Response | None) -> float | None:
