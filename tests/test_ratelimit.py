@@ -651,3 +651,33 @@ def test_a_refused_agent_pauses_its_siblings_only_for_the_servers_retry_after(
 
     waited = asyncio.run(scenario())
     assert siblings_wait <= waited < siblings_wait + 0.15
+
+
+def test_without_known_limits_429s_teach_a_request_rate_by_aimd() -> None:
+    fake = FakeTime()
+    gate = fake.gate()
+
+    async def main() -> list[float]:
+        for _ in range(40):  # a burst: no limit known, all admitted at once
+            await gate.acquire(10)
+        gate.refused()
+        learned = [gate.probed_rpm or 0.0]
+        gate.refused()  # the same burst's other refusals: halved once, not once each
+        learned.append(gate.probed_rpm or 0.0)
+        started = fake.now
+        for _ in range(25):  # the learned 20 a minute: the bucket paces the next ones
+            await gate.acquire(10)
+        learned.append(fake.now - started)
+        fake.now += 2.0
+        gate.refused()  # a refusal later halves again
+        learned.append(gate.probed_rpm or 0.0)
+        gate.settle(0, response())  # each success adds one request a minute back
+        learned.append(gate.probed_rpm or 0.0)
+        return learned
+
+    first, same, paced, second, grown = fake.run(main())
+    assert (first, same) == (20.0, 20.0) and paced > 10.0  # 25 at 20 a minute: over 15 s
+    assert second == 10.0 and grown == 11.0
+    configured = fake.gate(RateLimits(requests_per_minute=50))
+    configured.refused()
+    assert configured.probed_rpm is None  # a known limit is not second-guessed

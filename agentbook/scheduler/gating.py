@@ -39,8 +39,10 @@ class RateGateHook:
     async def after_request(self, agent: str, outcome: RequestOutcome) -> None:
         if outcome.response is not None:
             self._hook.settle(outcome.response)
-        elif outcome.retry_in is not None and outcome.error is not None:
-            self.gate.pause_for(outcome.error)  # only a 429 with the server's retry-after
+        elif outcome.error is not None and outcome.error.status == 429:
+            self.gate.refused()  # without known limits, 429s teach one
+            if outcome.retry_in is not None:
+                self.gate.pause_for(outcome.error)  # only with the server's retry-after
 
 
 class HookGate:

@@ -10,6 +10,7 @@ may be called from any thread.
 from __future__ import annotations
 
 import asyncio
+import collections
 import math
 import threading
 import time
@@ -69,6 +70,10 @@ class RateGate:
         self._buckets = Buckets()
         self._queue = WaitQueue()
         self._paused_until = -math.inf
+        # Without any known request limit, 429s teach one (AIMD): see `refused`.
+        self._probed: float | None = None
+        self._admissions: collections.deque[float] = collections.deque(maxlen=10_000)
+        self._last_cut = -math.inf
         self._admitted = 0
         self._waited = 0
         self._wait_s = 0.0
@@ -80,7 +85,8 @@ class RateGate:
 
     @property
     def limits(self) -> RateLimits:
-        """The effective limits: per dimension the configured one, else the learned one."""
+        """The effective limits: per dimension the configured one, else the one learned from
+        headers, else (requests) the one 429s taught (`refused`)."""
         with self._lock:
             return self._effective()
 
@@ -157,6 +163,7 @@ class RateGate:
         # Caller holds the lock and has just refilled the buckets to `now` via `_delay`.
         self._buckets.take(amounts)
         self._admitted += 1
+        self._admissions.append(now)
         if now > start:
             self._waited += 1
             self._wait_s += now - start
@@ -184,6 +191,9 @@ class RateGate:
                 counted = usage.input_tokens + usage.cache_creation_input_tokens
                 self._buckets.credit("input_tokens_per_minute", reserved_input_tokens - counted, now)
             self._learn(response.rate_limits, now)
+            if self._probed is not None:  # additive increase: one more request a minute
+                self._probed += 1.0
+                self._buckets.sync(self._effective(), now)
             self._queue.wake_head()
 
     def learn(self, headers: Mapping[str, str]) -> None:
@@ -253,5 +263,28 @@ class RateGate:
             self._buckets.sync(self._effective(), self._clock())
             self._queue.wake_head()
 
+    def refused(self) -> None:
+        """A request got a 429.  When no request limit is configured or learned from headers,
+        the gate learns one by AIMD: it halves the rate admitted over the last minute (at most
+        once a second, so one burst of refusals halves it once), and each success adds a
+        request a minute back (`settle`).  A steady limit is then met without failed agents."""
+        with self._lock:
+            now = self._clock()
+            known = self._configured.over(self._learned).requests_per_minute
+            if known is not None or now - self._last_cut < 1.0:
+                return
+            recent = sum(1 for t in self._admissions if t > now - 60.0)
+            current = self._probed if self._probed is not None else float(recent)
+            self._probed = max(1.0, min(current, float(recent)) / 2)
+            self._last_cut = now
+            self._buckets.sync(self._effective(), now)
+
+    @property
+    def probed_rpm(self) -> float | None:
+        """The request limit AIMD has learned from 429s (`None`: none needed so far)."""
+        with self._lock:
+            return self._probed
+
     def _effective(self) -> RateLimits:
-        return self._configured.over(self._learned)
+        probed = RateLimits(requests_per_minute=self._probed)
+        return self._configured.over(self._learned).over(probed)
