@@ -366,3 +366,17 @@ def test_a_gate_that_raises_ends_the_agent(tmp_path: Path) -> None:
     calls = [ToolUse("t1", "Echo", {"text": "x"}), ToolUse("t2", "Echo", {"text": "y"})]
     result, _ = run(ScriptedModel([calls, "never"]), tmp_path, tool_gates=[Broken()])
     assert result.state == "failed" and result.error == "KeyError: 'rules'"  # the group's first
+
+
+def test_retries_stop_at_the_deadline_and_the_error_says_how_long_they_went_on(tmp_path: Path) -> None:
+    policy = RetryPolicy(max_attempts=1000, base_s=0.05, cap_s=0.05, deadline_s=0.3)
+    errors = [TransientModelError("529 overloaded", status=529) for _ in range(1000)]
+    started = time.monotonic()
+    result, _ = run(ScriptedModel(errors), tmp_path, retry=policy)
+    took = time.monotonic() - started
+    assert result.state == "failed" and took < 1.0
+    assert re.fullmatch(
+        r"model error: gave up after \d+ attempts over 0\.\d s: 529 overloaded", result.error or ""
+    )
+    with pytest.raises(ValueError, match="deadline_s must be a finite number"):
+        RetryPolicy(deadline_s=-1)

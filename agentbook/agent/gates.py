@@ -91,7 +91,7 @@ async def ask(
         try:
             response = await model.respond(request)
         except ModelError as exc:
-            wait = retry.wait_after(attempt, exc)
+            wait = retry.wait_after(attempt, exc, time.monotonic() - first)
             for hook in hooks:
                 await hook.after_request(agent, RequestOutcome(request, error=exc, retry_in=wait))
             if wait is None:

@@ -23,22 +23,28 @@ T = TypeVar("T")
 
 @dataclass(frozen=True)
 class RetryPolicy:
-    """At most `max_attempts` calls in all; waits drawn uniformly from [0, min(cap, base * 2**n)].
+    """At most `max_attempts` calls in all, and no retry that would start more than `deadline_s`
+    seconds after the first attempt (`None`: no deadline); waits drawn uniformly from
+    [0, min(cap, base * 2**n)].
 
-    A server's `retry-after` is a floor: we never come back sooner than it asked.
+    A server's `retry-after` is a floor: we never come back sooner than it asked.  An overloaded
+    API is worth minutes of patience: raise `max_attempts` and bound the whole by `deadline_s`.
     """
 
     max_attempts: int = 6
     base_s: float = 1.0
     cap_s: float = 60.0
     rng: random.Random = field(default_factory=random.Random, compare=False)
+    deadline_s: float | None = None
 
     def __post_init__(self) -> None:
         attempts = self.max_attempts
         if not isinstance(attempts, int) or isinstance(attempts, bool) or attempts < 1:
             raise ValueError(f"max_attempts must be a whole number at least 1, not {attempts!r}")
-        for name in ("base_s", "cap_s"):
+        for name in ("base_s", "cap_s", "deadline_s"):
             value = getattr(self, name)
+            if value is None and name == "deadline_s":
+                continue
             number = isinstance(value, int | float) and not isinstance(value, bool)
             if not number or not math.isfinite(value) or value < 0:
                 raise ValueError(f"{name} must be a finite number of seconds, at least 0, not {value!r}")
@@ -48,12 +54,16 @@ class RetryPolicy:
         jittered = self.rng.uniform(0.0, min(self.cap_s, self.base_s * 2 ** (attempt - 1)))
         return max(jittered, retry_after or 0.0)
 
-    def wait_after(self, attempt: int, error: BaseException) -> float | None:
-        """Seconds to wait before retrying after `error` ended attempt number `attempt`, or `None`
-        when there is no retry: the error is not transient, or the attempts are used up."""
+    def wait_after(self, attempt: int, error: BaseException, elapsed_s: float = 0.0) -> float | None:
+        """Seconds to wait before retrying after `error` ended attempt number `attempt`,
+        `elapsed_s` after the first began; `None` when there is no retry: the error is not
+        transient, the attempts are used up, or the retry would start past the deadline."""
         if not isinstance(error, TransientModelError) or attempt >= self.max_attempts:
             return None
-        return self.delay(attempt, error.retry_after)
+        wait = self.delay(attempt, error.retry_after)
+        if self.deadline_s is not None and elapsed_s + wait > self.deadline_s:
+            return None
+        return wait
 
     def final_error(self, attempt: int, error: ModelError, elapsed_s: float | None = None) -> ModelError:
         """The error a caller sees when `error` ended attempt `attempt` for good: a transient one
@@ -86,7 +96,7 @@ async def call_with_retries(
         try:
             return await call()
         except TransientModelError as exc:
-            wait = policy.wait_after(attempt, exc)
+            wait = policy.wait_after(attempt, exc, time.monotonic() - started)
             if wait is None:
                 raise policy.final_error(attempt, exc, time.monotonic() - started) from exc
             if on_retry is not None:

@@ -153,7 +153,7 @@ class RunConfig:
             "permissions": rules, "permission_mode": self.permissions.mode,
             "interactive": self.interactive,
             "retry": {"max_attempts": self.retry.max_attempts, "base_s": self.retry.base_s,
-                      "cap_s": self.retry.cap_s},
+                      "cap_s": self.retry.cap_s, "deadline_s": self.retry.deadline_s},
             "rate_limits": dataclasses.asdict(self.rate_limits) if self.rate_limits else None,
             "max_depth": self.max_depth, "system": self.system, "isolation": self.isolation,
             "base": self.base, "shared_context": self.shared_context, "warm_cache": self.warm_cache,
