@@ -681,3 +681,14 @@ def test_without_known_limits_429s_teach_a_request_rate_by_aimd() -> None:
     configured = fake.gate(RateLimits(requests_per_minute=50))
     configured.refused()
     assert configured.probed_rpm is None  # a known limit is not second-guessed
+
+
+def test_a_429_whose_headers_show_room_everywhere_pauses_no_sibling() -> None:
+    gate = RateGate()
+    room = {"requests-limit": "1000", "requests-remaining": "900", "output-tokens-remaining": "5000"}
+    spent = {**room, "output-tokens-remaining": "0"}
+    assert not gate.pause_for(TransientModelError("429", status=429, retry_after=1, rate_limits=room))
+    assert gate.limits.requests_per_minute == 1000  # learned all the same
+    assert gate.pause_for(TransientModelError("429", status=429, retry_after=1, rate_limits=spent))
+    assert gate.pause_for(TransientModelError("429", status=429, retry_after=1))  # nothing to tell
+    assert gate.stats.pauses == 2

@@ -334,9 +334,9 @@ def _status_error(exc: anthropic.APIStatusError) -> ModelError:
     # An in-stream `error` event arrives as a plain APIStatusError carrying the HTTP status of the
     # stream (200), so the error type decides, not only the status.
     if status in _RETRYABLE_STATUS or kind in ("overloaded_error", "rate_limit_error", "api_error"):
-        return TransientModelError(
-            message, status=status, request_id=exc.request_id, retry_after=_retry_after(exc.response)
-        )
+        limits = _rate_limit_headers(exc.response.headers) if exc.response is not None else {}
+        return TransientModelError(message, status=status, request_id=exc.request_id,
+                                   retry_after=_retry_after(exc.response), rate_limits=limits)  # fmt: skip
     return ModelError(message, status=status, request_id=exc.request_id)
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import math
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from contextvars import ContextVar
 from typing import Protocol, runtime_checkable
 
@@ -61,7 +61,8 @@ class ModelError(Exception):
 class TransientModelError(ModelError):
     """A model call failed in a way worth retrying (429, 529, 5xx, a dropped connection or stream).
 
-    `retry_after` is the server's own advice in seconds, when it gave any.
+    `retry_after` is the server's own advice in seconds, when it gave any; `rate_limits` the
+    response's `anthropic-ratelimit-*` headers (prefix removed), when it had any.
     """
 
     def __init__(
@@ -71,9 +72,11 @@ class TransientModelError(ModelError):
         status: int | None = None,
         request_id: str | None = None,
         retry_after: float | None = None,
+        rate_limits: Mapping[str, str] | None = None,
     ) -> None:
         super().__init__(message, status=status, request_id=request_id)
         self.retry_after = retry_after
+        self.rate_limits = dict(rate_limits or {})
 
 
 response_began: ContextVar[Callable[[], None] | None] = ContextVar("agentbook_response_began", default=None)

@@ -247,11 +247,23 @@ class RateGate:
             self._paused_until = max(self._paused_until, self._clock() + seconds)
 
     def pause_for(self, error: BaseException) -> bool:
-        """`pause` for a 429 `TransientModelError` that carries `retry_after`; say whether it did.
+        """`pause` for a 429 `TransientModelError` that carries `retry_after` and is a real limit;
+        say whether it did.
 
+        A real limit: the 429's rate-limit headers show a dimension with nothing left, or it has
+        none to tell.  A 429 whose headers show room everywhere (an overloaded shard, a burst the
+        server smoothed) delays only the refused agent: pausing the fleet for it would cost every
+        sibling the whole `retry-after`.  Its headers are learned either way.
         Fits `call_with_retries(on_retry=lambda n, exc, wait: gate.pause_for(exc))`.
         """
-        if isinstance(error, TransientModelError) and error.status == 429 and error.retry_after:
+        if not (isinstance(error, TransientModelError) and error.status == 429):
+            return False
+        if error.rate_limits:
+            self.learn(error.rate_limits)
+            remaining = RateHeaders.read(error.rate_limits).remaining
+            if remaining and all(left >= 1 for left in remaining.values()):
+                return False
+        if error.retry_after:
             self.pause(error.retry_after)
             return True
         return False
