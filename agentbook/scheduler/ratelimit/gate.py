@@ -247,15 +247,10 @@ class RateGate:
             self._paused_until = max(self._paused_until, self._clock() + seconds)
 
     def pause_for(self, error: BaseException) -> bool:
-        """`pause` for a 429 `TransientModelError` that carries `retry_after` and is a real limit;
-        say whether it did.
-
-        A real limit: the 429's rate-limit headers show a dimension with nothing left, or it has
-        none to tell.  A 429 whose headers show room everywhere (an overloaded shard, a burst the
-        server smoothed) delays only the refused agent: pausing the fleet for it would cost every
-        sibling the whole `retry-after`.  Its headers are learned either way.
-        Fits `call_with_retries(on_retry=lambda n, exc, wait: gate.pause_for(exc))`.
-        """
+        """`pause` for a 429 with `retry_after` that is a real limit (its headers show a spent
+        dimension, or it has none); say whether it did.  A 429 with room everywhere delays only
+        the refused agent (a fleet pause would cost every sibling the whole `retry-after`); its
+        headers are learned either way."""
         if not (isinstance(error, TransientModelError) and error.status == 429):
             return False
         if error.rate_limits:
