@@ -220,20 +220,19 @@ def test_read_and_grep_of_a_hard_linked_file_say_so(tmp_path: Path, monkeypatch:
     assert set(results) == NOTED and all("hard link" in text for text in results.values()), results
 
 
-@pytest.mark.xfail(
-    strict=True, reason="OPEN: sandboxed Bash reads and writes a file hard-linked from outside"
-)
-def test_bash_cannot_reach_a_file_hard_linked_from_outside(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+OPEN_LIMITS = [
+    pytest.param("plain", BASH_HARD_LINKS, id="bash-hard-links", marks=pytest.mark.xfail(
+        strict=True, reason="OPEN: sandboxed Bash reads and writes a file hard-linked from outside")),
+    pytest.param("worktree", NEW_REFS, id="new-branches", marks=pytest.mark.xfail(
+        strict=True, reason="OPEN: an agent can add branches under its run's prefix")),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("isolation", "ids"), OPEN_LIMITS)
+def test_the_open_limits_still_hold(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, isolation: str, ids: frozenset[str]
 ) -> None:
-    world = World(tmp_path, monkeypatch, "plain", tuple(a for a in ATTACKS if a.id in BASH_HARD_LINKS))
-    escapes, _ = attack(world, monkeypatch, "bypassPermissions")
-    assert not escapes, "\n".join(escapes)
-
-
-@pytest.mark.xfail(strict=True, reason="OPEN: an agent can add branches under its run's prefix")
-def test_an_agent_adds_no_branch(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    world = World(tmp_path, monkeypatch, "worktree", tuple(a for a in ATTACKS if a.id in NEW_REFS))
+    world = World(tmp_path, monkeypatch, isolation, tuple(a for a in ATTACKS if a.id in ids))
     escapes, _ = attack(world, monkeypatch, "bypassPermissions")
     assert not escapes, "\n".join(escapes)
 

@@ -6,8 +6,9 @@ end, a kernel's shutdown) and on SIGTERM, every run still working is cancelled a
 seconds to write its end records; cancelling kills each Bash sandbox, and with it every process
 in it (`setsid` and `nohup` ones included: they share its PID namespace).  A SIGTERM handler is
 installed only in place of the default one, from the main thread; it then re-sends SIGTERM
-to end the process as the signal would have.  Processes still alive after that die with their
-sandbox's parent (bubblewrap's `--die-with-parent`).
+to end the process as the signal would have.  Commands still running after the grace are killed
+(`agentbook.tools.shell.kill_all`); a process killed outright takes its sandboxes with it
+(bubblewrap's `--die-with-parent`).
 """
 
 from __future__ import annotations

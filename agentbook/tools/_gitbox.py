@@ -107,7 +107,10 @@ class GitBox:
         if mine.exists() and mine.read_text(errors="replace").startswith("ref:"):
             target = subprocess.run(self._git("rev-parse", "-q", "--verify", self.ref),
                                     capture_output=True, text=True, check=False).stdout.strip()  # fmt: skip
-            mine.write_text(f"{target}\n") if target else mine.unlink()
+            if target:
+                mine.write_text(f"{target}\n")
+            else:
+                mine.unlink()
 
     def _git(self, *args: str) -> list[str]:
         return ["git", f"--git-dir={self.common}", *args]

@@ -1,6 +1,7 @@
 """The bubblewrap sandbox around every Bash call: what the command can see, write and reach.
 
-Inside the sandbox (`Sandbox.argv` builds the `bwrap` command line):
+Inside the sandbox (`Sandbox.launch` builds the `bwrap` command line; `docs/sandbox.md` is the
+full account):
 
 * the operating system read-only: `/usr`, `/bin`, `/sbin`, `/lib*`, `/etc`, `/opt`, plus the
   Python environment agentbook runs in and the folders on `PATH` (never a home folder itself);
@@ -8,19 +9,17 @@ Inside the sandbox (`Sandbox.argv` builds the `bwrap` command line):
 * nothing else of the machine's files: other projects, home folders and the rest of `/tmp` are
   not mounted at all, and secrets (`SECRET_PATHS` plus the user's own entries) are hidden even
   where a mounted folder holds them;
-* in a git worktree, of the main repository's `.git` only what the worktree's own git commands
-  need: objects and its `worktrees/<name>` folder writable, its branch's ref folder writable with
-  the other agents' refs in it read-only, `config`, `hooks` and the rest read-only; the worktree's
-  `.git` file read-only (so git run outside later cannot be pointed elsewhere).  In a checkout of
-  its own, `.git/config` and `.git/hooks` are read-only (they could run code outside the box);
-* its own PID namespace with its own `/proc` (no other process, and so no other process's
-  environment, is visible) that dies with the call, `setsid` children included;
+* git as `agentbook.tools._gitbox` allows: in a worktree its own branch and new objects only, in
+  a checkout (and any repository nested in the root) `.git` read-only;
+* every capability dropped, and its own PID namespace with its own `/proc` (no other process,
+  and so no other process's environment, is visible) that dies with the call, `setsid` children
+  included;
 * an environment built from an allowlist (`sandbox_env`): no `ANTHROPIC_*`, no value that holds a
   known secret;
 * no network unless `network=True`.
 
 Not confined: the operating system's files are readable; with `network=True` the network is the
-machine's; the shared git object store is writable in a worktree (git needs it to commit).
+machine's.
 """
 
 from __future__ import annotations
@@ -82,6 +81,12 @@ class Sandbox:
         if box is not None:
             box.settle()
 
+    @functools.cached_property
+    def _nested(self) -> list[Path]:
+        # Looked for once per agent start, not per call (a few ms in a large checkout): a
+        # repository the agent makes itself later is its own, and so is its config.
+        return nested_repositories(Path(os.path.realpath(self.root)))
+
     def launch(self, program: Sequence[str]) -> Launch:
         """What runs `program` (a name on `PATH` or a path there) in the sandbox, in the root.
 
@@ -99,7 +104,7 @@ class Sandbox:
         args += ["--bind", str(root), str(root)]
         box = GitBox.of(root, self.branch)
         args += box.args() if box is not None else []
-        args += [a for git in nested_repositories(root) for a in ("--ro-bind", str(git), str(git))]
+        args += [a for git in self._nested for a in ("--ro-bind", str(git), str(git))]
         args += _masks(self.hidden, exposed)
         config = _pipe_with(_gitconfig())  # bwrap reads it into the box's ~/.gitconfig
         args += ["--ro-bind-data", str(config), "/tmp/.gitconfig", "--chdir", str(root)]
@@ -132,8 +137,8 @@ def _pipe_with(data: bytes) -> int:
 def sandbox_env(environ: Mapping[str, str], secrets: Iterable[str] = ()) -> dict[str, str]:
     """The environment of a sandboxed command: `environ`'s allowlisted variables (`ENV_ALLOWED`,
     `LC_*`) whose values hold no secret, with agentbook's Python first on `PATH`, `HOME` and
-    `TMPDIR` the private `/tmp`."""
-    known = [s for s in secrets if len(s) >= 8]
+    `TMPDIR` the private `/tmp`.  `secrets` are values as `agentbook.redact.secret_values` gives."""
+    known = tuple(secrets)
     env = {
         k: v
         for k, v in environ.items()
