@@ -99,6 +99,7 @@ class GitBox:
             path.unlink(missing_ok=True)
         if self.ref is None:
             return
+        self._drop_empty_refs()
         head = self.admin / "HEAD"
         text = head.read_text(errors="replace").strip() if head.exists() else ""
         if text.startswith("ref:") and text != f"ref: {self.ref}":
@@ -111,6 +112,16 @@ class GitBox:
                 mine.write_text(f"{target}\n")
             else:
                 mine.unlink()
+
+    def _drop_empty_refs(self) -> None:
+        """Remove empty files beside the agent's ref.  bwrap makes an empty file to mount a sibling's
+        ref on when that branch is deleted while the box is set up; git writes refs through a lock
+        and a rename, so an empty one is never git's and would read as a broken ref."""
+        assert self.ref is not None
+        with os.scandir(self.common / os.path.dirname(self.ref)) as entries:
+            for entry in entries:
+                if entry.is_file(follow_symlinks=False) and entry.stat(follow_symlinks=False).st_size == 0:
+                    Path(entry.path).unlink(missing_ok=True)
 
     def _git(self, *args: str) -> list[str]:
         return ["git", f"--git-dir={self.common}", *args]
