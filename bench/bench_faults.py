@@ -1,18 +1,27 @@
-"""agentbook against a raw SDK loop when the API fails: same fake server, same faults, same seed.
+"""agentbook against a raw SDK loop when the API fails or limits: same fake server, same seed.
 
 The fake Messages API (`agentbook.testing.FakeAnthropic`, in a child process) answers as in
-`bench_parallel.py` (Glob tool calls, then text, after `--latency` seconds), with a fraction
-`--rate` of requests failing, each drawn from the seed and the request's arrival number: a 429
-with `retry-after: 1`, a 529, a 500 or a reset connection (`--kinds`).  Both sides retry:
+`bench_parallel.py` (Glob tool calls, then text, after `--latency` seconds).  Three scenarios,
+each run against a fresh server for each side:
+
+- `faults`: 100 agents x 5 turns, 20% of requests failing, each drawn from the seed and the
+  request's arrival number: a 429 with `retry-after: 1`, a 529, a 500 or a reset connection.
+  Target: A/B makespan at most 1.1 (goal 1.0: a shared gate should beat independent retries).
+- `steady`: 40 agents x 3 turns against a limit of 60 requests a minute (a token bucket holding
+  a minute's worth, as the API's does) that sends bare 429s: no `retry-after`, no
+  `anthropic-ratelimit-*` headers.  Target: no failed agent, makespan within 10% of the floor
+  (the requests beyond the first minute's burst, at one a second, plus one latency).
+- `storm`: as `faults` at 50%, with a 5-minute deadline per call and no attempt count.
+  Target: 100/100 done.
 
 A. agentbook: `run_parallel` with its default retry policy (full jitter, retry-after honoured,
-   the shared rate gate pausing siblings only for a 429's retry-after);
-B. the raw SDK: one `AsyncAnthropic` with the SDK's own retries (`max_retries=--attempts - 1`),
-   `asyncio.gather` over the agents, reading `messages.create` responses.
+   a 429 using no attempt, the shared rate gate pausing siblings only for a real limit and
+   learning one from bare 429s); in `storm`, `RetryPolicy(max_attempts=None, deadline_s=300)`;
+B. the raw SDK: one `AsyncAnthropic` with the SDK's own retries (`max_retries=5`, 6 attempts;
+   20 in `storm`), `asyncio.gather` over the agents, reading `messages.create` responses.
 
-Printed: each side's makespan, agents not done, requests the server saw, and the ratio A/B (the
-issue's target at 20% faults: at most 1.1).  Run: `python bench/bench_faults.py` (about a
-minute); `--help` for the knobs.
+Printed per scenario: each side's makespan, agents not done, requests the server saw, A/B.
+Run: `python bench/bench_faults.py` (about four minutes), or `--scenario faults` for one.
 """
 
 from __future__ import annotations
@@ -25,37 +34,70 @@ import multiprocessing.connection
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import anthropic
 
 sys.path.insert(0, str(Path(__file__).parent))
-from bench_parallel import API_KEY, PROMPT, raw_agent, reply_for, run_agentbook
+from bench_parallel import API_KEY, raw_agent, reply_for, run_agentbook
 
+from agentbook.models.retry import RetryPolicy
 from agentbook.scheduler.ratelimit import reset_gates
-from agentbook.testing import FakeAnthropic, ReportedRateLimits, faults
+from agentbook.testing import FakeAnthropic, ReportedRateLimits, faults, request_limit
 from agentbook.tools import tools_named
 from agentbook.tools.base import schema
 
+KINDS = ("rate_limit", "overloaded", "api_error", "reset")
 
-def serve(conn: multiprocessing.connection.Connection, latency: float, rate: float, seed: int,
-          kinds: tuple[str, ...]) -> None:  # fmt: skip
-    """Child process: the faulty fake API, until told to stop; counts requests when asked."""
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    agents: int
+    turns: int
+    rate: float = 0.0  # fraction of requests failing
+    rpm: float | None = None  # an enforced limit with no headers
+    retry: RetryPolicy | None = None  # agentbook's (None: its default)
+    raw_retries: int = 5
+
+    def floor(self, latency: float) -> float | None:
+        """The least makespan the limit allows (None: no limit)."""
+        if self.rpm is None:
+            return None
+        beyond_burst = self.agents * self.turns - self.rpm
+        return max(0.0, beyond_burst) * 60.0 / self.rpm + latency
+
+
+SCENARIOS = {
+    "faults": Scenario("faults", 100, 5, rate=0.2),
+    "steady": Scenario("steady", 40, 3, rpm=60),
+    "storm": Scenario(
+        "storm", 100, 5, rate=0.5, retry=RetryPolicy(max_attempts=None, deadline_s=300), raw_retries=20
+    ),
+}
+
+
+def serve(conn: multiprocessing.connection.Connection, scenario: Scenario, latency: float, seed: int) -> None:
+    """Child process: the scenario's fake API, until told to stop; counts requests when asked."""
+    handler: Any = functools.partial(reply_for, latency=latency)
+    if scenario.rate:
+        handler = faults(scenario.rate, seed, handler, kinds=KINDS, retry_after=1.0)
+    if scenario.rpm is not None:
+        handler = request_limit(scenario.rpm, handler)
     limits = ReportedRateLimits(requests=10_000_000, input_tokens=10**10, output_tokens=10**10)
-    base = functools.partial(reply_for, latency=latency)
-    handler = faults(rate, seed, base, kinds=kinds, retry_after=1.0)  # type: ignore[arg-type]
-    with FakeAnthropic(handler, rate_limits=limits) as fake:
+    with FakeAnthropic(handler, rate_limits=limits, rate_headers=scenario.rpm is None) as fake:
         conn.send(fake.base_url)
         while conn.recv() != "stop":
             conn.send(len(fake.message_requests))
 
 
-def with_server(args: argparse.Namespace, work: Any) -> tuple[float, int, int]:
-    """Run `work(base_url)` against a fresh faulty server: (makespan, not done, requests)."""
+def with_server(scenario: Scenario, args: argparse.Namespace, work: Any) -> tuple[float, int, int]:
+    """Run `work(base_url)` against a fresh server: (makespan, not done, requests)."""
     ctx = multiprocessing.get_context("spawn")
     mine, child = ctx.Pipe()
-    process = ctx.Process(target=serve, args=(child, args.latency, args.rate, args.seed, tuple(args.kinds)))
+    process = ctx.Process(target=serve, args=(child, scenario, args.latency, args.seed))
     process.start()
     base_url = mine.recv()
     try:
@@ -69,24 +111,31 @@ def with_server(args: argparse.Namespace, work: Any) -> tuple[float, int, int]:
         process.join(timeout=10)
 
 
-def agentbook_side(args: argparse.Namespace, root: Path, base_url: str) -> int:
+def agentbook_side(scenario: Scenario, root: Path, base_url: str) -> int:
     reset_gates()
     with tempfile.TemporaryDirectory() as run_dir:
-        failed, _ = run_agentbook(base_url, root, Path(run_dir), args.agents, args.turns, stream=True)
+        failed, _ = run_agentbook(
+            base_url,
+            root,
+            Path(run_dir),
+            scenario.agents,
+            scenario.turns,
+            stream="auto",
+            retry=scenario.retry,
+        )
     return failed
 
 
-def raw_side(args: argparse.Namespace, root: Path, base_url: str) -> int:
+def raw_side(scenario: Scenario, root: Path, base_url: str) -> int:
     tools = [schema(tool).to_api() for tool in tools_named(["Glob"])]
 
     async def main() -> int:
-        retries = args.attempts - 1
         client = anthropic.AsyncAnthropic(
-            base_url=base_url, api_key=API_KEY, max_retries=retries, timeout=600.0
+            base_url=base_url, api_key=API_KEY, max_retries=scenario.raw_retries, timeout=600.0
         )
         async with client:
             outcomes = await asyncio.gather(
-                *(raw_agent(client, i, args.turns, root, tools, False) for i in range(args.agents)),
+                *(raw_agent(client, i, scenario.turns, root, tools, False) for i in range(scenario.agents)),
                 return_exceptions=True,
             )
         return sum(1 for o in outcomes if o is not True)
@@ -94,28 +143,37 @@ def raw_side(args: argparse.Namespace, root: Path, base_url: str) -> int:
     return asyncio.run(main())
 
 
+def measure(scenario: Scenario, args: argparse.Namespace, root: Path) -> None:
+    what = f"{scenario.rate:.0%} faults ({', '.join(KINDS)})" if scenario.rate else ""
+    if scenario.rpm is not None:
+        what = f"a {scenario.rpm:g} requests/minute limit, bare 429s"
+    print(f"\n{scenario.name}: {scenario.agents} agents x {scenario.turns} turns at {args.latency:g} s, "
+          f"{what}, seed {args.seed}")  # fmt: skip
+    a = with_server(scenario, args, functools.partial(agentbook_side, scenario, root))
+    b = with_server(scenario, args, functools.partial(raw_side, scenario, root))
+    for label, (makespan, failed, requests) in (("A agentbook", a), ("B raw SDK", b)):
+        print(f"  {label:<12} makespan {makespan:6.2f} s   not done {failed:3d}   requests {requests}")
+    print(f"  A/B makespan = {a[0] / b[0]:.2f}")
+    floor = scenario.floor(args.latency)
+    if floor is not None:
+        print(
+            f"  the limit's floor {floor:.1f} s: A/floor = {a[0] / floor:.2f}, B/floor = {b[0] / floor:.2f}"
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--agents", type=int, default=100)
-    parser.add_argument("--turns", type=int, default=5)
+    parser.add_argument("--scenario", choices=[*SCENARIOS, "all"], default="all")
     parser.add_argument("--latency", type=float, default=0.2)
-    parser.add_argument("--rate", type=float, default=0.2, help="fraction of requests that fail")
     parser.add_argument("--seed", type=int, default=7)
-    parser.add_argument("--attempts", type=int, default=6, help="attempts per call, both sides")
-    parser.add_argument("--kinds", nargs="+", default=["rate_limit", "overloaded", "api_error", "reset"])
     args = parser.parse_args()
-    assert PROMPT  # the prompt format both sides share (it tells the server the turns)
     with tempfile.TemporaryDirectory() as folder:
         root = Path(folder)
         for name in ("a.txt", "b.txt", "c.txt"):
             (root / name).write_text("x\n")
-        print(f"{args.agents} agents x {args.turns} turns at {args.latency:g} s, {args.rate:.0%} faults "
-              f"({', '.join(args.kinds)}), seed {args.seed}, {args.attempts} attempts a call")  # fmt: skip
-        a = with_server(args, functools.partial(agentbook_side, args, root))
-        b = with_server(args, functools.partial(raw_side, args, root))
-    for label, (makespan, failed, requests) in (("A agentbook", a), ("B raw SDK", b)):
-        print(f"  {label:<12} makespan {makespan:6.2f} s   not done {failed:3d}   requests {requests}")
-    print(f"  A/B makespan = {a[0] / b[0]:.2f}")
+        for name, scenario in SCENARIOS.items():
+            if args.scenario in (name, "all"):
+                measure(scenario, args, root)
 
 
 if __name__ == "__main__":

@@ -42,12 +42,13 @@ import tracemalloc
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import anthropic
 
 from agentbook import messages as ab
 from agentbook.models import AnthropicModel
+from agentbook.models.retry import RetryPolicy
 from agentbook.scheduler import background
 from agentbook.scheduler.launch import run_parallel
 from agentbook.testing import (
@@ -169,7 +170,14 @@ _INSTANT_LIMITS = {"requests-limit": "10000000", "input-tokens-limit": "10000000
 
 
 def run_agentbook(
-    base_url: str, root: Path, run_dir: Path, agents: int, turns: int, stream: bool, instant: bool = False
+    base_url: str,
+    root: Path,
+    run_dir: Path,
+    agents: int,
+    turns: int,
+    stream: bool | Literal["auto"],
+    instant: bool = False,
+    retry: RetryPolicy | None = None,
 ) -> tuple[int, float]:
     """A: agentbook; returns how many agents did not end `done`, and how long `run_parallel`
     took to return (it should return at once: the agents start on the background loop).
@@ -191,6 +199,7 @@ def run_agentbook(
         permission_mode="bypassPermissions",
         interactive=False,
         run_dir=run_dir,
+        retry=retry,
     )
     startup = time.perf_counter() - started
     run.wait(timeout=600)
@@ -336,18 +345,16 @@ def say(label: str, text: str) -> None:
 
 def compare(
     server: Server,
-    a: Scenario,
-    b: Scenario,
-    b2: Scenario | None,
+    sides: dict[str, Scenario],
+    pairs: list[tuple[str, str, str]],
     own: Scenario | None,
     n: int,
     t: int,
     latency: float,
     repeat: int,
 ) -> None:
-    """A against B (and B2, for reference, when given) on the same workload: makespan, CPU, memory;
-    then A's CPU with no HTTP (`own`, when given)."""
-    sides = {"A": a, "B": b} | ({"B2": b2} if b2 is not None else {})
+    """Every side on the same workload (makespan, CPU, memory of the first two), then each pair's
+    ratios `(a, b, what a/b should be)`, then agentbook's CPU with no HTTP (`own`, when given)."""
     results: dict[str, list[Measure]] = {key: [] for key in sides}
     for _ in range(repeat):  # interleaved, so drift in the machine hits every side alike
         for key, side in sides.items():
@@ -356,31 +363,26 @@ def compare(
     def mid(key: str, figure: str) -> float:
         return median([getattr(m, figure) for m in results[key]])
 
-    def runs(key: str) -> str:
-        return ", ".join(f"{m.makespan_s:.3f}" for m in results[key])
-
     def per_turn(key: str) -> str:
         return f"{mid(key, 'cpu_s') / (n * t) * 1e3:.2f}"
 
-    ma, mb = mid("A", "makespan_s"), mid("B", "makespan_s")
-    ca, cb = mid("A", "cpu_s"), mid("B", "cpu_s")
-    print(f"\nA/B: {n} agents x {t} turns, ideal makespan {t * latency:.2f} s; medians of {repeat} runs")
-    say("makespan", f"A agentbook {ma:6.3f} s   B raw SDK {mb:6.3f} s   A/B {ma / mb:.3f}  (target <= 1.05)")
-    say("", f"A runs {runs('A')}; B runs {runs('B')}")
-    say("", f"run_parallel took {mid('A', 'startup_s'):.3f} s to return (part of A's makespan)")
-    say(
-        "CPU",
-        f"A agentbook {ca:6.3f} s   B raw SDK {cb:6.3f} s   A/B {ca / cb:.2f}  "
-        f"({per_turn('A')} vs {per_turn('B')} ms per turn)",
-    )
-    say(
-        "server CPU",
-        f"A {mid('A', 'server_cpu_s'):.3f} s, B {mid('B', 'server_cpu_s'):.3f} s  (not in CPU above)",
-    )
+    print(f"\n{n} agents x {t} turns, ideal makespan {t * latency:.2f} s; medians of {repeat} runs")
+    for key in sides:
+        runs = ", ".join(f"{m.makespan_s:.3f}" for m in results[key])
+        say(key, f"makespan {mid(key, 'makespan_s'):6.3f} s   CPU {mid(key, 'cpu_s'):6.3f} s "
+            f"({per_turn(key)} ms per turn)   server CPU {mid(key, 'server_cpu_s'):.3f} s")  # fmt: skip
+        say("", f"runs {runs}")
+    for a, b, target in pairs:
+        ma, mb = mid(a, "makespan_s"), mid(b, "makespan_s")
+        ca, cb = mid(a, "cpu_s"), mid(b, "cpu_s")
+        say(f"{a}/{b}", f"makespan {ma / mb:.3f} ({target})   CPU {ca / cb:.2f}")
+    first = next(iter(sides))
+    say("", f"run_parallel took {mid(first, 'startup_s'):.3f} s to return (part of {first}'s makespan)")
     failed = {k: sum(m.failed for m in results[k]) for k in sides}
     say("not done", ", ".join(f"{k} {v}" for k, v in failed.items()) + "  (agents, over all runs)")
-    pa, pb = traced_peak_per_agent(a(n, t), n), traced_peak_per_agent(b(n, t), n)
-    say("memory", f"A agentbook {kib(pa)}/agent   B raw SDK {kib(pb)}/agent  (tracemalloc, untimed pass)")
+    a, b = list(sides)[:2]
+    pa, pb = traced_peak_per_agent(sides[a](n, t), n), traced_peak_per_agent(sides[b](n, t), n)
+    say("memory", f"{a} {kib(pa)}/agent   {b} {kib(pb)}/agent  (tracemalloc, untimed pass)")
     if own is not None:
         cpu, not_done = [], 0
         for _ in range(repeat):
@@ -389,18 +391,9 @@ def compare(
             cpu.append((time.process_time() - started) / (n * t) * 1e3)
         say(
             "own work",
-            f"A on a model that answers at once (no HTTP): {median(cpu):.2f} ms CPU per turn "
+            f"agentbook on a model that answers at once (no HTTP): {median(cpu):.2f} ms CPU per turn "
             f"(not done {not_done})",
         )
-    if b2 is None:
-        return
-    m2, c2 = mid("B2", "makespan_s"), mid("B2", "cpu_s")
-    say(
-        "B2",
-        f"raw SDK reading raw events, as A does: makespan {m2:.3f} s (A/B2 {ma / m2:.3f}), "
-        f"CPU {c2:.3f} s (A/B2 {ca / c2:.2f}, {per_turn('B2')} ms per turn)",
-    )
-    say("", f"B2 runs {runs('B2')}")
 
 
 def scale(server: Server, a: Scenario, b: Scenario | None, n: int, t: int, latency: float) -> None:
@@ -430,12 +423,10 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--big-turns", type=int, default=3, help="turns per agent in the scale run (3)")
     parser.add_argument("--no-big-raw", action="store_true", help="skip the raw SDK in the scale run")
-    parser.add_argument("--no-stream", action="store_true", help="messages.create on both sides, not streams")
     args = parser.parse_args(argv)
     if min(args.agents, args.turns, args.repeat, args.big_turns) < 1 or args.big_agents < 0:
         parser.error("counts must be at least 1 (--big-agents may be 0)")
     began = time.perf_counter()
-    stream = not args.no_stream
 
     server = Server(args.latency)
     try:
@@ -447,34 +438,32 @@ def main(argv: list[str] | None = None) -> None:
                 (root / name).write_text(f"{name}\n")
             run_dirs = (Path(tmp) / f"run-{i}" for i in itertools.count())
 
-            def a(agents: int, turns: int) -> Work:
-                return lambda: run_agentbook(server.base_url, root, next(run_dirs), agents, turns, stream)
+            def agentbook(stream: bool | Literal["auto"]) -> Scenario:
+                return lambda n, t: lambda: run_agentbook(server.base_url, root, next(run_dirs), n, t, stream)
 
-            def b(agents: int, turns: int) -> Work:
-                return lambda: run_raw(server.base_url, root, agents, turns, stream)
+            def raw(stream: bool, agent: Any = raw_agent) -> Scenario:
+                return lambda n, t: lambda: run_raw(server.base_url, root, n, t, stream, agent)
 
             def own(agents: int, turns: int) -> Work:
-                return lambda: run_agentbook("", root, next(run_dirs), agents, turns, stream, instant=True)
+                return lambda: run_agentbook("", root, next(run_dirs), agents, turns, "auto", instant=True)
 
-            def b2(agents: int, turns: int) -> Work:
-                return lambda: run_raw(server.base_url, root, agents, turns, stream, raw_events_agent)
-
-            transport = "streaming" if stream else "messages.create"
+            # A: agentbook as a user gets it; B: the cheapest SDK loop (one client, create).
+            # As: agentbook asked to stream; Bs: the SDK's streaming helper; Be: raw stream events.
+            sides = {"A": agentbook("auto"), "B": raw(False), "As": agentbook(True), "Bs": raw(True),
+                     "Be": raw(True, raw_events_agent)}  # fmt: skip
+            pairs = [("A", "B", "target <= 1.0"), ("As", "Be", "agentbook's own work"),
+                     ("As", "Bs", "against the usual streaming loop")]  # fmt: skip
             print(
-                f"fake Messages API in a child process, {args.latency * 1000:.0f} ms per reply; {transport} "
-                f"on both sides; Python {sys.version.split()[0]}, anthropic {anthropic.__version__}, "
+                f"fake Messages API in a child process, {args.latency * 1000:.0f} ms per reply; "
+                f"Python {sys.version.split()[0]}, anthropic {anthropic.__version__}, "
                 f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} (other work skews the figures)"
             )
-            # Warm up both paths (imports, first connections, the background loop) untimed.
-            a(4, 2)()
-            b(4, 2)()
-            b2(4, 2)()
-            b2_or_none = b2 if stream else None
-            compare(server, a, b, b2_or_none, own, args.agents, args.turns, args.latency, args.repeat)
+            for side in sides.values():  # warm up every path (imports, connections, the loop) untimed
+                side(4, 2)()
+            compare(server, sides, pairs, own, args.agents, args.turns, args.latency, args.repeat)
             if args.big_agents:
-                scale(
-                    server, a, None if args.no_big_raw else b, args.big_agents, args.big_turns, args.latency
-                )
+                big_raw = None if args.no_big_raw else sides["B"]
+                scale(server, sides["A"], big_raw, args.big_agents, args.big_turns, args.latency)
 
         maxrss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
         took = time.perf_counter() - began

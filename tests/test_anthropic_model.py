@@ -173,7 +173,7 @@ def test_a_tool_call_cut_short_by_max_tokens_keeps_the_input_it_has(server: Fake
     # path, not the content), as the SDK's own accumulator would, instead of failing the agent.
     block = ToolUseBlock("Write", {"file_path": "a.py", "content": "x" * 500}, id="toolu_1", cut_at=40)
     script(server, MessageReply([block], stop_reason="max_tokens"))
-    response = ask(AnthropicModel("haiku"))
+    response = ask(AnthropicModel("haiku", stream=True))
     assert response.stop_reason == "max_tokens"
     assert response.content == (ToolUse("toolu_1", "Write", {"file_path": "a.py"}),)
 
@@ -185,24 +185,30 @@ def test_aliases_map_to_full_ids_and_ids_pass_through() -> None:
 
 
 @pytest.mark.parametrize(
-    ("reply", "status", "kind"),
+    ("reply", "status", "kind", "stream"),
     [
-        (ErrorReply(429, retry_after=3), 429, "rate limited (rate_limit_error), HTTP 429: "),
-        (ErrorReply(529), 529, "overloaded (overloaded_error), HTTP 529: "),
-        (ErrorReply(500), 500, "API error (api_error), HTTP 500: "),
-        (ConnectionReset(), None, "connection reset ("),
-        (StreamCut(after_deltas=1), None, "stream cut after "),
+        (ErrorReply(429, retry_after=3), 429, "rate limited (rate_limit_error), HTTP 429: ", "auto"),
+        (ErrorReply(529), 529, "overloaded (overloaded_error), HTTP 529: ", "auto"),
+        (ErrorReply(500), 500, "API error (api_error), HTTP 500: ", True),
+        (ConnectionReset(), None, "connection reset (", "auto"),
+        (StreamCut(after_deltas=1), None, "stream cut after ", True),
+        (StreamCut(after_deltas=1), None, "response cut after ", "auto"),
         # The HTTP body ends properly, but the message does not: never a truncated answer.
-        (StreamCut(after_deltas=1, clean=True), None, "ended before message_stop"),
-        (StreamError("overloaded_error"), None, "overloaded (overloaded_error), in-stream error event: "),
+        (StreamCut(after_deltas=1, clean=True), None, "ended before message_stop", True),
+        (
+            StreamError("overloaded_error"),
+            None,
+            "overloaded (overloaded_error), in-stream error event: ",
+            True,
+        ),
     ],
 )
 def test_retryable_failures_become_transient_errors(
-    server: FakeAnthropic, reply: object, status: int | None, kind: str
+    server: FakeAnthropic, reply: object, status: int | None, kind: str, stream: bool | str
 ) -> None:
     script(server, reply)
     with pytest.raises(TransientModelError) as caught:
-        ask(AnthropicModel("haiku"))
+        ask(AnthropicModel("haiku", stream=stream))  # type: ignore[arg-type]
     assert kind in str(caught.value)
     if status is not None:
         assert caught.value.status == status
@@ -290,3 +296,26 @@ def test_default_model_follows_the_environment(monkeypatch: pytest.MonkeyPatch) 
     assert isinstance(get_model("offline"), OfflineModel)
     with pytest.raises(TypeError):
         get_model(42)  # type: ignore[arg-type]
+
+
+def test_by_default_only_an_answer_that_may_take_over_ten_minutes_is_streamed(server: FakeAnthropic) -> None:
+    def sent(model: AnthropicModel, max_tokens: int) -> bool:
+        script(server, MessageReply("ok"))
+        request = Request(system="s", messages=(Message.user("hi"),), max_tokens=max_tokens)
+
+        async def once() -> None:
+            try:
+                await model.respond(request)
+            finally:
+                await model.aclose()
+
+        asyncio.run(once())
+        return server.message_requests[-1].stream
+
+    # The SDK's rule: an hour per 128,000 tokens, so over 21,333; Opus 4 at most 8,192 unstreamed.
+    assert not sent(AnthropicModel("sonnet"), 21_333) and sent(AnthropicModel("sonnet"), 21_334)
+    assert sent(AnthropicModel("claude-opus-4-20250514"), 8_193)
+    assert sent(AnthropicModel("sonnet", stream=True), 100)
+    assert not sent(AnthropicModel("sonnet", stream=False), 64_000)
+    with pytest.raises(ValueError, match="stream must be True, False or 'auto'"):
+        AnthropicModel("sonnet", stream="yes")  # type: ignore[arg-type]

@@ -106,6 +106,14 @@ def run_attacks(world: World, monkeypatch: pytest.MonkeyPatch, mode: str, **opti
         world.socket = listener.received
 
 
+def failed_agents(seen: dict[str, Any]) -> list[str]:
+    """Why agents failed (the victim fails by design): what explains "never got its tool result"."""
+    failures = seen["run"].failures
+    return [
+        f"failed: {n}: {e}" for n, e in zip(failures["name"], failures["error"], strict=True) if n != "victim"
+    ]
+
+
 def leaks(world: World, seen: dict[str, Any]) -> list[str]:
     """(a): canaries, the key, `PWNED` in request bodies; requests not from agentbook; the socket."""
     forms = {name: encodings(value) for name, value in world.secrets.items()}
@@ -210,6 +218,7 @@ def test_no_attack_escapes_the_sandbox(
     ran = "project readme" in control and "HOME=/tmp" in control
     if ran != (isolation == "worktree" or mode == "bypassPermissions"):
         escapes.append(f"b-control: Bash did not run in the sandbox as this setting says: {control!r}")
+    escapes += failed_agents(seen) if escapes else []
     assert not escapes, f"{len(escapes)} escapes ({isolation} folder, {mode} mode):\n" + "\n".join(escapes)
 
 
@@ -242,7 +251,8 @@ def test_write_and_edit_refuse_hard_links(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, isolation: str, mode: str
 ) -> None:
     world = World(tmp_path, monkeypatch, isolation, HARD_LINK_WRITES)
-    escapes, _ = attack(world, monkeypatch, mode)
+    escapes, seen = attack(world, monkeypatch, mode)
+    escapes += failed_agents(seen) if escapes else []
     assert not escapes, f"{len(escapes)} escapes ({isolation} folder, {mode} mode):\n" + "\n".join(escapes)
 
 

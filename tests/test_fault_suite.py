@@ -26,6 +26,7 @@ from agentbook.testing import (
     ReplyUsage,
     ToolUseBlock,
     faults,
+    request_limit,
 )
 
 AGENTS = 100
@@ -95,3 +96,29 @@ def test_hundred_agents_survive_twenty_percent_faults(
         assert [m.role for m in back.messages] == ["user", "assistant", "user", "assistant"]
     df = run.df
     assert int(df["input_tokens"].sum()) == AGENTS * 130 and int(df["retries"].sum()) == retries
+
+
+def test_a_limit_no_header_reveals_is_learned_and_no_agent_fails(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # 600 requests a minute with bursts of 5, refused with bare 429s (no retry-after, no
+    # anthropic-ratelimit-* headers): 20 agents x 2 calls.  Two attempts a call would fail most
+    # agents if a 429 used one.
+    reset_gates()
+    limit = request_limit(600, scripted_agent, burst=5)
+    with FakeAnthropic(limit, rate_headers=False) as fake:
+        monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-test-limit-0000")
+        monkeypatch.setenv("ANTHROPIC_BASE_URL", fake.base_url)
+        run = run_parallel(
+            {f"a{n}": f"You are agent {n}." for n in range(20)},
+            model=AnthropicModel("sonnet"),
+            cwd=tmp_path,
+            run_dir=tmp_path / "run",
+            permission_mode="bypassPermissions",
+            interactive=False,
+            retry=RetryPolicy(max_attempts=2, deadline_s=60),
+        )
+        run.wait(timeout=90)
+    assert run.status == {f"a{n}": "done" for n in range(20)}
+    assert limit.refused > 0 and limit.passed == 40
+    assert all((tmp_path / f"calls-{n}.log").read_text() == "ran\n" for n in range(20))

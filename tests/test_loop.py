@@ -18,6 +18,7 @@ from agentbook.events import (
     AgentEnded,
     AgentEvent,
     AgentStarted,
+    ModelRetry,
     ToolDenied,
     ToolFinished,
     ToolStarted,
@@ -380,3 +381,33 @@ def test_retries_stop_at_the_deadline_and_the_error_says_how_long_they_went_on(t
     )
     with pytest.raises(ValueError, match="deadline_s must be a finite number"):
         RetryPolicy(deadline_s=-1)
+
+
+def test_a_429_uses_no_attempt_and_only_the_deadline_bounds_it(tmp_path: Path) -> None:
+    policy = RetryPolicy(max_attempts=2, base_s=0.001, cap_s=0.001, deadline_s=5)
+    limited = [TransientModelError("429 rate limited", status=429) for _ in range(5)]
+    model = ScriptedModel([*limited, TransientModelError("500", status=500), "fine"])
+    result, events = run(model, tmp_path, retry=policy)
+    assert result.state == "done" and len(model.requests) == 7
+    assert [e.attempt for e in events if isinstance(e, ModelRetry)] == [1, 2, 3, 4, 5, 6]
+    policy = RetryPolicy(max_attempts=None, base_s=0.01, cap_s=0.01, deadline_s=0.2)
+    result, _ = run(ScriptedModel([TransientModelError("529", status=529)] * 1000), tmp_path, retry=policy)
+    assert result.state == "failed" and "gave up after" in (result.error or "")
+    with pytest.raises(ValueError, match="None needs a deadline_s"):
+        RetryPolicy(max_attempts=None, deadline_s=None)
+
+
+def test_a_request_hook_can_shorten_the_wait_before_a_retry(tmp_path: Path) -> None:
+    class Paced:
+        async def before_request(self, agent: str, request: Request) -> None:
+            return None
+
+        async def after_request(self, agent: str, outcome: RequestOutcome) -> float | None:
+            return 0.0 if outcome.error is not None else None
+
+    policy = RetryPolicy(base_s=30, cap_s=30)  # a 30 s backoff the hook takes away
+    model = ScriptedModel([TransientModelError("429", status=429), "fine"])
+    started = time.monotonic()
+    result, events = run(model, tmp_path, retry=policy, request_hooks=[Paced()])
+    assert result.state == "done" and time.monotonic() - started < 5
+    assert [e.wait_s for e in events if isinstance(e, ModelRetry)] == [0.0]

@@ -30,6 +30,7 @@ from agentbook.scheduler.ratelimit import (
     gated,
     reset_gates,
 )
+from agentbook.scheduler.ratelimit.probe import MARGIN
 from agentbook.tools.base import ToolContext
 
 T = TypeVar("T")
@@ -653,31 +654,38 @@ def test_a_refused_agent_pauses_its_siblings_only_for_the_servers_retry_after(
     assert siblings_wait <= waited < siblings_wait + 0.15
 
 
-def test_without_known_limits_429s_teach_a_request_rate_by_aimd() -> None:
+def test_without_known_limits_bare_429s_teach_the_rate_the_server_lets_through() -> None:
     fake = FakeTime()
     gate = fake.gate()
 
-    async def main() -> list[float]:
-        for _ in range(40):  # a burst: no limit known, all admitted at once
+    async def main() -> list[float | None]:
+        gate.refused()  # nothing got through yet: nothing to learn, the agents' backoff spaces them
+        learned: list[float | None] = [gate.probed_rpm]
+        for _ in range(40):  # a burst: no limit known, all admitted at once, all answered
             await gate.acquire(10)
-        gate.refused()
-        learned = [gate.probed_rpm or 0.0]
-        gate.refused()  # the same burst's other refusals: halved once, not once each
-        learned.append(gate.probed_rpm or 0.0)
+        fake.now = T0 + 0.2
+        for _ in range(40):
+            gate.settle(0, response())
+        fake.now = T0 + 0.25
+        gate.refused()  # too early to measure a rate: what got through since the first request
+        learned.append(gate.probed_rpm)
+        for second in range(1, 11):  # the server lets one a second through
+            fake.now = T0 + 0.25 + second
+            gate.settle(0, response())
+        gate.refused()  # 10 successes in the 10 s since the first refusal, plus the margin
+        learned.append(gate.probed_rpm)
         started = fake.now
-        for _ in range(25):  # the learned 20 a minute: the bucket paces the next ones
-            await gate.acquire(10)
+        await gate.acquire(10)  # the bucket starts empty, as the server's is after a refusal
         learned.append(fake.now - started)
-        fake.now += 2.0
-        gate.refused()  # a refusal later halves again
-        learned.append(gate.probed_rpm or 0.0)
         gate.settle(0, response())  # each success adds one request a minute back
-        learned.append(gate.probed_rpm or 0.0)
+        learned.append(gate.probed_rpm)
         return learned
 
-    first, same, paced, second, grown = fake.run(main())
-    assert (first, same) == (20.0, 20.0) and paced > 10.0  # 25 at 20 a minute: over 15 s
-    assert second == 10.0 and grown == 11.0
+    nothing, early, measured, waited, grown = fake.run(main())
+    assert nothing is None and early == pytest.approx(40 * 60 * MARGIN)
+    assert measured == pytest.approx(10 / 10.0 * 60 * MARGIN, rel=0.01)
+    assert waited == pytest.approx(60 / measured, rel=0.01)
+    assert grown == pytest.approx(measured + 1, rel=0.01)
     configured = fake.gate(RateLimits(requests_per_minute=50))
     configured.refused()
     assert configured.probed_rpm is None  # a known limit is not second-guessed
@@ -692,3 +700,42 @@ def test_a_429_whose_headers_show_room_everywhere_pauses_no_sibling() -> None:
     assert gate.pause_for(TransientModelError("429", status=429, retry_after=1, rate_limits=spent))
     assert gate.pause_for(TransientModelError("429", status=429, retry_after=1))  # nothing to tell
     assert gate.stats.pauses == 2
+
+
+def test_a_429_without_retry_after_pauses_until_the_spent_dimensions_reset_or_paces_by_its_bucket() -> None:
+    fake = FakeTime()
+    reset = (fake.wall() + timedelta(seconds=30)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    spent = {"requests-remaining": "0", "requests-reset": reset}
+    gate = fake.gate()  # no limit known: the reset is all there is to go by
+    assert gate.pause_for(TransientModelError("429", status=429, rate_limits=spent))
+
+    async def first() -> float:
+        await gate.acquire(0)
+        return fake.now - T0
+
+    assert fake.run(first()) == pytest.approx(30)
+    # With the limit known, the 429's remaining is taken as current (not aged by its reset):
+    # the next request waits for one request's refill, 1 s at 60 a minute, not the whole reset.
+    fake, limited = FakeTime(), {**spent, "requests-limit": "60"}
+    gate = fake.gate()
+    limited["requests-reset"] = (fake.wall() + timedelta(seconds=30)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    assert not gate.pause_for(TransientModelError("429", status=429, rate_limits=limited))
+
+    async def second() -> float:
+        await gate.acquire(0)
+        return fake.now - T0
+
+    assert fake.run(second()) == pytest.approx(1.0)
+
+
+def test_a_bare_429_queues_the_agent_again_at_once_once_the_gate_paces() -> None:
+    gate = RateGate()
+    hook = RateGateHook(gate)
+    request = Request(system="s", messages=(Message.user("hi"),))
+    bare = TransientModelError("429", status=429)
+    outcome = RequestOutcome(request, error=bare, retry_in=4.0)
+    assert asyncio.run(hook.after_request("a", outcome)) is None  # nothing learned yet: own backoff
+    gate.settle(0, response())
+    assert asyncio.run(hook.after_request("a", outcome)) == 0.0  # the gate's queue spaces it
+    told = TransientModelError("429", status=429, retry_after=2.0)
+    assert asyncio.run(hook.after_request("a", RequestOutcome(request, error=told, retry_in=2.0))) is None

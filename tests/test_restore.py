@@ -148,7 +148,7 @@ def test_a_headless_default_mode_worktree_run_commits_its_writes_and_counts_deni
     assert git(repo, "status", "--porcelain") == ""
     assert record.denials == (0 if sandbox else 1) and int(run.df.loc["t", "denials"]) == record.denials
     if not sandbox:
-        assert any("1 tool call denied (t: 1)" in r.getMessage() for r in caplog.records)
+        assert any("1 denied (t: 1)" in r.getMessage() for r in caplog.records)
 
 
 def test_an_outside_write_in_a_worktree_still_asks(repo: Path, tmp_path: Path) -> None:

@@ -462,7 +462,7 @@ def test_a_run_gates_tool_calls_with_its_hooks_then_its_permissions(tmp_path: Pa
 
 
 def test_wait_returns_the_summary_and_raise_for_failures_names_every_failed_agent(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     import agentbook as ab
 
@@ -480,6 +480,9 @@ def test_wait_returns_the_summary_and_raise_for_failures_names_every_failed_agen
     text = str(summary)
     assert text.startswith("run run: 1 done, 2 failed; 0 denied, 0 API retries, $0.0000")
     assert "a failed: RuntimeError: quota gone for [REDACTED]" in text and "tok-summary" not in text
+    # Headless, the same text reaches stderr once: one warning (shown where logging is not set up).
+    said = [r for r in caplog.records if r.name == "agentbook" and r.getMessage().startswith("run run:")]
+    assert [(r.levelname, r.getMessage()) for r in said] == [("WARNING", text)]
     with pytest.raises(ab.RunFailed, match=r"run run: 2 agents failed: a: .*; b: ") as raised:
         run.raise_for_failures()
     assert set(raised.value.failures) == {"a", "b"}

@@ -24,7 +24,7 @@ from typing import Protocol, runtime_checkable
 
 from agentbook.events import Listener, ModelRetry, ToolDenied, ToolFinished, ToolStarted
 from agentbook.messages import Request, Response, ToolResult, ToolUse
-from agentbook.models.base import Model, ModelError
+from agentbook.models.base import Model, ModelError, TransientModelError
 from agentbook.models.retry import RetryPolicy
 from agentbook.tools.base import Tool, ToolContext, ToolError
 
@@ -53,9 +53,11 @@ class RequestHook(Protocol):
     async def before_request(self, agent: str, request: Request) -> None:
         """Before each attempt; may wait.  Raising ends the agent (a harness error)."""
 
-    async def after_request(self, agent: str, outcome: RequestOutcome) -> None:
+    async def after_request(self, agent: str, outcome: RequestOutcome) -> float | None:
         """After each attempt that got a response or a `ModelError` (not after a cancellation
-        or another exception: those end the agent, and its owner cleans up)."""
+        or another exception: those end the agent, and its owner cleans up).  A number, after
+        a failure that will be retried, shortens the wait before the retry to it: a rate gate
+        whose queue spaces the retries returns 0 for a bare 429."""
 
 
 @runtime_checkable
@@ -84,16 +86,19 @@ async def ask(
     of another attempt behind).  Raises the final `ModelError` (`retry.final_error`).  This is
     `call_with_retries` with hooks: they must be awaited, and told the wait that was chosen.
     """
-    attempt, first = 1, time.monotonic()
+    attempt, limited, first = 1, 0, time.monotonic()
     while True:
         for hook in hooks:
             await hook.before_request(agent, request)
         try:
             response = await model.respond(request)
         except ModelError as exc:
-            wait = retry.wait_after(attempt, exc, time.monotonic() - first)
+            limited += isinstance(exc, TransientModelError) and exc.status == 429
+            wait = retry.wait_after(attempt, exc, time.monotonic() - first, rate_limited=limited)
             for hook in hooks:
-                await hook.after_request(agent, RequestOutcome(request, error=exc, retry_in=wait))
+                shorter = await hook.after_request(agent, RequestOutcome(request, error=exc, retry_in=wait))
+                if wait is not None and shorter is not None:
+                    wait = max(0.0, min(wait, shorter))
             if wait is None:
                 final = retry.final_error(attempt, exc, time.monotonic() - first)
                 if final is exc:

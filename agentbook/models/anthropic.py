@@ -1,13 +1,16 @@
 """`AnthropicModel`: the one adapter to the Anthropic Python SDK (`anthropic.AsyncAnthropic`).
 
-It is the only module that imports `anthropic`.  It sends a `Request` (streaming by default, so
-long answers never hit the SDK's non-streaming time limit), and returns a `Response` with the
-exact `usage` and the request id.  The SDK's own retries are off by default because agentbook
-retries in one place for every backend (`agentbook.models.retry`), including the failures the SDK does
-not retry: a stream cut mid-message and an in-stream `error` event.
+It is the only module that imports `anthropic`.  It sends a `Request` and returns a `Response`
+with the exact `usage` and the request id.  By default (`stream="auto"`) it streams only an
+answer that may take over ten minutes (the SDK's own rule: `max_tokens` over 21,333, or over a
+model's non-streaming limit), since nothing in agentbook reads an answer before it is whole and a
+plain `messages.create` costs less CPU per turn than reading events (`bench/bench_parallel.py`).
+The SDK's own retries are off by default because agentbook retries in one place for every
+backend (`agentbook.models.retry`), including the failures the SDK does not retry: a stream cut
+mid-message and an in-stream `error` event.
 
 A streamed answer is read as the SDK's raw events (`messages.create(stream=True)`) and assembled
-here (`_Assembly`), rather than through the `messages.stream()` helper: the helper rebuilds a
+by `agentbook.models.assembly`, rather than through the `messages.stream()` helper: the helper rebuilds a
 snapshot model after every event, which costs about a fifth of the client's CPU per turn, and
 with a hundred agents on one core that CPU is the makespan (`bench/bench_parallel.py`).  For the
 same reason a non-streamed answer's JSON becomes a `Response` directly, not an SDK model first.
@@ -16,29 +19,25 @@ same reason a non-streamed answer's JSON becomes a `Response` directly, not an S
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import functools
-import json
+import re
 import ssl
 import weakref
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Literal
 
 import anthropic
+import anthropic._constants as anthropic_constants
 import httpx2
-import jiter
 
 from agentbook.messages import (
     EPHEMERAL,
-    Block,
     Request,
     Response,
-    Text,
-    Thinking,
-    ToolUse,
     Usage,
     block_from_api,
 )
+from agentbook.models.assembly import Assembly
 from agentbook.models.base import ModelError, TransientModelError, resolve_model_id, signal_response_began
 
 __all__ = ["AGENTS_PER_CLIENT", "AnthropicModel"]
@@ -48,7 +47,6 @@ __all__ = ["AGENTS_PER_CLIENT", "AnthropicModel"]
 # grows with its size: many small pools are cheaper than a few big ones, now that clients share
 # one TLS context and cost little to make.
 AGENTS_PER_CLIENT = 8
-_DELTA_USAGE = ("input_tokens", "output_tokens", "cache_creation_input_tokens", "cache_read_input_tokens")
 _RETRYABLE_STATUS = {408, 409, 429, 500, 502, 503, 504, 529}
 
 
@@ -68,7 +66,7 @@ class AnthropicModel:
         model: str = "sonnet",
         *,
         max_tokens: int = 8192,
-        stream: bool = True,
+        stream: bool | Literal["auto"] = "auto",
         client: anthropic.AsyncAnthropic | None = None,
         base_url: str | None = None,
         api_key: str | None = None,
@@ -78,6 +76,8 @@ class AnthropicModel:
     ) -> None:
         if clients < 1:
             raise ValueError(f"clients must be at least 1, not {clients}")
+        if stream not in (True, False, "auto"):
+            raise ValueError(f"stream must be True, False or 'auto', not {stream!r}")
         self.name = resolve_model_id(model)
         self.max_tokens = max_tokens
         self.stream = stream
@@ -129,7 +129,8 @@ class AnthropicModel:
             raise ModelError(f"count_tokens failed: {exc}") from exc
         return int(counted.input_tokens)
 
-    async def respond(self, request: Request) -> Response:
+    def _payload(self, request: Request) -> dict[str, Any]:
+        """The arguments of `messages.create` for `request`."""
         kwargs: dict[str, Any] = {
             "model": self.name,
             "max_tokens": request.max_tokens or self.max_tokens,
@@ -142,12 +143,17 @@ class AnthropicModel:
             kwargs["system"] = system
         if request.tools:
             kwargs["tools"] = [t.to_api() for t in request.tools]
+        return kwargs
+
+    async def respond(self, request: Request) -> Response:
+        kwargs = self._payload(request)
+        long = _may_take_long(self.name, kwargs["max_tokens"])
         events: Any = None
         try:
-            if self.stream:
+            if self.stream is True or (self.stream == "auto" and long):
                 events = await self.client().messages.create(**kwargs, stream=True)
                 signal_response_began()  # the headers are in: the response has begun
-                assembly = _Assembly()
+                assembly = Assembly()
                 async with events:
                     async for event in events:
                         assembly.add(event)
@@ -179,6 +185,18 @@ class AnthropicModel:
             )
         except (KeyError, TypeError, AttributeError) as exc:
             raise ModelError(f"the API's answer is not a message: {str(data)[:200]!r}") from exc
+
+
+# The SDK refuses a non-streaming request it expects to take over 10 minutes: at its estimate of
+# an hour per 128,000 output tokens, more than 21,333 of them, or more than a model's own limit.
+_NONSTREAMING_MAX_TOKENS = 600 * 128_000 // 3600
+_MODEL_NONSTREAMING_TOKENS: dict[str, int] = getattr(anthropic_constants, "MODEL_NONSTREAMING_TOKENS", {})
+
+
+def _may_take_long(model: str, max_tokens: int) -> bool:
+    """Whether an answer of `max_tokens` from `model` must be streamed (see above)."""
+    limit = _MODEL_NONSTREAMING_TOKENS.get(model)
+    return max_tokens > _NONSTREAMING_MAX_TOKENS or (limit is not None and max_tokens > limit)
 
 
 class _ClientPool:
@@ -216,96 +234,6 @@ class _ClientPool:
         self._load[index] -= 1
 
 
-class _Assembly:
-    """One streamed message, put together from the SDK's raw events as they arrive.
-
-    Follows the SDK's own accumulation (`anthropic.lib.streaming`): text, tool input JSON and
-    thinking arrive as deltas of the block at `index`; `message_delta` carries the stop reason and
-    usage totals that replace `message_start`'s.  A stream that ends without `message_stop` was
-    cut short and is a `TransientModelError`, never a truncated answer.
-    """
-
-    def __init__(self) -> None:
-        self.start: Any = None
-        self.blocks: list[Any] = []
-        self.parts: list[list[str]] = []  # text, tool input JSON or thinking, per block
-        self.signatures: dict[int, str] = {}
-        self.stop_reason: str | None = None
-        self.usage: dict[str, Any] = {}
-        self.complete = False
-
-    def add(self, event: Any) -> None:
-        kind = event.type
-        if kind == "content_block_delta":
-            delta = event.delta
-            if delta.type == "text_delta":
-                self.parts[event.index].append(delta.text)
-            elif delta.type == "input_json_delta":
-                self.parts[event.index].append(delta.partial_json)
-            elif delta.type == "thinking_delta":
-                self.parts[event.index].append(delta.thinking)
-            elif delta.type == "signature_delta":
-                self.signatures[event.index] = delta.signature
-        elif kind == "content_block_start":
-            self.blocks.append(event.content_block)
-            self.parts.append([])
-        elif kind == "message_start":
-            self.start = event.message
-            self.blocks = list(event.message.content)
-            self.parts = [[] for _ in self.blocks]
-        elif kind == "message_delta":
-            self.stop_reason = event.delta.stop_reason
-            # Totals, not increments; a field left out keeps message_start's value.
-            for name in _DELTA_USAGE:
-                value = getattr(event.usage, name, None)
-                if value is not None:
-                    self.usage[name] = value
-        elif kind == "message_stop":
-            self.complete = True
-
-    def response(self, request_id: str | None, rate_limits: dict[str, str]) -> Response:
-        if self.start is None or not self.complete:
-            raise TransientModelError("stream ended before message_stop")
-        usage = _usage(self.start.usage)
-        if self.usage:
-            usage = dataclasses.replace(usage, **self.usage)
-        return Response(
-            id=self.start.id,
-            model=self.start.model,
-            content=tuple(self._block(i, b) for i, b in enumerate(self.blocks)),
-            stop_reason=self.stop_reason,
-            usage=usage,
-            request_id=request_id,
-            rate_limits=rate_limits,
-        )
-
-    def _block(self, index: int, block: Any) -> Block:
-        parts = self.parts[index]
-        if block.type == "text":
-            return Text(block.text + "".join(parts))
-        if block.type == "tool_use":
-            written = "".join(parts)
-            tool_input = _tool_input(block.name, written) if written else dict(block.input or {})
-            return ToolUse(block.id, block.name, tool_input)
-        if block.type == "thinking":
-            return Thinking(block.thinking + "".join(parts), self.signatures.get(index, block.signature))
-        return Text(f"[{block.type} block]")  # as `block_from_api` shows block types it does not model
-
-
-def _tool_input(tool: str, written: str) -> dict[str, Any]:
-    """A tool call's input from its streamed JSON.  An answer that hit `max_tokens` mid-call has
-    cut-short JSON: it is read as far as it goes, as the SDK's own accumulator does, so the tool
-    gets what input there is (and the model hears what was missing) rather than the agent failing."""
-    try:
-        value = json.loads(written)
-    except json.JSONDecodeError:
-        try:
-            value = jiter.from_json(written.encode(), partial_mode=True)
-        except ValueError as exc:
-            raise ModelError(f"tool {tool!r} input is not JSON ({exc}): {written[:200]!r}") from exc
-    return value if isinstance(value, dict) else {}
-
-
 @functools.cache
 def _tls_context() -> ssl.SSLContext:
     """The TLS context every client shares: building one reads the CA bundle (about 20 ms)."""
@@ -340,6 +268,10 @@ def _status_error(exc: anthropic.APIStatusError) -> ModelError:
     return ModelError(message, status=status, request_id=exc.request_id)
 
 
+# h11's words (through httpx) for a body that ended before its content-length.
+_BODY_CUT = re.compile(r"received (\d+) bytes, expected (\d+)")
+
+
 def _connection_error(exc: anthropic.APIConnectionError) -> str:
     """What went wrong with the connection, from the error under the SDK's `Connection error.`"""
     cause: BaseException | None = exc
@@ -349,6 +281,9 @@ def _connection_error(exc: anthropic.APIConnectionError) -> str:
         return f"request timed out ({type(cause).__name__})"
     if isinstance(cause, httpx2.ConnectError):
         return f"could not connect ({cause or type(cause).__name__})"
+    cut = _BODY_CUT.search(str(cause)) if isinstance(cause, httpx2.RemoteProtocolError) else None
+    if cut is not None:  # the answer had begun: a cut body, not a refused connection
+        return f"response cut after {int(cut[1]):,} of {int(cut[2]):,} bytes"
     if cause is not None:
         return f"connection reset ({type(cause).__name__}{f': {cause}' if str(cause) else ''})"
     return f"connection failed ({exc})"
@@ -366,15 +301,3 @@ def _retry_after(response: httpx2.Response | None) -> float | None:
     except ValueError:
         return None  # an HTTP date: rare from this API; the backoff decides instead
     return None
-
-
-def _usage(usage: Any) -> Usage:
-    split = getattr(usage, "cache_creation", None)
-    return Usage(
-        input_tokens=usage.input_tokens or 0,
-        output_tokens=usage.output_tokens or 0,
-        cache_creation_input_tokens=usage.cache_creation_input_tokens or 0,
-        cache_read_input_tokens=usage.cache_read_input_tokens or 0,
-        ephemeral_5m_input_tokens=(split.ephemeral_5m_input_tokens or 0) if split else 0,
-        ephemeral_1h_input_tokens=(split.ephemeral_1h_input_tokens or 0) if split else 0,
-    )

@@ -23,26 +23,33 @@ T = TypeVar("T")
 
 @dataclass(frozen=True)
 class RetryPolicy:
-    """At most `max_attempts` calls in all, and no retry that would start more than `deadline_s`
-    seconds after the first attempt (`None`: no deadline); waits drawn uniformly from
-    [0, min(cap, base * 2**n)].
+    """At most `max_attempts` failed calls (`None`: no count), and no retry that would start more
+    than `deadline_s` seconds after the first attempt (`None`: no deadline); waits drawn uniformly
+    from [0, min(cap, base * 2**n)].
 
-    The defaults are the Anthropic SDK's own (0.5 s doubling, at most 8 s apart): a longer base
-    made agentbook 1.7 times slower than the bare SDK at 20% faults (`bench/bench_faults.py`).
+    A 429 uses no attempt: it is the API asking to wait, not failing, and the run's rate gate
+    paces the fleet to the limit (`agentbook.scheduler.ratelimit`), so only the deadline bounds
+    it; with a steady limit and no headers, 40 agents all finish instead of a third failing.
+    The defaults are the Anthropic SDK's own backoff (0.5 s doubling, at most 8 s apart): a longer
+    base made agentbook 1.7 times slower than the bare SDK at 20% faults (`bench/bench_faults.py`).
     A server's `retry-after` is a floor: we never come back sooner than it asked.  An overloaded
-    API is worth minutes of patience: raise `max_attempts` and bound the whole by `deadline_s`.
+    API is worth minutes of patience: raise `max_attempts` (or `None`) and bound the whole by
+    `deadline_s`.
     """
 
-    max_attempts: int = 6
+    max_attempts: int | None = 6
     base_s: float = 0.5
     cap_s: float = 8.0
     rng: random.Random = field(default_factory=random.Random, compare=False)
-    deadline_s: float | None = None
+    deadline_s: float | None = 600.0
 
     def __post_init__(self) -> None:
         attempts = self.max_attempts
-        if not isinstance(attempts, int) or isinstance(attempts, bool) or attempts < 1:
-            raise ValueError(f"max_attempts must be a whole number at least 1, not {attempts!r}")
+        whole = isinstance(attempts, int) and not isinstance(attempts, bool) and attempts >= 1
+        if not (whole or (attempts is None and self.deadline_s is not None)):
+            raise ValueError(
+                f"max_attempts must be a whole number at least 1 (None needs a deadline_s), not {attempts!r}"
+            )
         for name in ("base_s", "cap_s", "deadline_s"):
             value = getattr(self, name)
             if value is None and name == "deadline_s":
@@ -56,11 +63,16 @@ class RetryPolicy:
         jittered = self.rng.uniform(0.0, min(self.cap_s, self.base_s * 2 ** (attempt - 1)))
         return max(jittered, retry_after or 0.0)
 
-    def wait_after(self, attempt: int, error: BaseException, elapsed_s: float = 0.0) -> float | None:
-        """Seconds to wait before retrying after `error` ended attempt number `attempt`,
-        `elapsed_s` after the first began; `None` when there is no retry: the error is not
-        transient, the attempts are used up, or the retry would start past the deadline."""
-        if not isinstance(error, TransientModelError) or attempt >= self.max_attempts:
+    def wait_after(
+        self, attempt: int, error: BaseException, elapsed_s: float = 0.0, *, rate_limited: int = 0
+    ) -> float | None:
+        """Seconds to wait before retrying after `error` ended attempt number `attempt` (of
+        which `rate_limited` were 429s, this one included), `elapsed_s` after the first began;
+        `None` when there is no retry: the error is not transient, the attempts are used up, or
+        the retry would start past the deadline."""
+        if not isinstance(error, TransientModelError):
+            return None
+        if self.max_attempts is not None and attempt - rate_limited >= self.max_attempts:
             return None
         wait = self.delay(attempt, error.retry_after)
         if self.deadline_s is not None and elapsed_s + wait > self.deadline_s:
@@ -88,17 +100,18 @@ async def call_with_retries(
     on_retry: Callable[[int, TransientModelError, float], None] | None = None,
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
 ) -> T:
-    """Run `call` until it succeeds, fails for good, or `policy.max_attempts` calls have failed.
+    """Run `call` until it succeeds, fails for good, or `policy` gives up (see `RetryPolicy`).
 
     Raises the last `TransientModelError` wrapped in `ModelError` once attempts run out, so the
     caller sees one error type for "gave up" whatever the cause.
     """
-    attempt, started = 1, time.monotonic()
+    attempt, limited, started = 1, 0, time.monotonic()
     while True:
         try:
             return await call()
         except TransientModelError as exc:
-            wait = policy.wait_after(attempt, exc, time.monotonic() - started)
+            limited += exc.status == 429
+            wait = policy.wait_after(attempt, exc, time.monotonic() - started, rate_limited=limited)
             if wait is None:
                 raise policy.final_error(attempt, exc, time.monotonic() - started) from exc
             if on_retry is not None:

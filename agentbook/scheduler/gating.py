@@ -25,7 +25,9 @@ class RateGateHook:
     learns the limits from the headers; after a 429 that will be retried it pauses the gate for
     the server's `retry-after` (`retry-after-ms`), so every sibling waits as long as the API asked
     and no longer: never for the refused agent's own jittered backoff, which is that agent's
-    alone.  Other failures (a 529 overload, 5xx, cut streams) never slow the siblings.  One hook
+    alone.  A bare 429 (no `retry-after`) teaches the gate a limit and the agent queues again at
+    once: the gate spaces it, an exponential backoff on top would leave the server idle.  Other
+    failures (a 529 overload, 5xx, cut streams) never slow the siblings.  One hook
     serves one agent or many: `gated` keeps each agent task's reservation apart.
     """
 
@@ -36,13 +38,17 @@ class RateGateHook:
     async def before_request(self, agent: str, request: Request) -> None:
         await self._hook(request)
 
-    async def after_request(self, agent: str, outcome: RequestOutcome) -> None:
+    async def after_request(self, agent: str, outcome: RequestOutcome) -> float | None:
         if outcome.response is not None:
             self._hook.settle(outcome.response)
         elif outcome.error is not None and outcome.error.status == 429:
             self.gate.refused()  # without known limits, 429s teach one
             if outcome.retry_in is not None:
                 self.gate.pause_for(outcome.error)  # only with the server's retry-after
+            bare = getattr(outcome.error, "retry_after", None) is None
+            if bare and self.gate.limits.requests_per_minute is not None:
+                return 0.0  # a bare 429: the gate's queue spaces the retry, no backoff on top
+        return None
 
 
 class HookGate:

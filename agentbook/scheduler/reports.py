@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from agentbook.costs import price_for
 from agentbook.messages import Usage
 from agentbook.redact import redact
-from agentbook.scheduler.records import AgentRecord, api_attempts, state_counts
+from agentbook.scheduler.records import AgentRecord, api_attempts
 
 __all__ = [
     "RunFailed",
@@ -26,7 +26,6 @@ __all__ = [
     "failure_entry",
     "log_summary",
     "summarize",
-    "summary",
 ]
 
 log = logging.getLogger("agentbook")
@@ -61,18 +60,6 @@ def append_failure(path: Path, text: str, secrets: tuple[str, ...] | None = None
         f.write(redact(text, secrets))
 
 
-def summary(name: str, records: Iterable[AgentRecord]) -> str:
-    """`run NAME: 2 done, 1 failed; 3 tool calls denied (a: 2, b: 1)`."""
-    records = list(records)
-    denied = {r.name: r.denials for r in records if r.denials}
-    text = f"run {name}: " + (state_counts(records) or "no agents")
-    if denied:
-        total = sum(denied.values())
-        each = ", ".join(f"{a}: {n}" for a, n in denied.items())
-        text += f"; {total} tool call{'s' if total != 1 else ''} denied ({each})"
-    return text
-
-
 class RunFailed(RuntimeError):
     """Some agents of a run failed: `failures` maps each to its error (redacted)."""
 
@@ -94,9 +81,11 @@ class RunSummary:
     failures: dict[str, str]
     """Each failed agent's error, redacted."""
     denials: int
+    """Tool calls denied, in all (`denied` has them per agent)."""
     retries: int
     cost_usd: float | None
     """Dollars for the agents whose model has a price; `None` when none has."""
+    denied: dict[str, int] = field(default_factory=dict)
 
     def raise_for_failures(self) -> None:
         """Raise `RunFailed` naming every failed agent, if one failed."""
@@ -105,7 +94,8 @@ class RunSummary:
 
     def __str__(self) -> str:
         states = ", ".join(f"{n} {s}" for s, n in sorted(self.states.items())) or "no agents"
-        extra = [f"{self.denials} denied", f"{self.retries} API retries"]
+        each = ", ".join(f"{a}: {n}" for a, n in self.denied.items())
+        extra = [f"{self.denials} denied" + (f" ({each})" if each else ""), f"{self.retries} API retries"]
         extra += [] if self.cost_usd is None else [f"${self.cost_usd:.4f}"]
         lines = [f"run {self.name}: {states}; {', '.join(extra)}"]
         return "\n".join([*lines, *(f"  {a} failed: {e}" for a, e in self.failures.items())])
@@ -123,15 +113,17 @@ def summarize(name: str, records: Iterable[AgentRecord]) -> RunSummary:
     return RunSummary(
         name, states, {r.name: r.error or "(no error recorded)" for r in records if r.state == "failed"},
         sum(r.denials for r in records), sum(r.retries for r in records), sum(costs) if costs else None,
+        {r.name: r.denials for r in records if r.denials},
     )  # fmt: skip
 
 
 def log_summary(name: str, records: Iterable[AgentRecord]) -> None:
-    """Log `summary` when a run's agents have all ended: a warning when any failed, was cancelled
-    or had a tool call denied (Python shows warnings even where logging is not set up)."""
+    """Log the run's `RunSummary` once, when its agents have all ended: a warning when any
+    failed, was cancelled or had a tool call denied (so a headless caller sees it on stderr even
+    where logging is not set up), else at INFO."""
     records = list(records)
     worrying = any(r.state in ("failed", "cancelled") or r.denials for r in records)
-    log.log(logging.WARNING if worrying else logging.INFO, "%s", summary(name, records))
+    log.log(logging.WARNING if worrying else logging.INFO, "%s", summarize(name, records))
 
 
 def cache_report(records: Iterable[AgentRecord]) -> dict[str, Any]:

@@ -76,7 +76,7 @@ class Run(WorktreeActions):
         shutdown.track(self)
 
     def __repr__(self) -> str:
-        summary = reports.summary(self.name, self.records.values()).removeprefix("run ")
+        summary = str(self.summary).splitlines()[0].removeprefix("run ")
         return f"<Run {summary}; {self.run_dir}>"
 
     @property

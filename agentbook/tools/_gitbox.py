@@ -15,6 +15,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import subprocess
@@ -120,8 +121,12 @@ class GitBox:
         assert self.ref is not None
         with os.scandir(self.common / os.path.dirname(self.ref)) as entries:
             for entry in entries:
-                if entry.is_file(follow_symlinks=False) and entry.stat(follow_symlinks=False).st_size == 0:
-                    Path(entry.path).unlink(missing_ok=True)
+                with contextlib.suppress(FileNotFoundError):  # a branch deleted meanwhile
+                    if (
+                        entry.is_file(follow_symlinks=False)
+                        and entry.stat(follow_symlinks=False).st_size == 0
+                    ):
+                        Path(entry.path).unlink(missing_ok=True)
 
     def _git(self, *args: str) -> list[str]:
         return ["git", f"--git-dir={self.common}", *args]

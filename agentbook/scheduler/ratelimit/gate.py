@@ -10,7 +10,6 @@ may be called from any thread.
 from __future__ import annotations
 
 import asyncio
-import collections
 import math
 import threading
 import time
@@ -22,6 +21,7 @@ from agentbook.messages import Response
 from agentbook.models.base import TransientModelError
 from agentbook.scheduler.ratelimit.buckets import Amounts, Buckets
 from agentbook.scheduler.ratelimit.limits import RateHeaders, RateLimits, observed_level
+from agentbook.scheduler.ratelimit.probe import LimitProbe
 from agentbook.scheduler.ratelimit.waiters import Waiter, WaitQueue, sleep_or_wake
 
 __all__ = ["GateStats", "RateGate"]
@@ -70,18 +70,13 @@ class RateGate:
         self._buckets = Buckets()
         self._queue = WaitQueue()
         self._paused_until = -math.inf
-        # Without any known request limit, 429s teach one (AIMD): see `refused`.
-        self._probed: float | None = None
-        self._admissions: collections.deque[float] = collections.deque(maxlen=10_000)
-        self._last_cut = -math.inf
+        self._probe = LimitProbe()  # without any known request limit, 429s teach one
         self._admitted = 0
         self._waited = 0
         self._wait_s = 0.0
         self._pauses = 0
         with self._lock:
             self._buckets.sync(self._effective(), self._clock())
-
-    # ---- reading
 
     @property
     def limits(self) -> RateLimits:
@@ -109,14 +104,15 @@ class RateGate:
 
     # ---- acquiring
 
-    async def acquire(self, input_tokens: int, output_tokens: int = 0) -> None:
+    async def acquire(self, input_tokens: int, output_tokens: int = 0) -> float:
         """Wait until one request with these tokens fits every known limit, then take them.
 
         Strictly FIFO: while anyone waits, a newcomer queues behind them even if it would fit, so a
         large request is never starved by a stream of small ones.  Never waits when no limit is
         known and no pause is running.  A request larger than a bucket goes through once that
         bucket is full (leaving it in debt) instead of waiting forever.  Cancelling the caller
-        gives up its place in the queue without taking anything.
+        gives up its place in the queue without taking anything.  Returns when it was admitted
+        (the gate's clock), for `settle`.
         """
         if input_tokens < 0 or output_tokens < 0:
             raise ValueError(f"token counts must not be negative: {input_tokens}, {output_tokens}")
@@ -124,18 +120,17 @@ class RateGate:
         with self._lock:
             start = self._clock()
             if not self._queue and self._delay(amounts, start) == 0.0:
-                self._admit(amounts, start, start)
-                return
+                return self._admit(amounts, start, start)
             waiter = Waiter(amounts)
             self._queue.append(waiter)
         try:
-            await self._wait_turn(waiter, start)
+            return await self._wait_turn(waiter, start)
         finally:
             with self._lock:
                 waiter.wake = None
                 self._queue.discard(waiter)  # cancelled (or the injected sleep failed): leave the queue
 
-    async def _wait_turn(self, waiter: Waiter, start: float) -> None:
+    async def _wait_turn(self, waiter: Waiter, start: float) -> float:
         while True:
             with self._lock:
                 # Made before releasing the lock, so a wake-up sent while we wait is not lost.
@@ -145,9 +140,8 @@ class RateGate:
                 delay = self._delay(waiter.amounts, now) if head else 0.0
                 if head and delay == 0.0:
                     self._queue.pop_head()
-                    self._admit(waiter.amounts, start, now)
                     self._queue.wake_head()
-                    return
+                    return self._admit(waiter.amounts, start, now)
             if head:
                 # Only the head sleeps (the others wait for their turn), and it wakes early
                 # when a settle refunds tokens or the limits change.
@@ -159,27 +153,32 @@ class RateGate:
         # Caller holds the lock.  Refills every bucket to `now` as a side effect.
         return max(0.0, self._paused_until - now, self._buckets.delay(amounts, now))
 
-    def _admit(self, amounts: Amounts, start: float, now: float) -> None:
+    def _admit(self, amounts: Amounts, start: float, now: float) -> float:
         # Caller holds the lock and has just refilled the buckets to `now` via `_delay`.
         self._buckets.take(amounts)
         self._admitted += 1
-        self._admissions.append(now)
+        self._probe.admitted(now)
         if now > start:
             self._waited += 1
             self._wait_s += now - start
+        return now
 
     # ---- feedback from responses
 
     def settle(
-        self, reserved_output_tokens: int, response: Response, *, reserved_input_tokens: int | None = None
+        self,
+        reserved_output_tokens: int,
+        response: Response,
+        *,
+        reserved_input_tokens: int | None = None,
+        admitted_at: float | None = None,
     ) -> None:
-        """Correct a finished request's reservation with its real usage, then `learn` its headers.
+        """Correct a finished request's reservation to its real usage, then `learn` its headers.
 
-        The output bucket gets back `reserved_output_tokens - usage.output_tokens` (or loses the
-        excess).  With `reserved_input_tokens`, the input bucket is corrected to the tokens the API
-        counts against ITPM: uncached input plus cache writes (cache reads do not count), which is
-        often far below an estimate of the whole prompt.  Call it once per response that came
-        from an acquisition; a failed attempt keeps its reservation, which errs on the safe side.
+        Output is corrected to `usage.output_tokens`; input (with `reserved_input_tokens`) to what
+        counts against ITPM: uncached input plus cache writes, not cache reads.  Call it once per
+        response of an acquisition (`admitted_at`: what `acquire` returned); a failed attempt
+        keeps its reservation, which errs on the safe side.
         """
         usage = response.usage
         with self._lock:
@@ -191,21 +190,18 @@ class RateGate:
                 counted = usage.input_tokens + usage.cache_creation_input_tokens
                 self._buckets.credit("input_tokens_per_minute", reserved_input_tokens - counted, now)
             self._learn(response.rate_limits, now)
-            if self._probed is not None:  # additive increase: one more request a minute
-                self._probed += 1.0
+            self._probe.succeeded(now if admitted_at is None else admitted_at)
+            if self._probe.rpm is not None:
                 self._buckets.sync(self._effective(), now)
             self._queue.wake_head()
 
     def learn(self, headers: Mapping[str, str]) -> None:
-        """Learn from rate-limit headers, named with or without the `anthropic-ratelimit-` prefix.
+        """Learn from rate-limit headers (with or without the `anthropic-ratelimit-` prefix).
 
-        `<dimension>-limit` becomes the learned limit (used only where none is configured).
-        `<dimension>-remaining` lowers the bucket when the server has less left than we think
-        (another process on the key, an estimate that was low); it never raises it, since our
-        own reservations since the header was made are not in it.  The remaining count is aged
-        to now with `<dimension>-reset` (when the server's bucket will be full again), because
-        a streamed response's headers can be a minute old.  Malformed values are ignored: the
-        headers are advice, never a reason to fail a call.
+        `-limit` becomes the learned limit (where none is configured); `-remaining`, aged to now
+        by `-reset` (a streamed response's headers can be a minute old), lowers the bucket when
+        the server has less left than we think, never raises it (our own reservations since are
+        not in it).  Malformed values are ignored: the headers are advice, never a failure.
         """
         with self._lock:
             self._learn(headers, self._clock())
@@ -247,21 +243,29 @@ class RateGate:
             self._paused_until = max(self._paused_until, self._clock() + seconds)
 
     def pause_for(self, error: BaseException) -> bool:
-        """`pause` for a 429 with `retry_after` that is a real limit (its headers show a spent
-        dimension, or it has none); say whether it did.  A 429 with room everywhere delays only
-        the refused agent (a fleet pause would cost every sibling the whole `retry-after`); its
-        headers are learned either way."""
+        """`pause` for a 429 that is a real limit (headers show a dimension spent, or there are
+        none) until its `retry_after`, else the spent dimension's `-reset`; whether it did.  Its
+        headers are learned as current: a spent dimension with a known limit paces by its bucket
+        instead.  Room everywhere delays only the refused agent, not every sibling."""
         if not (isinstance(error, TransientModelError) and error.status == 429):
             return False
-        if error.rate_limits:
-            self.learn(error.rate_limits)
-            remaining = RateHeaders.read(error.rate_limits).remaining
-            if remaining and all(left >= 1 for left in remaining.values()):
-                return False
+        reading = RateHeaders.read(error.rate_limits or {})
+        self.learn(error.rate_limits or {})
+        if reading.remaining and all(left >= 1 for left in reading.remaining.values()):
+            return False
         if error.retry_after:
             self.pause(error.retry_after)
             return True
-        return False
+        with self._lock:
+            now, wall, until = self._clock(), self._wall_clock(), 0.0
+            for name, left in reading.remaining.items():
+                if self._buckets.get(name) is not None:
+                    self._buckets.lower(name, max(0.0, left), now)
+                elif left < 1 and name in reading.resets:
+                    until = max(until, (reading.resets[name] - wall).total_seconds())
+        if until > 0:
+            self.pause(until)
+        return until > 0
 
     def configure(self, limits: RateLimits) -> None:
         """Replace the configured limits; a bucket keeps its level (capped to a smaller limit)."""
@@ -271,27 +275,23 @@ class RateGate:
             self._queue.wake_head()
 
     def refused(self) -> None:
-        """A request got a 429.  When no request limit is configured or learned from headers,
-        the gate learns one by AIMD: it halves the rate admitted over the last minute (at most
-        once a second, so one burst of refusals halves it once), and each success adds a
-        request a minute back (`settle`).  A steady limit is then met without failed agents."""
+        """A request got a 429.  With no request limit configured or learned from headers, the
+        gate learns one from refusals (`agentbook.scheduler.ratelimit.probe`), its requests
+        bucket empty as the server's is: a steady limit is met within a few percent of its floor."""
         with self._lock:
             now = self._clock()
-            known = self._configured.over(self._learned).requests_per_minute
-            if known is not None or now - self._last_cut < 1.0:
+            if self._configured.over(self._learned).requests_per_minute is not None:
                 return
-            recent = sum(1 for t in self._admissions if t > now - 60.0)
-            current = self._probed if self._probed is not None else float(recent)
-            self._probed = max(1.0, min(current, float(recent)) / 2)
-            self._last_cut = now
-            self._buckets.sync(self._effective(), now)
+            if self._probe.refused(now):
+                self._buckets.sync(self._effective(), now)
+                self._buckets.lower("requests_per_minute", 0.0, now)
 
     @property
     def probed_rpm(self) -> float | None:
-        """The request limit AIMD has learned from 429s (`None`: none needed so far)."""
+        """The request limit learned from 429s (`None`: none needed so far)."""
         with self._lock:
-            return self._probed
+            return self._probe.rpm
 
     def _effective(self) -> RateLimits:
-        probed = RateLimits(requests_per_minute=self._probed)
+        probed = RateLimits(requests_per_minute=self._probe.rpm)
         return self._configured.over(self._learned).over(probed)

@@ -26,7 +26,7 @@ class GatedHook:
         self.max_tokens = max_tokens
         # The reservation of each agent task's latest attempt, so one hook can serve many agents:
         # an agent's requests are sequential, and its `emit` runs in its own task.
-        self._reserved: weakref.WeakKeyDictionary[asyncio.Task[object], tuple[int, int]] = (
+        self._reserved: weakref.WeakKeyDictionary[asyncio.Task[object], tuple[int, int, float]] = (
             weakref.WeakKeyDictionary()
         )
         self._estimators: weakref.WeakKeyDictionary[asyncio.Task[object], RequestEstimator] = (
@@ -41,9 +41,9 @@ class GatedHook:
             estimate = estimate_request_tokens(request)
         else:
             estimate = self._estimators.setdefault(task, RequestEstimator())(request)
-        await self.gate.acquire(estimate, output)
+        admitted = await self.gate.acquire(estimate, output)
         if task is not None:
-            self._reserved[task] = (estimate, output)
+            self._reserved[task] = (estimate, output, admitted)
 
     def settle(self, response: Response) -> None:
         """Settle `response` against the reservation the current task made (see `RateGate.settle`).
@@ -57,7 +57,8 @@ class GatedHook:
             task = None
         reserved = self._reserved.pop(task, None) if task is not None else None
         if reserved is not None:
-            self.gate.settle(reserved[1], response, reserved_input_tokens=reserved[0])
+            estimate, output, admitted = reserved
+            self.gate.settle(output, response, reserved_input_tokens=estimate, admitted_at=admitted)
         elif self.max_tokens is not None:
             self.gate.settle(self.max_tokens, response)
         else:  # nothing known to correct against: only the headers are of use

@@ -16,14 +16,16 @@ What the server answers is decided by a *handler*, any callable `(FakeRequest) -
 
 Every reply may carry a `delay` (seconds) before it is answered.  `ScriptedHandler` plays a
 queue of replies in order, `faults()` wraps a handler to inject random failures
-deterministically from a seed, and `default_handler` answers "ok".  New behaviours (a prompt
-caching emulation, say) are new handlers: a handler sees the whole request and may wrap another
-handler, rewriting the `MessageReply` it returns (`dataclasses.replace(reply, usage=...)`).
+deterministically from a seed, `request_limit()` wraps one to enforce a request rate, and
+`default_handler` answers "ok".  New behaviours (a prompt caching emulation, say) are new
+handlers: a handler sees the whole request and may wrap another handler, rewriting the
+`MessageReply` it returns (`dataclasses.replace(reply, usage=...)`).
 
 The package is split by job: `request` (the recorded `FakeRequest`), `replies` (reply and block
-values, token estimates), `handlers` and `injection` (what to answer, faults included), `wire`
-(JSON and SSE encodings), `ratelimits` (the `anthropic-ratelimit-*` headers), `connections` (the
-HTTP exchange) and `server` (`FakeAnthropic` itself).  Import the names from here.
+values, token estimates), `handlers`, `injection` and `enforced` (what to answer, faults and
+limits included), `wire` (JSON and SSE encodings), `ratelimits` (the `anthropic-ratelimit-*`
+headers), `connections` (the HTTP exchange) and `server` (`FakeAnthropic` itself).  Import the
+names from here.
 
 Wire formats follow the real API: error bodies are
 `{"type": "error", "error": {"type": ..., "message": ...}, "request_id": ...}`, every response
@@ -35,6 +37,7 @@ cut connection is visible to the client as a truncated body rather than a normal
 
 from __future__ import annotations
 
+from agentbook.testing.fakeapi.enforced import RequestLimit, request_limit
 from agentbook.testing.fakeapi.handlers import ScriptedHandler, default_handler
 from agentbook.testing.fakeapi.injection import ALL_FAULTS, FaultInjector, FaultKind, InjectedFault, faults
 from agentbook.testing.fakeapi.ratelimits import ReportedRateLimits
@@ -73,6 +76,7 @@ __all__ = [
     "Reply",
     "ReplyUsage",
     "ReportedRateLimits",
+    "RequestLimit",
     "ScriptedHandler",
     "StreamCut",
     "StreamError",
@@ -83,4 +87,5 @@ __all__ = [
     "estimate_input_tokens",
     "estimate_output_tokens",
     "faults",
+    "request_limit",
 ]

@@ -211,11 +211,12 @@ class ConnectionHandler(http.server.BaseHTTPRequestHandler):
 
     def _headers_for(self, request: FakeRequest, output_tokens: int) -> dict[str, str]:
         headers = {"request-id": wire.new_id("req")}
-        headers.update(
-            self.fake._rate.charge(
-                requests=1, input_tokens=estimate_input_tokens(request.json), output_tokens=output_tokens
+        if self.fake.rate_headers:
+            headers.update(
+                self.fake._rate.charge(
+                    requests=1, input_tokens=estimate_input_tokens(request.json), output_tokens=output_tokens
+                )
             )
-        )
         return headers
 
     def _send_error(self, reply: ErrorReply, request: FakeRequest | None, *, close: bool = False) -> None:

@@ -34,7 +34,8 @@ class FakeAnthropic:
     called from the server's connection threads, concurrently, and may be reassigned while the
     server runs.  `POST /v1/messages/count_tokens` answers `estimate_input_tokens` without
     consulting the handler.  With `api_key` set, requests whose key (`FakeRequest.api_key`)
-    differs get a 401 `authentication_error`.
+    differs get a 401 `authentication_error`.  `rate_headers=False` leaves out the
+    `anthropic-ratelimit-*` headers (`request_limit` then enforces a limit no header reveals).
     A handler that raises makes the request a 500 `api_error`; the exception is kept in
     `handler_errors` and re-raised as `FakeServerError` when the `with` block exits cleanly.
     A server is started at most once.
@@ -45,10 +46,12 @@ class FakeAnthropic:
         handler: Handler | None = None,
         *,
         rate_limits: ReportedRateLimits | None = None,
+        rate_headers: bool = True,
         api_key: str | None = None,
     ) -> None:
         self.handler: Handler = handler if handler is not None else default_handler
         self.api_key = api_key
+        self.rate_headers = rate_headers
         self._rate = RateWindow(rate_limits or ReportedRateLimits())
         self._lock = threading.Lock()
         self._requests: list[FakeRequest] = []
