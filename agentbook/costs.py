@@ -83,16 +83,21 @@ ALIASES: dict[str, str] = dict(_table()["aliases"])
 """`opus`, `sonnet`, `haiku` -> the newest generally available model id of each family (the one table)."""
 
 
-def price_table() -> dict[str, Price]:
-    """Every priced model id (dated snapshot ids included), overrides applied."""
+@cache
+def _listed() -> dict[str, Price]:
+    """The prices of `prices.json` by model id and alias (built once: a run's summary asks per agent)."""
     table: dict[str, Price] = {}
     for model, row in _table()["models"].items():
         fields = {k: v for k, v in row.items() if k != "aliases"}
         price = Price(**fields)
         for name in (model, *row.get("aliases", ())):
             table[name] = price
-    table.update(_overrides)
     return table
+
+
+def price_table() -> dict[str, Price]:
+    """Every priced model id (dated snapshot ids included), overrides applied."""
+    return {**_listed(), **_overrides}
 
 
 def set_price(model: str, price: Price) -> None:
@@ -105,10 +110,10 @@ def price_for(model: str) -> Price | None:
     """The price of `model` (an id, a dated snapshot id or an alias), or `None` if unknown."""
     if model in LOCAL_MODELS:
         return _FREE
-    table = price_table()
     for name in (model, ALIASES.get(model, ""), _DATE_SUFFIX.sub("", model)):
-        if name in table:
-            return table[name]
+        price = _overrides.get(name) or _listed().get(name)
+        if price is not None:
+            return price
     return None
 
 

@@ -10,16 +10,18 @@ backend (`agentbook.models.retry`), including the failures the SDK does not retr
 mid-message and an in-stream `error` event.
 
 A streamed answer is read as the SDK's raw events (`messages.create(stream=True)`) and assembled
-by `agentbook.models.assembly`, rather than through the `messages.stream()` helper: the helper rebuilds a
-snapshot model after every event, which costs about a fifth of the client's CPU per turn, and
+by `agentbook.models.assembly`, not through the `messages.stream()` helper, which rebuilds a
+snapshot model after every event: that costs about a fifth of the client's CPU per turn, and
 with a hundred agents on one core that CPU is the makespan (`bench/bench_parallel.py`).  For the
-same reason a non-streamed answer's JSON becomes a `Response` directly, not an SDK model first.
+same reason a non-streamed request is sent as JSON encoded here (`client.post`, the SDK's way for
+raw requests) and its answer's JSON becomes a `Response` directly, not an SDK model first.
 """
 
 from __future__ import annotations
 
 import asyncio
 import functools
+import json
 import re
 import ssl
 import weakref
@@ -159,9 +161,14 @@ class AnthropicModel:
                         assembly.add(event)
                 headers = events.response.headers
                 return assembly.response(headers.get("request-id"), _rate_limit_headers(headers))
-            raw = await self.client().messages.with_raw_response.create(**kwargs)
+            # The body as JSON we encode (the SDK's way for raw requests): its own preparation of
+            # `messages.create`'s arguments copies the whole conversation on every call.
+            client = self.client()
+            body = json.dumps(kwargs, separators=(",", ":")).encode()
+            options: Any = {"timeout": client.timeout}
+            raw = await client.post("/v1/messages", cast_to=httpx2.Response, content=body, options=options)
             signal_response_began()
-            data: Any = await raw.json()
+            data: Any = raw.json()
         except anthropic.APIStatusError as exc:
             raise _status_error(exc) from exc
         except anthropic.APIConnectionError as exc:
@@ -180,7 +187,7 @@ class AnthropicModel:
                 content=tuple(block_from_api(b) for b in data["content"]),
                 stop_reason=data.get("stop_reason"),
                 usage=Usage.from_api(data.get("usage")),
-                request_id=raw.request_id,
+                request_id=raw.headers.get("request-id"),
                 rate_limits=_rate_limit_headers(raw.headers),
             )
         except (KeyError, TypeError, AttributeError) as exc:

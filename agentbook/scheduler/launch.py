@@ -108,8 +108,7 @@ def start(
     records = [run.add(task, save=False) for task in chosen]
     run.save()
     _write_main_transcript(run)
-    for record in records:
-        run.start(record, None, [], config.max_turns)
+    run.start_all(records, config.max_turns)
     return run
 
 

@@ -198,7 +198,7 @@ class Run(WorktreeActions):
         with self._lock:  # two resumes at once start the agent once
             _check_resume(name, record.state, max_turns, prompt)
             record.state = "pending"
-        self.start(record, prompt, history, max_turns or self.config.max_turns)
+        self.start_all([record], max_turns or self.config.max_turns, prompt, history)
         return self
 
     def on_event(self, callback: Listener) -> None:
@@ -236,19 +236,26 @@ class Run(WorktreeActions):
         """Write the run's manifest (`run.json`) as the records are now."""
         manifest.write(self)
 
-    def start(
-        self, record: AgentRecord, prompt: str | None, history: Sequence[Message], max_turns: int
+    def start_all(
+        self,
+        records: Sequence[AgentRecord],
+        max_turns: int,
+        prompt: str | None = None,
+        history: Sequence[Message] = (),
     ) -> None:
-        """Start (or resume) `record`'s agent on the background thread."""
+        """Start (or resume, from `history`) `records`' agents on the background thread, as one
+        batch: the run ends (its manifest saved, its summary logged once) after the last of
+        them, even when the first ends before the others start."""
         with self._lock:
             if self._active == 0:
                 self._done = concurrent.futures.Future()
                 # What the agents' shells see and what transcripts redact, read once per batch of
                 # starts: reading the environment costs ~0.3 ms, which per agent added up.
                 self.env, self.secrets = safe_env(), secret_values()
-            self._active += 1
-        record.state, record.error, record.ended = "pending", None, None
-        background.call_soon(self._launch, record, prompt, list(history), max_turns)
+            self._active += len(records)
+        for record in records:
+            record.state, record.error, record.ended = "pending", None, None
+            background.call_soon(self._launch, record, prompt, list(history), max_turns)
 
     def _launch(
         self, record: AgentRecord, prompt: str | None, history: list[Message], max_turns: int
