@@ -1,7 +1,10 @@
-"""Adversarial tests for the 429 / rate-gate / raw-post changes (attack12).
+"""Attacks on 429 handling, the rate gate's pauses and probe, and the raw `client.post` path.
 
-Each `xfail(strict=True)` documents a real bug: it fails today and must start passing once the
-bug is fixed.  The plain tests are attacks that held.  Nothing here touches the network: the
+Nine of them found bugs (an OverflowError after 1,024 rate-limited attempts, bare 429s retried at
+full speed, a negative or NaN retry-after killing the agent, a far reset or a skewed clock
+freezing the fleet, one stray 429 collapsing the learned rate, 429s unbounded without a deadline,
+a non-JSON or garbled 200 escaping as a harness error); they pass since the fixes.  The others
+held from the start.  Nothing here touches the network: the
 model adapter talks to `FakeAnthropic` on 127.0.0.1 or to an in-process `httpx2.MockTransport`.
 """
 
@@ -117,24 +120,12 @@ def test_429_storm_ends_at_the_deadline_when_max_attempts_is_none() -> None:
     assert model.calls > 3
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="RetryPolicy(deadline_s=None) passes validation with the default max_attempts=6, but "
-    "429s use no attempt, so a permanent 429 is retried forever: nothing bounds it",
-)
 def test_429_storm_with_no_deadline_is_still_bounded() -> None:
     policy = RetryPolicy(deadline_s=None, base_s=0.0, cap_s=0.0)
     # 1,000 429s in a row, a day after the first attempt: still retried.
     assert policy.wait_after(1_000, rate_limited(), 86_400.0, rate_limited=1_000) is None
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="RetryPolicy.delay computes base_s * 2 ** (attempt - 1): past attempt 1024 the int is "
-    "too large for a float and raises OverflowError.  Now that 429s use no attempt, a 429 storm "
-    "within the default 600 s deadline easily passes 1024 attempts (the gate hook returns a 0 s "
-    "wait for bare 429s), and the agent dies with OverflowError instead of a ModelError",
-)
 @pytest.mark.parametrize("base_s", [0.5, 0.0])
 def test_a_long_429_storm_does_not_overflow_the_backoff(base_s: float) -> None:
     policy = RetryPolicy(max_attempts=None, deadline_s=600.0, base_s=base_s)
@@ -142,10 +133,10 @@ def test_a_long_429_storm_does_not_overflow_the_backoff(base_s: float) -> None:
     assert wait is not None and 0.0 <= wait <= policy.cap_s
 
 
-@pytest.mark.xfail(strict=True, reason="the overflow end to end: ask() raises OverflowError, not ModelError")
-def test_ask_in_a_long_429_storm_ends_with_a_model_error() -> None:
-    # Bare 429s through a gate that knows a request limit: the hook makes every wait 0 s, so
-    # attempt 1025 comes within a second of the storm's start.
+def test_ask_in_a_long_429_storm_backs_off_and_ends_with_a_model_error() -> None:
+    # Bare 429s through a gate that knows a request limit (so it learns nothing from them): the
+    # agent backs off on its own instead of the hook making every wait 0 s (which reached
+    # attempt 1,025 and an OverflowError within a second).
     gate = RateGate(RateLimits(requests_per_minute=100_000))
     policy = RetryPolicy(max_attempts=None)  # the SDK's backoff, the default 600 s deadline
     model = Always429(lambda: rate_limited())
@@ -155,10 +146,9 @@ def test_ask_in_a_long_429_storm_ends_with_a_model_error() -> None:
             await asyncio.wait_for(ask("a", model, REQUEST, policy, [RateGateHook(gate)], noop), 3)
 
     asyncio.run(storm())
-    assert model.calls > 1_024
+    assert 1 < model.calls < 100
 
 
-@pytest.mark.xfail(strict=True, reason="same hole, end to end: ask() never gives up on an endless 429 storm")
 def test_ask_gives_up_on_an_endless_429_storm_without_deadline() -> None:
     policy = RetryPolicy(deadline_s=None, base_s=0.0, cap_s=0.0)
     model = Slow429()  # slow enough never to reach attempt 1024 (see the overflow tests)
@@ -253,12 +243,6 @@ def ask_through_gate(model: AnthropicModel, gate: RateGate, policy: RetryPolicy)
     return asyncio.run(once())
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a negative or NaN retry-after header is parsed as is; the retry is scheduled, then "
-    "RateGateHook calls gate.pause(-1.0 / nan), which raises ValueError out of the hook: the agent "
-    "dies with a harness error instead of retrying",
-)
 @pytest.mark.parametrize("header", ["retry-after", "retry-after-ms"])
 @pytest.mark.parametrize("value", ["-1", "nan"])
 def test_a_malformed_retry_after_does_not_kill_the_agent(
@@ -272,11 +256,6 @@ def test_a_malformed_retry_after_does_not_kill_the_agent(
     assert got.content == (Text("ok"),)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="retry-after: inf is parsed as float('inf'): the retry would start past the deadline, "
-    "so the very first 429 is final (no retry at all)",
-)
 def test_an_infinite_retry_after_is_treated_like_a_missing_one(server: FakeAnthropic) -> None:
     assert isinstance(server.handler, ScriptedHandler)
     server.handler.push(ErrorReply(429, headers={"retry-after": "inf", SPENT: "0"}), MessageReply("ok"))
@@ -346,13 +325,6 @@ def test_pause_for_a_reset_in_the_past_does_not_pause() -> None:
     assert paused_for(fake, gate) == 0.0
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="pause_for pauses until the header's reset however far ahead it is: a per-minute "
-    "bucket is full again within a minute, but a reset hours ahead (a skewed local clock, a "
-    "proxy's daily quota) freezes every agent on the gate for hours, and the gate's acquire is "
-    "not bounded by any agent's retry deadline",
-)
 @pytest.mark.parametrize("ahead_s", [3 * 3600.0, 10 * 365 * 86400.0])
 def test_one_bad_reset_header_does_not_freeze_the_fleet_for_hours(ahead_s: float) -> None:
     fake = FakeTime()
@@ -362,11 +334,6 @@ def test_one_bad_reset_header_does_not_freeze_the_fleet_for_hours(ahead_s: float
     assert paused_for(fake, gate) <= 61.0
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a skewed wall clock: our clock 2 minutes behind the server's makes an honest reset "
-    "(3 s ahead on the server's clock) a 123 s pause of the whole fleet",
-)
 def test_clock_skew_does_not_stretch_a_reset_pause() -> None:
     fake = FakeTime()
     gate = fake.gate()
@@ -378,13 +345,6 @@ def test_clock_skew_does_not_stretch_a_reset_pause() -> None:
 # 5. Bare 429s when the gate knows a request limit: no backoff at all.
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="once the gate knows a request limit from headers (or configuration), a bare 429 "
-    "that is not that limit (headers show room, e.g. a proxy's or a concurrency 429) gets no "
-    "backoff: the hook returns 0.0, refused() learns nothing and pause_for does not pause, so "
-    "the agent retries at the bucket's full rate (thousands of requests in a fraction of a second)",
-)
 @pytest.mark.parametrize("source", ["headers", "configured"])
 def test_a_bare_429_storm_is_not_retried_at_full_speed(source: str) -> None:
     limits = RateLimits(requests_per_minute=4000) if source == "configured" else None
@@ -443,12 +403,6 @@ def test_without_a_refusal_the_fleet_is_latency_bound() -> None:
     assert makespan_after(gate, fake, agents=20, requests=200) == pytest.approx(5.0)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="one 429 after a quiet minute (one success in it) teaches the probe ~1 rpm and empties "
-    "the requests bucket; additive increase then needs ~5 virtual minutes for 200 requests that "
-    "take 5 s without the refusal (a 60x makespan blowup from a single transient 429)",
-)
 def test_one_transient_429_after_a_quiet_minute_does_not_collapse_the_fleet() -> None:
     fake = FakeTime()
     gate = fake.gate()
@@ -460,10 +414,9 @@ def test_one_transient_429_after_a_quiet_minute_does_not_collapse_the_fleet() ->
         gate.refused()  # a transient 429 (a sibling process on the key, a blip)
 
     fake.run(quiet_minute())
-    rpm = gate.probed_rpm
-    assert rpm is not None
+    rpm = gate.probed_rpm  # nothing admitted since the 429 got through: nothing learned
     took = makespan_after(gate, fake, agents=20, requests=200)
-    assert took < 30.0, f"learned {rpm:.2f} rpm; 200 requests took {took:.0f} virtual s (5 s without the 429)"
+    assert took < 30.0, f"learned {rpm} rpm; 200 requests took {took:.0f} virtual s (5 s without the 429)"
 
 
 def test_probe_tracks_a_steady_limit() -> None:
@@ -472,12 +425,11 @@ def test_probe_tracks_a_steady_limit() -> None:
     gate = fake.gate()
 
     async def main() -> None:
+        gate.refused()  # the first refusal: from here on the server is asked for more than it lets in
         for _ in range(30):  # 30 successes spaced 1 s apart, then a refusal
             admitted = await gate.acquire(1, 1)
             gate.settle(1, ok_response(), admitted_at=admitted)
             await fake.sleep(1.0)
-        gate.refused()
-        await fake.sleep(10.0)
         gate.refused()
 
     fake.run(main())
@@ -573,12 +525,6 @@ def test_the_api_key_never_appears_in_error_text() -> None:
     assert KEY[-12:] not in str(caught.value)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a 200 whose body is not JSON (a captive portal / proxy page) raises "
-    "json.JSONDecodeError straight out of AnthropicModel.respond: not a ModelError, so ask() "
-    "neither retries it nor reports it as a model failure (the agent dies as a harness error)",
-)
 @pytest.mark.parametrize("body", [b"<html>proxy login</html>", b"", b'{"id": "msg_1", "content": ['])
 def test_a_non_json_200_is_a_model_error(body: bytes) -> None:
     def reply(request: httpx2.Request) -> httpx2.Response:
@@ -606,11 +552,6 @@ def test_a_200_whose_json_is_not_a_message_is_a_model_error(body: object) -> Non
         respond(mock_model(json_reply(200, body)))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a message whose usage counts are not numbers raises ValueError from Usage.from_api "
-    "(int('lots')); respond only catches KeyError/TypeError/AttributeError",
-)
 def test_a_message_with_garbage_usage_is_a_model_error() -> None:
     body = {"id": "msg_1", "model": "m", "content": [], "usage": {"input_tokens": "lots"}}
     with pytest.raises(ModelError):

@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import json
+import math
 import re
 import ssl
 import weakref
@@ -168,7 +169,10 @@ class AnthropicModel:
             options: Any = {"timeout": client.timeout}
             raw = await client.post("/v1/messages", cast_to=httpx2.Response, content=body, options=options)
             signal_response_began()
-            data: Any = raw.json()
+            try:
+                data: Any = raw.json()
+            except ValueError as exc:  # a proxy's page, say
+                raise ModelError(f"the API's answer is not JSON: {raw.text[:200]!r}") from exc
         except anthropic.APIStatusError as exc:
             raise _status_error(exc) from exc
         except anthropic.APIConnectionError as exc:
@@ -190,7 +194,7 @@ class AnthropicModel:
                 request_id=raw.headers.get("request-id"),
                 rate_limits=_rate_limit_headers(raw.headers),
             )
-        except (KeyError, TypeError, AttributeError) as exc:
+        except (KeyError, TypeError, AttributeError, ValueError) as exc:
             raise ModelError(f"the API's answer is not a message: {str(data)[:200]!r}") from exc
 
 
@@ -270,6 +274,8 @@ def _status_error(exc: anthropic.APIStatusError) -> ModelError:
     # stream (200), so the error type decides, not only the status.
     if status in _RETRYABLE_STATUS or kind in ("overloaded_error", "rate_limit_error", "api_error"):
         limits = _rate_limit_headers(exc.response.headers) if exc.response is not None else {}
+        if limits and exc.response is not None and "date" in exc.response.headers:
+            limits["date"] = exc.response.headers["date"]
         return TransientModelError(message, status=status, request_id=exc.request_id,
                                    retry_after=_retry_after(exc.response), rate_limits=limits)  # fmt: skip
     return ModelError(message, status=status, request_id=exc.request_id)
@@ -302,9 +308,11 @@ def _retry_after(response: httpx2.Response | None) -> float | None:
     headers = response.headers
     try:
         if "retry-after-ms" in headers:
-            return float(headers["retry-after-ms"]) / 1000
-        if "retry-after" in headers:
-            return float(headers["retry-after"])
+            seconds = float(headers["retry-after-ms"]) / 1000
+        elif "retry-after" in headers:
+            seconds = float(headers["retry-after"])
+        else:
+            return None
     except ValueError:
         return None  # an HTTP date: rare from this API; the backoff decides instead
-    return None
+    return seconds if math.isfinite(seconds) and seconds >= 0 else None  # nonsense is no advice

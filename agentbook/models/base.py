@@ -62,7 +62,8 @@ class TransientModelError(ModelError):
     """A model call failed in a way worth retrying (429, 529, 5xx, a dropped connection or stream).
 
     `retry_after` is the server's own advice in seconds, when it gave any; `rate_limits` the
-    response's `anthropic-ratelimit-*` headers (prefix removed), when it had any.
+    response's `anthropic-ratelimit-*` headers (prefix removed), when it had any, and its `date`
+    (the server's clock, which their reset times are read against).
     """
 
     def __init__(

@@ -25,8 +25,9 @@ class RateGateHook:
     learns the limits from the headers; after a 429 that will be retried it pauses the gate for
     the server's `retry-after` (`retry-after-ms`), so every sibling waits as long as the API asked
     and no longer: never for the refused agent's own jittered backoff, which is that agent's
-    alone.  A bare 429 (no `retry-after`) teaches the gate a limit and the agent queues again at
-    once: the gate spaces it, an exponential backoff on top would leave the server idle.  Other
+    alone.  A bare 429 (no `retry-after`, no headers) teaches the gate a limit, and a 429 whose
+    headers show a spent limit lowers its bucket; then the agent queues again at once: the gate
+    spaces it, an exponential backoff on top would leave the server idle.  Other
     failures (a 529 overload, 5xx, cut streams) never slow the siblings.  One hook
     serves one agent or many: `gated` keeps each agent task's reservation apart.
     """
@@ -42,12 +43,14 @@ class RateGateHook:
         if outcome.response is not None:
             self._hook.settle(outcome.response)
         elif outcome.error is not None and outcome.error.status == 429:
-            self.gate.refused()  # without known limits, 429s teach one
-            if outcome.retry_in is not None:
-                self.gate.pause_for(outcome.error)  # only with the server's retry-after
-            bare = getattr(outcome.error, "retry_after", None) is None
-            if bare and self.gate.limits.requests_per_minute is not None:
-                return 0.0  # a bare 429: the gate's queue spaces the retry, no backoff on top
+            error, paced = outcome.error, False
+            retry_after = getattr(error, "retry_after", None)
+            if retry_after is None and not getattr(error, "rate_limits", None):
+                paced = self.gate.refused()  # a bare 429: the gate learns a rate from them
+            elif outcome.retry_in is not None:
+                paced = self.gate.pause_for(error)  # a real limit holds everyone
+            if paced and retry_after is None:
+                return 0.0  # the gate now spaces the retry: no backoff on top
         return None
 
 

@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 from agentbook.messages import Response
 from agentbook.models.base import TransientModelError
 from agentbook.scheduler.ratelimit.buckets import Amounts, Buckets
-from agentbook.scheduler.ratelimit.limits import RateHeaders, RateLimits, observed_level
+from agentbook.scheduler.ratelimit.limits import RESET_SLACK_S, RateHeaders, RateLimits, observed_level
 from agentbook.scheduler.ratelimit.probe import LimitProbe
 from agentbook.scheduler.ratelimit.waiters import Waiter, WaitQueue, sleep_or_wake
 
@@ -101,8 +101,6 @@ class RateGate:
         `output-tokens`); negative while the bucket is in debt."""
         with self._lock:
             return self._buckets.levels(self._clock())
-
-    # ---- acquiring
 
     async def acquire(self, input_tokens: int, output_tokens: int = 0) -> float:
         """Wait until one request with these tokens fits every known limit, then take them.
@@ -244,9 +242,10 @@ class RateGate:
 
     def pause_for(self, error: BaseException) -> bool:
         """`pause` for a 429 that is a real limit (headers show a dimension spent, or there are
-        none) until its `retry_after`, else the spent dimension's `-reset`; whether it did.  Its
-        headers are learned as current: a spent dimension with a known limit paces by its bucket
-        instead.  Room everywhere delays only the refused agent, not every sibling."""
+        none) until its `retry_after`, else the spent dimension's `-reset` (on the server's clock,
+        at most a minute); whether the fleet now waits for it.  Its headers are learned as
+        current: a spent dimension with a known limit paces by its bucket instead.  Room
+        everywhere delays only the refused agent, not every sibling."""
         if not (isinstance(error, TransientModelError) and error.status == 429):
             return False
         reading = RateHeaders.read(error.rate_limits or {})
@@ -257,15 +256,14 @@ class RateGate:
             self.pause(error.retry_after)
             return True
         with self._lock:
-            now, wall, until = self._clock(), self._wall_clock(), 0.0
+            now, spent = self._clock(), [n for n, left in reading.remaining.items() if left < 1]
             for name, left in reading.remaining.items():
-                if self._buckets.get(name) is not None:
-                    self._buckets.lower(name, max(0.0, left), now)
-                elif left < 1 and name in reading.resets:
-                    until = max(until, (reading.resets[name] - wall).total_seconds())
+                self._buckets.lower(name, max(0.0, left), now)
+            unknown = [n for n in spent if self._buckets.get(n) is None]
+            until = _until_reset(reading, unknown, reading.date or self._wall_clock())
         if until > 0:
             self.pause(until)
-        return until > 0
+        return until > 0 or len(unknown) < len(spent)
 
     def configure(self, limits: RateLimits) -> None:
         """Replace the configured limits; a bucket keeps its level (capped to a smaller limit)."""
@@ -274,17 +272,19 @@ class RateGate:
             self._buckets.sync(self._effective(), self._clock())
             self._queue.wake_head()
 
-    def refused(self) -> None:
-        """A request got a 429.  With no request limit configured or learned from headers, the
+    def refused(self) -> bool:
+        """A request got a bare 429 (no headers).  With no request limit configured or learned, the
         gate learns one from refusals (`agentbook.scheduler.ratelimit.probe`), its requests
-        bucket empty as the server's is: a steady limit is met within a few percent of its floor."""
+        bucket empty as the server's is, and says so (`True`: it now spaces the retries)."""
         with self._lock:
             now = self._clock()
             if self._configured.over(self._learned).requests_per_minute is not None:
-                return
-            if self._probe.refused(now):
-                self._buckets.sync(self._effective(), now)
-                self._buckets.lower("requests_per_minute", 0.0, now)
+                return False
+            if self._probe.refused(now) is None:
+                return False
+            self._buckets.sync(self._effective(), now)
+            self._buckets.lower("requests_per_minute", 0.0, now)
+            return True
 
     @property
     def probed_rpm(self) -> float | None:
@@ -295,3 +295,10 @@ class RateGate:
     def _effective(self) -> RateLimits:
         probed = RateLimits(requests_per_minute=self._probe.rpm)
         return self._configured.over(self._learned).over(probed)
+
+
+def _until_reset(reading: RateHeaders, names: list[str], now: datetime) -> float:
+    """Seconds until the latest `-reset` of the dimensions `names`, at most a minute and a
+    second: a per-minute bucket never needs longer, whatever a bad header or a skewed clock says."""
+    ahead = [(reading.resets[n] - now).total_seconds() for n in names if n in reading.resets]
+    return min(max(ahead, default=0.0), 60.0 + RESET_SLACK_S)

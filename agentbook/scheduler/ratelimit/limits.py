@@ -8,6 +8,7 @@ a call.
 
 from __future__ import annotations
 
+import email.utils
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
@@ -72,12 +73,14 @@ class RateHeaders:
     limits: dict[str, float] = field(default_factory=dict)
     remaining: dict[str, float] = field(default_factory=dict)
     resets: dict[str, datetime] = field(default_factory=dict)
+    date: datetime | None = None
+    """The response's `date` header, when given: the server's clock at the time."""
 
     @classmethod
     def read(cls, headers: Mapping[str, str]) -> RateHeaders:
         """Read headers named with or without the `anthropic-ratelimit-` prefix, in any case."""
         found = {key.lower().removeprefix(HEADER_PREFIX): value for key, value in headers.items()}
-        reading = cls()
+        reading = cls(date=_parse_http_date(found.get("date")))
         for name, header in DIMENSIONS:
             limit = _number(found.get(f"{header}-limit"))
             if limit is not None and limit > 0:
@@ -124,3 +127,11 @@ def _parse_time(value: str | None) -> datetime | None:
     except ValueError:
         return None
     return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
+
+
+def _parse_http_date(value: str | None) -> datetime | None:
+    # "Wed, 02 Dec 2026 18:20:07 GMT"
+    try:
+        return email.utils.parsedate_to_datetime(value) if value else None
+    except (TypeError, ValueError):
+        return None

@@ -7,7 +7,9 @@ while the fleet asks for more than the limit, the server lets through exactly it
 gate then admits a little faster than that (`MARGIN`), so the server is never left idle (a
 refusal costs one round trip; an idle server costs the makespan), and each success adds one
 request a minute back (additive increase) in case the limit has grown.  A refusal resets the
-estimate to what was measured (the decrease), never below one a minute.
+estimate to what was measured, never below half the rate admitted over the last ten seconds (the
+multiplicative decrease) nor below one a minute.  Until there is something to measure the gate
+learns nothing, and each refused agent backs off on its own.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ MARGIN = 1.05
 """How much faster than the measured rate the gate admits once it has learned one."""
 
 _WINDOW_S = 60.0
+_RECENT_S = 10.0
 _MIN_SPAN_S = 1.0
 _MIN_SUCCESSES = 3
 
@@ -29,35 +32,39 @@ class LimitProbe:
 
     def __init__(self) -> None:
         self.rpm: float | None = None
-        self._first_admission: float | None = None
         self._first_refusal: float | None = None
+        self._admissions: collections.deque[float] = collections.deque(maxlen=100_000)
         # When each successful request was admitted (not when it succeeded: see above).
         self._successes: collections.deque[float] = collections.deque(maxlen=100_000)
 
     def admitted(self, now: float) -> None:
-        if self._first_admission is None:
-            self._first_admission = now
+        self._admissions.append(now)
 
     def succeeded(self, admitted_at: float) -> None:
         self._successes.append(admitted_at)
         if self.rpm is not None:
             self.rpm += 1.0
 
-    def refused(self, now: float) -> bool:
-        """Learn from a 429 at `now`; whether `rpm` is known afterwards."""
-        while self._successes and self._successes[0] <= now - _WINDOW_S:
-            self._successes.popleft()
-        if self._first_refusal is None and self._successes:  # saturated from here on
+    def refused(self, now: float) -> float | None:
+        """Learn from a 429 at `now`; the requests per minute learned (`None`: no evidence yet,
+        and the agents' own backoff spaces them).
+
+        The measured rate needs a second and three successes since the first refusal; it is
+        never taken below half the rate admitted over the last ten seconds (the decrease), so
+        one stray 429 after a quiet minute does not bring the fleet down to a request a minute.
+        """
+        for times in (self._successes, self._admissions):
+            while times and times[0] <= now - _WINDOW_S:
+                times.popleft()
+        if self._first_refusal is None:
             self._first_refusal = now
-        start = max(self._first_refusal or now, now - _WINDOW_S)
+        start = max(self._first_refusal, now - _WINDOW_S)
         since = sum(1 for t in self._successes if t > start)
-        if now - start >= _MIN_SPAN_S and since >= _MIN_SUCCESSES:
-            per_s = since / (now - start)  # measured while the server had more asked of it than it let in
-        elif self._successes:  # too early to tell: what got through since the first request
-            per_s = len(self._successes) / min(
-                _WINDOW_S, max(_MIN_SPAN_S, now - (self._first_admission or now))
-            )
-        else:
-            return self.rpm is not None  # nothing got through yet: the agents' own backoff spaces them
-        self.rpm = max(1.0, MARGIN * per_s * 60.0)
-        return True
+        measured = 0.0
+        if now - start >= _MIN_SPAN_S and since >= _MIN_SUCCESSES:  # the server was asked for more
+            measured = MARGIN * since / (now - start) * 60.0
+        elif self.rpm is None:
+            return None
+        recent = sum(1 for t in self._admissions if t > now - _RECENT_S)
+        self.rpm = max(1.0, measured, recent * 60.0 / _RECENT_S / 2)
+        return self.rpm
