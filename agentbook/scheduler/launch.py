@@ -9,7 +9,9 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
+from agentbook.agent.command_hooks import CommandHooks
 from agentbook.agent.hooks import Hooks
 from agentbook.events import Listener, utcnow
 from agentbook.models import Model
@@ -28,6 +30,7 @@ from agentbook.scheduler.transcripts import (
 )
 from agentbook.scheduler.warming import warn_if_uncacheable
 from agentbook.scheduler.wiring import GENERAL_PURPOSE_SYSTEM
+from agentbook.settings import SettingsError, read_settings
 from agentbook.specs import DEFAULT_MAX_TURNS, AgentSpec, NetworkSetting, SandboxSetting, Task
 from agentbook.tasks import TaskInput, as_tasks
 from agentbook.tools.permissions import Permissions
@@ -65,6 +68,7 @@ def run_parallel(
     sandbox: SandboxSetting = "auto",
     network: NetworkSetting = "off",
     hidden_paths: Sequence[str] = (),
+    settings: str | Path | None = None,
     on_event: Listener | None = None,
     on_end: Callable[[AgentRecord], None] | None = None,
 ) -> Run:
@@ -81,7 +85,53 @@ def run_parallel(
     """
     options = dict(locals())
     chosen, on_event, on_end = options.pop("tasks"), options.pop("on_event"), options.pop("on_end")
-    return start(chosen, RunConfig.of(**options), on_event=on_event, on_end=on_end)
+    command_hooks = _apply_settings(options, options.pop("settings"))
+    prepare = None if command_hooks is None else (lambda run: command_hooks.bind(_hook_context(run)))
+    return start(chosen, RunConfig.of(**options), on_event=on_event, on_end=on_end, prepare=prepare)
+
+
+def _hook_context(run: Run) -> Callable[[str], dict[str, Any]]:
+    """What every command hook's payload says of an agent of `run` (Claude Code's fields)."""
+
+    def context(agent: str) -> dict[str, Any]:
+        record = run.records.get(agent)
+        return {
+            "session_id": run.session_id,
+            "transcript_path": str(record.transcript) if record is not None else "",
+            "cwd": str(record.root if record is not None and record.root else run.config.cwd),
+            "permission_mode": run.config.permission_mode,
+        }
+
+    return context
+
+
+def _apply_settings(options: dict[str, Any], source: str | Path | None) -> CommandHooks | None:
+    """Claude Code's settings (`settings=`: a path, or "project") merged into `options`: their
+    rules after the given ones, their `defaultMode` unless a mode or permissions were given, their
+    command hooks after the given hooks (`agentbook.agent.command_hooks`)."""
+    if source is None:
+        return None
+    cwd = Path(options["cwd"]).expanduser().resolve()
+    read = read_settings(source, cwd)
+    given: Permissions = options["permissions"] or Permissions()
+    if options["permission_mode"] is None and options["permissions"] is None and read.default_mode:
+        options["permission_mode"] = read.default_mode
+    try:
+        options["permissions"] = Permissions(
+            allow=[*given.allow, *read.allow], ask=[*given.ask, *read.ask], deny=[*given.deny, *read.deny],
+            mode=options["permission_mode"] or given.mode,
+        )  # fmt: skip
+    except ValueError as exc:
+        raise SettingsError(f"{', '.join(map(str, read.sources))}: {exc}") from None
+    if read.ignored:
+        log.info("settings: hook events agentbook does not run yet: %s", ", ".join(read.ignored))
+    command_hooks = CommandHooks(read, cwd)
+    mine, theirs = options["hooks"] or Hooks(), command_hooks.hooks()
+    options["hooks"] = Hooks(
+        pre_tool=[*mine.pre_tool, *theirs.pre_tool], post_tool=[*mine.post_tool, *theirs.post_tool],
+        on_start=[*mine.on_start, *theirs.on_start], on_end=[*mine.on_end, *theirs.on_end],
+    )  # fmt: skip
+    return command_hooks
 
 
 def start(
@@ -90,8 +140,10 @@ def start(
     *,
     on_event: Listener | None = None,
     on_end: Callable[[AgentRecord], None] | None = None,
+    prepare: Callable[[Run], None] | None = None,
 ) -> Run:
-    """Start one agent per task under `config` (already validated) and return the `Run`."""
+    """Start one agent per task under `config` (already validated) and return the `Run`;
+    `prepare(run)` runs once the run exists, before any agent starts."""
     chosen = _checked_tasks(tasks, config)
     if config.warm_cache or config.shared_context is not None:
         model = config.model if isinstance(config.model, str) else getattr(config.model, "name", None)
@@ -108,6 +160,8 @@ def start(
     records = [run.add(task, save=False) for task in chosen]
     run.save()
     _write_main_transcript(run)
+    if prepare is not None:
+        prepare(run)
     run.start_all(records, config.max_turns)
     return run
 

@@ -1,0 +1,155 @@
+"""Claude Code's command hooks (from `settings.json`, see `agentbook.settings`) as `Hooks`.
+
+Each hook is a shell command run on the host, as Claude Code runs it (the user's own
+configuration, not the agent's: no sandbox), in the project folder with `CLAUDE_PROJECT_DIR` set,
+given Claude Code's JSON on stdin: `session_id`, `transcript_path`, `cwd`, `permission_mode`,
+`hook_event_name`, and per event `tool_name`, `tool_input`, `tool_use_id` (`PreToolUse`), also
+`tool_response` (`PostToolUse`), or `stop_hook_active` (`Stop`, when an agent ends).
+
+A `PreToolUse` hook that exits 2 blocks the call, and the model sees the hook's stderr as the
+reason; one that exits 0 may print `{"hookSpecificOutput": {"permissionDecision": "deny",
+"permissionDecisionReason": "..."}}` (or the older `{"decision": "block", "reason": "..."}`) to
+the same effect.  No `PostToolUse` hook runs for a blocked call (one still runs for a call the
+permission rules denied: it sees the denial as an error result).  Any other exit, a timeout or a
+command that cannot start is logged and does not block, as in Claude Code.  What a `PostToolUse`
+or `Stop` hook says is logged only: agentbook does not yet feed it back to the model or keep an
+agent from ending.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import re
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+from agentbook.agent.hooks import Hooks
+from agentbook.messages import ToolResult, ToolUse
+from agentbook.settings import ClaudeSettings, HookCommand
+
+__all__ = ["CommandHooks"]
+
+log = logging.getLogger("agentbook")
+
+Context = Callable[[str], Mapping[str, Any]]
+"""An agent's name -> the payload fields every event shares (session, transcript, cwd, mode)."""
+
+BLOCK = 2
+
+
+class CommandHooks:
+    """The command hooks of `settings`, run in `project`; `hooks()` gives them as `Hooks`, and
+    `bind(context)` says, once the run exists, what each agent's payload carries."""
+
+    def __init__(self, settings: ClaudeSettings, project: Path) -> None:
+        self.settings = settings
+        self.project = project
+        self._context: Context = lambda agent: {"session_id": agent, "cwd": str(project)}
+        self._blocked: set[str] = set()  # calls a PreToolUse hook blocked: they never ran
+
+    def bind(self, context: Context) -> None:
+        self._context = context
+
+    def hooks(self) -> Hooks:
+        """Empty lists for the events the settings have no hook for, so none costs a call."""
+        has = self.settings.hooks
+        return Hooks(
+            pre_tool=[self._pre_tool] if has.get("PreToolUse") else [],
+            post_tool=[self._post_tool] if has.get("PostToolUse") else [],
+            on_end=[self._stop] if has.get("Stop") else [],
+        )
+
+    async def _pre_tool(self, agent: str, call: ToolUse) -> str | None:
+        payload = {"tool_name": call.name, "tool_input": dict(call.input), "tool_use_id": call.id}
+        for command in self._commands("PreToolUse", call.name):
+            code, out, err = await self._run(command, agent, "PreToolUse", payload)
+            denial = _denial(out) if code == 0 else None
+            if code == BLOCK:
+                denial = err.strip() or f"blocked by the PreToolUse hook {command.command!r}"
+            if denial is not None:
+                self._blocked.add(call.id)
+                return denial
+        return None
+
+    async def _post_tool(self, agent: str, call: ToolUse, result: ToolResult) -> None:
+        if call.id in self._blocked:
+            self._blocked.discard(call.id)
+            return
+        payload = {"tool_name": call.name, "tool_input": dict(call.input), "tool_use_id": call.id,
+                   "tool_response": {"content": result.content, "is_error": result.is_error}}  # fmt: skip
+        for command in self._commands("PostToolUse", call.name):
+            await self._run(command, agent, "PostToolUse", payload)
+
+    async def _stop(self, agent: str, result: Any) -> None:
+        for command in self._commands("Stop", None):
+            await self._run(command, agent, "Stop", {"stop_hook_active": False})
+
+    def _commands(self, event: str, tool: str | None) -> list[HookCommand]:
+        groups = self.settings.hooks.get(event, ())
+        return [c for g in groups if tool is None or _matches(g.matcher, tool) for c in g.commands]
+
+    async def _run(
+        self, command: HookCommand, agent: str, event: str, fields: Mapping[str, Any]
+    ) -> tuple[int | None, str, str]:
+        """(exit code, stdout, stderr); the code is `None` when it timed out or could not start."""
+        payload = {**self._context(agent), "hook_event_name": event, **fields}
+        env = {**os.environ, "CLAUDE_PROJECT_DIR": str(self.project)}
+        try:
+            process = await asyncio.create_subprocess_exec(
+                "bash", "-c", command.command, cwd=self.project, env=env, start_new_session=True,
+                stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+            )  # fmt: skip
+        except OSError as exc:
+            log.warning("agent %s: the %s hook %r could not start: %s", agent, event, command.command, exc)
+            return None, "", ""
+        try:
+            out, err = await asyncio.wait_for(
+                process.communicate(json.dumps(payload).encode()), command.timeout_s
+            )
+        except TimeoutError:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, 9)
+            await process.wait()
+            log.warning("agent %s: the %s hook %r timed out after %g s", agent, event, command.command,
+                        command.timeout_s)  # fmt: skip
+            return None, "", ""
+        text, errors = out.decode(errors="replace"), err.decode(errors="replace")
+        if process.returncode not in (0, BLOCK):
+            log.warning("agent %s: the %s hook %r exited %s: %s", agent, event, command.command,
+                        process.returncode, errors.strip()[:500])  # fmt: skip
+        elif process.returncode == BLOCK and event != "PreToolUse":
+            log.warning(
+                "agent %s: the %s hook %r said: %s", agent, event, command.command, errors.strip()[:500]
+            )
+        return process.returncode, text, errors
+
+
+def _matches(matcher: str, tool: str) -> bool:
+    """Claude Code's matcher: empty or `*` is every tool, else a regular expression on the name."""
+    if matcher in ("", "*"):
+        return True
+    try:
+        return re.fullmatch(matcher, tool) is not None
+    except re.error:
+        return matcher == tool
+
+
+def _denial(stdout: str) -> str | None:
+    """The reason a hook's JSON output denies the call with, if it does."""
+    try:
+        data = json.loads(stdout) if stdout.strip().startswith("{") else None
+    except json.JSONDecodeError:
+        return None
+    if not isinstance(data, dict):
+        return None
+    specific = data.get("hookSpecificOutput")
+    if isinstance(specific, dict) and specific.get("permissionDecision") == "deny":
+        return str(specific.get("permissionDecisionReason") or "denied by a PreToolUse hook")
+    if data.get("decision") == "block":
+        return str(data.get("reason") or "blocked by a PreToolUse hook")
+    return None

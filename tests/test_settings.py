@@ -1,0 +1,151 @@
+"""Claude Code's settings files: permission rules and command hooks (`settings=` on runs)."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from agentbook.messages import ToolResult, ToolUse
+from agentbook.models import ScriptedModel
+from agentbook.scheduler.launch import run_parallel
+from agentbook.scheduler.transcripts import read_transcript
+from agentbook.settings import SettingsError, read_settings
+
+LOG_PAYLOAD = 'cat >> "$CLAUDE_PROJECT_DIR/../hooks.log"; echo >> "$CLAUDE_PROJECT_DIR/../hooks.log"'
+
+
+def write(path: Path, data: object) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(data) if not isinstance(data, str) else data)
+    return path
+
+
+def test_project_settings_merge_as_claude_code_merges_them(tmp_path: Path) -> None:
+    home, project = tmp_path / "home", tmp_path / "project"
+    write(home / ".claude/settings.json", {"permissions": {"allow": ["Read"], "defaultMode": "plan"}})
+    write(project / ".claude/settings.json", {
+        "permissions": {"deny": ["Bash(rm *)"], "defaultMode": "acceptEdits"},
+        "hooks": {"PreToolUse": [{"matcher": "Bash", "hooks": [{"type": "command", "command": "true"}]}],
+                  "SessionStart": [{"hooks": [{"type": "command", "command": "true"}]}]},
+    })  # fmt: skip
+    write(project / ".claude/settings.local.json", {"permissions": {"allow": ["Bash(pytest *)"]}})
+    settings = read_settings("project", project, home=home)
+    assert settings.allow == ("Read", "Bash(pytest *)") and settings.deny == ("Bash(rm *)",)
+    assert settings.default_mode == "acceptEdits"  # the project's wins over the user's
+    assert [g.matcher for g in settings.hooks["PreToolUse"]] == ["Bash"]
+    assert settings.ignored == ("SessionStart",) and len(settings.sources) == 3
+    assert read_settings("project", tmp_path / "nothing-here", home=tmp_path / "no-home").sources == ()
+
+
+@pytest.mark.parametrize(
+    ("text", "names"),
+    [
+        ("{not json", "is not JSON"),
+        ("[]", "must be a JSON object"),
+        ('{"permissions": {"allow": "Read"}}', "permissions.allow must be a list"),
+        ('{"permissions": {"defaultMode": 3}}', "permissions.defaultMode must be a string"),
+        ('{"hooks": {"PreToolUse": {"matcher": "Bash"}}}', "hooks.PreToolUse must be a list"),
+        ('{"hooks": {"Stop": [{"hooks": [{"type": "prompt"}]}]}}', "hooks.Stop[0].hooks[0] must be"),
+        ('{"hooks": {"Stop": [{"hooks": [{"command": "x", "timeout": -1}]}]}}', "timeout must be seconds"),
+    ],
+)
+def test_a_bad_settings_file_names_the_file_and_key_and_starts_nothing(
+    tmp_path: Path, text: str, names: str
+) -> None:
+    path = write(tmp_path / "settings.json", text)
+    with pytest.raises(SettingsError, match=re.escape(names)) as raised:
+        run_parallel({"a": "x"}, model=ScriptedModel(["ok"]), cwd=tmp_path, run_dir=tmp_path / "run",
+                     settings=path, interactive=False)  # fmt: skip
+    assert str(path) in str(raised.value) and not (tmp_path / "run").exists()
+    with pytest.raises(FileNotFoundError, match=r"settings file .* does not exist"):
+        run_parallel({"a": "x"}, model=ScriptedModel(["ok"]), cwd=tmp_path, settings=tmp_path / "none.json")
+    bad_mode = write(tmp_path / "mode.json", {"permissions": {"defaultMode": "yolo"}})
+    with pytest.raises(SettingsError, match=r"mode\.json: unknown permission mode 'yolo'"):
+        run_parallel({"a": "x"}, model=ScriptedModel(["ok"]), cwd=tmp_path, settings=bad_mode)
+
+
+def test_command_hooks_get_claude_codes_payloads_and_exit_2_blocks(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    project = tmp_path / "project"
+    block = 'if grep -q "rm -rf" ; then echo "no rm here" >&2; exit 2; fi'
+    decision = {"hookSpecificOutput": {"hookEventName": "PreToolUse", "permissionDecision": "deny",
+                                       "permissionDecisionReason": "not that file"}}  # fmt: skip
+    deny_json = f"grep -q secret.txt && echo '{json.dumps(decision)}'; exit 0"
+    write(project / ".claude/settings.json", {
+        "permissions": {"allow": ["Bash(echo *)"]},
+        "hooks": {
+            "PreToolUse": [{"matcher": "Bash", "hooks": [{"type": "command", "command": block}]},
+                           {"matcher": "Read|Grep", "hooks": [{"type": "command", "command": deny_json}]},
+                           {"matcher": "*", "hooks": [{"type": "command", "command": LOG_PAYLOAD}]}],
+            "PostToolUse": [{"matcher": "Bash", "hooks": [{"type": "command", "command": LOG_PAYLOAD}]}],
+            "Stop": [{"hooks": [{"type": "command", "command": LOG_PAYLOAD}]}],
+        },
+    })  # fmt: skip
+    calls = [ToolUse("t1", "Bash", {"command": "rm -rf /tmp/x"}),
+             ToolUse("t2", "Bash", {"command": "echo hi"}),
+             ToolUse("t3", "Read", {"file_path": "secret.txt"})]  # fmt: skip
+    model = ScriptedModel([calls, "done"])
+    run = run_parallel({"a": "go"}, model=model, cwd=project, run_dir=tmp_path / "run", settings="project",
+                       interactive=False)  # fmt: skip
+    run.wait(timeout=60)
+    results = {r.tool_use_id: r for r in model.requests[-1].messages[-1].content if isinstance(r, ToolResult)}
+    assert (
+        results["t1"].is_error
+        and results["t1"].content == "<tool_use_error>Blocked by a hook: no rm here</tool_use_error>"
+    )
+    assert not results["t2"].is_error and "hi" in results["t2"].content  # the settings' allow rule
+    assert (
+        results["t3"].is_error
+        and results["t3"].content == "<tool_use_error>Blocked by a hook: not that file</tool_use_error>"
+    )
+    payloads = [json.loads(line) for line in (tmp_path / "hooks.log").read_text().splitlines() if line]
+    events = [(p["hook_event_name"], p.get("tool_use_id")) for p in payloads]
+    assert events == [("PreToolUse", "t2"), ("PostToolUse", "t2"), ("Stop", None)]
+    pre, post, stop = payloads
+    record = run.records["a"]
+    assert pre["session_id"] == run.session_id and pre["transcript_path"] == str(record.transcript)
+    assert pre["cwd"] == str(project) and pre["permission_mode"] == "default"
+    assert pre["tool_name"] == "Bash" and pre["tool_input"] == {"command": "echo hi"}
+    assert post["tool_response"]["is_error"] is False and "hi" in post["tool_response"]["content"]
+    assert stop["stop_hook_active"] is False
+    assert read_transcript(record.transcript).bad_lines == 0
+
+
+def test_the_settings_mode_applies_unless_a_mode_is_given(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    path = write(
+        tmp_path / "s.json", {"permissions": {"defaultMode": "acceptEdits", "deny": ["Write(secret*)"]}}
+    )
+    run = run_parallel({"a": "x"}, model=ScriptedModel(["ok"]), cwd=tmp_path, run_dir=tmp_path / "r1",
+                       settings=path, interactive=False)  # fmt: skip
+    run.wait(timeout=20)
+    assert run.config.permission_mode == "acceptEdits"
+    assert [str(r) for r in run.config.permissions.deny] == ["Write(secret*)"]
+    run = run_parallel({"a": "x"}, model=ScriptedModel(["ok"]), cwd=tmp_path, run_dir=tmp_path / "r2",
+                       settings=path, permission_mode="plan", interactive=False)  # fmt: skip
+    run.wait(timeout=20)
+    assert run.config.permission_mode == "plan"
+
+
+def test_a_hook_that_fails_or_hangs_is_logged_and_blocks_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    hooks = [{"type": "command", "command": "echo broken >&2; exit 1"},
+             {"type": "command", "command": "sleep 30", "timeout": 0.3}]  # fmt: skip
+    path = write(tmp_path / "s.json", {"hooks": {"PreToolUse": [{"matcher": "Glob", "hooks": hooks}]}})
+    model = ScriptedModel([ToolUse("t1", "Glob", {"pattern": "*.json"}), "done"])
+    run = run_parallel({"a": "go"}, model=model, cwd=tmp_path, run_dir=tmp_path / "run", settings=path,
+                       interactive=False)  # fmt: skip
+    run.wait(timeout=30)
+    result = model.requests[-1].messages[-1].content[0]
+    assert isinstance(result, ToolResult) and not result.is_error and "s.json" in result.content
+    said = " ".join(r.getMessage() for r in caplog.records)
+    assert "exited 1: broken" in said and "timed out after 0.3 s" in said
