@@ -33,9 +33,9 @@ class LimitProbe:
     def __init__(self) -> None:
         self.rpm: float | None = None
         self._first_refusal: float | None = None
-        self._admissions: collections.deque[float] = collections.deque(maxlen=100_000)
+        self._admissions: collections.deque[float] = collections.deque(maxlen=10_000)
         # When each successful request was admitted (not when it succeeded: see above).
-        self._successes: collections.deque[float] = collections.deque(maxlen=100_000)
+        self._successes: collections.deque[float] = collections.deque(maxlen=10_000)
 
     def admitted(self, now: float) -> None:
         self._admissions.append(now)
