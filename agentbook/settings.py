@@ -18,7 +18,7 @@ from typing import Any
 
 __all__ = ["HOOK_EVENTS", "ClaudeSettings", "HookCommand", "HookGroup", "SettingsError", "read_settings"]
 
-HOOK_EVENTS = ("PreToolUse", "PostToolUse", "Stop")
+HOOK_EVENTS = ("PreToolUse", "PostToolUse", "Stop", "SubagentStart", "SubagentStop", "Notification")
 """The hook events agentbook runs (others in a file are kept out, and named in `ignored`)."""
 
 DEFAULT_HOOK_TIMEOUT_S = 60.0

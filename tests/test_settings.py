@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from pathlib import Path
 
 import pytest
@@ -149,3 +150,68 @@ def test_a_hook_that_fails_or_hangs_is_logged_and_blocks_nothing(
     assert isinstance(result, ToolResult) and not result.is_error and "s.json" in result.content
     said = " ".join(r.getMessage() for r in caplog.records)
     assert "exited 1: broken" in said and "timed out after 0.3 s" in said
+
+
+def test_subagent_and_notification_hooks_fire_with_claude_codes_fields(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    project = tmp_path / "project"
+    log = {"type": "command", "command": LOG_PAYLOAD}
+    write(project / ".claude/settings.json", {"hooks": {
+        event: [{"hooks": [log]}] for event in ("SubagentStart", "SubagentStop", "Stop", "Notification")
+    }})  # fmt: skip
+    spawn = ToolUse(
+        "t1", "Agent", {"description": "look around", "prompt": "look", "subagent_type": "general-purpose"}
+    )
+    write_call = ToolUse("t2", "Write", {"file_path": "out.txt", "content": "x\n"})
+    model = ScriptedModel([spawn, "child done", write_call, "parent done"])
+    run = run_parallel({"lead": "go"}, model=model, cwd=project, run_dir=tmp_path / "run", settings="project",
+                       interactive=True)  # fmt: skip
+    deadline = time.monotonic() + 30
+    while not run.pending and time.monotonic() < deadline:  # the Write asks: approve it
+        time.sleep(0.02)
+    run.pending[0].approve()
+    run.wait(timeout=30)
+    payloads = [json.loads(line) for line in (tmp_path / "hooks.log").read_text().splitlines() if line]
+    by_event = {p["hook_event_name"]: p for p in payloads}
+    assert [p["hook_event_name"] for p in payloads] == [
+        "SubagentStart",
+        "SubagentStop",
+        "Notification",
+        "Stop",
+    ]
+    child = next(name for name, r in run.records.items() if r.parent == "lead")
+    assert (
+        by_event["SubagentStart"]["agent_id"] == child
+        and by_event["SubagentStart"]["agent_type"] == "general-purpose"
+    )
+    stop = by_event["SubagentStop"]
+    assert stop["agent_transcript_path"] == str(run.records[child].transcript)
+    assert stop["transcript_path"] == str(run.records["lead"].transcript)  # the parent's session
+    assert by_event["Notification"]["message"] == "Claude needs your permission to use Write"
+    assert (project / "out.txt").read_text() == "x\n" and run.status == {"lead": "done", child: "done"}
+
+
+def test_cancelling_an_agent_in_a_hook_stops_the_hook_and_its_children(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    marker = tmp_path / "hook-child.pid"
+    hang = {"type": "command", "command": f"sleep 60 & echo $! > {marker}; wait"}
+    path = write(tmp_path / "s.json", {"hooks": {"PreToolUse": [{"hooks": [hang]}]}})
+    model = ScriptedModel([ToolUse("t1", "Glob", {"pattern": "*"}), "never"])
+    run = run_parallel({"a": "go"}, model=model, cwd=tmp_path, run_dir=tmp_path / "run", settings=path,
+                       interactive=False)  # fmt: skip
+    deadline = time.monotonic() + 10
+    while not marker.exists() or not marker.read_text().strip():
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    run.cancel()
+    run.wait(timeout=10)
+    pid = int(marker.read_text())
+    deadline = time.monotonic() + 5
+    while Path(f"/proc/{pid}").exists() and "Z" not in Path(f"/proc/{pid}/stat").read_text().split()[2]:
+        assert time.monotonic() < deadline, "the hook's child outlived the cancel"
+        time.sleep(0.05)
+    assert run.status == {"a": "cancelled"}

@@ -4,14 +4,18 @@ Each hook is a shell command run on the host, as Claude Code runs it (the user's
 configuration, not the agent's: no sandbox), in the project folder with `CLAUDE_PROJECT_DIR` set,
 given Claude Code's JSON on stdin: `session_id`, `transcript_path`, `cwd`, `permission_mode`,
 `hook_event_name`, and per event `tool_name`, `tool_input`, `tool_use_id` (`PreToolUse`), also
-`tool_response` (`PostToolUse`), or `stop_hook_active` (`Stop`, when an agent ends).
+`tool_response` (`PostToolUse`), `stop_hook_active` (`Stop`, when an agent of the run ends), or
+`agent_id`, `agent_type` and, at its end, `agent_transcript_path` (`SubagentStart`,
+`SubagentStop`, for an agent the Agent tool started), or `message` (`Notification`, when a tool
+call waits for permission).
 
 A `PreToolUse` hook that exits 2 blocks the call, and the model sees the hook's stderr as the
 reason; one that exits 0 may print `{"hookSpecificOutput": {"permissionDecision": "deny",
 "permissionDecisionReason": "..."}}` (or the older `{"decision": "block", "reason": "..."}`) to
 the same effect.  No `PostToolUse` hook runs for a blocked call (one still runs for a call the
 permission rules denied: it sees the denial as an error result).  Any other exit, a timeout or a
-command that cannot start is logged and does not block, as in Claude Code.  What a `PostToolUse`
+command that cannot start is logged and does not block, as in Claude Code.  A hook's process group
+ends with it: on a timeout, when its agent is cancelled, and whatever it left running.  What a `PostToolUse`
 or `Stop` hook says is logged only: agentbook does not yet feed it back to the model or keep an
 agent from ending.
 """
@@ -24,6 +28,7 @@ import json
 import logging
 import os
 import re
+import signal
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -38,6 +43,9 @@ log = logging.getLogger("agentbook")
 
 Context = Callable[[str], Mapping[str, Any]]
 """An agent's name -> the payload fields every event shares (session, transcript, cwd, mode)."""
+Subagent = Callable[[str], "Mapping[str, Any] | None"]
+"""An agent's name -> its `agent_id`, `agent_type`, `agent_transcript_path`; `None` for an agent of
+the run itself (not one the Agent tool started)."""
 
 BLOCK = 2
 
@@ -50,10 +58,12 @@ class CommandHooks:
         self.settings = settings
         self.project = project
         self._context: Context = lambda agent: {"session_id": agent, "cwd": str(project)}
+        self._subagent: Subagent = lambda agent: None
         self._blocked: set[str] = set()  # calls a PreToolUse hook blocked: they never ran
+        self._notifying: set[asyncio.Task[None]] = set()
 
-    def bind(self, context: Context) -> None:
-        self._context = context
+    def bind(self, context: Context, subagent: Subagent) -> None:
+        self._context, self._subagent = context, subagent
 
     def hooks(self) -> Hooks:
         """Empty lists for the events the settings have no hook for, so none costs a call."""
@@ -61,8 +71,22 @@ class CommandHooks:
         return Hooks(
             pre_tool=[self._pre_tool] if has.get("PreToolUse") else [],
             post_tool=[self._post_tool] if has.get("PostToolUse") else [],
-            on_end=[self._stop] if has.get("Stop") else [],
+            on_start=[self._started] if has.get("SubagentStart") else [],
+            on_end=[self._ended] if has.get("Stop") or has.get("SubagentStop") else [],
         )
+
+    def notify(self, agent: str, message: str) -> None:
+        """Run the `Notification` hooks in the background (called from an event listener, on the
+        agents' loop: a hook must not hold up the agent that waits for an answer)."""
+        if not self.settings.hooks.get("Notification"):
+            return
+        task = asyncio.get_running_loop().create_task(self._notification(agent, message))
+        self._notifying.add(task)
+        task.add_done_callback(self._notifying.discard)
+
+    async def _notification(self, agent: str, message: str) -> None:
+        for command in self._commands("Notification", None):
+            await self._run(command, agent, "Notification", {"message": message})
 
     async def _pre_tool(self, agent: str, call: ToolUse) -> str | None:
         payload = {"tool_name": call.name, "tool_input": dict(call.input), "tool_use_id": call.id}
@@ -85,9 +109,19 @@ class CommandHooks:
         for command in self._commands("PostToolUse", call.name):
             await self._run(command, agent, "PostToolUse", payload)
 
-    async def _stop(self, agent: str, result: Any) -> None:
-        for command in self._commands("Stop", None):
-            await self._run(command, agent, "Stop", {"stop_hook_active": False})
+    async def _started(self, agent: str) -> None:
+        sub = self._subagent(agent)
+        if sub is not None:
+            fields = {"agent_id": sub["agent_id"], "agent_type": sub["agent_type"]}
+            for command in self._commands("SubagentStart", sub["agent_type"]):
+                await self._run(command, agent, "SubagentStart", fields)
+
+    async def _ended(self, agent: str, result: Any) -> None:
+        sub = self._subagent(agent)
+        event = "Stop" if sub is None else "SubagentStop"
+        fields: dict[str, Any] = {"stop_hook_active": False, **(sub or {})}
+        for command in self._commands(event, None):
+            await self._run(command, agent, event, fields)
 
     def _commands(self, event: str, tool: str | None) -> list[HookCommand]:
         groups = self.settings.hooks.get(event, ())
@@ -108,16 +142,16 @@ class CommandHooks:
             log.warning("agent %s: the %s hook %r could not start: %s", agent, event, command.command, exc)
             return None, "", ""
         try:
-            out, err = await asyncio.wait_for(
-                process.communicate(json.dumps(payload).encode()), command.timeout_s
-            )
+            stdin = json.dumps(payload).encode()
+            out, err = await asyncio.wait_for(process.communicate(stdin), command.timeout_s)
         except TimeoutError:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(process.pid, 9)
-            await process.wait()
             log.warning("agent %s: the %s hook %r timed out after %g s", agent, event, command.command,
                         command.timeout_s)  # fmt: skip
             return None, "", ""
+        finally:  # timed out, or the agent was cancelled: the hook and its children go too
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
+            await asyncio.shield(process.wait())
         text, errors = out.decode(errors="replace"), err.decode(errors="replace")
         if process.returncode not in (0, BLOCK):
             log.warning("agent %s: the %s hook %r exited %s: %s", agent, event, command.command,

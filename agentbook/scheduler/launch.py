@@ -6,6 +6,7 @@ problem, and then nothing has started and no run folder has been created.
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
@@ -13,7 +14,7 @@ from typing import Any
 
 from agentbook.agent.command_hooks import CommandHooks
 from agentbook.agent.hooks import Hooks
-from agentbook.events import Listener, utcnow
+from agentbook.events import AgentEvent, Listener, PermissionAsked, utcnow
 from agentbook.models import Model
 from agentbook.models.retry import RetryPolicy
 from agentbook.scheduler import manifest, observers
@@ -33,6 +34,7 @@ from agentbook.scheduler.wiring import GENERAL_PURPOSE_SYSTEM
 from agentbook.settings import SettingsError, read_settings
 from agentbook.specs import DEFAULT_MAX_TURNS, AgentSpec, NetworkSetting, SandboxSetting, Task
 from agentbook.tasks import TaskInput, as_tasks
+from agentbook.tools.agent import GENERAL_PURPOSE
 from agentbook.tools.permissions import Permissions
 
 __all__ = ["run_parallel", "start"]
@@ -86,23 +88,42 @@ def run_parallel(
     options = dict(locals())
     chosen, on_event, on_end = options.pop("tasks"), options.pop("on_event"), options.pop("on_end")
     command_hooks = _apply_settings(options, options.pop("settings"))
-    prepare = None if command_hooks is None else (lambda run: command_hooks.bind(_hook_context(run)))
+    prepare = None if command_hooks is None else functools.partial(_bind_hooks, command_hooks)
     return start(chosen, RunConfig.of(**options), on_event=on_event, on_end=on_end, prepare=prepare)
 
 
-def _hook_context(run: Run) -> Callable[[str], dict[str, Any]]:
-    """What every command hook's payload says of an agent of `run` (Claude Code's fields)."""
+def _bind_hooks(hooks: CommandHooks, run: Run) -> None:
+    """Tell the command hooks what their payloads say of `run`'s agents (Claude Code's fields: a
+    sub-agent's session and transcript are its top agent's), and notify them of permission asks."""
+
+    def top(agent: str) -> AgentRecord | None:
+        record = run.records.get(agent)
+        while record is not None and record.parent is not None and record.parent in run.records:
+            record = run.records[record.parent]
+        return record
 
     def context(agent: str) -> dict[str, Any]:
-        record = run.records.get(agent)
+        record, mine = top(agent), run.records.get(agent)
         return {
             "session_id": run.session_id,
             "transcript_path": str(record.transcript) if record is not None else "",
-            "cwd": str(record.root if record is not None and record.root else run.config.cwd),
+            "cwd": str(mine.root if mine is not None and mine.root else run.config.cwd),
             "permission_mode": run.config.permission_mode,
         }
 
-    return context
+    def subagent(agent: str) -> dict[str, Any] | None:
+        record = run.records.get(agent)
+        if record is None or record.parent is None:
+            return None
+        kind = record.task.agent or GENERAL_PURPOSE
+        return {"agent_id": record.name, "agent_type": kind, "agent_transcript_path": str(record.transcript)}
+
+    def asked(event: AgentEvent) -> None:
+        if isinstance(event, PermissionAsked):
+            hooks.notify(event.agent, f"Claude needs your permission to use {event.call.name}")
+
+    hooks.bind(context, subagent)
+    run.on_event(asked)
 
 
 def _apply_settings(options: dict[str, Any], source: str | Path | None) -> CommandHooks | None:
