@@ -246,6 +246,8 @@ class Run(WorktreeActions):
         """Start (or resume, from `history`) `records`' agents on the background thread, as one
         batch: the run ends (its manifest saved, its summary logged once) after the last of
         them, even when the first ends before the others start."""
+        if not records:
+            return  # a batch of none would leave `wait` waiting for nothing to end
         with self._lock:
             if self._active == 0:
                 self._done = concurrent.futures.Future()
