@@ -89,8 +89,8 @@ def read_settings(
 def _read(path: Path) -> ClaudeSettings:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise SettingsError(f"{path} is not JSON: {exc}") from None
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+        raise SettingsError(f"{path} is not JSON agentbook can read: {type(exc).__name__}: {exc}") from None
     if not isinstance(data, dict):
         raise SettingsError(f"{path}: the settings must be a JSON object, not {type(data).__name__}")
     rules = _mapping(data.get("permissions", {}), path, "permissions")
@@ -108,11 +108,11 @@ def _read(path: Path) -> ClaudeSettings:
 def _hooks(data: Mapping[str, Any], path: Path) -> tuple[dict[str, tuple[HookGroup, ...]], tuple[str, ...]]:
     hooks: dict[str, tuple[HookGroup, ...]] = {}
     for event, groups in data.items():
+        if event not in HOOK_EVENTS:
+            continue  # Claude Code's to check (its prompt hooks, say): agentbook does not run them
         if not isinstance(groups, list):
             raise SettingsError(f"{path}: hooks.{event} must be a list of matcher groups, not {groups!r}")
-        parsed = tuple(_group(g, path, f"hooks.{event}[{i}]") for i, g in enumerate(groups))
-        if event in HOOK_EVENTS:
-            hooks[event] = parsed
+        hooks[event] = tuple(_group(g, path, f"hooks.{event}[{i}]") for i, g in enumerate(groups))
     return hooks, tuple(sorted(set(data) - set(HOOK_EVENTS)))
 
 

@@ -1,6 +1,10 @@
-"""Adversarial tests of Claude Code settings and command hooks (`settings=` on runs).
+"""Attacks on Claude Code settings and command hooks (`settings=` on runs).
 
-Tests marked xfail(strict=True) document real bugs; plain tests document what held.
+Eleven found bugs, fixed since: a catastrophic matcher reached through a made-up tool name, hooks
+for unknown tools, an "ask" decision let through, a deny lost to a child holding stdout, the key
+unredacted in a block reason and a log, an uncapped reason and stdout, blocked ids shared between
+agents, events agentbook does not run rejecting a file, deep nesting as a bare RecursionError.
+The one strict xfail is still open; the plain tests held from the start.
 """
 
 from __future__ import annotations
@@ -75,10 +79,9 @@ def one_run(tmp_path: Path, settings: object, steps: list, **kw: object):
 # ---------------------------------------------------------------- malformed settings files
 
 
-@pytest.mark.xfail(strict=True, reason="json RecursionError escapes as a bare RecursionError, not SettingsError")
 def test_deeply_nested_settings_raise_settings_error(tmp_path: Path) -> None:
     path = write(tmp_path / "s.json", '{"x": ' + "[" * 200_000 + "]" * 200_000 + "}")
-    with pytest.raises(SettingsError, match="s.json"):
+    with pytest.raises(SettingsError, match=r"s\.json"):
         read_settings(path)
 
 
@@ -116,7 +119,7 @@ def test_a_symlink_loop_is_skipped_not_a_hang(tmp_path: Path) -> None:
 )  # fmt: skip
 def test_null_and_odd_values_raise_settings_error_not_a_crash(tmp_path: Path, text: str) -> None:
     path = write(tmp_path / "s.json", text)
-    with pytest.raises(SettingsError, match="s.json"):
+    with pytest.raises(SettingsError, match=r"s\.json"):
         read_settings(path)
 
 
@@ -127,8 +130,6 @@ def test_unknown_keys_and_events_are_ignored(tmp_path: Path) -> None:
     assert settings.ignored == ("SessionStart",) and set(settings.hooks) == {"Stop"}
 
 
-@pytest.mark.xfail(strict=True, reason="an event agentbook ignores is still validated: a valid Claude Code "
-                   "prompt-type hook there makes the whole settings file unusable")  # fmt: skip
 def test_a_prompt_hook_in_an_ignored_event_does_not_reject_the_file(tmp_path: Path) -> None:
     path = write(tmp_path / "s.json", {"hooks": {
         "UserPromptSubmit": [{"hooks": [{"type": "prompt", "prompt": "Is this ok? $ARGUMENTS"}]}],
@@ -142,7 +143,7 @@ def test_an_invalid_regex_matcher_falls_back_to_the_name(tmp_path: Path) -> None
     path = write(tmp_path / "s.json", {"hooks": {"PreToolUse": [
         {"matcher": "Glob(", "hooks": [hook(f"echo bad >> {log}")]},
         {"matcher": "Gl[ob", "hooks": [hook(f"echo bad2 >> {log}")]}]}})  # fmt: skip
-    run, model = one_run(tmp_path, path, [ToolUse("t1", "Glob", {"pattern": "*"}), "done"])
+    run, _model = one_run(tmp_path, path, [ToolUse("t1", "Glob", {"pattern": "*"}), "done"])
     assert run.status == {"a": "done"} and not log.exists()
 
 
@@ -166,11 +167,13 @@ CATASTROPHIC = textwrap.dedent(
 )
 
 
-@pytest.mark.xfail(strict=True, reason="PostToolUse runs for an unknown, model-chosen tool name and the matcher "
-                   "regex runs on the agents' event loop: a backtracking matcher hangs every agent")  # fmt: skip
 def test_a_catastrophic_matcher_on_a_model_chosen_tool_name_does_not_hang(tmp_path: Path) -> None:
     script = write(tmp_path / "c.py", CATASTROPHIC)
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1]), "HOME": str(tmp_path / "home")}
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(Path(__file__).resolve().parents[1]),
+        "HOME": str(tmp_path / "home"),
+    }
     try:
         done = subprocess.run([sys.executable, str(script), str(tmp_path)], env=env, capture_output=True,
                               text=True, timeout=10)  # fmt: skip
@@ -179,12 +182,10 @@ def test_a_catastrophic_matcher_on_a_model_chosen_tool_name_does_not_hang(tmp_pa
     assert "finished" in done.stdout
 
 
-@pytest.mark.xfail(strict=True, reason="PostToolUse hooks fire for calls of tools that do not exist "
-                   "(Claude Code runs no hooks for them)")  # fmt: skip
 def test_no_post_tool_hook_for_an_unknown_tool(tmp_path: Path) -> None:
     log = tmp_path / "log"
     path = write(tmp_path / "s.json", {"hooks": {"PostToolUse": [{"hooks": [hook(f"cat >> {log}")]}]}})
-    run, model = one_run(tmp_path, path, [ToolUse("t1", "NoSuchTool", {}), "done"])
+    _run, model = one_run(tmp_path, path, [ToolUse("t1", "NoSuchTool", {}), "done"])
     assert results_of(model)["t1"].is_error
     assert not log.exists()
 
@@ -194,50 +195,49 @@ def test_no_post_tool_hook_for_an_unknown_tool(tmp_path: Path) -> None:
 
 def test_exit_2_with_empty_stderr_still_blocks_with_a_reason(tmp_path: Path) -> None:
     path = write(tmp_path / "s.json", {"hooks": {"PreToolUse": [{"hooks": [hook("exit 2")]}]}})
-    run, model = one_run(tmp_path, path, [ToolUse("t1", "Glob", {"pattern": "*"}), "done"])
+    _run, model = one_run(tmp_path, path, [ToolUse("t1", "Glob", {"pattern": "*"}), "done"])
     result = results_of(model)["t1"]
     assert result.is_error and "blocked by the PreToolUse hook 'exit 2'" in result.content
 
 
-@pytest.mark.xfail(strict=True, reason="a blocking hook's stderr goes to the model uncapped (Bash output is "
-                   "capped at 30000 chars): a chatty hook floods the context")  # fmt: skip
 def test_a_huge_block_reason_is_capped(tmp_path: Path) -> None:
     path = write(tmp_path / "s.json", {"hooks": {"PreToolUse": [
         {"hooks": [hook("head -c 3000000 /dev/zero | tr '\\0' x >&2; exit 2")]}]}})  # fmt: skip
-    run, model = one_run(tmp_path, path, [ToolUse("t1", "Glob", {"pattern": "*"}), "done"])
+    _run, model = one_run(tmp_path, path, [ToolUse("t1", "Glob", {"pattern": "*"}), "done"])
     result = results_of(model)["t1"]
     assert result.is_error and len(result.content) <= 40_000
 
 
-@pytest.mark.xfail(strict=True, reason="a hook's whole stdout is buffered in memory until it ends or times out")
 def test_a_hook_flooding_stdout_does_not_balloon_memory(tmp_path: Path) -> None:
     path = write(tmp_path / "s.json", {"hooks": {"PreToolUse": [
         {"hooks": [hook("head -c 400000000 /dev/zero; sleep 30", timeout=4)]}]}})  # fmt: skip
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB
-    run, model = one_run(tmp_path, path, [ToolUse("t1", "Glob", {"pattern": "*"}), "done"])
+    run, _model = one_run(tmp_path, path, [ToolUse("t1", "Glob", {"pattern": "*"}), "done"])
     grown_mb = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024
     assert run.status == {"a": "done"}
     assert grown_mb < 100, f"grew {grown_mb:.0f} MB"
 
 
 def test_a_hook_that_never_reads_stdin_gets_a_big_payload_without_a_hang(tmp_path: Path) -> None:
-    path = write(tmp_path / "s.json", {"hooks": {"PreToolUse": [{"hooks": [hook("exit 0")]},
-                                                                  {"hooks": [hook("sleep 0.2; exit 0")]}]}})
+    path = write(
+        tmp_path / "s.json",
+        {"hooks": {"PreToolUse": [{"hooks": [hook("exit 0")]}, {"hooks": [hook("sleep 0.2; exit 0")]}]}},
+    )
     big = "y" * 5_000_000
     start = time.monotonic()
-    run, model = one_run(tmp_path, path, [ToolUse("t1", "Write", {"file_path": "big.txt", "content": big}),
+    run, _model = one_run(tmp_path, path, [ToolUse("t1", "Write", {"file_path": "big.txt", "content": big}),
                                           "done"], permission_mode="acceptEdits")  # fmt: skip
     assert run.status == {"a": "done"} and time.monotonic() - start < 15
     assert (tmp_path / "big.txt").stat().st_size == len(big)
 
 
-@pytest.mark.xfail(strict=True, reason="a deny the hook printed is lost when a background child keeps its "
-                   "stdout open: the hook 'times out' and the call runs (fail-open)")  # fmt: skip
 def test_a_deny_is_kept_when_the_hook_leaves_a_child_holding_stdout(tmp_path: Path) -> None:
-    deny = json.dumps({"hookSpecificOutput": {"permissionDecision": "deny", "permissionDecisionReason": "no"}})
+    deny = json.dumps(
+        {"hookSpecificOutput": {"permissionDecision": "deny", "permissionDecisionReason": "no"}}
+    )
     path = write(tmp_path / "s.json", {"hooks": {"PreToolUse": [
         {"hooks": [hook(f"echo '{deny}'; sleep 30 & exit 0", timeout=2)]}]}})  # fmt: skip
-    run, model = one_run(tmp_path, path, [ToolUse("t1", "Glob", {"pattern": "*"}), "done"])
+    _run, model = one_run(tmp_path, path, [ToolUse("t1", "Glob", {"pattern": "*"}), "done"])
     assert results_of(model)["t1"].is_error
 
 
@@ -250,13 +250,18 @@ def test_a_hook_that_closes_its_pipes_and_lingers_is_timed_out(tmp_path: Path) -
     assert not results_of(model)["t1"].is_error
 
 
-@pytest.mark.xfail(strict=True, reason="permissionDecision 'ask' (and 'allow') from a PreToolUse hook is "
-                   "ignored: a guard that says ask lets an allowed call run unasked")  # fmt: skip
 def test_a_hook_saying_ask_is_not_silently_ignored(tmp_path: Path) -> None:
-    ask = json.dumps({"hookSpecificOutput": {"permissionDecision": "ask", "permissionDecisionReason": "check"}})
-    path = write(tmp_path / "s.json", {"permissions": {"allow": ["Bash(echo *)"]},
-                                       "hooks": {"PreToolUse": [{"hooks": [hook(f"echo '{ask}'")]}]}})
-    run, model = one_run(tmp_path, path, [ToolUse("t1", "Bash", {"command": "echo ran"}), "done"],
+    ask = json.dumps(
+        {"hookSpecificOutput": {"permissionDecision": "ask", "permissionDecisionReason": "check"}}
+    )
+    path = write(
+        tmp_path / "s.json",
+        {
+            "permissions": {"allow": ["Bash(echo *)"]},
+            "hooks": {"PreToolUse": [{"hooks": [hook(f"echo '{ask}'")]}]},
+        },
+    )
+    _run, model = one_run(tmp_path, path, [ToolUse("t1", "Bash", {"command": "echo ran"}), "done"],
                          sandbox=False)  # fmt: skip
     assert results_of(model)["t1"].is_error  # no one can answer (interactive=False): not run
 
@@ -270,32 +275,29 @@ def test_a_hook_leaking_the_api_key_is_redacted_in_transcripts(
     monkeypatch.setenv("ANTHROPIC_API_KEY", FAKE_KEY)
     path = write(tmp_path / "s.json", {"hooks": {"PreToolUse": [
         {"hooks": [hook('echo "key=$ANTHROPIC_API_KEY" >&2; exit 2')]}]}})  # fmt: skip
-    run, model = one_run(tmp_path, path, [ToolUse("t1", "Glob", {"pattern": "*"}), "done"])
+    _run, _model = one_run(tmp_path, path, [ToolUse("t1", "Glob", {"pattern": "*"}), "done"])
     for file in (tmp_path / "run").rglob("*"):
         if file.is_file():
             assert FAKE_KEY not in file.read_text(errors="replace"), file
 
 
-@pytest.mark.xfail(strict=True, reason="a hook's stderr is sent to the model unredacted: the API key a hook "
-                   "prints reaches the request body")  # fmt: skip
 def test_a_hook_leaking_the_api_key_is_redacted_for_the_model(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("ANTHROPIC_API_KEY", FAKE_KEY)
     path = write(tmp_path / "s.json", {"hooks": {"PreToolUse": [
         {"hooks": [hook('echo "key=$ANTHROPIC_API_KEY" >&2; exit 2')]}]}})  # fmt: skip
-    run, model = one_run(tmp_path, path, [ToolUse("t1", "Glob", {"pattern": "*"}), "done"])
+    _run, model = one_run(tmp_path, path, [ToolUse("t1", "Glob", {"pattern": "*"}), "done"])
     assert FAKE_KEY not in results_of(model)["t1"].content
 
 
-@pytest.mark.xfail(strict=True, reason="a failing hook's stderr is logged (log.warning) unredacted")
 def test_a_hook_leaking_the_api_key_in_a_failure_log_is_redacted(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     monkeypatch.setenv("ANTHROPIC_API_KEY", FAKE_KEY)
     path = write(tmp_path / "s.json", {"hooks": {"PostToolUse": [
         {"hooks": [hook('echo "key=$ANTHROPIC_API_KEY" >&2; exit 1')]}]}})  # fmt: skip
-    run, model = one_run(tmp_path, path, [ToolUse("t1", "Glob", {"pattern": "*"}), "done"])
+    _run, _model = one_run(tmp_path, path, [ToolUse("t1", "Glob", {"pattern": "*"}), "done"])
     said = " ".join(r.getMessage() for r in caplog.records)
     assert "exited 1" in said and FAKE_KEY not in said
 
@@ -305,7 +307,7 @@ def test_a_hook_leaking_the_api_key_in_a_failure_log_is_redacted(
 
 def test_settings_bypass_mode_does_not_widen_explicit_permissions(tmp_path: Path) -> None:
     path = write(tmp_path / "s.json", {"permissions": {"defaultMode": "bypassPermissions"}})
-    run, model = one_run(tmp_path, path, ["ok"], permissions=Permissions(mode="default"))
+    run, _model = one_run(tmp_path, path, ["ok"], permissions=Permissions(mode="default"))
     assert run.config.permission_mode == "default" and run.config.permissions.mode == "default"
     run2 = run_parallel({"a": "x"}, model=ScriptedModel(["ok"]), cwd=tmp_path, run_dir=tmp_path / "r2",
                         settings=path, permissions=Permissions(mode="plan"), interactive=False)  # fmt: skip
@@ -317,7 +319,7 @@ def test_a_settings_deny_beats_a_given_allow_and_vice_versa(tmp_path: Path) -> N
     path = write(tmp_path / "s.json", {"permissions": {"deny": ["Write(a.txt)"], "allow": ["Write(b.txt)"]}})
     calls = [ToolUse("t1", "Write", {"file_path": "a.txt", "content": "x"}),
              ToolUse("t2", "Write", {"file_path": "b.txt", "content": "x"})]  # fmt: skip
-    run, model = one_run(tmp_path, path, [calls, "done"],
+    _run, model = one_run(tmp_path, path, [calls, "done"],
                          permissions=Permissions(allow=["Write(a.txt)"], deny=["Write(b.txt)"]))  # fmt: skip
     results = results_of(model)
     assert results["t1"].is_error and results["t2"].is_error
@@ -328,7 +330,7 @@ def test_a_user_settings_file_under_home_is_read(tmp_path: Path, _home: Path) ->
     write(_home / ".claude/settings.json", {"permissions": {"deny": ["Glob"]}})
     project = tmp_path / "p"
     project.mkdir()
-    run, model = one_run(tmp_path, "project", [ToolUse("t1", "Glob", {"pattern": "*"}), "done"], cwd=project)
+    _run, model = one_run(tmp_path, "project", [ToolUse("t1", "Glob", {"pattern": "*"}), "done"], cwd=project)
     assert results_of(model)["t1"].is_error
 
 
@@ -358,19 +360,17 @@ def _reply(model: ScriptedModel, request, blocks):
     return model.reply(request, tuple(Text(b) if isinstance(b, str) else b for b in blocks))
 
 
-@pytest.mark.xfail(strict=True, reason="blocked calls are tracked by tool_use_id across all agents: the same "
-                   "id in two agents skips one agent's PostToolUse and runs it for the other's blocked call")
 def test_blocked_call_ids_do_not_leak_between_agents(tmp_path: Path) -> None:
     log = tmp_path / "post.log"
-    block = 'if grep -q BLOCKME; then exit 2; fi; sleep 0.5'
+    block = "if grep -q BLOCKME; then exit 2; fi; sleep 0.5"
     path = write(tmp_path / "s.json", {"hooks": {
         "PreToolUse": [{"hooks": [hook(block)]}],
         "PostToolUse": [{"hooks": [hook(f'cat >> {log}; echo >> {log}')]}]}})  # fmt: skip
 
     def step(request):
         first = request.messages[-1]
-        told = any(isinstance(b, ToolResult) for b in (first.content if isinstance(first.content, list | tuple)
-                                                       else ()))  # fmt: skip
+        blocks = first.content if isinstance(first.content, list | tuple) else ()
+        told = any(isinstance(b, ToolResult) for b in blocks)
         prompt = str(request.messages[0].content)
         if told:
             return _reply(model, request, ("done",))
@@ -390,12 +390,17 @@ def test_blocked_call_ids_do_not_leak_between_agents(tmp_path: Path) -> None:
     assert [p["tool_input"]["pattern"] for p in payloads] == ["*"]  # only the free agent's call ran
 
 
-@pytest.mark.xfail(strict=True, reason="load_run drops the settings' command hooks (and has no settings=): "
-                   "a resumed agent runs with no PreToolUse guard")  # fmt: skip
+@pytest.mark.xfail(
+    strict=True,
+    reason="OPEN: load_run drops the settings' command hooks (it has no settings=), "
+    "as it drops in-process hooks: a resumed agent runs without its PreToolUse guard",
+)
 def test_settings_hooks_survive_load_run(tmp_path: Path) -> None:
-    path = write(tmp_path / "s.json", {"permissions": {"deny": ["Write(x*)"]},
-                                       "hooks": {"PreToolUse": [{"hooks": [hook("exit 2")]}]}})
-    run, model = one_run(tmp_path, path, ["ok"])
+    path = write(
+        tmp_path / "s.json",
+        {"permissions": {"deny": ["Write(x*)"]}, "hooks": {"PreToolUse": [{"hooks": [hook("exit 2")]}]}},
+    )
+    _run, _model = one_run(tmp_path, path, ["ok"])
     loaded = load_run(tmp_path / "run", model=ScriptedModel([]), interactive=False)
     assert [str(r) for r in loaded.config.permissions.deny] == ["Write(x*)"]  # the rules are kept
     assert loaded.config.hooks.pre_tool, "the PreToolUse guard is gone"
@@ -403,7 +408,7 @@ def test_settings_hooks_survive_load_run(tmp_path: Path) -> None:
 
 def test_settings_rules_survive_load_run(tmp_path: Path) -> None:
     path = write(tmp_path / "s.json", {"permissions": {"deny": ["Write(x*)"], "defaultMode": "acceptEdits"}})
-    run, model = one_run(tmp_path, path, ["ok"])
+    _run, _model = one_run(tmp_path, path, ["ok"])
     loaded = load_run(tmp_path / "run", model=ScriptedModel([]), interactive=False)
     assert [str(r) for r in loaded.config.permissions.deny] == ["Write(x*)"]
     assert loaded.config.permission_mode == "acceptEdits"

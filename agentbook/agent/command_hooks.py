@@ -12,7 +12,8 @@ call waits for permission).
 A `PreToolUse` hook that exits 2 blocks the call, and the model sees the hook's stderr as the
 reason; one that exits 0 may print `{"hookSpecificOutput": {"permissionDecision": "deny",
 "permissionDecisionReason": "..."}}` (or the older `{"decision": "block", "reason": "..."}`) to
-the same effect.  No `PostToolUse` hook runs for a blocked call (one still runs for a call the
+the same effect; `"ask"` denies too (a hook cannot reach a person here yet), `"allow"` leaves the
+call to the permission rules.  No `PostToolUse` hook runs for a blocked call (one still runs for a call the
 permission rules denied: it sees the denial as an error result).  Any other exit, a timeout or a
 command that cannot start is logged and does not block, as in Claude Code.  A hook's process group
 ends with it: on a timeout, when its agent is cancelled, and whatever it left running.  What a `PostToolUse`
@@ -35,6 +36,7 @@ from typing import Any
 
 from agentbook.agent.hooks import Hooks
 from agentbook.messages import ToolResult, ToolUse
+from agentbook.redact import redact
 from agentbook.settings import ClaudeSettings, HookCommand
 
 __all__ = ["CommandHooks"]
@@ -48,6 +50,8 @@ Subagent = Callable[[str], "Mapping[str, Any] | None"]
 the run itself (not one the Agent tool started)."""
 
 BLOCK = 2
+OUTPUT_CAP = 10_000
+"""Characters of a hook's stdout or stderr kept (Bash output has its own, larger cap)."""
 
 
 class CommandHooks:
@@ -59,7 +63,7 @@ class CommandHooks:
         self.project = project
         self._context: Context = lambda agent: {"session_id": agent, "cwd": str(project)}
         self._subagent: Subagent = lambda agent: None
-        self._blocked: set[str] = set()  # calls a PreToolUse hook blocked: they never ran
+        self._blocked: set[tuple[str, str]] = set()  # (agent, call id) a PreToolUse hook blocked
         self._notifying: set[asyncio.Task[None]] = set()
 
     def bind(self, context: Context, subagent: Subagent) -> None:
@@ -96,13 +100,13 @@ class CommandHooks:
             if code == BLOCK:
                 denial = err.strip() or f"blocked by the PreToolUse hook {command.command!r}"
             if denial is not None:
-                self._blocked.add(call.id)
+                self._blocked.add((agent, call.id))
                 return denial
         return None
 
     async def _post_tool(self, agent: str, call: ToolUse, result: ToolResult) -> None:
-        if call.id in self._blocked:
-            self._blocked.discard(call.id)
+        if (agent, call.id) in self._blocked:
+            self._blocked.discard((agent, call.id))
             return
         payload = {"tool_name": call.name, "tool_input": dict(call.input), "tool_use_id": call.id,
                    "tool_response": {"content": result.content, "is_error": result.is_error}}  # fmt: skip
@@ -130,8 +134,10 @@ class CommandHooks:
     async def _run(
         self, command: HookCommand, agent: str, event: str, fields: Mapping[str, Any]
     ) -> tuple[int | None, str, str]:
-        """(exit code, stdout, stderr); the code is `None` when it timed out or could not start."""
-        payload = {**self._context(agent), "hook_event_name": event, **fields}
+        """(exit code, stdout, stderr: each capped, stderr redacted); the code is `None` when it
+        timed out or could not start.  Done when the hook exits, even if a child it left running
+        still holds its output open."""
+        payload = json.dumps({**self._context(agent), "hook_event_name": event, **fields}).encode()
         env = {**os.environ, "CLAUDE_PROJECT_DIR": str(self.project)}
         try:
             process = await asyncio.create_subprocess_exec(
@@ -141,18 +147,22 @@ class CommandHooks:
         except OSError as exc:
             log.warning("agent %s: the %s hook %r could not start: %s", agent, event, command.command, exc)
             return None, "", ""
+        assert process.stdin and process.stdout and process.stderr
+        readers = [asyncio.ensure_future(_read_capped(s)) for s in (process.stdout, process.stderr)]
         try:
-            stdin = json.dumps(payload).encode()
-            out, err = await asyncio.wait_for(process.communicate(stdin), command.timeout_s)
+            await asyncio.wait_for(_feed_and_wait(process, payload), command.timeout_s)
         except TimeoutError:
             log.warning("agent %s: the %s hook %r timed out after %g s", agent, event, command.command,
                         command.timeout_s)  # fmt: skip
             return None, "", ""
-        finally:  # timed out, or the agent was cancelled: the hook and its children go too
+        finally:  # exited, timed out, or its agent was cancelled: what it left running goes too
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(process.pid, signal.SIGKILL)
-            await asyncio.shield(process.wait())
-        text, errors = out.decode(errors="replace"), err.decode(errors="replace")
+            try:
+                out, err = await asyncio.wait_for(asyncio.gather(*readers), 2.0)
+            except TimeoutError:  # a child that left the hook's process group holds the pipes
+                out, err = "", ""
+        errors = redact(err)
         if process.returncode not in (0, BLOCK):
             log.warning("agent %s: the %s hook %r exited %s: %s", agent, event, command.command,
                         process.returncode, errors.strip()[:500])  # fmt: skip
@@ -160,7 +170,29 @@ class CommandHooks:
             log.warning(
                 "agent %s: the %s hook %r said: %s", agent, event, command.command, errors.strip()[:500]
             )
-        return process.returncode, text, errors
+        return process.returncode, out, errors
+
+
+async def _feed_and_wait(process: asyncio.subprocess.Process, payload: bytes) -> None:
+    assert process.stdin is not None
+    with contextlib.suppress(BrokenPipeError, ConnectionResetError):  # a hook need not read it
+        process.stdin.write(payload)
+        await process.stdin.drain()
+        process.stdin.close()
+    # Not `process.wait()`: asyncio's waits for the output pipes to close too, which a child the
+    # hook left running keeps open; the exit code is known as soon as the hook itself exits.
+    while process.returncode is None:
+        await asyncio.sleep(0.01)
+
+
+async def _read_capped(stream: asyncio.StreamReader) -> str:
+    """What `stream` says, at most `OUTPUT_CAP` characters kept: the rest is read and dropped,
+    so a flooding hook neither blocks nor fills memory."""
+    kept = bytearray()
+    while chunk := await stream.read(65536):
+        kept += chunk[: max(0, OUTPUT_CAP - len(kept))]
+    text = kept.decode(errors="replace")
+    return text if len(kept) < OUTPUT_CAP else text + "\n[... cut at 10,000 characters]"
 
 
 def _matches(matcher: str, tool: str) -> bool:
@@ -182,8 +214,12 @@ def _denial(stdout: str) -> str | None:
     if not isinstance(data, dict):
         return None
     specific = data.get("hookSpecificOutput")
-    if isinstance(specific, dict) and specific.get("permissionDecision") == "deny":
-        return str(specific.get("permissionDecisionReason") or "denied by a PreToolUse hook")
+    decision = specific.get("permissionDecision") if isinstance(specific, dict) else None
+    reason = specific.get("permissionDecisionReason") if isinstance(specific, dict) else None
+    if decision == "deny":
+        return redact(str(reason or "denied by a PreToolUse hook"))
+    if decision == "ask":  # safer refused than let through: a hook's ask reaches nobody here yet
+        return redact(f"a PreToolUse hook asks for approval ({reason or 'no reason given'}); denied")
     if data.get("decision") == "block":
-        return str(data.get("reason") or "blocked by a PreToolUse hook")
+        return redact(str(data.get("reason") or "blocked by a PreToolUse hook"))
     return None

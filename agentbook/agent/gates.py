@@ -147,7 +147,7 @@ async def run_tool(
     except ToolError as exc:
         # The model caused this (or was refused) and can adapt: tell it, as Claude Code does.
         result = ToolResult(call.id, f"<tool_use_error>{exc}</tool_use_error>", is_error=True)
-    for gate in gates:
+    for gate in gates if tool is not None else ():  # as the protocol says: not for a made-up tool
         await gate.after_tool(agent, call, result)
     emit(ToolFinished(agent=agent, call=call, result=result, elapsed_s=time.monotonic() - started))
     return result
