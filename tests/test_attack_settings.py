@@ -269,25 +269,16 @@ def test_a_hook_saying_ask_is_not_silently_ignored(tmp_path: Path) -> None:
 # ---------------------------------------------------------------- secrets
 
 
-def test_a_hook_leaking_the_api_key_is_redacted_in_transcripts(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setenv("ANTHROPIC_API_KEY", FAKE_KEY)
-    path = write(tmp_path / "s.json", {"hooks": {"PreToolUse": [
-        {"hooks": [hook('echo "key=$ANTHROPIC_API_KEY" >&2; exit 2')]}]}})  # fmt: skip
-    _run, _model = one_run(tmp_path, path, [ToolUse("t1", "Glob", {"pattern": "*"}), "done"])
-    for file in (tmp_path / "run").rglob("*"):
-        if file.is_file():
-            assert FAKE_KEY not in file.read_text(errors="replace"), file
-
-
-def test_a_hook_leaking_the_api_key_is_redacted_for_the_model(
+def test_a_hook_leaking_the_api_key_is_redacted_in_transcripts_and_for_the_model(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("ANTHROPIC_API_KEY", FAKE_KEY)
     path = write(tmp_path / "s.json", {"hooks": {"PreToolUse": [
         {"hooks": [hook('echo "key=$ANTHROPIC_API_KEY" >&2; exit 2')]}]}})  # fmt: skip
     _run, model = one_run(tmp_path, path, [ToolUse("t1", "Glob", {"pattern": "*"}), "done"])
+    for file in (tmp_path / "run").rglob("*"):
+        if file.is_file():
+            assert FAKE_KEY not in file.read_text(errors="replace"), file
     assert FAKE_KEY not in results_of(model)["t1"].content
 
 

@@ -150,10 +150,11 @@ class AnthropicModel:
 
     async def respond(self, request: Request) -> Response:
         kwargs = self._payload(request)
-        long = _may_take_long(self.name, kwargs["max_tokens"])
         events: Any = None
         try:
-            if self.stream is True or (self.stream == "auto" and long):
+            if self.stream is True or (
+                self.stream == "auto" and _may_take_long(self.name, kwargs["max_tokens"])
+            ):
                 events = await self.client().messages.create(**kwargs, stream=True)
                 signal_response_began()  # the headers are in: the response has begun
                 assembly = Assembly()
