@@ -22,9 +22,6 @@ from agentbook.scheduler.restore import load_run
 ROOT = Path(__file__).resolve().parents[1]
 
 
-OPEN = "open finding of the issue-10 review, to fix next: "
-
-
 @pytest.fixture(autouse=True)
 def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     path = tmp_path / "home"
@@ -125,10 +122,6 @@ def test_a_killed_run_whose_worktree_was_removed_by_hand_resumes_in_a_new_one(
     assert not (repo / "first.txt").exists()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=OPEN + "resuming an agent with no transcript raises FileNotFoundError",
-)
 def test_an_agent_killed_before_it_started_resumes_as_its_agent_with_its_task(
     repo: Path, tmp_path: Path
 ) -> None:

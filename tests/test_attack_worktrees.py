@@ -15,6 +15,7 @@ from agentbook.models import ScriptedModel
 from agentbook.scheduler.launch import run_parallel
 from agentbook.scheduler.ratelimit import reset_gates
 from agentbook.scheduler.restore import load_run
+from agentbook.tools.permissions import Permissions
 
 OPEN = "open finding of the issue-10 review, to fix next: "
 
@@ -45,19 +46,20 @@ def branches(repo: Path) -> list[str]:
 
 @pytest.mark.parametrize(
     "names",
-    [("é", "ü"), ("a", "a-"), ("a", "a."), ("x" * 100 + "1", "x" * 100 + "2")],
-    ids=["unicode", "trailing-dash", "trailing-dot", "long"],
-)
-@pytest.mark.xfail(
-    strict=True,
-    reason=OPEN + "branch_part is not injective: distinct names can map to one branch",
+    [("é", "ü"), ("a", "a-"), ("éa", "èa"), ("é" + "x" * 99, "è" + "x" * 99)],
+    ids=["unicode", "trailing-dash", "unicode-prefix", "long"],
 )
 def test_two_agents_never_share_a_branch(repo: Path, tmp_path: Path, names: tuple[str, str]) -> None:
-    # branch_part maps every name outside [A-Za-z0-9._-] to '-', strips '-' and '.' and cuts at
-    # 100: distinct task names (valid for as_tasks) collide, and the second agent fails with
-    # "already exists" before it starts.
+    # branch_part once mapped every name outside [A-Za-z0-9._-] to '-' and stripped '-' and '.':
+    # distinct task names (valid for as_tasks) collided, and the second agent failed with
+    # "already exists" before it started.
     first, second = names
-    model = ScriptedModel([write("one.txt", "1"), write("two.txt", "2"), "ok", "ok"])
+
+    def step(request: Request) -> Response:  # each agent writes once, whichever asks first
+        first_turn = len(request.messages) == 1
+        return model.reply(request, (write("f.txt", "1") if first_turn else Text("ok"),))
+
+    model = ScriptedModel([step] * 4)
     run = run_parallel(
         {first: "one", second: "two"},
         model=model,
@@ -75,10 +77,6 @@ def test_two_agents_never_share_a_branch(repo: Path, tmp_path: Path, names: tupl
 # ---- what load_run says after a resume that failed before its agent's first line
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=OPEN + "a failure in the wiring is in run.json but not the transcript, which load_run believes",
-)
 def test_a_resume_that_fails_in_the_wiring_reloads_as_failed(repo: Path, tmp_path: Path) -> None:
     run = run_parallel(
         {"u": "unit"},
@@ -103,17 +101,16 @@ def test_a_resume_that_fails_in_the_wiring_reloads_as_failed(repo: Path, tmp_pat
     assert "checked out" in (loaded.records["u"].error or "")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=OPEN + "an error before the first transcript line is not kept in run.json",
-)
 def test_an_agent_that_failed_before_starting_keeps_its_reason_after_load_run(
     repo: Path, tmp_path: Path
 ) -> None:
-    # 'a.lock' passes as_tasks but not the worktree layer: the agent fails in the wiring, and
-    # after load_run its error reads "no transcript: the agent never started".
+    # Something of the user's stands where the agent's worktree goes: the agent fails in the
+    # wiring, before its first transcript line; after load_run its error once read "no
+    # transcript: the agent never started".
+    (repo / ".agentbook" / "worktrees" / "run").mkdir(parents=True)
+    (repo / ".agentbook" / "worktrees" / "run" / "u").write_text("the user's\n")
     run = run_parallel(
-        {"a.lock": "unit"},
+        {"u": "unit"},
         model=ScriptedModel(["ok"]),
         cwd=repo,
         isolation="worktree",
@@ -121,19 +118,16 @@ def test_an_agent_that_failed_before_starting_keeps_its_reason_after_load_run(
         interactive=False,
     )
     run.wait(timeout=60)
-    error = run.records["a.lock"].error or ""
-    assert run.records["a.lock"].state == "failed" and error
+    error = run.records["u"].error or ""
+    assert run.records["u"].state == "failed" and "already exists" in error
     loaded = load_run(tmp_path / "run", model=ScriptedModel([]), interactive=False)
-    assert loaded.records["a.lock"].error == error
+    assert (loaded.records["u"].state, loaded.records["u"].error) == ("failed", error)
+    assert (repo / ".agentbook" / "worktrees" / "run" / "u").read_text() == "the user's\n"
 
 
 # ---- resuming a done agent whose branch the user deleted
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=OPEN + "a deleted branch is not recreated from the recorded commit",
-)
 def test_resuming_an_agent_whose_branch_was_deleted_keeps_its_earlier_work(
     repo: Path, tmp_path: Path
 ) -> None:
@@ -211,7 +205,6 @@ def test_two_racing_resumes_of_one_agent_start_it_once(tmp_path: Path) -> None:
     assert len(model.requests) == 1
 
 
-@pytest.mark.xfail(strict=True, reason=OPEN + "no cross-process lock on a running agent")
 def test_resuming_an_agent_from_another_process_while_it_still_runs_is_refused(tmp_path: Path) -> None:
     # The first process is still working on 'a' (no end record yet); a second process loads the
     # run and sees 'a' as failed ("the process died"), so resume() starts a second copy that
@@ -253,16 +246,16 @@ run.wait(60)
 # ---- what run.df shows after load_run
 
 
-@pytest.mark.xfail(strict=True, reason=OPEN + "denials and diff stats are not in run.json")
 def test_denials_and_diff_stats_survive_load_run(repo: Path, tmp_path: Path) -> None:
-    # Headless, default mode: the Write is allowed (its worktree), the Bash call denied.
-    calls = [write("f.txt", "1"), ToolUse("b1", "Bash", {"command": "echo hi"})]
+    # Headless, default mode: the first Write is allowed (its worktree), the second denied.
+    calls = [write("f.txt", "1"), write("secret.txt", "2", "w2")]
     run = run_parallel(
         {"u": "unit"},
         model=ScriptedModel([calls, "ok"]),
         cwd=repo,
         isolation="worktree",
         run_dir=tmp_path / "run",
+        permissions=Permissions(deny=["Write(secret.txt)"]),
         interactive=False,
     )
     run.wait(timeout=60)
@@ -277,10 +270,6 @@ def test_denials_and_diff_stats_survive_load_run(repo: Path, tmp_path: Path) -> 
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=OPEN + "a new agent revives an old run's branch of the same name",
-)
 def test_a_new_run_reusing_a_run_name_starts_from_the_base_not_the_old_branches(
     repo: Path, tmp_path: Path
 ) -> None:
@@ -309,7 +298,8 @@ def test_a_new_run_reusing_a_run_name_starts_from_the_base_not_the_old_branches(
             interactive=False,
         )
     except ValueError as exc:
-        assert "exp" in str(exc)
+        assert "'exp' is taken" in str(exc) and "agentbook/exp/t" in str(exc)
+        assert not (tmp_path / "r2").exists()
         return
     second.wait(timeout=60)
     record = second.records["t"]
@@ -337,10 +327,6 @@ def test_a_worktree_run_whose_run_json_is_corrupt_still_loads(repo: Path, tmp_pa
     assert loaded.status == {"u": "done"}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=OPEN + "the config rebuilt from transcripts loses isolation",
-)
 def test_a_failed_worktree_agent_of_a_corrupt_run_json_resumes_isolated(repo: Path, tmp_path: Path) -> None:
     # Rebuilt from transcripts, the run has no isolation: the resumed agent works in the kept
     # worktree's folder as a plain folder, and its work is never committed on its branch.
@@ -416,10 +402,6 @@ def test_a_done_worktree_agent_resumes_twice_in_the_same_process(repo: Path, tmp
     assert git(repo, "status", "--porcelain") == ""
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=OPEN + "run.json keeps base as written (HEAD), not the resolved commit",
-)
 def test_after_load_run_the_base_is_the_commit_the_run_started_from(repo: Path, tmp_path: Path) -> None:
     # run.json keeps base="HEAD", not the commit it resolved to: after the user commits on main,
     # load_run resolves a new base, and a resumed agent's diff stats count the user's commits
@@ -475,10 +457,6 @@ def test_a_run_of_a_moved_repository_loads_with_cwd_given_and_resumes_there(
     assert not repo.exists()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=OPEN + "a resumed sub-agent does not revive its parent's worktree",
-)
 def test_a_resumed_sub_agent_of_a_worktree_agent_works_in_a_real_worktree(repo: Path, tmp_path: Path) -> None:
     # The sub-agent works in its parent's worktree.  The parent ended done, so that folder was
     # removed after its commit; resuming the sub-agent runs it in the vanished path: its Write
@@ -542,3 +520,44 @@ def test_a_worktree_run_from_a_subfolder_works_in_that_subfolder_of_each_worktre
     assert record.state == "done", record.error
     files = git(repo, "ls-tree", "-r", "--name-only", str(record.branch)).split()
     assert "pkg/new.py" in files, files
+
+
+def test_branch_parts_are_distinct_and_valid_for_git() -> None:
+    from agentbook.scheduler.isolation import branch_part
+    from agentbook.worktrees import check_name
+
+    names = ["a", "a-", "a_b", "t/1-a", "t-1-a", "é", "ü", "_", "." * 3, "p/" + "q" * 120, "p/" + "q" * 121]
+    parts = [branch_part(n) for n in names]
+    assert len(set(parts)) == len(names), parts
+    assert all(check_name("task", p) == p for p in parts)
+    assert parts[:3] == ["a", "a-", "a_b"]  # valid names stay as they are
+
+
+def test_a_sub_agent_resumed_after_its_parent_failed_commits_on_the_parents_branch(
+    repo: Path, tmp_path: Path
+) -> None:
+    # The parent failed: its worktree is kept.  The resumed child works there again, and what it
+    # writes is committed on the parent's branch when it ends (not left for cleanup to delete).
+    from agentbook.specs import AgentSpec
+
+    spawn = ToolUse("s1", "Agent", {"description": "child", "prompt": "write", "subagent_type": "w"})
+    model = ScriptedModel([spawn, write("c.txt", "c"), RuntimeError("the parent's model broke")])
+    run = run_parallel(
+        {"t": "go"},
+        model=model,
+        cwd=repo,
+        isolation="worktree",
+        run_dir=tmp_path / "run",
+        interactive=False,
+        permission_mode="acceptEdits",
+        agents={"w": AgentSpec("w", description="writes", max_turns=1)},
+    )
+    run.wait(timeout=60)
+    child = next(n for n in run.records if n.startswith("t/"))
+    parent = run.records["t"]
+    assert parent.state == "failed" and parent.worktree is not None and parent.worktree.is_dir()
+    model.add(write("d.txt", "d", "w2"), "child done")
+    run.resume(child, prompt="finish").wait(timeout=60)
+    assert run.records[child].state == "done", run.records[child].error
+    assert parent.branch and git(repo, "show", f"{parent.branch}:d.txt") == "d"
+    assert parent.worktree is not None and (parent.worktree / ".git").exists()  # still kept

@@ -8,19 +8,31 @@ removed after its commit (it was done), or removed by hand (its branch is checke
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
-from agentbook.scheduler.records import AgentRecord
-from agentbook.worktrees import MergeReport, Worktree, Worktrees
+from agentbook.scheduler.records import ENDED, AgentRecord
+from agentbook.worktrees import MergeReport, Worktree, Worktrees, check_name
 
 __all__ = ["Isolation", "WorktreeActions", "branch_part"]
 
 
 def branch_part(name: str) -> str:
-    """An agent name as a branch component (sub-agent names hold '/', and others may hold more)."""
-    return re.sub(r"[^A-Za-z0-9._-]+", "-", name).strip("-.")[:100] or "agent"
+    """An agent name as a branch component and folder name, distinct for distinct names.
+
+    A name git and the file system take as it is (most task names) stays as it is.  Others
+    (sub-agents' names hold '/', task names may hold any letter, a sub-agent's name may pass 100
+    characters) are spelled with ASCII letters, digits, '_' and '-', cut, and given 8 hex digits of
+    their SHA-1, so that "é" and "ü", or "t/1-a" and "t-1-a", never share a branch.
+    """
+    with contextlib.suppress(ValueError):
+        return check_name("task", name)
+    spelled = re.sub(r"[^A-Za-z0-9_-]+", "-", name).lstrip("-_")[:90]
+    digest = hashlib.sha1(name.encode("utf-8")).hexdigest()[:8]
+    return f"{spelled}-{digest}" if spelled else f"agent-{digest}"
 
 
 class Isolation:
@@ -32,9 +44,30 @@ class Isolation:
     def open(self, record: AgentRecord) -> Worktree:
         """The agent's worktree: a new one, or the one it worked in before (see the module
         docstring).  Runs git: call it in a thread."""
-        tree = self.worktrees.revive(branch_part(record.name))
+        tree = self.worktrees.revive(branch_part(record.name), record.commit)
         record.branch, record.worktree = tree.branch, tree.path
         return tree
+
+    def owner(self, records: Mapping[str, AgentRecord], record: AgentRecord) -> AgentRecord | None:
+        """The agent whose worktree `record` works in: itself, or the nearest ancestor whose
+        folder is a worktree of this run (sub-agents work in their parent's folder); `None` for
+        an agent that works in a plain folder."""
+        if record.root is None or record.root.parent != self.worktrees.root / self.worktrees.run:
+            return None
+        while (parent := records.get(record.parent or "")) is not None and parent.root == record.root:
+            record = parent
+        return record
+
+    def check_resumable(self, records: Mapping[str, AgentRecord], record: AgentRecord) -> None:
+        """`RuntimeError` when `record` worked in an ended ancestor's worktree that is gone: the
+        ancestor was done, so its work was committed and the folder removed."""
+        owner = self.owner(records, record)
+        gone = owner is not None and owner.root is not None and not owner.root.is_dir()
+        if owner is not None and owner is not record and owner.state in ENDED and gone:
+            raise RuntimeError(
+                f"agent {record.name!r} worked in the worktree of {owner.name!r}, which was committed "
+                f"on {owner.branch} and removed when {owner.name!r} ended; resume {owner.name!r} instead"
+            )
 
     def finish(self, record: AgentRecord, tree: Worktree, ok: bool) -> None:
         """Commit what the agent left on its branch; an agent that did not finish keeps its folder."""

@@ -139,8 +139,15 @@ def _checked_tasks(tasks: Iterable[TaskInput] | Mapping[str, TaskInput], config:
         from agentbook.worktrees import Worktrees
 
         # A folder that is not a repository, a bad base, a run name git refuses: before any folder.
-        name = config.name or (config.run_dir.name if config.run_dir is not None else "check")
-        Worktrees(config.cwd, name, base=config.base)
+        name = config.name or (config.run_dir.name if config.run_dir is not None else None)
+        trees = Worktrees(config.cwd, name or "check", base=config.base)
+        taken = trees.branches() if name is not None else []  # a new run folder's name is new
+        if taken:
+            raise ValueError(
+                f"run name {name!r} is taken in {trees.repo}: {len(taken)} branch(es) of an earlier "
+                f"run exist ({', '.join(taken[:3])}{', ...' if len(taken) > 3 else ''}); give another "
+                "name, continue that run with ab.load_run, or delete its branches"
+            )
     return chosen
 
 
@@ -152,6 +159,8 @@ def _write_main_transcript(run: Run) -> None:
     writer = TranscriptWriter(transcript_path(run.run_dir, run.session_id), session_id=run.session_id)
     tasks = [manifest.task_json(r.task) for r in run.records.values()]
     summary = f"run {run.name}: {', '.join(run.records)}"
+    # The config as well: if run.json is lost, `load_run` rebuilds the run from here, isolation
+    # and permissions included.
     writer.write("system", utcnow(), subtype="agentbook_run", level="info", content=summary,
-                 agentbook={"run": run.name, "tasks": tasks})  # fmt: skip
+                 agentbook={"run": run.name, "tasks": tasks, "config": run.config.to_json()})  # fmt: skip
     writer.close()

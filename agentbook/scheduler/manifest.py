@@ -32,6 +32,9 @@ __all__ = ["MANIFEST", "Manifest", "ManifestError", "entry_spec", "read", "recor
 
 MANIFEST = "run.json"
 VERSION = 2
+# What a record counts that its transcript does not say (or says only in part): kept here, so
+# `run.df` after `load_run` shows the denials and diff stats it showed before.
+_COUNTS = ("files_changed", "insertions", "deletions", "denials", "tools_run", "retries", "last_tool")
 
 
 class ManifestError(ValueError):
@@ -100,7 +103,7 @@ def _entry(record: AgentRecord, spec: AgentSpec | None) -> dict[str, Any]:
         "agent_id": record.agent_id, "depth": record.depth, "parent": record.parent, "model": record.model,
         "task": task, "spec": spec_json(spec) if spec is not None else None, "state": record.state,
         "root": _str(record.root), "worktree": _str(record.worktree), "branch": record.branch,
-        "commit": record.commit,
+        "commit": record.commit, "counts": {k: getattr(record, k) for k in _COUNTS},
     }  # fmt: skip
 
 
@@ -125,7 +128,13 @@ def _record(name: str, entry: dict[str, Any], run_dir: Path, session_id: str) ->
         files=tuple(data.get("files", ())),
         model=data.get("model"),
     )
+    counts = entry.get("counts") or {}
+    if not isinstance(counts, dict) or not all(
+        isinstance(v, int | None) or (k == "last_tool" and isinstance(v, str)) for k, v in counts.items()
+    ):
+        raise ValueError(f"counts must map names to whole numbers, not {counts!r}")
     return AgentRecord(
+        **{k: v for k, v in counts.items() if k in _COUNTS and v is not None},
         name=name,
         task=task,
         agent_id=entry["agent_id"],

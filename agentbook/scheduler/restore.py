@@ -21,7 +21,7 @@ from agentbook.scheduler import manifest, observers
 from agentbook.scheduler.config import RunConfig
 from agentbook.scheduler.records import AgentRecord, ApiCall
 from agentbook.scheduler.run import Run
-from agentbook.scheduler.transcripts import TranscriptCall, read_transcript
+from agentbook.scheduler.transcripts import TranscriptCall, being_written, read_transcript
 from agentbook.tools.permissions import Permissions
 
 __all__ = ["load_run", "transcript_files"]
@@ -92,11 +92,14 @@ def transcript_files(folder: Path) -> list[Path]:
 
 
 def _from_transcripts(folder: Path) -> manifest.Manifest:
-    """What the transcripts tell of a run whose manifest is lost: its agents and their tasks."""
+    """What the transcripts tell of a run whose manifest is lost: its name, config (as it
+    started), agents and their tasks."""
     mains = sorted(folder.glob("*.jsonl"))
     prompts: dict[str, dict[str, Any]] = {}
+    started: dict[str, Any] = {}
     for main in mains:
-        tasks = read_transcript(main).run.get("tasks", [])
+        started = read_transcript(main).run or started
+        tasks = started.get("tasks", [])
         prompts.update(
             {t["name"]: t for t in tasks if isinstance(t, dict) and isinstance(t.get("name"), str)}
         )
@@ -110,9 +113,10 @@ def _from_transcripts(folder: Path) -> manifest.Manifest:
         task = prompts.get(name, {"name": name, "prompt": "(the task's prompt was lost with run.json)"})
         agents[name] = {"agent_id": path.stem.removeprefix("agent-"), "task": task,
                         "model": str(back.start.get("model", "")), "depth": name.count("/")}  # fmt: skip
-    return manifest.Manifest(
-        folder.name, session, {"cwd": cwd if Path(cwd).is_dir() else str(folder)}, agents
-    )
+    config = started.get("config")
+    if not isinstance(config, dict):  # a run from before its config was written there
+        config = {"cwd": cwd if Path(cwd).is_dir() else str(folder)}
+    return manifest.Manifest(str(started.get("run") or folder.name), session, config, agents)
 
 
 def _restore(record: AgentRecord) -> None:
@@ -130,6 +134,7 @@ def _restore(record: AgentRecord) -> None:
         )
         record.usage = record.usage + call.usage
     record.turns = len(back.calls)
+    record.tools_run = max(record.tools_run, len(back.started))  # run.json may predate the last ones
     assistant = [m for m in back.messages if m.role == "assistant" and m.text]
     record.text = str(back.end.get("result") or (assistant[-1].text if assistant else ""))
     if record.calls:
@@ -138,6 +143,8 @@ def _restore(record: AgentRecord) -> None:
         record.state = back.end.get("state", "failed")
         record.error = back.end.get("error")
         record.ended = record.calls[-1].at if record.calls else None
+    elif being_written(record.transcript):
+        record.state, record.error = "running", "running in another process (its transcript is locked)"
     else:
         record.state, record.error = (
             "failed",

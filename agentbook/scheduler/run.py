@@ -34,7 +34,7 @@ from agentbook.scheduler.config import RunConfig
 from agentbook.scheduler.isolation import Isolation, WorktreeActions
 from agentbook.scheduler.records import ENDED, AgentRecord, apply
 from agentbook.scheduler.reports import RunSummary
-from agentbook.scheduler.transcripts import new_agent_id, read_transcript, transcript_path
+from agentbook.scheduler.transcripts import being_written, new_agent_id, read_transcript, transcript_path
 from agentbook.scheduler.wiring import Wiring
 from agentbook.specs import Task
 
@@ -52,8 +52,11 @@ class Run(WorktreeActions):
     """Agents started together; see the module docstring.  Made by `run_parallel` and `load_run`."""
 
     def __init__(self, config: RunConfig, *, run_dir: Path, session_id: str, interactive: bool) -> None:
-        self.config = config
         self.name = config.name or run_dir.name
+        self.isolation = Isolation(config.cwd, self.name, config.base) if config.worktrees else None
+        if self.isolation is not None:  # the commit "HEAD" was, kept: a resume next week starts there
+            config = RunConfig.of(config, base=self.isolation.worktrees.base)
+        self.config = config
         self.run_dir = run_dir
         self.session_id = session_id
         self.cwd = config.cwd
@@ -61,7 +64,6 @@ class Run(WorktreeActions):
         self.hooks = config.hooks
         self.records: dict[str, AgentRecord] = {}
         self.asking = Asking(config.permissions, interactive, self._dispatch)
-        self.isolation = Isolation(self.cwd, self.name, config.base) if config.worktrees else None
         self.secrets: tuple[str, ...] = ()
         self.env: dict[str, str] = {}
         self.tasks: dict[str, asyncio.Task[Any]] = {}
@@ -192,9 +194,7 @@ class Run(WorktreeActions):
         Tool calls that already ran are not repeated; `prompt` adds a new user message.
         """
         record = self._record(name)
-        _check_resume(name, record.state, max_turns, prompt)
-        back = read_transcript(record.transcript)
-        history = settle_interrupted(back.messages, back.started)  # in-flight calls never run twice
+        history = _history(self, record, max_turns, prompt)
         with self._lock:  # two resumes at once start the agent once
             _check_resume(name, record.state, max_turns, prompt)
             record.state = "pending"
@@ -296,6 +296,19 @@ class Run(WorktreeActions):
         if record is None:
             raise KeyError(f"no agent {name!r} in run {self.name}; agents: {', '.join(self.records)}")
         return record
+
+
+def _history(run: Run, record: AgentRecord, max_turns: object, prompt: object) -> list[Message]:
+    """The conversation `record`'s agent resumes from; errors when it cannot resume."""
+    _check_resume(record.name, record.state, max_turns, prompt)
+    if being_written(record.transcript):  # resumed by another process since load_run
+        raise RuntimeError(f"agent {record.name!r} is running in another process: its transcript is locked")
+    if run.isolation is not None:
+        run.isolation.check_resumable(run.records, record)
+    if not record.transcript.is_file():  # it never started (a kill, a failure in its wiring)
+        return []
+    back = read_transcript(record.transcript)
+    return settle_interrupted(back.messages, back.started)  # in-flight calls never run twice
 
 
 def _check_resume(name: str, state: str, max_turns: object, prompt: object) -> None:

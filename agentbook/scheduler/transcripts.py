@@ -16,6 +16,7 @@ resume or `load_run` needs: the system prompt, model, final state and error.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import secrets
@@ -43,6 +44,7 @@ __all__ = [
     "TranscriptCall",
     "TranscriptWriter",
     "agentbook_home",
+    "being_written",
     "dumps",
     "new_agent_id",
     "new_run_dir",
@@ -93,8 +95,25 @@ def dumps(obj: Any) -> str:
     return json.dumps(obj, separators=(",", ":"), ensure_ascii=False)
 
 
+def being_written(path: Path) -> bool:
+    """Whether a `TranscriptWriter` (in any process) holds `path` open: its agent is running."""
+    try:
+        with path.open("rb") as file:
+            fcntl.flock(file, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    except FileNotFoundError:
+        return False
+    return False
+
+
 class TranscriptWriter:
-    """Subscribes to one agent's events and appends its transcript lines, flushed one by one."""
+    """Subscribes to one agent's events and appends its transcript lines, flushed one by one.
+
+    While it has the file open (from its agent's first line to its end record) it holds an
+    exclusive `flock` on it, released by the kernel when the process dies: that is how another
+    process tells a running agent from one whose process died (`being_written`).
+    """
 
     def __init__(
         self,
@@ -209,6 +228,11 @@ class TranscriptWriter:
     def _open(self) -> IO[str]:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         file = self.path.open("a", encoding="utf-8")
+        try:
+            fcntl.flock(file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            file.close()
+            raise RuntimeError(f"{self.path} is being written by another process (its agent runs)") from None
         if file.tell() and not _ends_a_line(self.path):
             file.write("\n")  # a kill cut the last line: start ours on a line of its own
         return file

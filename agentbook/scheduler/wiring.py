@@ -26,7 +26,7 @@ from agentbook.redact import redact
 from agentbook.scheduler.asking import worktree_edits
 from agentbook.scheduler.gating import HookGate, PermissionGate, RateGateHook
 from agentbook.scheduler.ratelimit import gate_for
-from agentbook.scheduler.records import AgentRecord
+from agentbook.scheduler.records import ENDED, AgentRecord
 from agentbook.scheduler.sandboxing import Sandboxing, sandbox_for, setting_of
 from agentbook.scheduler.transcripts import TranscriptWriter
 from agentbook.scheduler.warming import Warmup
@@ -83,12 +83,20 @@ class Wiring:
             writer(event)
 
     async def drive(
-        self, record: AgentRecord, prompt: str | None, history: list[Message], max_turns: int
-    ) -> None:
-        """Run `record`'s agent within the run's concurrency; nothing it raises reaches a sibling."""
+        self,
+        record: AgentRecord,
+        prompt: str | None,
+        history: list[Message],
+        max_turns: int,
+        *,
+        slot: bool = True,
+    ) -> AgentResult | None:
+        """Run `record`'s agent (within the run's concurrency, when `slot`: a sub-agent runs in its
+        parent's slot); nothing it raises reaches a sibling or its parent.  `None` when it ended
+        without a result: cancelled, or failed in the wiring or the harness (its record says why)."""
         try:
-            async with self._slots or contextlib.nullcontext():
-                await self.run_one(record, prompt, history, max_turns)
+            async with (self._slots if slot else None) or contextlib.nullcontext():
+                return await self.run_one(record, prompt, history, max_turns)
         except asyncio.CancelledError:
             if record.state == "pending":  # cancelled before it started: no loop to say so
                 self._end(record, "cancelled", "cancelled before start")
@@ -96,8 +104,12 @@ class Wiring:
             trace = redact("".join(traceback.format_exception(exc)), self.run.secrets or None)
             log.error("agent %s failed in the scheduler\n%s", record.name, trace)  # redacted: it quotes exc
             self._end(record, "failed", repr(exc))
+        return None
 
     def _end(self, record: AgentRecord, state: str, error: str) -> None:
+        # Into the transcript too, even before the agent's first line: a failure in the wiring
+        # (its worktree could not be made) is what `load_run` must read back, not the end before.
+        self._writer(record)
         # Redacted here, where it is made: it goes to the transcript, `record.error` and failures.md.
         ended = AgentEnded(agent=record.name, state=state, turns=record.turns, usage=record.usage,  # type: ignore[arg-type]
                            result=record.text, error=redact(error, self.run.secrets or None))  # fmt: skip
@@ -109,8 +121,8 @@ class Wiring:
         """One agent's turn loop, wired; commits its worktree when it ends."""
         spec = self.spec(record.task)
         model = self.model(record.task)
-        tree = await self._worktree(record, spec)
-        record.root = tree.path if tree is not None else self._parent_root(record)
+        owner, tree = await self._worktree(record, spec)
+        record.root = tree.path if tree is not None and owner is record else self._parent_root(record)
         branch = self._worktree_branch(record)
         ctx, sandboxing = self._context(record.root, spec, branch)
         if spec and spec.max_turns and not history:
@@ -125,7 +137,7 @@ class Wiring:
         try:
             result = await run_agent(
                 record.name,
-                prompt if history else (prompt or self._first_message(record.task.prompt)),
+                prompt if history else self._first_message(record.task.prompt, prompt),
                 model=model,
                 tools=self._tools(record, spec),
                 ctx=ctx,
@@ -146,12 +158,12 @@ class Wiring:
             if tree is not None and result is None:
                 # Cancelled or crashed: keep the worktree for inspection.  Synchronously, because
                 # a cancelled task cannot await.
-                self._finish(record, tree, ok=False)
+                self._finish(owner, tree, ok=False)
         try:
             await self.run.hooks.ended(record.name, result)  # before the commit: a hook may check the tree
         finally:
-            if tree is not None:
-                await asyncio.to_thread(self._finish, record, tree, result.state == "done")
+            if tree is not None:  # a borrowed worktree stays kept, as its owner left it
+                await asyncio.to_thread(self._finish, owner, tree, result.state == "done" and owner is record)
         return result
 
     def _context(
@@ -197,15 +209,25 @@ class Wiring:
         )
         return [HookGate(self.run.hooks), PermissionGate(check)]
 
-    async def _worktree(self, record: AgentRecord, spec: AgentSpec | None) -> Worktree | None:
+    async def _worktree(
+        self, record: AgentRecord, spec: AgentSpec | None
+    ) -> tuple[AgentRecord, Worktree | None]:
+        """The worktree to open for `record` and its owner: its own, or an ended ancestor's kept
+        one (a sub-agent resumed after its parent failed); none in a plain folder or a running
+        ancestor's worktree."""
         isolation = spec.isolation if spec is not None and spec.isolation else None
         if isolation is None and record.parent is None:
             isolation = self.config.isolation
-        if isolation != "worktree" or self.run.isolation is None:
-            return None
-        tree = await asyncio.to_thread(self.run.isolation.open, record)
-        self.run.save()  # the manifest names the worktree and branch from now on
-        return tree
+        if self.run.isolation is None:
+            return record, None
+        if isolation == "worktree":
+            tree = await asyncio.to_thread(self.run.isolation.open, record)
+            self.run.save()  # the manifest names the worktree and branch from now on
+            return record, tree
+        owner = self.run.isolation.owner(self.run.records, record)
+        if owner is None or owner is record or owner.state not in ENDED:
+            return record, None
+        return owner, await asyncio.to_thread(self.run.isolation.open, owner)
 
     def _finish(self, record: AgentRecord, tree: Worktree, ok: bool) -> None:
         assert self.run.isolation is not None
@@ -216,11 +238,13 @@ class Wiring:
         parent = self.run.records.get(record.parent) if record.parent else None
         return parent.root if parent is not None and parent.root is not None else self.run.cwd
 
-    def _first_message(self, prompt: str) -> str | Message:
-        """The task's prompt, after the run's shared context (a cached prefix) when there is one."""
-        if self.config.shared_context is None:
-            return prompt
-        return Message("user", (Text(self.config.shared_context, cache=True), Text(prompt)))
+    def _first_message(self, prompt: str, then: str | None = None) -> str | Message:
+        """The task's prompt, after the run's shared context (a cached prefix) when there is one,
+        and before `then` (a resume's prompt, for an agent that never started)."""
+        blocks = [Text(prompt)] if then is None else [Text(prompt), Text(then)]
+        if self.config.shared_context is not None:
+            blocks.insert(0, Text(self.config.shared_context, cache=True))
+        return prompt if len(blocks) == 1 else Message("user", tuple(blocks))
 
     def _tools(self, record: AgentRecord, spec: AgentSpec | None) -> list[Tool]:
         names = (
@@ -262,15 +286,17 @@ class Wiring:
         record = self.run.add(task, depth=parent.depth + 1, parent=parent.name)
         # Its own task, so `cancel(name)` can stop the sub-agent alone; cancelling the parent
         # cancels it too, because a cancelled await cancels the task it awaits.
-        child = asyncio.get_running_loop().create_task(self.run_one(record, None, [], self.config.max_turns))
+        child = asyncio.get_running_loop().create_task(
+            self.drive(record, None, [], self.config.max_turns, slot=False)
+        )
         self.run.tasks[record.name] = child
-        try:
-            result = await child
-        except asyncio.CancelledError:
-            current = asyncio.current_task()
-            if current is not None and current.cancelling():
-                raise
-            raise ToolError(f"sub-agent {record.name} was cancelled") from None
+        result = await child
+        current = asyncio.current_task()
+        if current is not None and current.cancelling():
+            # The parent was cancelled: its child took the cancellation and ended, so say it here.
+            raise asyncio.CancelledError
+        if result is None:
+            raise ToolError(f"sub-agent {record.name} ended {record.state}: {record.error}")
         record.result_tokens = estimate_tokens(result.text)
         if result.state != "done":
             raise ToolError(

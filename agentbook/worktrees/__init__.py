@@ -34,6 +34,7 @@ reading its output) and `values` (what the API hands out).
 from __future__ import annotations
 
 from agentbook.worktrees.manager import Worktrees
+from agentbook.worktrees.repo import check_name
 from agentbook.worktrees.values import MergeConflict, MergeReport, Outcome, Worktree, WorktreeError
 
-__all__ = ["MergeConflict", "MergeReport", "Outcome", "Worktree", "WorktreeError", "Worktrees"]
+__all__ = ["MergeConflict", "MergeReport", "Outcome", "Worktree", "WorktreeError", "Worktrees", "check_name"]

@@ -32,12 +32,13 @@ INCLUDE_FILE = ".worktreeinclude"
 RACY_MARGIN_S = 0.02
 
 
-def create_worktree(repo: RunRepo, task: str) -> Worktree:
-    """Check out a new branch for `task` at the base in its folder, locked; see `Worktrees.create`."""
+def create_worktree(repo: RunRepo, task: str, start: str | None = None) -> Worktree:
+    """Check out a new branch for `task` at `start` (default: the base) in its folder, locked;
+    see `Worktrees.create`."""
     tree = repo.worktree(task)
     with repo.lock:
         repo.hide(repo.state_dir_of(repo.root))
-        _add(repo, tree)
+        _add(repo, tree, start or repo.base)
     try:
         # The checkout itself writes every file: the slow part, so outside the lock.
         run_git(tree.path, "reset", "--hard", "--quiet", "--no-recurse-submodules")
@@ -91,11 +92,11 @@ def revive_worktree(repo: RunRepo, task: str) -> Worktree | None:
     return tree
 
 
-def _add(repo: RunRepo, tree: Worktree) -> None:
+def _add(repo: RunRepo, tree: Worktree, start: str) -> None:
     reason = repo.reason(tree.task)
     added = run_git(
         repo.repo, "worktree", "add", "--no-checkout", "--lock", "--reason", reason,
-        "-b", tree.branch, str(tree.path), repo.base, check=False,
+        "-b", tree.branch, str(tree.path), start, check=False,
     )  # fmt: skip
     if added.status != 0:
         if "already exists" in added.err:

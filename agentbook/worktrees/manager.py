@@ -67,6 +67,11 @@ class Worktrees:
         """The directories a sparse checkout takes; empty when worktrees check out everything."""
         return self._repo.sparse
 
+    def branches(self) -> list[str]:
+        """The branches of this run that exist in the repository, sorted (an earlier run of the
+        same name may have left some)."""
+        return self._repo.branches()
+
     def create(self, task: str) -> Worktree:
         """Check out a new branch `agentbook/<run>/<task>` at the base in `<root>/<run>/<task>`.
 
@@ -85,16 +90,28 @@ class Worktrees:
         """
         return reopen_worktree(self._repo, task)
 
-    def revive(self, task: str) -> Worktree:
+    def revive(self, task: str, commit: str | None = None) -> Worktree:
         """The worktree of `task` for an agent resuming in it, whatever became of it: the kept
         folder (as `reopen`), else its branch checked out again in a new folder (the folder was
-        removed after a commit, or by hand), else a new worktree from the base (the branch was
-        deleted because the agent changed nothing, or it never had one)."""
+        removed after a commit, or by hand), else its branch made again at `commit` (the last
+        commit recorded for it: the user deleted the branch), else a new worktree from the base
+        (the agent changed nothing, so its branch was deleted, or it never had one).
+
+        `ValueError` when `commit` is given but no longer exists: the agent's work is gone, and
+        starting it again from the base would contradict its conversation.
+        """
         if self._repo.worktree(task).path.is_dir():
             return self.reopen(task)
         tree = revive_worktree(self._repo, task)
-        if tree is None:
-            return self.create(task)
+        if tree is not None:
+            self._refresher.schedule(tree.path)
+            return tree
+        if commit is not None and not self._repo.has_commit(commit):
+            raise ValueError(
+                f"branch {self._repo.branch(task)!r} was deleted and its last commit {commit[:12]} "
+                "is gone too: the agent's work cannot be restored"
+            )
+        tree = create_worktree(self._repo, task, commit)
         self._refresher.schedule(tree.path)
         return tree
 

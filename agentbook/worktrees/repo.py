@@ -86,6 +86,17 @@ class RunRepo:
             raise ValueError(f"{name!r} is not a valid branch name")
         return name
 
+    def branches(self) -> list[str]:
+        """The run's branches that exist (`agentbook/<run>/...`), sorted."""
+        found = run_git(
+            self.repo, "for-each-ref", "--format=%(refname:short)", f"refs/heads/{self.branch('')}"
+        )
+        return sorted(out_text(found).split())
+
+    def has_commit(self, sha: str) -> bool:
+        found = run_git(self.repo, "rev-parse", "--verify", "--quiet", f"{sha}^{{commit}}", check=False)
+        return not sha.startswith("-") and found.status == 0
+
     def check_branch_exists(self, branch: str) -> None:
         found = run_git(self.repo, "rev-parse", "--verify", "--quiet", f"refs/heads/{branch}", check=False)
         if found.status != 0:
