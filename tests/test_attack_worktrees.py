@@ -17,8 +17,6 @@ from agentbook.scheduler.ratelimit import reset_gates
 from agentbook.scheduler.restore import load_run
 from agentbook.tools.permissions import Permissions
 
-OPEN = "open finding of the issue-10 review, to fix next: "
-
 
 @pytest.fixture(autouse=True)
 def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
@@ -493,10 +491,6 @@ def test_a_resumed_sub_agent_of_a_worktree_agent_works_in_a_real_worktree(repo: 
     assert branch and git(repo, "show", f"{branch}:d.txt") == "d"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=OPEN + "worktree agents work at the worktree's top, not cwd's subfolder",
-)
 def test_a_worktree_run_from_a_subfolder_works_in_that_subfolder_of_each_worktree(
     repo: Path, tmp_path: Path
 ) -> None:
@@ -561,3 +555,28 @@ def test_a_sub_agent_resumed_after_its_parent_failed_commits_on_the_parents_bran
     assert run.records[child].state == "done", run.records[child].error
     assert parent.branch and git(repo, "show", f"{parent.branch}:d.txt") == "d"
     assert parent.worktree is not None and (parent.worktree / ".git").exists()  # still kept
+
+
+def test_bash_of_a_worktree_run_from_a_subfolder_starts_there_and_its_git_works(
+    repo: Path, tmp_path: Path
+) -> None:
+    from agentbook.tools.sandbox import unavailable_reason
+
+    if unavailable_reason() is not None:
+        pytest.skip(f"no sandbox here: {unavailable_reason()}")
+    (repo / "pkg").mkdir()
+    (repo / "pkg" / "mod.py").write_text("x = 1\n")
+    git(repo, "add", "pkg")
+    git(repo, "commit", "-qm", "pkg")
+    command = "git rev-parse --show-prefix; ls; echo made > new.txt; git add new.txt && git status --short"
+    model = ScriptedModel([ToolUse("b1", "Bash", {"command": command}), "ok"])
+    run = run_parallel(
+        {"u": "unit"}, model=model, cwd=repo / "pkg", isolation="worktree",
+        run_dir=tmp_path / "run", interactive=False,
+    )  # fmt: skip
+    run.wait(timeout=60)
+    record = run.records["u"]
+    assert record.state == "done", record.error
+    result = model.requests[-1].messages[-1].content[0]
+    assert "pkg/\nmod.py\nA  new.txt" in str(getattr(result, "content", result)), result
+    assert "pkg/new.txt" in git(repo, "ls-tree", "-r", "--name-only", str(record.branch)).split()

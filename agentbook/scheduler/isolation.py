@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import os
 import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -40,6 +41,8 @@ class Isolation:
 
     def __init__(self, repo: Path, run: str, base: str) -> None:
         self.worktrees = Worktrees(repo, run, base=base)
+        # A run started in a subfolder of the checkout works in that subfolder of each worktree.
+        self.subdir = Path(os.path.realpath(repo)).relative_to(self.worktrees.repo)
 
     def open(self, record: AgentRecord) -> Worktree:
         """The agent's worktree: a new one, or the one it worked in before (see the module
@@ -48,11 +51,23 @@ class Isolation:
         record.branch, record.worktree = tree.branch, tree.path
         return tree
 
+    def folder(self, tree: Worktree) -> Path:
+        """Where an agent works in `tree`: the run's subfolder of it (made when the checkout has
+        none: the user's folder is untracked)."""
+        folder = tree.path / self.subdir
+        folder.mkdir(parents=True, exist_ok=True)
+        return folder
+
+    def top(self, root: Path) -> Path | None:
+        """The worktree of this run that an agent's folder `root` lies in; `None` for none."""
+        runs = self.worktrees.root / self.worktrees.run
+        return runs / root.relative_to(runs).parts[0] if runs in root.parents else None
+
     def owner(self, records: Mapping[str, AgentRecord], record: AgentRecord) -> AgentRecord | None:
         """The agent whose worktree `record` works in: itself, or the nearest ancestor whose
         folder is a worktree of this run (sub-agents work in their parent's folder); `None` for
         an agent that works in a plain folder."""
-        if record.root is None or record.root.parent != self.worktrees.root / self.worktrees.run:
+        if record.root is None or self.top(record.root) is None:
             return None
         while (parent := records.get(record.parent or "")) is not None and parent.root == record.root:
             record = parent

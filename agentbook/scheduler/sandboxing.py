@@ -67,16 +67,25 @@ def check_sandbox(default: SandboxSetting, specs: list[AgentSpec]) -> None:
 
 
 def sandbox_for(
-    setting: SandboxSetting, root: Path, *, network: bool, hidden: tuple[str, ...], branch: str | None
+    setting: SandboxSetting,
+    root: Path,
+    *,
+    network: bool,
+    hidden: tuple[str, ...],
+    branch: str | None,
+    top: Path | None = None,
 ) -> tuple[Sandbox | None, Sandboxing]:
     """The agent's `Sandbox` (`None` when opted out or impossible) and its effect on Bash;
-    `branch` is its worktree's branch (`None`: it works in no worktree)."""
+    `branch` is its worktree's branch (`None`: it works in no worktree) and `top` that
+    worktree's top folder when `root` is a subfolder of it (all of it is the agent's, and git
+    there needs its `.git`)."""
     if setting is False:
         return None, Sandboxing()
     reason = unavailable_reason()
     if reason is not None:
         return None, Sandboxing(missing=reason)
-    sandbox = Sandbox(root, network=network, hidden=hidden, branch=branch)
+    inside = None if top is None or top == root else root
+    sandbox = Sandbox(top or root, network=network, hidden=hidden, branch=branch, cwd=inside)
     return sandbox, Sandboxing(auto_allow=branch is not None)
 
 

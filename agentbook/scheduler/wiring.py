@@ -41,7 +41,7 @@ if TYPE_CHECKING:
 
     from agentbook.scheduler.run import Run
 
-__all__ = ["GENERAL_PURPOSE_SYSTEM", "Wiring"]
+__all__ = ["GENERAL_PURPOSE_SYSTEM", "Wiring", "first_message"]
 
 log = logging.getLogger("agentbook")
 
@@ -121,10 +121,9 @@ class Wiring:
         """One agent's turn loop, wired; commits its worktree when it ends."""
         spec = self.spec(record.task)
         model = self.model(record.task)
-        owner, tree = await self._worktree(record, spec)
-        record.root = tree.path if tree is not None and owner is record else self._parent_root(record)
+        root, owner, tree = await self._worktree(record, spec)
         branch = self._worktree_branch(record)
-        ctx, sandboxing = self._context(record.root, spec, branch)
+        ctx, sandboxing = self._context(root, spec, branch)
         if spec and spec.max_turns and not history:
             max_turns = min(max_turns, spec.max_turns)
         writer = self._writer(record)
@@ -137,11 +136,11 @@ class Wiring:
         try:
             result = await run_agent(
                 record.name,
-                prompt if history else self._first_message(record.task.prompt, prompt),
+                prompt if history else first_message(record.task.prompt, self.config.shared_context, prompt),
                 model=model,
                 tools=self._tools(record, spec),
                 ctx=ctx,
-                system=self._system(spec, record.root),
+                system=self._system(spec, root),
                 history=history,
                 max_turns=max_turns,
                 max_tokens=self.config.max_tokens,
@@ -174,6 +173,7 @@ class Wiring:
             setting_of(self.config.sandbox, spec), root,
             network=((spec.network if spec else None) or self.config.network) == "on",
             hidden=self.config.hidden_paths, branch=branch,
+            top=self.run.isolation.top(root) if self.run.isolation is not None else None,
         )  # fmt: skip
         return ToolContext(root=root, env=dict(self.run.env), sandbox=sandbox), sandboxing
 
@@ -211,23 +211,25 @@ class Wiring:
 
     async def _worktree(
         self, record: AgentRecord, spec: AgentSpec | None
-    ) -> tuple[AgentRecord, Worktree | None]:
-        """The worktree to open for `record` and its owner: its own, or an ended ancestor's kept
-        one (a sub-agent resumed after its parent failed); none in a plain folder or a running
-        ancestor's worktree."""
+    ) -> tuple[Path, AgentRecord, Worktree | None]:
+        """The folder `record` works in (also set as `record.root`), and the worktree to open
+        for it with its owner: its own, or an ended ancestor's kept one (a sub-agent resumed
+        after its parent failed); none in a plain folder or a running ancestor's worktree."""
         isolation = spec.isolation if spec is not None and spec.isolation else None
         if isolation is None and record.parent is None:
             isolation = self.config.isolation
+        root = record.root = self._parent_root(record)
         if self.run.isolation is None:
-            return record, None
+            return root, record, None
         if isolation == "worktree":
             tree = await asyncio.to_thread(self.run.isolation.open, record)
+            root = record.root = self.run.isolation.folder(tree)
             self.run.save()  # the manifest names the worktree and branch from now on
-            return record, tree
+            return root, record, tree
         owner = self.run.isolation.owner(self.run.records, record)
         if owner is None or owner is record or owner.state not in ENDED:
-            return record, None
-        return owner, await asyncio.to_thread(self.run.isolation.open, owner)
+            return root, record, None
+        return root, owner, await asyncio.to_thread(self.run.isolation.open, owner)
 
     def _finish(self, record: AgentRecord, tree: Worktree, ok: bool) -> None:
         assert self.run.isolation is not None
@@ -237,14 +239,6 @@ class Wiring:
         """Sub-agents work where their parent works; top-level agents in the run's folder."""
         parent = self.run.records.get(record.parent) if record.parent else None
         return parent.root if parent is not None and parent.root is not None else self.run.cwd
-
-    def _first_message(self, prompt: str, then: str | None = None) -> str | Message:
-        """The task's prompt, after the run's shared context (a cached prefix) when there is one,
-        and before `then` (a resume's prompt, for an agent that never started)."""
-        blocks = [Text(prompt)] if then is None else [Text(prompt), Text(then)]
-        if self.config.shared_context is not None:
-            blocks.insert(0, Text(self.config.shared_context, cache=True))
-        return prompt if len(blocks) == 1 else Message("user", tuple(blocks))
 
     def _tools(self, record: AgentRecord, spec: AgentSpec | None) -> list[Tool]:
         names = (
@@ -304,3 +298,12 @@ class Wiring:
                 f"last output: {result.text[:500]}"
             )
         return result.text
+
+
+def first_message(prompt: str, shared_context: str | None, then: str | None) -> str | Message:
+    """A task's prompt, after the run's shared context (a cached prefix) when there is one, and
+    before `then` (a resume's prompt, for an agent that never started)."""
+    blocks = [Text(prompt)] if then is None else [Text(prompt), Text(then)]
+    if shared_context is not None:
+        blocks.insert(0, Text(shared_context, cache=True))
+    return prompt if len(blocks) == 1 else Message("user", tuple(blocks))

@@ -73,6 +73,8 @@ class Sandbox:
     hidden: tuple[str, ...] = ()
     branch: str | None = None
     """In a worktree, the agent's branch: the one ref its git commands may move."""
+    cwd: Path | None = None
+    """Where commands start, inside `root` (default: `root`): a worktree agent's subfolder."""
 
     def settle(self) -> None:
         """After each call, in a worktree: its new git objects into the shared store, checked
@@ -107,7 +109,8 @@ class Sandbox:
         args += [a for git in self._nested for a in ("--ro-bind", str(git), str(git))]
         args += _masks(self.hidden, exposed)
         config = _pipe_with(_gitconfig())  # bwrap reads it into the box's ~/.gitconfig
-        args += ["--ro-bind-data", str(config), "/tmp/.gitconfig", "--chdir", str(root)]
+        start = Path(os.path.realpath(self.cwd)) if self.cwd is not None else root
+        args += ["--ro-bind-data", str(config), "/tmp/.gitconfig", "--chdir", str(start)]
         return Launch([*args, *program], (config,))
 
 
