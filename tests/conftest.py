@@ -1,11 +1,14 @@
 """Shared fixtures.  Every test runs behind a network guard: any connection to an address that is
-not on this machine fails loudly, so no test can reach the Anthropic service or anything else."""
+not on this machine fails loudly, so no test can reach the Anthropic service or anything else;
+and with agentbook's home (`AGENTBOOK_HOME`, where runs go by default) in its own temporary
+folder, so no test writes to `~/.agentbook`."""
 
 from __future__ import annotations
 
 import ipaddress
 import socket
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -69,3 +72,11 @@ def network_guard(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     for name in ("ANTHROPIC_API_KEY", "ANTHROPIC_AUTH_TOKEN", "ANTHROPIC_BASE_URL", "AGENTBOOK_MODEL"):
         monkeypatch.delenv(name, raising=False)
     yield
+
+
+@pytest.fixture(autouse=True)
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """agentbook's home for this test: `<tmp_path>/home` (not made until a run makes it)."""
+    path = tmp_path / "home"
+    monkeypatch.setenv("AGENTBOOK_HOME", str(path))
+    return path

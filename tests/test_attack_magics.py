@@ -12,7 +12,6 @@ from IPython.core.interactiveshell import InteractiveShell
 
 @pytest.fixture
 def ip(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[InteractiveShell]:
-    monkeypatch.setenv("AGENTBOOK_HOME", str(tmp_path / "home"))
     shell = InteractiveShell.instance()
     shell.run_line_magic("load_ext", "agentbook")
     yield shell

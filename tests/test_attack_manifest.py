@@ -18,13 +18,6 @@ from agentbook.scheduler.launch import run_parallel
 from agentbook.scheduler.restore import load_run
 
 
-@pytest.fixture(autouse=True)
-def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    path = tmp_path / "home"
-    monkeypatch.setenv("AGENTBOOK_HOME", str(path))
-    return path
-
-
 @pytest.fixture
 def run_dir(tmp_path: Path) -> Path:
     run = run_parallel(

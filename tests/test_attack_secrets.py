@@ -13,13 +13,6 @@ from agentbook.scheduler.launch import run_parallel
 SECRET = "sk-ant-api03-VERYSECRETVALUE1234567890"
 
 
-@pytest.fixture(autouse=True)
-def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    path = tmp_path / "home"
-    monkeypatch.setenv("AGENTBOOK_HOME", str(path))
-    return path
-
-
 def written(run_dir: Path) -> dict[str, str]:
     return {
         str(p.relative_to(run_dir)): p.read_text(encoding="utf-8", errors="replace")

@@ -17,13 +17,6 @@ from agentbook.scheduler.ratelimit import reset_gates
 from agentbook.tools.permissions import Permissions
 
 
-@pytest.fixture(autouse=True)
-def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    path = tmp_path / "home"
-    monkeypatch.setenv("AGENTBOOK_HOME", str(path))
-    return path
-
-
 @pytest.fixture
 def repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     reset_gates()

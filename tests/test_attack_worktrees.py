@@ -6,6 +6,7 @@ import subprocess
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from support import git, new_repo
@@ -15,20 +16,38 @@ from agentbook.models import ScriptedModel
 from agentbook.scheduler.launch import run_parallel
 from agentbook.scheduler.ratelimit import reset_gates
 from agentbook.scheduler.restore import load_run
+from agentbook.scheduler.run import Run
 from agentbook.tools.permissions import Permissions
-
-
-@pytest.fixture(autouse=True)
-def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    path = tmp_path / "home"
-    monkeypatch.setenv("AGENTBOOK_HOME", str(path))
-    return path
 
 
 @pytest.fixture
 def repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     reset_gates()
     yield new_repo(tmp_path / "repo", monkeypatch, {"app.py": "print('hi')\n"})
+
+
+def unit_run(repo: Path, tmp_path: Path, model: ScriptedModel, **options: Any) -> Run:
+    """Agent "u" (task "unit") in a worktree of `repo`, headless, its run folder `tmp_path/run`."""
+    return run_parallel(
+        {"u": "unit"}, model=model, cwd=repo, isolation="worktree", run_dir=tmp_path / "run",
+        interactive=False, **options,
+    )  # fmt: skip
+
+
+def parent_with_child(repo: Path, tmp_path: Path, parent_end: object) -> tuple[Run, ScriptedModel, str]:
+    """Worktree agent "t" spawns a sub-agent that writes c.txt and ends partial (one turn); then
+    "t" ends with `parent_end`.  The run (ended), its model and the sub-agent's name."""
+    from agentbook.specs import AgentSpec
+
+    spawn = ToolUse("s1", "Agent", {"description": "child", "prompt": "write", "subagent_type": "w"})
+    model = ScriptedModel([spawn, write("c.txt", "c"), parent_end])  # type: ignore[list-item]
+    run = run_parallel(
+        {"t": "go"}, model=model, cwd=repo, isolation="worktree", run_dir=tmp_path / "run",
+        interactive=False, permission_mode="acceptEdits",
+        agents={"w": AgentSpec("w", description="writes", max_turns=1)},
+    )  # fmt: skip
+    run.wait(timeout=60)
+    return run, model, next(n for n in run.records if n.startswith("t/"))
 
 
 def write(path: str, text: str, call: str = "w1") -> ToolUse:
@@ -76,14 +95,7 @@ def test_two_agents_never_share_a_branch(repo: Path, tmp_path: Path, names: tupl
 
 
 def test_a_resume_that_fails_in_the_wiring_reloads_as_failed(repo: Path, tmp_path: Path) -> None:
-    run = run_parallel(
-        {"u": "unit"},
-        model=ScriptedModel([write("u.txt", "1"), "ok"]),
-        cwd=repo,
-        isolation="worktree",
-        run_dir=tmp_path / "run",
-        interactive=False,
-    )
+    run = unit_run(repo, tmp_path, ScriptedModel([write("u.txt", "1"), "ok"]))
     run.wait(timeout=60)
     branch = run.records["u"].branch
     assert branch is not None
@@ -107,14 +119,7 @@ def test_an_agent_that_failed_before_starting_keeps_its_reason_after_load_run(
     # transcript: the agent never started".
     (repo / ".agentbook" / "worktrees" / "run").mkdir(parents=True)
     (repo / ".agentbook" / "worktrees" / "run" / "u").write_text("the user's\n")
-    run = run_parallel(
-        {"u": "unit"},
-        model=ScriptedModel(["ok"]),
-        cwd=repo,
-        isolation="worktree",
-        run_dir=tmp_path / "run",
-        interactive=False,
-    )
+    run = unit_run(repo, tmp_path, ScriptedModel(["ok"]))
     run.wait(timeout=60)
     error = run.records["u"].error or ""
     assert run.records["u"].state == "failed" and "already exists" in error
@@ -129,14 +134,7 @@ def test_an_agent_that_failed_before_starting_keeps_its_reason_after_load_run(
 def test_resuming_an_agent_whose_branch_was_deleted_keeps_its_earlier_work(
     repo: Path, tmp_path: Path
 ) -> None:
-    run = run_parallel(
-        {"u": "unit"},
-        model=ScriptedModel([write("u.txt", "first"), "ok"]),
-        cwd=repo,
-        isolation="worktree",
-        run_dir=tmp_path / "run",
-        interactive=False,
-    )
+    run = unit_run(repo, tmp_path, ScriptedModel([write("u.txt", "first"), "ok"]))
     run.wait(timeout=60)
     record = run.records["u"]
     assert record.state == "done" and record.commit and record.branch
@@ -247,14 +245,8 @@ run.wait(60)
 def test_denials_and_diff_stats_survive_load_run(repo: Path, tmp_path: Path) -> None:
     # Headless, default mode: the first Write is allowed (its worktree), the second denied.
     calls = [write("f.txt", "1"), write("secret.txt", "2", "w2")]
-    run = run_parallel(
-        {"u": "unit"},
-        model=ScriptedModel([calls, "ok"]),
-        cwd=repo,
-        isolation="worktree",
-        run_dir=tmp_path / "run",
-        permissions=Permissions(deny=["Write(secret.txt)"]),
-        interactive=False,
+    run = unit_run(
+        repo, tmp_path, ScriptedModel([calls, "ok"]), permissions=Permissions(deny=["Write(secret.txt)"])
     )
     run.wait(timeout=60)
     before = run.records["u"]
@@ -310,14 +302,7 @@ def test_a_new_run_reusing_a_run_name_starts_from_the_base_not_the_old_branches(
 def test_a_worktree_run_whose_run_json_is_corrupt_still_loads(repo: Path, tmp_path: Path) -> None:
     # Rebuilt from transcripts, the config is {"cwd": <the last transcript's cwd>}: the agent's
     # worktree, removed after its commit -> NotADirectoryError, and nothing of the run loads.
-    run = run_parallel(
-        {"u": "unit"},
-        model=ScriptedModel([write("u.txt", "1"), "ok"]),
-        cwd=repo,
-        isolation="worktree",
-        run_dir=tmp_path / "run",
-        interactive=False,
-    )
+    run = unit_run(repo, tmp_path, ScriptedModel([write("u.txt", "1"), "ok"]))
     run.wait(timeout=60)
     (tmp_path / "run" / "run.json").write_text("{not json", encoding="utf-8")
     with pytest.warns(UserWarning, match="run.json"):
@@ -328,14 +313,7 @@ def test_a_worktree_run_whose_run_json_is_corrupt_still_loads(repo: Path, tmp_pa
 def test_a_failed_worktree_agent_of_a_corrupt_run_json_resumes_isolated(repo: Path, tmp_path: Path) -> None:
     # Rebuilt from transcripts, the run has no isolation: the resumed agent works in the kept
     # worktree's folder as a plain folder, and its work is never committed on its branch.
-    run = run_parallel(
-        {"u": "unit"},
-        model=ScriptedModel([write("u.txt", "1"), RuntimeError("boom")]),
-        cwd=repo,
-        isolation="worktree",
-        run_dir=tmp_path / "run",
-        interactive=False,
-    )
+    run = unit_run(repo, tmp_path, ScriptedModel([write("u.txt", "1"), RuntimeError("boom")]))
     run.wait(timeout=60)
     branch = run.records["u"].branch
     assert run.records["u"].state == "failed" and branch
@@ -378,14 +356,7 @@ def test_a_done_worktree_agent_resumes_twice_in_the_same_process(repo: Path, tmp
     model = ScriptedModel(
         [write("a.txt", "1"), "one", write("b.txt", "2", "w2"), "two", write("c.txt", "3", "w3"), "three"]
     )
-    run = run_parallel(
-        {"u": "unit"},
-        model=model,
-        cwd=repo,
-        isolation="worktree",
-        run_dir=tmp_path / "run",
-        interactive=False,
-    )
+    run = unit_run(repo, tmp_path, model)
     run.wait(timeout=60)
     for _ in range(2):
         run.resume("u", prompt="more").wait(timeout=60)
@@ -406,14 +377,7 @@ def test_after_load_run_the_base_is_the_commit_the_run_started_from(repo: Path, 
     # (reversed) as the agent's changes.
     start = git(repo, "rev-parse", "HEAD")
     model = ScriptedModel([write("f.txt", "1"), "ok"])
-    run = run_parallel(
-        {"u": "unit"},
-        model=model,
-        cwd=repo,
-        isolation="worktree",
-        run_dir=tmp_path / "run",
-        interactive=False,
-    )
+    run = unit_run(repo, tmp_path, model)
     run.wait(timeout=60)
     for name in ("x.py", "y.py", "z.py"):
         (repo / name).write_text("user\n")
@@ -433,14 +397,7 @@ def test_after_load_run_the_base_is_the_commit_the_run_started_from(repo: Path, 
 def test_a_run_of_a_moved_repository_loads_with_cwd_given_and_resumes_there(
     repo: Path, tmp_path: Path
 ) -> None:
-    run = run_parallel(
-        {"u": "unit"},
-        model=ScriptedModel([write("f.txt", "1"), "ok"]),
-        cwd=repo,
-        isolation="worktree",
-        run_dir=tmp_path / "run",
-        interactive=False,
-    )
+    run = unit_run(repo, tmp_path, ScriptedModel([write("f.txt", "1"), "ok"]))
     run.wait(timeout=60)
     moved = tmp_path / "moved"
     repo.rename(moved)
@@ -459,36 +416,13 @@ def test_a_resumed_sub_agent_of_a_worktree_agent_works_in_a_real_worktree(repo: 
     # The sub-agent works in its parent's worktree.  The parent ended done, so that folder was
     # removed after its commit; resuming the sub-agent runs it in the vanished path: its Write
     # recreates a plain folder under .agentbook/worktrees/, which is no worktree and is never
-    # committed anywhere.
-    from agentbook.specs import AgentSpec
-
-    spawn = ToolUse("s1", "Agent", {"description": "child", "prompt": "write", "subagent_type": "w"})
-    model = ScriptedModel([spawn, write("c.txt", "c"), "parent done"])
-    run = run_parallel(
-        {"t": "go"},
-        model=model,
-        cwd=repo,
-        isolation="worktree",
-        run_dir=tmp_path / "run",
-        interactive=False,
-        permission_mode="acceptEdits",
-        agents={"w": AgentSpec("w", description="writes", max_turns=1)},
-    )
-    run.wait(timeout=60)
-    child = next(n for n in run.records if n.startswith("t/"))
+    # committed anywhere.  Now it is refused, saying why.
+    run, model, child = parent_with_child(repo, tmp_path, "parent done")
     assert run.records["t"].state == "done" and run.records[child].state == "partial"
     model.add(write("d.txt", "d", "w2"), "child done")
-    try:
+    with pytest.raises(RuntimeError, match=r"worktree of 't'.*removed when 't' ended; resume 't' instead"):
         run.resume(child, prompt="finish")
-    except RuntimeError as exc:  # refusing, saying why, is fine too
-        assert "worktree" in str(exc)
-        return
-    run.wait(timeout=60)
-    record = run.records[child]
-    assert record.state == "done", record.error
-    assert record.root is not None and (record.root / ".git").exists(), f"{record.root} is no worktree"
-    branch = run.records["t"].branch
-    assert branch and git(repo, "show", f"{branch}:d.txt") == "d"
+    assert run.records[child].state == "partial" and not model.requests[3:]
 
 
 def test_a_worktree_run_from_a_subfolder_works_in_that_subfolder_of_each_worktree(
@@ -532,22 +466,7 @@ def test_a_sub_agent_resumed_after_its_parent_failed_commits_on_the_parents_bran
 ) -> None:
     # The parent failed: its worktree is kept.  The resumed child works there again, and what it
     # writes is committed on the parent's branch when it ends (not left for cleanup to delete).
-    from agentbook.specs import AgentSpec
-
-    spawn = ToolUse("s1", "Agent", {"description": "child", "prompt": "write", "subagent_type": "w"})
-    model = ScriptedModel([spawn, write("c.txt", "c"), RuntimeError("the parent's model broke")])
-    run = run_parallel(
-        {"t": "go"},
-        model=model,
-        cwd=repo,
-        isolation="worktree",
-        run_dir=tmp_path / "run",
-        interactive=False,
-        permission_mode="acceptEdits",
-        agents={"w": AgentSpec("w", description="writes", max_turns=1)},
-    )
-    run.wait(timeout=60)
-    child = next(n for n in run.records if n.startswith("t/"))
+    run, model, child = parent_with_child(repo, tmp_path, RuntimeError("the parent's model broke"))
     parent = run.records["t"]
     assert parent.state == "failed" and parent.worktree is not None and parent.worktree.is_dir()
     model.add(write("d.txt", "d", "w2"), "child done")

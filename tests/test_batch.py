@@ -51,7 +51,6 @@ class Planner:
 @pytest.fixture
 def repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     reset_gates()
-    monkeypatch.setenv("AGENTBOOK_HOME", str(tmp_path / "home"))
     yield new_repo(tmp_path / "repo", monkeypatch, {"README.md": "demo\n"})
 
 

@@ -15,7 +15,6 @@ from agentbook.scheduler.run import Run, all_runs
 
 @pytest.fixture
 def ip(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[InteractiveShell]:
-    monkeypatch.setenv("AGENTBOOK_HOME", str(tmp_path / "home"))
     shell = InteractiveShell.instance()
     shell.run_line_magic("load_ext", "agentbook")
     yield shell

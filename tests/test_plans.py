@@ -23,7 +23,6 @@ from agentbook.specs import Task
 @pytest.fixture(autouse=True)
 def isolated(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     reset_gates()
-    monkeypatch.setenv("AGENTBOOK_HOME", str(tmp_path / "home"))  # runs never land in ~/.agentbook
 
 
 class PlanModel:

@@ -43,7 +43,6 @@ run.wait()
 @pytest.fixture
 def repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     reset_gates()
-    monkeypatch.setenv("AGENTBOOK_HOME", str(tmp_path / "home"))
     yield new_repo(tmp_path / "repo", monkeypatch, {"app.py": "print('hi')\n"})
 
 

@@ -16,13 +16,6 @@ from agentbook.scheduler.run import all_runs
 from agentbook.specs import AgentSpec, Task
 from agentbook.tools.permissions import Permissions
 
-
-@pytest.fixture
-def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.setenv("AGENTBOOK_HOME", str(tmp_path / "home"))
-    return tmp_path / "home"
-
-
 BAD_OPTIONS: list[tuple[dict[str, Any], type[Exception], str]] = [
     ({"permissions": "bypassPermissions"}, TypeError, "permission_mode='bypassPermissions'"),
     ({"permission_mode": "yolo"}, ValueError, "permission_mode must be one of"),
