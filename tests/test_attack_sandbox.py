@@ -39,9 +39,9 @@ pytestmark = pytest.mark.skipif(REASON is not None, reason=f"the Bash sandbox ca
 SETTINGS = [(i, m) for i in ("plain", "worktree") for m in ("default", "acceptEdits", "bypassPermissions")]
 IDS = [f"{i}-{m}" for i, m in SETTINGS]
 # bwrap failing to start (nothing ran): each Bash call binds files of the user's .git one by one
-# (the other agents' refs, packed-refs, config), and one replaced or deleted meanwhile (an
-# agent's commit, its branch deleted when it ends) makes bwrap fail ("Can't bind mount ...").
-# The call is made again then: the attack has not run.
+# (packed-refs, config, the worktree's own files), and one replaced or deleted meanwhile (git
+# rewriting packed-refs when agentbook deletes a branch) makes bwrap fail ("Can't bind mount
+# ..."). The call is made again then: the attack has not run.
 RACE = re.compile(r"^bwrap: Can't (bind mount|find source path) \S*/\.git/")
 
 
@@ -198,14 +198,11 @@ def test_the_catalogue_holds_the_attacks_the_issue_asks_for() -> None:
 
 
 # A file hard-linked from outside the root is one file with a name inside it: Read and Grep show
-# it and say so; sandboxed Bash reads and writes it like any file of the root (an open limit,
-# plain folders only: a worktree's files are checked out fresh and the agent cannot link out).
+# it and say so (tested below); sandboxed Bash finds it masked (b-hardlink-*, b-cp-hardlink,
+# b-touch-hardlink: in every setting, as every attack), and a worktree agent's git adds no branch
+# (b-git-new-refs: its branch folder is a private copy for each call).
 NOTED = frozenset({"r-hardlink", "gr-hardlink"})
-BASH_HARD_LINKS = frozenset({"b-hardlink-cat", "b-hardlink-append", "b-cp-hardlink", "b-touch-hardlink"})
-# An agent can add branches under its run's prefix (its ref folder is writable: git locks refs
-# there); it cannot move or delete another's.  An open limit.
-NEW_REFS = frozenset({"b-git-new-refs"})
-CONFINED = tuple(a for a in ATTACKS if a.id not in NOTED | BASH_HARD_LINKS | NEW_REFS)
+CONFINED = tuple(a for a in ATTACKS if a.id not in NOTED)
 
 
 @pytest.mark.parametrize(("isolation", "mode"), SETTINGS, ids=IDS)
@@ -227,23 +224,6 @@ def test_read_and_grep_of_a_hard_linked_file_say_so(tmp_path: Path, monkeypatch:
     seen = run_attacks(world, monkeypatch, "default")
     results = {prompt_of(r): result_of(r) for r in seen["messages"] if result_of(r)}
     assert set(results) == NOTED and all("hard link" in text for text in results.values()), results
-
-
-OPEN_LIMITS = [
-    pytest.param("plain", BASH_HARD_LINKS, id="bash-hard-links", marks=pytest.mark.xfail(
-        strict=True, reason="OPEN: sandboxed Bash reads and writes a file hard-linked from outside")),
-    pytest.param("worktree", NEW_REFS, id="new-branches", marks=pytest.mark.xfail(
-        strict=True, reason="OPEN: an agent can add branches under its run's prefix")),
-]  # fmt: skip
-
-
-@pytest.mark.parametrize(("isolation", "ids"), OPEN_LIMITS)
-def test_the_open_limits_still_hold(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, isolation: str, ids: frozenset[str]
-) -> None:
-    world = World(tmp_path, monkeypatch, isolation, tuple(a for a in ATTACKS if a.id in ids))
-    escapes, _ = attack(world, monkeypatch, "bypassPermissions")
-    assert not escapes, "\n".join(escapes)
 
 
 @pytest.mark.parametrize(("isolation", "mode"), SETTINGS, ids=IDS)

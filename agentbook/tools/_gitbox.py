@@ -2,12 +2,14 @@
 
 * A git **worktree** (the root's `.git` is a file) on the agent's branch: of the main repository's
   `.git`, the shared parts are read-only (`HEAD`, `config`, `hooks`, `refs`, `packed-refs`, `info`,
-  `objects`), the worktree's own `worktrees/<name>` folder is writable, and so is the folder of its
-  branch's ref, with the other agents' refs in it read-only.  New objects go to a private object
-  folder (`worktrees/<name>/sandbox-objects`, the shared store an alternate), which `settle`
-  imports into the shared store after the call, each object checked against its name: so a
-  command can add objects but never change or delete one.  `settle` also keeps the worktree on
-  its branch and the branch a plain ref, so git run outside later commits nowhere else.
+  `objects`), the worktree's own `worktrees/<name>` folder is writable, and the folder of its
+  branch's ref is a private copy for the call (`agentbook.tools._gitrefs`): the branch moves
+  where the copy says after the call, and nothing else of it is kept, so no branch is added and
+  no sibling's is touched.  New objects go to a private object folder
+  (`worktrees/<name>/sandbox-objects`, the shared store an alternate), which `settle` imports
+  into the shared store after the call, each object checked against its name: so a command can
+  add objects but never change or delete one.  `settle` also keeps the worktree on its branch and
+  the branch a plain ref, so git run outside later commits nowhere else.
 * A **checkout** (the root's `.git` is a folder), and any repository nested in the root: its
   `.git` read-only as a whole (git status, diff and log work; commits are for worktrees).  Their
   config and hooks could otherwise run code outside the box the next time the user runs git.
@@ -15,7 +17,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import os
 import subprocess
@@ -23,6 +24,8 @@ import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+
+from agentbook.tools._gitrefs import RefView
 
 __all__ = ["GitBox", "nested_repositories"]
 
@@ -67,8 +70,12 @@ class GitBox:
     def private(self) -> Path:
         return self.admin / PRIVATE_OBJECTS
 
-    def args(self) -> list[str]:
-        """bwrap's binds and variables for this worktree's git."""
+    def view(self) -> RefView | None:
+        """A private view of the folder of the agent's branch for one call (`None`: no branch)."""
+        return RefView.make(self.admin, self.common, self.ref) if self.ref is not None else None
+
+    def args(self, view: RefView | None) -> list[str]:
+        """bwrap's binds and variables for this worktree's git, the branch's folder `view`'s."""
         self.private.mkdir(exist_ok=True)
         args = [a for name in _SHARED for a in _ro(self.common / name)]
         args += (
@@ -76,20 +83,11 @@ class GitBox:
         )
         args += ["--setenv", "GIT_OBJECT_DIRECTORY", str(self.private)]
         args += ["--setenv", "GIT_ALTERNATE_OBJECT_DIRECTORIES", str(self.common / "objects")]
-        if self.ref is not None:
-            folder = self.common / os.path.dirname(self.ref)
-            logs = self.common / "logs" / os.path.dirname(self.ref)
-            logs.mkdir(parents=True, exist_ok=True)  # git writes the branch's reflog here
-            args += _rw(folder) + _rw(logs)
-            with os.scandir(folder) as entries:  # the other agents' branches stay as they are
-                args += [
-                    a for e in entries if e.name != os.path.basename(self.ref) for a in _ro(Path(e.path))
-                ]
-        return args
+        return args + (view.args() if view is not None else [])
 
-    def settle(self) -> None:
-        """After a call: the new objects into the shared store (checked), the worktree back on its
-        branch, the branch a plain ref."""
+    def settle(self, view: RefView | None) -> None:
+        """After a call: the new objects into the shared store (checked), the branch where `view`
+        says (see `agentbook.tools._gitrefs`), the worktree back on its branch."""
         for path in _files(self.private):
             if path.parent.name == "pack" and path.suffix == ".pack":
                 with path.open("rb") as pack:  # git itself checks every object of a pack
@@ -98,35 +96,12 @@ class GitBox:
             elif len(path.parent.name) == 2 and len(path.name) in (38, 62):
                 _import_loose(path, self.common / "objects" / path.parent.name / path.name)
             path.unlink(missing_ok=True)
-        if self.ref is None:
-            return
-        self._drop_empty_refs()
+        if view is not None:
+            view.settle()  # after the import: the branch may only name commits the store holds
         head = self.admin / "HEAD"
         text = head.read_text(errors="replace").strip() if head.exists() else ""
-        if text.startswith("ref:") and text != f"ref: {self.ref}":
+        if self.ref is not None and text.startswith("ref:") and text != f"ref: {self.ref}":
             head.write_text(f"ref: {self.ref}\n")  # detached is fine; another branch is not
-        mine = self.common / self.ref
-        if mine.exists() and mine.read_text(errors="replace").startswith("ref:"):
-            target = subprocess.run(self._git("rev-parse", "-q", "--verify", self.ref),
-                                    capture_output=True, text=True, check=False).stdout.strip()  # fmt: skip
-            if target:
-                mine.write_text(f"{target}\n")
-            else:
-                mine.unlink()
-
-    def _drop_empty_refs(self) -> None:
-        """Remove empty files beside the agent's ref.  bwrap makes an empty file to mount a sibling's
-        ref on when that branch is deleted while the box is set up; git writes refs through a lock
-        and a rename, so an empty one is never git's and would read as a broken ref."""
-        assert self.ref is not None
-        with os.scandir(self.common / os.path.dirname(self.ref)) as entries:
-            for entry in entries:
-                with contextlib.suppress(FileNotFoundError):  # a branch deleted meanwhile
-                    if (
-                        entry.is_file(follow_symlinks=False)
-                        and entry.stat(follow_symlinks=False).st_size == 0
-                    ):
-                        Path(entry.path).unlink(missing_ok=True)
 
     def _git(self, *args: str) -> list[str]:
         return ["git", f"--git-dir={self.common}", *args]

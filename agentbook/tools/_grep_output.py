@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import os
-import stat
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from agentbook.tools._hardlinks import shared_inode
 from agentbook.tools.search import newest_first
 
 __all__ = ["MAX_LINKED_NAMES", "OutputWindow", "cap_output", "finish", "hard_link_note"]
@@ -121,6 +121,6 @@ def _hard_linked(paths: list[str]) -> list[tuple[str, int]]:
             st = os.stat(path, follow_symlinks=False)
         except OSError:
             continue
-        if stat.S_ISREG(st.st_mode) and st.st_nlink > 1:
+        if shared_inode(st):
             found.append((path, st.st_nlink))
     return found

@@ -21,6 +21,7 @@ import stat
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from agentbook.tools._hardlinks import shared_inode
 from agentbook.tools.base import ToolContext, ToolError, validate_input
 
 __all__ = [
@@ -76,7 +77,7 @@ def _refuse_hard_links(st: os.stat_result, file_path: str) -> None:
     would change what its other names show, possibly outside the root, or could block."""
     if not stat.S_ISREG(st.st_mode):
         raise ToolError(f"{file_path} is not a regular file; refused")
-    if st.st_nlink > 1:
+    if shared_inode(st):
         raise ToolError(
             f"{file_path} has {st.st_nlink} hard links: a change would also land in the other "
             "name(s), possibly outside the agent's root; refused"
@@ -146,10 +147,10 @@ class Read:
 def _read_numbered(path: Path, file_path: str, offset: int, limit: int) -> str:
     """The `cat -n` window, after a note line when the file has more than one hard link."""
     with path.open("rb") as fh:
-        links = os.fstat(fh.fileno()).st_nlink
+        info = os.fstat(fh.fileno())
         note = (
-            f"[note: this file has {links} hard links; it may also be reachable outside the root]\n"
-            if links > 1
+            f"[note: this file has {info.st_nlink} hard links; it may also be reachable outside the root]\n"
+            if shared_inode(info)
             else ""
         )
         return note + _numbered_lines(fh, file_path, offset, limit)

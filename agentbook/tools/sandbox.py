@@ -5,12 +5,13 @@ full account):
 
 * the operating system read-only: `/usr`, `/bin`, `/sbin`, `/lib*`, `/etc`, `/opt`, plus the
   Python environment agentbook runs in and the folders on `PATH` (never a home folder itself);
-* the agent's root writable, and a private, empty `/tmp` (also `HOME`);
+* the agent's root writable, and a private, empty `/tmp` (also `HOME`); a file of the root
+  with another name the root does not hold (a hard link from outside) is masked;
 * nothing else of the machine's files: other projects, home folders and the rest of `/tmp` are
   not mounted at all, and secrets (`SECRET_PATHS` plus the user's own entries) are hidden even
   where a mounted folder holds them;
-* git as `agentbook.tools._gitbox` allows: in a worktree its own branch and new objects only, in
-  a checkout (and any repository nested in the root) `.git` read-only;
+* git as `agentbook.tools._gitbox` allows: in a worktree its own branch and new objects only (no
+  new branch), in a checkout (and any repository nested in the root) `.git` read-only;
 * every capability dropped, and its own PID namespace with its own `/proc` (no other process,
   and so no other process's environment, is visible) that dies with the call, `setsid` children
   included;
@@ -34,6 +35,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from agentbook.tools._gitbox import GitBox, nested_repositories
+from agentbook.tools._gitrefs import RefView
+from agentbook.tools._hardlinks import LinkScan
 
 __all__ = [
     "ENV_ALLOWED",
@@ -76,18 +79,22 @@ class Sandbox:
     cwd: Path | None = None
     """Where commands start, inside `root` (default: `root`): a worktree agent's subfolder."""
 
-    def settle(self) -> None:
-        """After each call, in a worktree: its new git objects into the shared store, checked
-        (see `agentbook.tools._gitbox`)."""
-        box = GitBox.of(Path(os.path.realpath(self.root)), self.branch)
-        if box is not None:
-            box.settle()
+    def settle(self, launch: Launch) -> None:
+        """After each call `launch` made, in a worktree: its new git objects into the shared store,
+        checked, and its branch moved where the call moved it (see `agentbook.tools._gitbox`)."""
+        if launch.box is not None:
+            launch.box.settle(launch.view)
 
     @functools.cached_property
     def _nested(self) -> list[Path]:
         # Looked for once per agent start, not per call (a few ms in a large checkout): a
         # repository the agent makes itself later is its own, and so is its config.
         return nested_repositories(Path(os.path.realpath(self.root)))
+
+    @functools.cached_property
+    def _links(self) -> LinkScan:
+        # One per agent: each call lists again only the folders of the root that changed.
+        return LinkScan(Path(os.path.realpath(self.root)), [p for p in self._nested if p.is_dir()])
 
     def launch(self, program: Sequence[str]) -> Launch:
         """What runs `program` (a name on `PATH` or a path there) in the sandbox, in the root.
@@ -105,22 +112,28 @@ class Sandbox:
             exposed.append(Path(path))
         args += ["--bind", str(root), str(root)]
         box = GitBox.of(root, self.branch)
-        args += box.args() if box is not None else []
+        view = box.view() if box is not None else None
+        args += box.args(view) if box is not None else []
         args += [a for git in self._nested for a in ("--ro-bind", str(git), str(git))]
+        # A file with a name outside the root is that outside file: masked, so that no command
+        # reads or writes it (a read-only .git holds only its repository's objects: not entered).
+        args += [a for path in self._links() for a in _mask(path)]
         args += _masks(self.hidden, exposed)
         config = _pipe_with(_gitconfig())  # bwrap reads it into the box's ~/.gitconfig
         start = Path(os.path.realpath(self.cwd)) if self.cwd is not None else root
         args += ["--ro-bind-data", str(config), "/tmp/.gitconfig", "--chdir", str(start)]
-        return Launch([*args, *program], (config,))
+        return Launch([*args, *program], (config,), box, view)
 
 
 @dataclass(frozen=True)
 class Launch:
     """A sandboxed command line and the descriptors it reads: pass `fds` to the child (they keep
-    their numbers), then `close` them."""
+    their numbers), then `close` them; in a worktree, `Sandbox.settle` it after the call."""
 
     argv: list[str]
     fds: tuple[int, ...]
+    box: GitBox | None = None
+    view: RefView | None = None
 
     def close(self) -> None:
         for fd in self.fds:
@@ -249,13 +262,17 @@ def _masks(hidden: tuple[str, ...], exposed: list[Path]) -> list[str]:
     prefixes = ["/etc/", *(str(e).rstrip("/") + "/" for e in exposed)]
     args: list[str] = []
     for path in secret_paths(hidden):
-        if not any((path + "/").startswith(p) for p in prefixes) or not os.path.lexists(path):
-            continue
-        if os.path.isdir(path):
-            args += ["--tmpfs", path, "--remount-ro", path]
-        else:
-            args += ["--ro-bind", "/dev/null", path]
+        if any((path + "/").startswith(p) for p in prefixes) and os.path.lexists(path):
+            args += _mask(path)
     return args
+
+
+def _mask(path: str) -> list[str]:
+    """What covers `path` in the box: an empty read-only folder, or `/dev/null` over a file (no
+    device works there: opening it fails)."""
+    if os.path.isdir(path):
+        return ["--tmpfs", path, "--remount-ro", path]
+    return ["--ro-bind", "/dev/null", path]
 
 
 @functools.cache

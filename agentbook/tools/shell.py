@@ -24,8 +24,9 @@ import contextlib
 import os
 import signal
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from agentbook.redact import secret_values
 from agentbook.tools._pathguard import ALLOWED_DEVICES, check_command_paths
@@ -49,6 +50,8 @@ DRAIN_GRACE_S = 0.2
 KILL_GRACE_S = 1.0
 # How often a sandbox whose set-up failed (a race with another agent's git) is tried again.
 SETUP_ATTEMPTS = 3
+T = TypeVar("T")
+R = TypeVar("R")
 # The process groups of the commands running now, for `kill_all`.
 LIVE_GROUPS: set[int] = set()
 _BASH_SCHEMA: dict[str, Any] = {
@@ -118,12 +121,11 @@ class Bash:
             return _report(output, returncode)
         env = sandbox_env(ctx.env or os.environ, secret_values())
         for _ in range(SETUP_ATTEMPTS):
-            launch = ctx.sandbox.launch(["bash", "-c", command])
+            launch = await _launch(ctx.sandbox, ["bash", "-c", command])
             try:
                 returncode, output = await run_command(launch, ctx.root, env, timeout_s, ctx.max_output_chars)
             finally:
-                launch.close()
-                await _settle(ctx.sandbox)  # also after a timeout or a cancel: what it made is kept
+                await _settle(ctx.sandbox, launch)  # also after a timeout or a cancel: what it made is kept
             if not _setup_failed(returncode, output):
                 break
         return _report(output, returncode)
@@ -135,13 +137,36 @@ def _setup_failed(returncode: int, output: str) -> bool:
     return returncode == 1 and output.startswith("bwrap: ") and output.count("\n") <= 1
 
 
-async def _settle(sandbox: Sandbox) -> None:
-    """`sandbox.settle()` on a worker thread; on this one at interpreter exit, when no new
-    worker thread may start."""
+async def _launch(sandbox: Sandbox, program: list[str]) -> Launch:
+    """`sandbox.launch(program)` on a worker thread (it walks the root for hard links and copies
+    git refs); cancelled meanwhile, what it made is undone once it is done, and the cancel goes on."""
+    job = asyncio.ensure_future(_off_loop(sandbox.launch, program))
     try:
-        await asyncio.shield(asyncio.to_thread(sandbox.settle))
-    except RuntimeError:
-        sandbox.settle()
+        return await asyncio.shield(job)
+    except asyncio.CancelledError:
+        while not job.done():
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.wait({job})
+        if not job.cancelled() and job.exception() is None:
+            await _settle(sandbox, job.result())
+        raise
+
+
+async def _settle(sandbox: Sandbox, launch: Launch) -> None:
+    """`launch`'s descriptors closed and `sandbox.settle(launch)` run on a worker thread."""
+    launch.close()
+    await asyncio.shield(_off_loop(sandbox.settle, launch))
+
+
+async def _off_loop(work: Callable[[T], R], arg: T) -> R:
+    """`work(arg)` on a worker thread; on this one at interpreter exit, when no new worker thread
+    may start."""
+    try:
+        return await asyncio.to_thread(work, arg)
+    except RuntimeError as exc:
+        if "cannot schedule new futures" not in str(exc):
+            raise
+        return work(arg)
 
 
 def _report(output: str, returncode: int) -> str:

@@ -13,6 +13,7 @@ import shlex
 import stat
 from collections.abc import Sequence
 
+from agentbook.tools._hardlinks import shared_inode
 from agentbook.tools.permissions.bash import Segment
 from agentbook.tools.permissions.paths import PROTECTED_DIRS, protected
 
@@ -143,7 +144,7 @@ def _shared_inode(path: str) -> bool:
         info = os.lstat(path)
     except OSError:
         return False
-    return stat.S_ISREG(info.st_mode) and info.st_nlink > 1
+    return shared_inode(info)
 
 
 def _holds_protected(path: str, limit: int = 2000) -> bool:
