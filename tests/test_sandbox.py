@@ -8,6 +8,7 @@ import json
 import logging
 import os
 import socket
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -17,7 +18,7 @@ from agentbook.messages import ToolResult, ToolUse
 from agentbook.models import ScriptedModel
 from agentbook.scheduler import sandboxing
 from agentbook.scheduler.launch import run_parallel
-from agentbook.tools import Bash, ToolContext
+from agentbook.tools import Bash, ToolContext, sandbox
 from agentbook.tools.sandbox import Sandbox, sandbox_env, unavailable_reason
 
 pytestmark = pytest.mark.skipif(
@@ -277,3 +278,36 @@ def test_objects_made_in_a_worktree_are_imported_only_when_they_match_their_name
     assert list((repo / ".git/worktrees/wa/sandbox-objects").rglob("*")) == [] or all(
         p.is_dir() for p in (repo / ".git/worktrees/wa/sandbox-objects").rglob("*")
     )
+
+
+def test_a_tool_folder_inside_the_root_stays_read_only(world: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The project's own .venv on PATH: agentbook runs its programs unsandboxed after the call,
+    # so a command that rewrote one would escape.
+    tools = world / ".venv" / "bin"
+    tools.mkdir(parents=True)
+    (tools / "tool").write_text("#!/bin/sh\necho tool\n")
+    monkeypatch.setenv("PATH", f"{tools}{os.pathsep}{os.environ['PATH']}")
+    sandbox._tool_dirs.cache_clear()  # read once per process: read it again with this PATH
+    try:
+        out = bash(world, "echo evil > .venv/bin/tool; echo made > mine.txt; cat .venv/bin/tool")
+    finally:
+        sandbox._tool_dirs.cache_clear()
+    assert "Read-only file system" in out and "echo tool" in out, out
+    assert (tools / "tool").read_text() == "#!/bin/sh\necho tool\n"
+    assert (world / "mine.txt").read_text() == "made\n"
+
+
+def test_a_link_left_among_new_objects_imports_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The agent links another repository's object (a path outside its box, readable by agentbook)
+    # into its private object folder: read through the link, it would join the user's store.
+    repo = new_repo(tmp_path / "repo", monkeypatch, {"a.txt": "a\n"})
+    other = new_repo(tmp_path / "other", monkeypatch, {"s.txt": "other's secret\n"})
+    secret = git(other, "rev-parse", "HEAD:s.txt")
+    git(repo, "worktree", "add", "-q", "-b", "agentbook/r/a", str(tmp_path / "wa"))
+    source = other / ".git/objects" / secret[:2] / secret[2:]
+    bash(tmp_path / "wa", branch="agentbook/r/a", command=(
+        f"d=$GIT_OBJECT_DIRECTORY/{secret[:2]}; mkdir -p $d; ln -s {source} $d/{secret[2:]}"))  # fmt: skip
+    assert subprocess.run(["git", "-C", str(repo), "cat-file", "-e", secret], check=False).returncode != 0
+    assert not list((repo / ".git/worktrees/wa/sandbox-objects").rglob(secret[2:]))

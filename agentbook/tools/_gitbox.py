@@ -17,6 +17,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import subprocess
@@ -24,6 +25,7 @@ import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 from agentbook.tools._gitrefs import RefView
 
@@ -89,8 +91,10 @@ class GitBox:
         """After a call: the new objects into the shared store (checked), the branch where `view`
         says (see `agentbook.tools._gitrefs`), the worktree back on its branch."""
         for path in _files(self.private):
-            if path.parent.name == "pack" and path.suffix == ".pack":
-                with path.open("rb") as pack:  # git itself checks every object of a pack
+            if path.is_symlink():
+                pass
+            elif path.parent.name == "pack" and path.suffix == ".pack":
+                with contextlib.suppress(OSError), _open_plain(path) as pack:  # git checks every object
                     subprocess.run(self._git("unpack-objects", "-q"), stdin=pack, check=False,
                                    capture_output=True, timeout=300)  # fmt: skip
             elif len(path.parent.name) == 2 and len(path.name) in (38, 62):
@@ -112,11 +116,21 @@ def _files(folder: Path) -> Iterator[Path]:
         yield from (Path(dirpath, n) for n in sorted(names))
 
 
+def _open_plain(path: Path) -> BinaryIO:
+    """`path` opened for reading, refusing a symbolic link: reading through one the agent left
+    would import another repository's objects (or any file git can parse)."""
+    return os.fdopen(os.open(path, os.O_RDONLY | os.O_NOFOLLOW), "rb")
+
+
 def _import_loose(source: Path, target: Path) -> None:
     """Copy one loose object into the shared store if its content matches its name."""
     if target.exists():
         return
-    raw = source.read_bytes()
+    try:
+        with _open_plain(source) as file:
+            raw = file.read()
+    except OSError:  # a link, or gone
+        return
     try:
         data = zlib.decompress(raw)
     except zlib.error:

@@ -106,11 +106,13 @@ class Sandbox:
         root = Path(os.path.realpath(self.root))
         args = [bwrap, *_namespaces(self.network), *_system_binds()]
         args += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp"]
-        exposed = [root]
-        for path in _tool_dirs():
-            args += ["--ro-bind", path, path]
-            exposed.append(Path(path))
+        tools = _tool_dirs()
+        exposed = [root, *map(Path, tools)]
+        args += [a for path in tools for a in ("--ro-bind", path, path)]
         args += ["--bind", str(root), str(root)]
+        # A tool folder inside the root (the project's own .venv) read-only again on top: agentbook
+        # runs that Python unsandboxed after the call, so a write there would escape.
+        args += [a for path in tools if root in Path(path).parents for a in ("--ro-bind", path, path)]
         box = GitBox.of(root, self.branch)
         view = box.view() if box is not None else None
         args += box.args(view) if box is not None else []
