@@ -21,6 +21,7 @@ __all__ = [
     "AgentState",
     "Listener",
     "ModelRetry",
+    "Notified",
     "PermissionAnswered",
     "PermissionAsked",
     "ToolDenied",
@@ -128,6 +129,15 @@ class PermissionAnswered(_Event):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class Notified(_Event):
+    """Notifications (a background sub-agent ended) added to the conversation as user text, at
+    the agent's next request; `texts` in Claude Code's `<task-notification>` shape."""
+
+    texts: tuple[str, ...]
+    kind: Literal["notified"] = "notified"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class AgentEnded(_Event):
     """The agent stopped: `state` says how, `error` why when it did not finish."""
 
@@ -147,6 +157,7 @@ AgentEvent: TypeAlias = (
     | ToolFinished
     | ToolResultsSent
     | ModelRetry
+    | Notified
     | PermissionAsked
     | PermissionAnswered
     | AgentEnded

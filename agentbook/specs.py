@@ -121,6 +121,9 @@ class AgentSpec:
     isolation: Literal["worktree"] | None = None
     sandbox: SandboxSetting | None = None
     network: NetworkSetting | None = None
+    background: bool = False
+    """Claude Code's `background: true`: the Agent tool runs agents of this type in the background
+    unless the call says otherwise (`run_in_background`)."""
     source: Path | None = None
 
     def __post_init__(self) -> None:
@@ -174,6 +177,8 @@ def _spec_problems(spec: AgentSpec) -> list[str]:
         problems.append(f"isolation {spec.isolation!r} is not 'worktree'")
     if spec.sandbox is not None and not is_sandbox_setting(spec.sandbox):
         problems.append(f"sandbox {spec.sandbox!r} is not one of 'auto', true, false")
+    if not isinstance(spec.background, bool):
+        problems.append(f"background must be true or false, not {spec.background!r}")
     if spec.network is not None and spec.network not in NETWORK_SETTINGS:
         problems.append(f"network {spec.network!r} is not 'off' or 'on'")
     for label, names in (("tools", spec.tools or ()), ("disallowedTools", spec.disallowed_tools)):
@@ -235,6 +240,7 @@ def load_agent_file(path: str | Path) -> AgentSpec:
         isolation=meta.get("isolation"),
         sandbox=meta.get("sandbox"),
         network=meta.get("network"),
+        background=meta.get("background", False),
         source=path,
     )
 

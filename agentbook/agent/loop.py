@@ -20,11 +20,12 @@ from __future__ import annotations
 import asyncio
 import functools
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from agentbook.agent.gates import RequestHook, ToolGate, ask, run_tools
+from agentbook.agent.inbox import Inbox
 from agentbook.agent.steps import (
     Ask,
     ContinuePaused,
@@ -40,10 +41,11 @@ from agentbook.events import (
     AgentStarted,
     AgentState,
     Listener,
+    Notified,
     ToolResultsSent,
     TurnCompleted,
 )
-from agentbook.messages import Message, Request, Response, ToolResult, ToolUse, Usage
+from agentbook.messages import Message, Request, Response, Text, ToolResult, ToolUse, Usage
 from agentbook.models.base import Model, ModelError
 from agentbook.models.retry import RetryPolicy
 from agentbook.redact import redact
@@ -91,15 +93,16 @@ async def run_agent(
     request_hooks: Sequence[RequestHook] = (),
     tool_gates: Sequence[ToolGate] = (),
     cache_system: bool = False,
+    inbox: Inbox | None = None,
 ) -> AgentResult:
     """Run one agent until it ends; see the module docstring for how it can end.
 
     `prompt` is the new user message (text, or a `Message` with cache breakpoints); `None`
     continues `history` as it is.  `cache_system` marks the system prompt for prompt caching.
     `max_turns` counts the responses of this call.  `request_hooks` run in order around every model
-    call attempt, `tool_gates` around every tool call (see `agentbook.agent.gates`).
-    """
-    talk = _Conversation(name, model, ctx, emit, history, {t.name: t for t in tools})
+    call attempt, `tool_gates` around every tool call (see `agentbook.agent.gates`); `inbox` holds
+    background children's notifications (`agentbook.agent.inbox`)."""
+    talk = _Conversation(name, model, ctx, emit, history, {t.name: t for t in tools}, inbox)
     request = functools.partial(Request, system, tools=tuple(schema(t) for t in tools),
                                 max_tokens=max_tokens, cache_system=cache_system)  # fmt: skip
     policy, response = retry or RetryPolicy(), None
@@ -107,6 +110,8 @@ async def run_agent(
     try:
         while True:
             match step:
+                case FinalAnswer() if await talk.notified():  # a child ended: a new turn
+                    response = None
                 case FinalAnswer():
                     return talk.end("done")
                 case Stop(state, error):
@@ -115,19 +120,20 @@ async def run_agent(
                     await talk.run_tools(calls, done, tool_gates)
                     response = None
                 case Ask() | ContinuePaused():
-                    response = await talk.ask(request(tuple(talk.messages)), policy, request_hooks)
+                    response = await talk.ask(request, policy, request_hooks, isinstance(step, Ask))
             step = next_step(response, talk.turns, max_turns)
     except asyncio.CancelledError:
         talk.end("cancelled", "cancelled")
         raise
-    except ModelError as exc:
-        return talk.end("failed", f"model error: {exc}")
-    except Exception as exc:  # a harness failure: stop this agent, say why, leave siblings alone
-        return talk.end("failed", _harness_error(exc))
+    except Exception as exc:  # the model's, or the harness's: stop this agent, leave siblings alone
+        return talk.end("failed", _failure(exc))
 
 
-def _harness_error(exc: Exception) -> str:
-    """Why a harness failure ended an agent: the first failure of a group (a tool of several)."""
+def _failure(exc: Exception) -> str:
+    """Why a failure ended an agent: the model's error, or the first failure of a group (a tool
+    of several)."""
+    if isinstance(exc, ModelError):
+        return f"model error: {exc}"
     while isinstance(exc, ExceptionGroup):
         exc = exc.exceptions[0]
     return f"{type(exc).__name__}: {exc}"
@@ -144,8 +150,10 @@ class _Conversation:
         emit: Listener,
         history: Sequence[Message],
         tools: Mapping[str, Tool],
+        inbox: Inbox | None,
     ) -> None:
         self.name, self.model, self.ctx, self.emit, self.tools = name, model, ctx, emit, tools
+        self.inbox = inbox
         self.resumed = bool(history)
         self.messages = list(history)
         self.turns, self.usage, self.text = 0, Usage(), ""
@@ -164,10 +172,16 @@ class _Conversation:
                                cwd=str(self.ctx.root), resumed=self.resumed))  # fmt: skip
         return resume_step(pending, answered, max_turns)
 
-    async def ask(self, request: Request, retry: RetryPolicy, hooks: Sequence[RequestHook]) -> Response:
-        """The model's next response, added to the conversation."""
+    async def ask(
+        self, request: Callable[[tuple[Message, ...]], Request], retry: RetryPolicy,
+        hooks: Sequence[RequestHook], deliver: bool,
+    ) -> Response:  # fmt: skip
+        """The model's next response, added to the conversation; with `deliver`, after adding
+        the notifications that arrived (not into a paused turn, whose last message is the model's)."""
+        if deliver and self.inbox is not None:
+            self._notify(self.inbox.take())
         started = time.monotonic()
-        response = await ask(self.name, self.model, request, retry, hooks, self.emit)
+        response = await ask(self.name, self.model, request(tuple(self.messages)), retry, hooks, self.emit)
         self.turns += 1
         self.usage += response.usage
         self.messages.append(response.message)
@@ -187,6 +201,26 @@ class _Conversation:
         message = Message("user", tuple(results[i] for i in order if i in results))
         self.messages.append(message)
         self.emit(ToolResultsSent(agent=self.name, message=message))
+
+    async def notified(self) -> bool:
+        """After a final answer: wait for a child's notification while children run, add it,
+        and say whether one came (then the agent goes on)."""
+        notes = await self.inbox.wait() if self.inbox is not None else []
+        self._notify(notes)
+        return bool(notes)
+
+    def _notify(self, notes: Sequence[str]) -> None:
+        """Add `notes` to the conversation as user text: after the last user message's blocks (a
+        prompt or tool results, then it is the model's turn), else as a new user message."""
+        if not notes:
+            return
+        blocks = tuple(Text(n) for n in notes)
+        last = self.messages[-1] if self.messages else None
+        if last is not None and last.role == "user":
+            self.messages[-1] = Message("user", (*last.content, *blocks))
+        else:
+            self.messages.append(Message("user", blocks))
+        self.emit(Notified(agent=self.name, texts=tuple(notes)))
 
     def end(self, state: AgentState, error: str | None = None) -> AgentResult:
         # Redacted where it is made: it goes to the record, frames, failure logs and the board.

@@ -23,7 +23,6 @@ from collections.abc import AsyncIterator, Callable, Generator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from agentbook.agent.recovery import settle_interrupted
 from agentbook.events import AgentEnded, AgentEvent, AgentState, Listener
 from agentbook.messages import Message, Usage
 from agentbook.redact import safe_env, secret_values
@@ -34,7 +33,8 @@ from agentbook.scheduler.config import RunConfig
 from agentbook.scheduler.isolation import Isolation, WorktreeActions
 from agentbook.scheduler.records import ENDED, AgentRecord, apply
 from agentbook.scheduler.reports import RunSummary
-from agentbook.scheduler.transcripts import being_written, new_agent_id, read_transcript, transcript_path
+from agentbook.scheduler.resuming import check_resume, resume_history
+from agentbook.scheduler.transcripts import new_agent_id, transcript_path
 from agentbook.scheduler.wiring import Wiring
 from agentbook.specs import Task
 
@@ -194,9 +194,9 @@ class Run(WorktreeActions):
         Tool calls that already ran are not repeated; `prompt` adds a new user message.
         """
         record = self._record(name)
-        history = _history(self, record, max_turns, prompt)
+        history = resume_history(record, self.records, self.isolation, max_turns, prompt)
         with self._lock:  # two resumes at once start the agent once
-            _check_resume(name, record.state, max_turns, prompt)
+            check_resume(name, record.state, max_turns, prompt)
             record.state = "pending"
         self.start_all([record], max_turns or self.config.max_turns, prompt, history)
         return self
@@ -296,30 +296,6 @@ class Run(WorktreeActions):
         if record is None:
             raise KeyError(f"no agent {name!r} in run {self.name}; agents: {', '.join(self.records)}")
         return record
-
-
-def _history(run: Run, record: AgentRecord, max_turns: object, prompt: object) -> list[Message]:
-    """The conversation `record`'s agent resumes from; errors when it cannot resume."""
-    _check_resume(record.name, record.state, max_turns, prompt)
-    if being_written(record.transcript):  # resumed by another process since load_run
-        raise RuntimeError(f"agent {record.name!r} is running in another process: its transcript is locked")
-    if run.isolation is not None:
-        run.isolation.check_resumable(run.records, record)
-    if not record.transcript.is_file():  # it never started (a kill, a failure in its wiring)
-        return []
-    back = read_transcript(record.transcript)
-    return settle_interrupted(back.messages, back.started)  # in-flight calls never run twice
-
-
-def _check_resume(name: str, state: str, max_turns: object, prompt: object) -> None:
-    if prompt is not None and not isinstance(prompt, str):
-        raise TypeError(f"prompt must be a string, not {type(prompt).__name__} {prompt!r}")
-    if state not in ENDED:
-        raise RuntimeError(f"agent {name!r} is {state}; only an ended agent can be resumed")
-    if max_turns is not None and (isinstance(max_turns, bool) or not isinstance(max_turns, int)):
-        raise TypeError(f"max_turns must be a whole number, not {max_turns!r}")
-    if max_turns is not None and max_turns < 1:
-        raise ValueError(f"max_turns must be at least 1, not {max_turns}")
 
 
 def active_runs() -> list[Run]:

@@ -31,6 +31,7 @@ from agentbook.events import (
     AgentEnded,
     AgentEvent,
     AgentStarted,
+    Notified,
     ToolFinished,
     ToolStarted,
     TurnCompleted,
@@ -176,6 +177,9 @@ class TranscriptWriter:
             # One line per result as it finishes (as Claude Code does): a crash mid-turn keeps
             # the results that exist, and a resume does not run those calls again.
             self.write("user", event.at, message=Message("user", (event.result,)).to_api())
+        elif isinstance(event, Notified):  # Claude Code writes a task notification as user text
+            content = [{"type": "text", "text": text} for text in event.texts]
+            self.write("user", event.at, message={"role": "user", "content": content})
         elif isinstance(event, AgentEnded):
             self._end(event)
 
@@ -338,7 +342,11 @@ def _only_results(message: Message) -> bool:
 
 def _add_user(messages: list[Message], message: Message) -> None:
     """Append a user message, joining tool results written one per line into one message
-    in the order of the calls that asked for them."""
+    in the order of the calls that asked for them, and text that follows a user message (a
+    background child's notification) into it, as the turn loop had it."""
+    if messages and messages[-1].role == "user" and not _only_results(message):
+        messages[-1] = Message("user", (*messages[-1].content, *message.content))
+        return
     if not (messages and _only_results(message) and _only_results(messages[-1]) and len(messages) >= 2):
         messages.append(message)
         return

@@ -12,7 +12,6 @@ import asyncio
 import contextlib
 import functools
 import logging
-import re
 import traceback
 from typing import TYPE_CHECKING
 
@@ -21,18 +20,18 @@ from agentbook.agent.loop import AgentResult, run_agent
 from agentbook.events import AgentEnded, AgentEvent
 from agentbook.messages import Message, Text
 from agentbook.models import Model, get_model
-from agentbook.models.base import estimate_tokens
 from agentbook.redact import redact
 from agentbook.scheduler.asking import worktree_edits
 from agentbook.scheduler.gating import HookGate, PermissionGate, RateGateHook
 from agentbook.scheduler.ratelimit import gate_for
 from agentbook.scheduler.records import ENDED, AgentRecord
 from agentbook.scheduler.sandboxing import Sandboxing, sandbox_for, setting_of
+from agentbook.scheduler.slots import Slots
+from agentbook.scheduler.spawning import Spawner
 from agentbook.scheduler.transcripts import TranscriptWriter
 from agentbook.scheduler.warming import Warmup
 from agentbook.specs import AGENTBOOK_TOOLS, AgentSpec, Task
-from agentbook.tools import ToolContext, ToolError, tools_named
-from agentbook.tools.agent import GENERAL_PURPOSE, AgentTool, SubagentRequest
+from agentbook.tools import ToolContext, tools_named
 from agentbook.tools.base import Tool
 from agentbook.worktrees import Worktree
 
@@ -63,7 +62,8 @@ class Wiring:
         self._models: dict[str | None, Model] = {}
         self._writers: dict[str, TranscriptWriter] = {}
         self._warmups: dict[str, Warmup] = {}
-        self._slots = asyncio.Semaphore(self.config.concurrency) if self.config.concurrency else None
+        self.slots = Slots(self.config.concurrency)
+        self._spawner = Spawner(self)
 
     def spec(self, task: Task) -> AgentSpec | None:
         return self.config.agents.get(task.agent) if task.agent else None
@@ -95,7 +95,7 @@ class Wiring:
         parent's slot); nothing it raises reaches a sibling or its parent.  `None` when it ended
         without a result: cancelled, or failed in the wiring or the harness (its record says why)."""
         try:
-            async with (self._slots if slot else None) or contextlib.nullcontext():
+            async with self.slots.hold(record.name) if slot else contextlib.nullcontext():
                 return await self.run_one(record, prompt, history, max_turns)
         except asyncio.CancelledError:
             if record.state == "pending":  # cancelled before it started: no loop to say so
@@ -127,9 +127,7 @@ class Wiring:
         if spec and spec.max_turns and not history:
             max_turns = min(max_turns, spec.max_turns)
         writer = self._writer(record)
-        warmup = self._warmups.setdefault(model.name, Warmup()) if self.config.warm_cache else None
-        rate_gate = RateGateHook(gate_for(model.name, self.config.rate_limits), self.config.max_tokens)
-        request_hooks: list[RequestHook] = [rate_gate] if warmup is None else [warmup, rate_gate]
+        warmup, request_hooks = self._request_hooks(model)
 
         await self.run.hooks.started(record.name)
         result: AgentResult | None = None
@@ -149,8 +147,10 @@ class Wiring:
                 request_hooks=request_hooks,
                 tool_gates=self._tool_gates(record, spec, isolated=branch is not None, sandboxing=sandboxing),
                 cache_system=self.config.warm_cache or self.config.shared_context is not None,
+                inbox=self._spawner.inbox(record),  # after tools=, which made it
             )
         finally:
+            self._spawner.ended(record)
             writer.close()
             if warmup is not None:
                 warmup.release_if(record.name)  # a leader cancelled or crashed mid-request says nothing
@@ -164,6 +164,12 @@ class Wiring:
             if tree is not None:  # a borrowed worktree stays kept, as its owner left it
                 await asyncio.to_thread(self._finish, owner, tree, result.state == "done" and owner is record)
         return result
+
+    def _request_hooks(self, model: Model) -> tuple[Warmup | None, list[RequestHook]]:
+        """The cache warm-up (when asked for) and the rate gate, around each model request."""
+        warmup = self._warmups.setdefault(model.name, Warmup()) if self.config.warm_cache else None
+        rate_gate = RateGateHook(gate_for(model.name, self.config.rate_limits), self.config.max_tokens)
+        return warmup, [rate_gate] if warmup is None else [warmup, rate_gate]
 
     def _context(
         self, root: Path, spec: AgentSpec | None, branch: str | None
@@ -249,10 +255,7 @@ class Wiring:
         # Sub-agents at the depth limit do not get the Agent tool at all (as in Claude Code).
         chosen: list[Tool] = tools_named([n for n in names if n != "Agent"])
         if "Agent" in names and record.depth < self.config.max_depth:
-            types = {GENERAL_PURPOSE: "a general agent with every tool"} | {
-                n: s.description for n, s in self.config.agents.items()
-            }
-            chosen.append(AgentTool(lambda req, ctx: self._spawn(record, req), types))
+            chosen += self._spawner.tools(record)
         return chosen
 
     def _system(self, spec: AgentSpec | None, root: Path) -> str:
@@ -264,40 +267,6 @@ class Wiring:
         if self.config.max_result_tokens:
             system += RESULT_CAP.format(tokens=self.config.max_result_tokens)
         return system
-
-    async def _spawn(self, parent: AgentRecord, request: SubagentRequest) -> str:
-        if request.subagent_type != GENERAL_PURPOSE and request.subagent_type not in self.config.agents:
-            known = ", ".join([GENERAL_PURPOSE, *self.config.agents])
-            raise ToolError(f"unknown subagent_type {request.subagent_type!r}; available: {known}")
-        number = sum(1 for r in self.run.records.values() if r.parent == parent.name) + 1
-        slug = re.sub(r"[^\w.-]+", "-", request.description.strip().lower()).strip("-")[:40] or "agent"
-        task = Task(
-            name=f"{parent.name}/{number}-{slug}",
-            prompt=request.prompt,
-            agent=None if request.subagent_type == GENERAL_PURPOSE else request.subagent_type,
-            model=request.model,
-        )
-        record = self.run.add(task, depth=parent.depth + 1, parent=parent.name)
-        # Its own task, so `cancel(name)` can stop the sub-agent alone; cancelling the parent
-        # cancels it too, because a cancelled await cancels the task it awaits.
-        child = asyncio.get_running_loop().create_task(
-            self.drive(record, None, [], self.config.max_turns, slot=False)
-        )
-        self.run.tasks[record.name] = child
-        result = await child
-        current = asyncio.current_task()
-        if current is not None and current.cancelling():
-            # The parent was cancelled: its child took the cancellation and ended, so say it here.
-            raise asyncio.CancelledError
-        if result is None:
-            raise ToolError(f"sub-agent {record.name} ended {record.state}: {record.error}")
-        record.result_tokens = estimate_tokens(result.text)
-        if result.state != "done":
-            raise ToolError(
-                f"sub-agent {record.name} ended {result.state}: {result.error}; "
-                f"last output: {result.text[:500]}"
-            )
-        return result.text
 
 
 def first_message(prompt: str, shared_context: str | None, then: str | None) -> str | Message:

@@ -1,5 +1,7 @@
 """The `Agent` tool (Claude Code's, formerly `Task`): a model spawns a sub-agent and gets its
-final answer back as the tool result.
+final answer back as the tool result, or (`run_in_background`) its id at once and its answer
+later, as a notification (`agentbook.agent.inbox`), checked on with `TaskOutput` and stopped with
+`TaskStop` (`agentbook.tools.tasks`).
 
 The tool only validates and delegates: `spawn` (given by the scheduler, `agentbook.scheduler.wiring`)
 decides which agent type runs, on which model, under which gate and depth limit, and writes its
@@ -26,6 +28,10 @@ class SubagentRequest:
     prompt: str
     subagent_type: str
     model: str | None
+    background: bool | None = None
+    """`run_in_background`: `None` when the model did not say (the agent type's default)."""
+    resume: str | None = None
+    """The id of an ended sub-agent of the caller's to continue with `prompt`."""
 
 
 Spawn = Callable[[SubagentRequest, ToolContext], Awaitable[str]]
@@ -58,6 +64,17 @@ class AgentTool:
                 "prompt": {"type": "string", "description": "The task for the agent to perform"},
                 "subagent_type": {"type": "string", "description": "The type of agent to use"},
                 "model": {"type": "string", "description": "Optional model alias or id for this agent"},
+                "run_in_background": {
+                    "type": "boolean",
+                    "description": "Set to true to run this agent in the background. You get its id at "
+                    "once and a notification when it completes; check on it with TaskOutput, stop it "
+                    "with TaskStop.",
+                },
+                "resume": {
+                    "type": "string",
+                    "description": "Optional id of an agent you launched earlier that has ended (failed "
+                    "or stopped, say): it continues from its transcript with this prompt.",
+                },
             },
             "required": ["description", "prompt"],
             "additionalProperties": False,
@@ -70,5 +87,7 @@ class AgentTool:
             prompt=args["prompt"],
             subagent_type=args.get("subagent_type") or GENERAL_PURPOSE,
             model=args.get("model"),
+            background=args.get("run_in_background"),
+            resume=args.get("resume"),
         )
         return await self._spawn(request, ctx)

@@ -18,9 +18,12 @@ from agentbook.specs import EDIT_TOOLS, TOOL_RENAMES
 from agentbook.tools._globs import has_magic
 from agentbook.tools.permissions.bash import Segment, blind_segments, command_segments
 
-__all__ = ["DEFAULT_SUBAGENT", "PATH_TOOLS", "READ_ONLY_TOOLS", "Call", "Target"]
+__all__ = ["COORDINATION_TOOLS", "DEFAULT_SUBAGENT", "PATH_TOOLS", "READ_ONLY_TOOLS", "Call", "Target"]
 
 READ_ONLY_TOOLS = frozenset({"Read", "Glob", "Grep"})
+# Tools that start, read or stop the caller's own sub-agents and touch no file: judged as reads
+# (each child's own calls are judged by its permissions).
+COORDINATION_TOOLS = frozenset({"Agent", "TaskOutput", "TaskStop"})
 PATH_TOOLS = READ_ONLY_TOOLS | EDIT_TOOLS
 DEFAULT_SUBAGENT = "general-purpose"
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Literal, TypeAlias
 
 from agentbook.specs import EDIT_TOOLS, PermissionMode
-from agentbook.tools.permissions.call import READ_ONLY_TOOLS, Call
+from agentbook.tools.permissions.call import COORDINATION_TOOLS, READ_ONLY_TOOLS, Call
 from agentbook.tools.permissions.paths import inside, protected
 from agentbook.tools.permissions.rules import Rule
 
@@ -54,7 +54,7 @@ MODE_TABLE: Mapping[PermissionMode, Mapping[ToolKind, _Outcome]] = {
 
 def tool_kind(tool: str) -> ToolKind:
     """The row of `MODE_TABLE` a tool's calls are read in."""
-    if tool in READ_ONLY_TOOLS or tool == "Agent":
+    if tool in READ_ONLY_TOOLS or tool in COORDINATION_TOOLS:
         return "read"
     return "edit" if tool in EDIT_TOOLS else "run"
 

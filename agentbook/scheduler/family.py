@@ -1,0 +1,112 @@
+"""One agent's background sub-agents: started at once, read (`TaskOutput`), stopped (`TaskStop`),
+and each one's end posted to the parent's inbox as Claude Code's `<task-notification>`.
+
+The wiring (`agentbook.scheduler.wiring`) makes one `Family` per agent that has the `Agent` tool
+and gives its inbox to that agent's turn loop; children are ordinary records of the run (named
+`<parent>/<n>-<slug>`), under the run's gate, concurrency cap and depth limit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Coroutine
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
+from typing import Any
+
+from agentbook.agent.inbox import Inbox
+from agentbook.scheduler.records import AgentRecord
+from agentbook.tools.base import ToolError
+
+__all__ = ["Family", "launched", "notification"]
+
+# Claude Code's task statuses for an agent's states (a partial child can be resumed: "failed").
+_STATUS = {"done": "completed", "cancelled": "killed"}
+
+
+@dataclass
+class _Child:
+    record: AgentRecord
+    description: str
+    task: asyncio.Task[Any]
+
+
+class Family:
+    """The background children of one agent, by id (their `agent_id`)."""
+
+    def __init__(self, idle: Callable[[], AbstractAsyncContextManager[None]]) -> None:
+        self.inbox = Inbox(idle)
+        self._idle = idle
+        self._children: dict[str, _Child] = {}
+
+    def start(
+        self, record: AgentRecord, description: str, work: Coroutine[Any, Any, Any]
+    ) -> asyncio.Task[Any]:
+        """Run `work` (the child's agent) as a task of its own, its end posted to the inbox."""
+        task = asyncio.get_running_loop().create_task(work)
+        self._children[record.agent_id] = _Child(record, description, task)
+        self.inbox.expect()
+        task.add_done_callback(lambda _: self.inbox.post(notification(record, description)))
+        return task
+
+    def running(self) -> list[asyncio.Task[Any]]:
+        return [c.task for c in self._children.values() if not c.task.done()]
+
+    async def output(self, task_id: str, *, block: bool, timeout_s: float) -> str:
+        child = self._child(task_id)
+        if block and not child.task.done():
+            async with self._idle():
+                await asyncio.wait({child.task}, timeout=timeout_s)  # never cancels the child
+        ended = child.task.done()
+        retrieval = "success" if ended else ("timeout" if block else "not_ready")
+        status = _STATUS.get(child.record.state, "failed") if ended else "running"
+        text = child.record.text if ended else f"(still working: {child.record.turns} turns so far)"
+        if ended and status == "failed":
+            text = f"{child.record.error}\n{text}".strip()
+        return (
+            f"<retrieval_status>{retrieval}</retrieval_status>\n<task_id>{task_id}</task_id>\n"
+            f"<task_type>local_agent</task_type>\n<status>{status}</status>\n<output>{text}</output>"
+        )
+
+    async def stop(self, task_id: str) -> str:
+        child = self._child(task_id)
+        if child.task.done():
+            raise ToolError(f"agent {task_id} has ended already ({child.record.state})")
+        child.task.cancel()
+        await asyncio.wait({child.task})
+        return f"Stopped agent {task_id} ({child.description}): {child.record.state}"
+
+    def stop_all(self) -> None:
+        """Cancel every child still running (their parent ended)."""
+        for task in self.running():
+            task.cancel()
+
+    def record(self, task_id: str) -> AgentRecord:
+        return self._child(task_id).record
+
+    def _child(self, task_id: str) -> _Child:
+        child = self._children.get(task_id)
+        if child is None:
+            known = ", ".join(f"{i} ({c.description})" for i, c in self._children.items()) or "none"
+            raise ToolError(f"no background agent {task_id!r} of yours; yours: {known}")
+        return child
+
+
+def launched(record: AgentRecord) -> str:
+    """What the `Agent` call of a background child returns at once."""
+    return (
+        f"Async agent launched successfully.\nagentId: {record.agent_id} (use it with TaskOutput to "
+        "check on it, TaskStop to stop it, or Agent's resume to continue it once it has ended)\n"
+        "You will be notified when it completes: do not wait for it unless you have nothing else to do."
+    )
+
+
+def notification(record: AgentRecord, description: str) -> str:
+    """Claude Code's `<task-notification>` for `record`'s end."""
+    status = _STATUS.get(record.state, "failed")
+    summary = {"completed": "completed", "killed": "was stopped"}.get(status, f"failed: {record.error}")
+    return (
+        f"<task-notification>\n<task-id>{record.agent_id}</task-id>\n<status>{status}</status>\n"
+        f'<summary>Agent "{description}" {summary}</summary>\n<result>{record.text}</result>\n'
+        "</task-notification>"
+    )
