@@ -381,20 +381,30 @@ def test_blocked_call_ids_do_not_leak_between_agents(tmp_path: Path) -> None:
     assert [p["tool_input"]["pattern"] for p in payloads] == ["*"]  # only the free agent's call ran
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="OPEN: load_run drops the settings' command hooks (it has no settings=), "
-    "as it drops in-process hooks: a resumed agent runs without its PreToolUse guard",
-)
 def test_settings_hooks_survive_load_run(tmp_path: Path) -> None:
     path = write(
         tmp_path / "s.json",
         {"permissions": {"deny": ["Write(x*)"]}, "hooks": {"PreToolUse": [{"hooks": [hook("exit 2")]}]}},
     )
     _run, _model = one_run(tmp_path, path, ["ok"])
-    loaded = load_run(tmp_path / "run", model=ScriptedModel([]), interactive=False)
+    model = ScriptedModel([ToolUse("g1", "Glob", {"pattern": "*"}), "after the guard"])
+    loaded = load_run(tmp_path / "run", model=model, interactive=False)
     assert [str(r) for r in loaded.config.permissions.deny] == ["Write(x*)"]  # the rules are kept
-    assert loaded.config.hooks.pre_tool, "the PreToolUse guard is gone"
+    assert len(loaded.config.hooks.pre_tool) == 1  # read again, not doubled
+    loaded.resume("a", prompt="look").wait(timeout=30)
+    result = model.requests[1].messages[-1].content[0]
+    assert getattr(result, "is_error", False), result  # the resumed agent's call was blocked
+    assert loaded.records["a"].denials == 1
+
+
+def test_load_run_names_a_settings_file_that_is_gone_and_goes_on_without_when_asked(tmp_path: Path) -> None:
+    path = write(tmp_path / "s.json", {"hooks": {"PreToolUse": [{"hooks": [hook("exit 2")]}]}})
+    one_run(tmp_path, path, ["ok"])
+    path.unlink()
+    with pytest.raises(FileNotFoundError, match=r"s\.json"):
+        load_run(tmp_path / "run", model=ScriptedModel([]), interactive=False)
+    loaded = load_run(tmp_path / "run", model=ScriptedModel([]), interactive=False, settings=None)
+    assert loaded.config.hooks.pre_tool == [] and loaded.config.settings is None
 
 
 def test_settings_rules_survive_load_run(tmp_path: Path) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -43,6 +44,7 @@ def test_help_lists_the_options(ip: InteractiveShell) -> None:
         "--concurrency",
         "--worktree",
         "--cwd",
+        "--settings",
         "--wait",
         "-o",
     ):
@@ -179,3 +181,22 @@ def test_plan_view_approve_button_opens_the_gate() -> None:
     assert button.description == "Approve" and not button.disabled
     button.click()
     assert plan.approved and button.disabled and button.description == "Approved"
+
+
+def test_settings_option_runs_the_settings_hooks_and_a_bad_one_is_a_usage_error(
+    ip: InteractiveShell, code: Path, tmp_path: Path
+) -> None:
+    log = tmp_path / "hook-payloads"  # one file per call: the offline model's calls run at once
+    log.mkdir()
+    settings = tmp_path / "settings.json"
+    hook = {"type": "command", "command": f"cat > \"$(mktemp -p '{log}')\""}
+    settings.write_text(json.dumps({"hooks": {"PreToolUse": [{"hooks": [hook]}]}}))
+    cell(ip, f'--model offline --cwd "{code}" --settings "{settings}" --wait -o r', "look: Summarise pkg")
+    run = ip.user_ns["r"]
+    assert run.status == {"look": "done"} and run.config.settings == str(settings)
+    payloads = [json.loads(p.read_text()) for p in log.iterdir()]
+    assert payloads and all(p["hook_event_name"] == "PreToolUse" for p in payloads)
+    before = len(all_runs())
+    with pytest.raises(UsageError, match=r"missing\.json"):
+        cell(ip, f'--model offline --cwd "{code}" --settings "{tmp_path / "missing.json"}"', "t: x")
+    assert len(all_runs()) == before

@@ -10,6 +10,7 @@ Prompts may use notebook variables as `{name}` (also `{obj.attr}` and `{d[key]}`
 
 from __future__ import annotations
 
+import functools
 import shlex
 import string
 from collections.abc import Mapping
@@ -22,6 +23,7 @@ from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments
 
 from agentbook.analysis import frames
+from agentbook.scheduler.claude_settings import apply_settings, bind_hooks
 from agentbook.scheduler.config import RunConfig
 from agentbook.scheduler.launch import start
 from agentbook.scheduler.records import ENDED
@@ -52,6 +54,7 @@ def _run_options(func: Any) -> Any:
             argument("--concurrency", type=int, help="most agents working at once"),
             argument("--worktree", action="store_true", help="each agent in its own git worktree and branch"),
             argument("--cwd", help="the folder agents work in (default: the kernel's)"),
+            argument("--settings", help="Claude Code settings: a settings.json path, or 'project'"),
             argument("--wait", action="store_true", help="block until every agent has ended"),
             argument("-o", dest="output", help="store the Run in this notebook variable"),
         ]
@@ -194,17 +197,16 @@ class AgentMagics(Magics):
             raise UsageError(f"--cwd: not a folder: {cwd}")
         try:
             agent_dir = cwd / ".claude" / "agents"
-            config = RunConfig.of(
-                model=args.model,
-                cwd=cwd,
-                concurrency=args.concurrency,
-                agents=load_agents(agent_dir) if agent_dir.is_dir() else {},
-                tools=_tools(args.tools),
-                isolation="worktree" if args.worktree else None,
-                max_turns=args.max_turns,
-            )
-            run = start(as_tasks(tasks), config)
-        except (TypeError, ValueError, AgentFileError, NotADirectoryError, RuntimeError) as exc:
+            options: dict[str, Any] = {
+                "model": args.model, "cwd": cwd, "concurrency": args.concurrency,
+                "agents": load_agents(agent_dir) if agent_dir.is_dir() else {}, "tools": _tools(args.tools),
+                "isolation": "worktree" if args.worktree else None, "max_turns": args.max_turns,
+                "permissions": None, "permission_mode": None, "hooks": None, "settings": args.settings,
+            }  # fmt: skip
+            command_hooks = apply_settings(options)
+            prepare = None if command_hooks is None else functools.partial(bind_hooks, command_hooks)
+            run = start(as_tasks(tasks), RunConfig.of(**options), prepare=prepare)
+        except (TypeError, ValueError, AgentFileError, OSError, RuntimeError) as exc:
             raise UsageError(_option_error(str(exc))) from exc
         if args.output:
             ns[args.output] = run

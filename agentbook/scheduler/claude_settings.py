@@ -11,13 +11,14 @@ from typing import Any
 from agentbook.agent.command_hooks import CommandHooks
 from agentbook.agent.hooks import Hooks
 from agentbook.events import AgentEvent, PermissionAsked
+from agentbook.scheduler.config import RunConfig
 from agentbook.scheduler.records import AgentRecord
 from agentbook.scheduler.run import Run
 from agentbook.settings import SettingsError, read_settings
 from agentbook.tools.agent import GENERAL_PURPOSE
 from agentbook.tools.permissions import Permissions
 
-__all__ = ["apply_settings", "bind_hooks"]
+__all__ = ["apply_settings", "bind_hooks", "reread_hooks"]
 
 log = logging.getLogger("agentbook")
 
@@ -56,13 +57,17 @@ def bind_hooks(hooks: CommandHooks, run: Run) -> None:
     run.on_event(asked)
 
 
-def apply_settings(options: dict[str, Any], source: str | Path | None) -> CommandHooks | None:
-    """Claude Code's settings (`settings=`: a path, or "project") merged into `options`: their
-    rules after the given ones, their `defaultMode` unless a mode or permissions were given, their
-    command hooks after the given hooks (`agentbook.agent.command_hooks`)."""
+def apply_settings(options: dict[str, Any]) -> CommandHooks | None:
+    """Claude Code's settings (`options["settings"]`: a path, or "project") merged into `options`:
+    their rules after the given ones, their `defaultMode` unless a mode or permissions were given,
+    their command hooks after the given hooks (`agentbook.agent.command_hooks`); the source kept
+    as an absolute path, so that `load_run` finds it again (`reread_hooks`)."""
+    source = options["settings"]
     if source is None:
         return None
     cwd = Path(options["cwd"]).expanduser().resolve()
+    if source != "project":
+        options["settings"] = str(Path(source).expanduser().resolve())
     read = read_settings(source, cwd)
     given: Permissions = options["permissions"] or Permissions()
     if options["permission_mode"] is None and options["permissions"] is None and read.default_mode:
@@ -77,9 +82,23 @@ def apply_settings(options: dict[str, Any], source: str | Path | None) -> Comman
     if read.ignored:
         log.info("settings: hook events agentbook does not run yet: %s", ", ".join(read.ignored))
     command_hooks = CommandHooks(read, cwd)
-    mine, theirs = options["hooks"] or Hooks(), command_hooks.hooks()
-    options["hooks"] = Hooks(
+    options["hooks"] = _joined(options["hooks"] or Hooks(), command_hooks.hooks())
+    return command_hooks
+
+
+def reread_hooks(config: RunConfig) -> tuple[RunConfig, CommandHooks | None]:
+    """For `load_run`: the command hooks of the settings the run read (`config.settings`), read
+    again and joined to `config.hooks` (their rules are in `config.permissions` already).
+    `SettingsError` or `FileNotFoundError` naming the file when it cannot be read: a resumed
+    agent must not run without the guard it had (`load_run(..., settings=None)` to go on without)."""
+    if config.settings is None:
+        return config, None
+    command_hooks = CommandHooks(read_settings(config.settings, config.cwd), config.cwd)
+    return RunConfig.of(config, hooks=_joined(config.hooks, command_hooks.hooks())), command_hooks
+
+
+def _joined(mine: Hooks, theirs: Hooks) -> Hooks:
+    return Hooks(
         pre_tool=[*mine.pre_tool, *theirs.pre_tool], post_tool=[*mine.post_tool, *theirs.post_tool],
         on_start=[*mine.on_start, *theirs.on_start], on_end=[*mine.on_end, *theirs.on_end],
     )  # fmt: skip
-    return command_hooks

@@ -102,6 +102,10 @@ class RunConfig:
     """Whether sandboxed commands reach the network (`"on"`) or have none (`"off"`)."""
     hidden_paths: tuple[str, ...] = ()
     """Paths (`~` allowed) hidden in the sandbox on top of its list of secrets (`~/.ssh` ...)."""
+    settings: str | None = None
+    """The Claude Code settings the run read (`run_parallel(settings=...)`: a file's absolute path,
+    or `"project"`); their rules are in `permissions`, their command hooks in `hooks`, and
+    `load_run` reads their hooks again from here."""
 
     def __post_init__(self) -> None:
         _check_types(self)
@@ -159,6 +163,7 @@ class RunConfig:
             "base": self.base, "shared_context": self.shared_context, "warm_cache": self.warm_cache,
             "max_result_tokens": self.max_result_tokens, "name": self.name,
             "sandbox": self.sandbox, "network": self.network, "hidden_paths": list(self.hidden_paths),
+            "settings": self.settings,
         }  # fmt: skip
 
     @classmethod
@@ -183,7 +188,7 @@ OPTION_NAMES: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(RunConf
 # Options whose None is a choice, not "unset" (every other None takes the default).
 _NONE_MEANS_NONE = frozenset({"model", "concurrency", "tools", "interactive", "rate_limits", "system",
                               "isolation", "shared_context", "max_result_tokens", "name", "run_dir",
-                              "permission_mode"})  # fmt: skip
+                              "permission_mode", "settings"})  # fmt: skip
 
 
 def _tool_names(tools: Sequence[str]) -> tuple[str, ...]:
@@ -234,6 +239,8 @@ def _check_types(config: RunConfig) -> None:
         value = getattr(config, option)
         if not isinstance(value, bool) and not (option == "interactive" and value is None):
             raise TypeError(f"{option} must be True or False, not {value!r}")
+    if config.settings is not None and not isinstance(config.settings, str):
+        raise TypeError(f"settings must be a path or 'project', not {config.settings!r}")
     for option in ("system", "shared_context"):
         value = getattr(config, option)
         if value is not None and not isinstance(value, str):

@@ -84,7 +84,7 @@ def run_parallel(
     """
     options = dict(locals())
     chosen, on_event, on_end = options.pop("tasks"), options.pop("on_event"), options.pop("on_end")
-    command_hooks = apply_settings(options, options.pop("settings"))
+    command_hooks = apply_settings(options)
     prepare = None if command_hooks is None else functools.partial(bind_hooks, command_hooks)
     return start(chosen, RunConfig.of(**options), on_event=on_event, on_end=on_end, prepare=prepare)
 

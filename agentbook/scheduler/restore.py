@@ -18,6 +18,7 @@ from agentbook.agent.hooks import Hooks
 from agentbook.events import utcnow
 from agentbook.models import Model
 from agentbook.scheduler import manifest, observers
+from agentbook.scheduler.claude_settings import bind_hooks, reread_hooks
 from agentbook.scheduler.config import RunConfig
 from agentbook.scheduler.records import AgentRecord, ApiCall
 from agentbook.scheduler.run import Run
@@ -40,7 +41,8 @@ def load_run(
     state, results, usage, calls, folder, worktree and branch.
 
     What `run.json` cannot hold is given again: `model` (else the model it names), `permissions`
-    (else its rules and mode as written), `hooks`; other `RunConfig` options may be overridden.
+    (else its rules and mode as written), `hooks` (the command hooks of the Claude Code settings
+    it read are read again from their file); other `RunConfig` options may be overridden.
     An agent whose transcript has no end record (the process died under it) is `failed` with
     that reason; any ended agent can be resumed, in its own worktree.  See the module docstring
     for damaged folders; a folder with neither a manifest nor transcripts is `FileNotFoundError`.
@@ -61,8 +63,11 @@ def load_run(
         k: v for k, v in {"model": model, "permissions": permissions, "hooks": hooks}.items() if v is not None
     }
     config = RunConfig.of(config, interactive=interactive, **given, **options)
+    config, command_hooks = reread_hooks(config)
     interactive_now = observers.in_kernel() if config.interactive is None else config.interactive
     run = Run(config, run_dir=folder, session_id=found.session_id, interactive=interactive_now)
+    if command_hooks is not None:
+        bind_hooks(command_hooks, run)
     for record in records:
         _restore(record)
         run.records[record.name] = record
