@@ -35,7 +35,8 @@ from agentbook.scheduler.launch import run_parallel
 from agentbook.scheduler.ratelimit import reset_gates
 from agentbook.scheduler.restore import load_run
 from agentbook.scheduler.run import Run
-from agentbook.scheduler.transcripts import being_written, read_transcript
+from agentbook.scheduler.transcript_locks import being_written
+from agentbook.scheduler.transcripts import read_transcript
 from agentbook.specs import AgentSpec
 from agentbook.tools.permissions import Permissions
 
@@ -122,11 +123,6 @@ def branches(repo: Path) -> list[str]:
 # ==== transcript locks: "running" in another process
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="OPEN: read_transcript keeps the previous end record of a resumed agent, so load_run "
-    "in another process reads a running resume as its earlier end (done), never 'running'",
-)
 def test_load_run_while_another_handle_resumes_an_agent_says_running(repo: Path, tmp_path: Path) -> None:
     worktree_run(repo, tmp_path, {"u": "unit"}, [write("a.txt", "1"), "ok"])
     gate = threading.Event()
@@ -171,11 +167,6 @@ def run_then_kill(script: str, tmp_path: Path) -> Path:
     return run_dir
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="OPEN: a resume killed mid-way (no new end record) loads as its earlier end, 'done' with "
-    "the old answer, not as failed/interrupted: read_transcript keeps the end before the last start",
-)
 def test_a_resume_killed_mid_way_loads_as_interrupted(tmp_path: Path) -> None:
     run_dir = run_then_kill(KILLED_RESUME, tmp_path)
     record = load_run(run_dir, model=ScriptedModel([]), interactive=False).records["a"]
@@ -200,11 +191,6 @@ def test_a_process_killed_holding_the_lock_releases_it_and_the_agent_resumes(tmp
     assert (again.state, again.text) == ("done", "after the kill")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="OPEN: Run.resume checks being_written, but the lock is taken only at the agent's first "
-    "transcript line (after its worktree is opened): a second handle resuming at once is not refused",
-)
 def test_two_handles_resuming_one_agent_at_once_the_second_is_refused(repo: Path, tmp_path: Path) -> None:
     worktree_run(repo, tmp_path, {"u": "unit"}, [write("a.txt", "1"), RuntimeError("boom")])
     gate = threading.Event()
@@ -221,12 +207,6 @@ def test_two_handles_resuming_one_agent_at_once_the_second_is_refused(repo: Path
         settle(first, second)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="OPEN: Wiring._end writes the end record through the same locked transcript; when that "
-    "raises (locked by another process, read-only folder) the exception escapes Wiring.drive: "
-    "'Task exception was never retrieved', and on_end never hears of the agent",
-)
 def test_an_end_record_that_cannot_be_written_stays_inside_the_agent(tmp_path: Path) -> None:
     run = run_parallel(
         {"a": "one"}, model=ScriptedModel(["first"]), run_dir=tmp_path / "run", interactive=False
@@ -300,11 +280,6 @@ def test_load_run_of_a_read_only_run_folder_works(tmp_path: Path) -> None:
 # ==== branch_part
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="OPEN: branch_part keeps every valid name as it is, and the hashed spelling of another "
-    "name is itself a valid name: task 'é' and a task named branch_part('é') share one branch",
-)
 def test_a_plain_name_equal_to_another_agents_hashed_name_gets_its_own_branch(
     repo: Path, tmp_path: Path
 ) -> None:
@@ -356,11 +331,6 @@ def test_a_count_of_the_wrong_type_is_named_with_the_file_and_the_agent(repo: Pa
     assert loaded.isolation is not None  # the config came from the main transcript
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="OPEN: one agent's bad count discards the whole manifest: every agent loses its branch, "
-    "commit and worktree (rebuilt from transcripts), and merge() then merges nothing, silently",
-)
 def test_one_bad_count_keeps_the_other_agents_branches_and_merge_merges_them(
     repo: Path, tmp_path: Path
 ) -> None:
@@ -378,11 +348,6 @@ def test_one_bad_count_keeps_the_other_agents_branches_and_merge_merges_them(
     assert len(loaded.merge("combined").merged) == 2
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="OPEN: a run.json lost is rebuilt from the transcripts without branches or commits: "
-    "merge() merges nothing and publish() publishes nothing, though the branches exist",
-)
 def test_a_lost_run_json_still_merges_the_agents_branches(repo: Path, tmp_path: Path) -> None:
     worktree_run(repo, tmp_path, {"u": "one"}, [write("a.txt", "1"), "ok"])
     (tmp_path / "run" / "run.json").unlink()
@@ -390,11 +355,6 @@ def test_a_lost_run_json_still_merges_the_agents_branches(repo: Path, tmp_path: 
     assert report.merged == ["agentbook/run/u"], report
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="OPEN: manifest._record accepts any int for every count (True for denials, 7 for "
-    "last_tool, negatives): they reach run.df as they are",
-)
 @pytest.mark.parametrize(
     "counts",
     [{"denials": True}, {"last_tool": 7}, {"files_changed": -4}],
@@ -428,11 +388,6 @@ def test_a_manifest_and_main_transcript_from_before_counts_and_config_load(tmp_p
     assert (loaded.status, loaded.records["a"].task.prompt) == ({"a": "done"}, "one")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="OPEN: every process saves the whole run.json from its own records: a handle that resumed "
-    "agent b overwrites what another handle's resume of agent a wrote (commit, denials, diff stats)",
-)
 def test_two_handles_resuming_different_agents_keep_each_others_records(repo: Path, tmp_path: Path) -> None:
     worktree_run(
         repo,
@@ -455,20 +410,19 @@ def test_two_handles_resuming_different_agents_keep_each_others_records(repo: Pa
 # ==== the base and the config in the main transcript
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="OPEN: the base is stored resolved, and Run() resolves it again in Worktrees: when that "
-    "commit is gone (the repository re-created, history rewritten) load_run raises ValueError and "
-    "nothing of the run can be read",
-)
 def test_a_run_whose_base_commit_is_gone_still_loads(
     repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     worktree_run(repo, tmp_path, {"u": "unit"}, [write("a.txt", "1"), "ok"])
     shutil.rmtree(repo)
     new_repo(repo, monkeypatch, {"other.py": "x\n"})  # the same folder, another history
-    loaded = load(tmp_path)
+    with pytest.warns(UserWarning, match="its worktrees cannot be used"):
+        loaded = load_run(tmp_path / "run", model=ScriptedModel([]), interactive=False)
     assert (loaded.status, loaded.results) == ({"u": "done"}, {"u": "ok"})
+    with pytest.raises(RuntimeError, match="worktrees cannot be used now"):
+        loaded.resume("u")
+    with pytest.raises(RuntimeError, match="used no worktrees"):
+        loaded.merge("main")
 
 
 def test_secrets_never_reach_the_main_transcript_or_the_manifest(
@@ -507,11 +461,6 @@ def test_a_run_folder_copied_elsewhere_loads_and_resumes_into_the_copy(tmp_path:
     assert load_run(copy, model=ScriptedModel([]), interactive=False).records["a"].text == "again"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="OPEN: rebuilt from transcripts, a sub-agent has no parent (nor its agent definition): "
-    "resumed, it gets a new worktree of its own from the base instead of its failed parent's",
-)
 def test_a_sub_agent_of_a_lost_run_json_resumes_in_its_parents_worktree(repo: Path, tmp_path: Path) -> None:
     spawn = ToolUse("s1", "Agent", {"description": "child", "prompt": "write", "subagent_type": "w"})
     run = worktree_run(
@@ -536,11 +485,6 @@ def test_a_sub_agent_of_a_lost_run_json_resumes_in_its_parents_worktree(repo: Pa
 # ==== worktrees under a running agent
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="OPEN: cleanup() of a handle removes the worktree of an agent another handle (process) "
-    "is running in: its transcript is locked, yet its folder goes and its finish fails",
-)
 def test_cleanup_keeps_the_worktree_of_an_agent_running_in_another_process(
     repo: Path, tmp_path: Path
 ) -> None:
@@ -562,12 +506,6 @@ def test_cleanup_keeps_the_worktree_of_an_agent_running_in_another_process(
     assert first.records["u"].state == "done", first.records["u"].error
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="OPEN: a worktree removed under a running agent is made again by its Write as a plain "
-    "folder inside the user's checkout; finish then runs `git add --all` there, staging the "
-    "user's untracked files in the user's own index (it checks HEAD only after adding)",
-)
 def test_finishing_a_folder_that_is_no_longer_a_worktree_never_touches_the_users_index(
     repo: Path, tmp_path: Path
 ) -> None:
@@ -595,12 +533,6 @@ def test_finishing_a_folder_that_is_no_longer_a_worktree_never_touches_the_users
     assert git(repo, "status", "--porcelain") == "?? notes.txt"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="OPEN: a sub-agent resumed in its failed parent's worktree, and the parent resumed at the "
-    "same time: the parent ends done and removes the folder under the child, whose work is lost "
-    "(it fails with a git error); resume should refuse, or the folder stay until the child ends",
-)
 def test_resuming_a_parent_and_its_borrowing_child_at_once_loses_no_work(repo: Path, tmp_path: Path) -> None:
     spawn = ToolUse("s1", "Agent", {"description": "child", "prompt": "write", "subagent_type": "w"})
     run = worktree_run(
@@ -628,8 +560,10 @@ def test_resuming_a_parent_and_its_borrowing_child_at_once_loses_no_work(repo: P
             return model.reply(request, (Text("parent done"),))
         return model.reply(request, (Text("child done") if wrote(request) else write("d.txt", "d", "w9"),))
 
+    refused = threading.Event()
+
     def ready(request: Request) -> bool:  # the child writes once the parent has ended and finished
-        return not is_child(request) or wrote(request) or not (folder / ".git").exists()
+        return refused.is_set() or not is_child(request) or wrote(request) or not (folder / ".git").exists()
 
     model = PacedModel([step, step, step], ready)
     run = load_run(tmp_path / "run", model=model, interactive=False)  # a new process resumes both
@@ -639,7 +573,10 @@ def test_resuming_a_parent_and_its_borrowing_child_at_once_loses_no_work(repo: P
         run.resume("t", prompt="finish too")
     except RuntimeError as exc:  # refused while a sub-agent works in its worktree: fine
         assert "t/" in str(exc)
+        refused.set()
         run.wait(timeout=10)
+        assert run.records[child].state == "done", run.records[child].error
+        assert parent.branch and git(repo, "show", f"{parent.branch}:d.txt") == "d"
         return
     run.wait(timeout=10)
     assert run.status == {"t": "done", child: "done"}, {n: r.error for n, r in run.records.items()}
@@ -649,12 +586,6 @@ def test_resuming_a_parent_and_its_borrowing_child_at_once_loses_no_work(repo: P
 # ==== runs from a subfolder
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="OPEN: a worktree run whose cwd is a folder git ignores: the agent's files there are "
-    "never committed (add --all skips them), so its worktree and branch are removed and its work "
-    "is lost while it reads done; refuse such a cwd up front, or add the subfolder with -f",
-)
 def test_a_worktree_run_from_an_ignored_subfolder_keeps_the_agents_work(repo: Path, tmp_path: Path) -> None:
     (repo / ".gitignore").write_text("build/\n")
     git(repo, "add", ".gitignore")

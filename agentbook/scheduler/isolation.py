@@ -12,13 +12,17 @@ import contextlib
 import hashlib
 import os
 import re
+import warnings
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 from agentbook.scheduler.records import ENDED, AgentRecord
+from agentbook.scheduler.transcript_locks import being_written
 from agentbook.worktrees import MergeReport, Worktree, Worktrees, check_name
 
-__all__ = ["Isolation", "WorktreeActions", "branch_part"]
+__all__ = ["Isolation", "WorktreeActions", "branch_part", "open_isolation"]
+
+_HASHED = re.compile(r"-[0-9a-f]{8}$")
 
 
 def branch_part(name: str) -> str:
@@ -27,13 +31,28 @@ def branch_part(name: str) -> str:
     A name git and the file system take as it is (most task names) stays as it is.  Others
     (sub-agents' names hold '/', task names may hold any letter, a sub-agent's name may pass 100
     characters) are spelled with ASCII letters, digits, '_' and '-', cut, and given 8 hex digits of
-    their SHA-1, so that "é" and "ü", or "t/1-a" and "t-1-a", never share a branch.
+    their SHA-1, so that "é" and "ü", or "t/1-a" and "t-1-a", never share a branch; so are valid
+    names that end as such a spelling does ("-" and 8 hex digits), so none is taken for another.
     """
-    with contextlib.suppress(ValueError):
-        return check_name("task", name)
+    if not _HASHED.search(name):  # a kept name never looks like a hashed one
+        with contextlib.suppress(ValueError):
+            return check_name("task", name)
     spelled = re.sub(r"[^A-Za-z0-9_-]+", "-", name).lstrip("-_")[:90]
     digest = hashlib.sha1(name.encode("utf-8")).hexdigest()[:8]
     return f"{spelled}-{digest}" if spelled else f"agent-{digest}"
+
+
+def open_isolation(repo: Path, run: str, base: str, restored: bool) -> Isolation | None:
+    """The run's `Isolation`; `ValueError` when `repo` or `base` does not make one, unless the
+    run is `restored` (`load_run`): then a warning, and `None` (the run loads, its worktree agents
+    cannot resume, and merge, publish and cleanup refuse)."""
+    try:
+        return Isolation(repo, run, base)
+    except ValueError as exc:
+        if not restored:
+            raise
+        warnings.warn(f"run {run}: its worktrees cannot be used ({exc}); it loads without them", stacklevel=3)
+        return None
 
 
 class Isolation:
@@ -73,16 +92,53 @@ class Isolation:
             record = parent
         return record
 
-    def check_resumable(self, records: Mapping[str, AgentRecord], record: AgentRecord) -> None:
-        """`RuntimeError` when `record` worked in an ended ancestor's worktree that is gone: the
-        ancestor was done, so its work was committed and the folder removed."""
+    def recover(self, records: Mapping[str, AgentRecord]) -> None:
+        """What a lost `run.json` (or an unreadable entry of it) knew of top-level agents' worktrees,
+        read from git: the branch of each (if it exists), its commit, kept folder and working
+        folder; sub-agents work in their parent's folder again."""
+        for record in sorted(records.values(), key=lambda r: r.depth):
+            parent = records.get(record.parent or "")
+            if parent is not None and record.root is None:
+                record.root = parent.root
+            if parent is not None or record.branch is not None:
+                continue
+            task = branch_part(record.name)
+            tip = self.worktrees.tip(self.worktrees.branch(task))
+            if tip is None:
+                continue
+            path = self.worktrees.root / self.worktrees.run / task
+            record.branch, record.commit = (
+                self.worktrees.branch(task),
+                (tip if tip != self.worktrees.base else None),
+            )
+            record.worktree = path if path.is_dir() else None
+            record.root = record.root or path / self.subdir
+
+    def check_resumable(
+        self, records: Mapping[str, AgentRecord], record: AgentRecord, *, by_parent: bool = False
+    ) -> None:
+        """`RuntimeError` when `record` worked in an ended ancestor's worktree that is gone (the
+        ancestor was done: its work was committed and the folder removed), or when another agent
+        works in that worktree now (unless `by_parent`: a coordinator resuming its child in its
+        own live worktree, which it commits after its children end)."""
         owner = self.owner(records, record)
-        gone = owner is not None and owner.root is not None and not owner.root.is_dir()
-        if owner is not None and owner is not record and owner.state in ENDED and gone:
+        if owner is None:
+            return
+        gone = owner.root is not None and not owner.root.is_dir()
+        if owner is not record and owner.state in ENDED and gone:
             raise RuntimeError(
                 f"agent {record.name!r} worked in the worktree of {owner.name!r}, which was committed "
                 f"on {owner.branch} and removed when {owner.name!r} ended; resume {owner.name!r} instead"
             )
+        # One worktree, one resumed agent at a time: the first to end done would remove the
+        # folder the other works in.
+        others = (
+            [] if by_parent else [r for r in records.values() if r is not record and r.state not in ENDED]
+        )
+        busy = [r.name for r in others if self.owner(records, r) is owner]
+        if busy:
+            raise RuntimeError(f"agent {record.name!r} works in the worktree of {owner.name!r}, where "
+                               f"{', '.join(busy)} still works: resume it once they have ended")  # fmt: skip
 
     def finish(self, record: AgentRecord, tree: Worktree, ok: bool) -> None:
         """Commit what the agent left on its branch; an agent that did not finish keeps its folder."""
@@ -97,7 +153,11 @@ class Isolation:
             record.branch = None  # nothing to keep: the branch was deleted with its worktree
 
     def cleanup(self, records: Iterable[AgentRecord]) -> list[Path]:
-        removed = self.worktrees.cleanup()
+        """Remove the run's worktrees but those of agents running (in this process or another:
+        their transcripts are held open)."""
+        records = list(records)
+        running = {r.worktree for r in records if r.worktree is not None and being_written(r.transcript)}
+        removed = self.worktrees.cleanup(keep=running)
         for record in records:
             if record.worktree in removed:
                 record.worktree = None

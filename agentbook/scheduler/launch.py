@@ -141,6 +141,9 @@ def _checked_tasks(tasks: Iterable[TaskInput] | Mapping[str, TaskInput], config:
         # A folder that is not a repository, a bad base, a run name git refuses: before any folder.
         name = config.name or (config.run_dir.name if config.run_dir is not None else None)
         trees = Worktrees(config.cwd, name or "check", base=config.base)
+        if trees.ignores(config.cwd):
+            raise ValueError(f"cwd {config.cwd} is a folder git ignores: an agent's files there would "
+                             "never be committed on its branch; give a folder git tracks")  # fmt: skip
         taken = trees.branches() if name is not None else []  # a new run folder's name is new
         if taken:
             raise ValueError(

@@ -14,7 +14,10 @@ the transcripts).
 
 from __future__ import annotations
 
+import fcntl
 import json
+import os
+import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -52,23 +55,41 @@ class Manifest:
 
 
 def write(run: Run) -> None:
-    """Write `run`'s manifest atomically (a crash leaves the old one or the new one)."""
-    data = {
-        "version": VERSION,
-        "name": run.name,
-        "session_id": run.session_id,
-        "config": run.config.to_json(),
-        "agents": {
-            r.name: _entry(r, run.config.agents.get(r.task.agent or "")) for r in list(run.records.values())
-        },
+    """Write `run`'s manifest atomically (a crash leaves the old one or the new one).
+
+    Two handles (processes) may work on one run folder, each resuming other agents: under a lock
+    on the folder, the entries of agents this handle did not touch (`run.ours`) are kept as the
+    file has them, so that neither overwrites what the other wrote."""
+    agents = {
+        r.name: _entry(r, run.config.agents.get(r.task.agent or "")) for r in list(run.records.values())
     }
-    # Secret values are redacted, as in transcripts (`run.secrets` is empty until agents start:
-    # the environment's then).  The trade-off: a prompt, system prompt or shared context that
-    # holds a secret is restored by `load_run` with `[REDACTED]` in its place.
-    data = redact_data(data, run.secrets or secret_values())
-    tmp = run.run_dir / (MANIFEST + ".tmp")
-    tmp.write_text(dumps(data) + "\n", encoding="utf-8")
-    tmp.replace(run.run_dir / MANIFEST)
+    folder = os.open(run.run_dir, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        fcntl.flock(folder, fcntl.LOCK_EX)
+        theirs = _entries(run.run_dir / MANIFEST)
+        agents |= {name: entry for name, entry in theirs.items() if name not in run.ours}
+        data = {"version": VERSION, "name": run.name, "session_id": run.session_id,
+                "config": run.config.to_json(), "agents": agents}  # fmt: skip
+        # Secret values are redacted, as in transcripts (`run.secrets` is empty until agents
+        # start: the environment's then).  The trade-off: a prompt, system prompt or shared
+        # context that holds a secret is restored by `load_run` with `[REDACTED]` in its place.
+        data = redact_data(data, run.secrets or secret_values())
+        with tempfile.NamedTemporaryFile("w", encoding="utf-8", dir=run.run_dir, prefix=".run.json.",
+                                         delete=False) as tmp:  # fmt: skip
+            tmp.write(dumps(data) + "\n")
+        os.replace(tmp.name, run.run_dir / MANIFEST)
+    finally:
+        os.close(folder)  # and the lock with it
+
+
+def _entries(path: Path) -> dict[str, Any]:
+    """The agents of the manifest at `path` as written; `{}` when it is missing or unreadable."""
+    try:
+        data = json.loads(path.read_bytes().decode("utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return {}
+    agents = data.get("agents") if isinstance(data, dict) else None
+    return agents if isinstance(agents, dict) else {}
 
 
 def read(run_dir: Path) -> Manifest:
@@ -129,10 +150,8 @@ def _record(name: str, entry: dict[str, Any], run_dir: Path, session_id: str) ->
         model=data.get("model"),
     )
     counts = entry.get("counts") or {}
-    if not isinstance(counts, dict) or not all(
-        isinstance(v, int | None) or (k == "last_tool" and isinstance(v, str)) for k, v in counts.items()
-    ):
-        raise ValueError(f"counts must map names to whole numbers, not {counts!r}")
+    if not isinstance(counts, dict) or not all(_count_ok(k, v) for k, v in counts.items()):
+        raise ValueError(f"counts must map names to whole numbers (last_tool to a name), not {counts!r}")
     return AgentRecord(
         **{k: v for k, v in counts.items() if k in _COUNTS and v is not None},
         name=name,
@@ -147,6 +166,14 @@ def _record(name: str, entry: dict[str, Any], run_dir: Path, session_id: str) ->
         branch=entry.get("branch"),
         commit=entry.get("commit"),
     )
+
+
+def _count_ok(key: str, value: object) -> bool:
+    if value is None:
+        return True
+    if key == "last_tool":
+        return isinstance(value, str)
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
 
 
 def entry_spec(entry: dict[str, Any]) -> AgentSpec | None:

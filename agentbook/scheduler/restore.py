@@ -22,7 +22,8 @@ from agentbook.scheduler.claude_settings import bind_hooks, reread_hooks
 from agentbook.scheduler.config import RunConfig
 from agentbook.scheduler.records import AgentRecord, ApiCall
 from agentbook.scheduler.run import Run
-from agentbook.scheduler.transcripts import TranscriptCall, being_written, read_transcript
+from agentbook.scheduler.transcript_locks import being_written
+from agentbook.scheduler.transcripts import TranscriptCall, read_transcript
 from agentbook.tools.permissions import Permissions
 
 __all__ = ["load_run", "transcript_files"]
@@ -51,7 +52,7 @@ def load_run(
     try:
         found = manifest.read(folder)
         config = _config(found, folder, options.get("cwd"))
-        records = [manifest.record_from(n, e, folder, found.session_id) for n, e in found.agents.items()]
+        records = [_record(n, e, folder, found.session_id) for n, e in found.agents.items()]
     except (manifest.ManifestError, FileNotFoundError) as exc:
         if not transcript_files(folder):
             raise
@@ -65,13 +66,28 @@ def load_run(
     config = RunConfig.of(config, interactive=interactive, **given, **options)
     config, command_hooks = reread_hooks(config)
     interactive_now = observers.in_kernel() if config.interactive is None else config.interactive
-    run = Run(config, run_dir=folder, session_id=found.session_id, interactive=interactive_now)
+    run = Run(config, run_dir=folder, session_id=found.session_id, interactive=interactive_now, restored=True)
     if command_hooks is not None:
         bind_hooks(command_hooks, run)
+    if run.isolation is not None and config.isolation == "worktree":
+        run.isolation.recover({r.name: r for r in records})
     for record in records:
         _restore(record)
         run.records[record.name] = record
     return run
+
+
+def _record(name: str, entry: dict[str, Any], folder: Path, session_id: str) -> AgentRecord:
+    """The agent an entry of run.json describes; an entry with a bad value is named in a
+    warning and read without its counts, folder and branch (the rest of the run loads whole)."""
+    try:
+        return manifest.record_from(name, entry, folder, session_id)
+    except manifest.ManifestError as exc:
+        warnings.warn(f"{exc}; its counts, folder and branch are read again from git", stacklevel=4)
+        bare: dict[str, Any] = {
+            k: entry[k] for k in ("agent_id", "task", "depth", "parent", "model") if k in entry
+        }
+        return manifest.record_from(name, bare, folder, session_id)
 
 
 def _config(found: manifest.Manifest, folder: Path, cwd: object) -> RunConfig:
@@ -116,8 +132,11 @@ def _from_transcripts(folder: Path) -> manifest.Manifest:
         name = str(back.start.get("agent") or path.stem)
         session, cwd = back.session_id or session, back.cwd or cwd
         task = prompts.get(name, {"name": name, "prompt": "(the task's prompt was lost with run.json)"})
-        agents[name] = {"agent_id": path.stem.removeprefix("agent-"), "task": task,
+        agents[name] = {"agent_id": path.stem.removeprefix("agent-"), "task": task, "root": back.cwd or None,
                         "model": str(back.start.get("model", "")), "depth": name.count("/")}  # fmt: skip
+    for name, entry in agents.items():  # a sub-agent's parent is its name's prefix
+        parent = name.rpartition("/")[0]
+        entry["parent"] = parent if parent in agents else None
     config = started.get("config")
     if not isinstance(config, dict):  # a run from before its config was written there
         config = {"cwd": cwd if Path(cwd).is_dir() else str(folder)}
@@ -144,12 +163,12 @@ def _restore(record: AgentRecord) -> None:
     record.text = str(back.end.get("result") or (assistant[-1].text if assistant else ""))
     if record.calls:
         record.started = record.calls[0].at
-    if back.end:
+    if being_written(record.transcript):  # held: resumed elsewhere, whatever its last end said
+        record.state, record.error = "running", "running in another process (its transcript is locked)"
+    elif back.end:
         record.state = back.end.get("state", "failed")
         record.error = back.end.get("error")
         record.ended = record.calls[-1].at if record.calls else None
-    elif being_written(record.transcript):
-        record.state, record.error = "running", "running in another process (its transcript is locked)"
     else:
         record.state, record.error = (
             "failed",

@@ -9,7 +9,8 @@ from agentbook.agent.recovery import settle_interrupted
 from agentbook.messages import Message
 from agentbook.scheduler.isolation import Isolation
 from agentbook.scheduler.records import ENDED, AgentRecord
-from agentbook.scheduler.transcripts import being_written, read_transcript
+from agentbook.scheduler.transcript_locks import being_written
+from agentbook.scheduler.transcripts import read_transcript
 
 __all__ = ["check_resume", "resume_history"]
 
@@ -20,26 +21,34 @@ def resume_history(
     isolation: Isolation | None,
     max_turns: object = None,
     prompt: object = None,
+    *,
+    by_parent: bool = False,
 ) -> list[Message]:
     """The conversation `record`'s agent resumes from (tool calls in flight at a crash settled,
     so none runs twice; `[]` for an agent that never started); `RuntimeError`, `TypeError` or
-    `ValueError` saying why it cannot resume."""
-    check_resume(record.name, record.state, max_turns, prompt)
+    `ValueError` saying why it cannot resume; `by_parent`: its coordinator resumes it."""
+    check_resume(record, max_turns, prompt)
     if being_written(record.transcript):  # resumed by another process since load_run
         raise RuntimeError(f"agent {record.name!r} is running in another process: its transcript is locked")
     if isolation is not None:
-        isolation.check_resumable(records, record)
+        isolation.check_resumable(records, record, by_parent=by_parent)
+    elif record.branch is not None or record.worktree is not None:
+        raise RuntimeError(f"agent {record.name!r} worked in a worktree, and the run's worktrees "
+                           "cannot be used now (see the warning of load_run)")  # fmt: skip
     if not record.transcript.is_file():  # it never started (a kill, a failure in its wiring)
         return []
     back = read_transcript(record.transcript)
     return settle_interrupted(back.messages, back.started)
 
 
-def check_resume(name: str, state: str, max_turns: object, prompt: object) -> None:
+def check_resume(record: AgentRecord, max_turns: object, prompt: object) -> None:
     if prompt is not None and not isinstance(prompt, str):
         raise TypeError(f"prompt must be a string, not {type(prompt).__name__} {prompt!r}")
-    if state not in ENDED:
-        raise RuntimeError(f"agent {name!r} is {state}; only an ended agent can be resumed")
+    if record.state not in ENDED:
+        why = f" ({record.error})" if record.state == "running" and record.error else ""
+        raise RuntimeError(
+            f"agent {record.name!r} is {record.state}{why}; only an ended agent can be resumed"
+        )
     if max_turns is not None and (isinstance(max_turns, bool) or not isinstance(max_turns, int)):
         raise TypeError(f"max_turns must be a whole number, not {max_turns!r}")
     if max_turns is not None and max_turns < 1:

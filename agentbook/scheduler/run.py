@@ -23,23 +23,24 @@ from collections.abc import AsyncIterator, Callable, Generator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from agentbook.events import AgentEnded, AgentEvent, AgentState, Listener
-from agentbook.messages import Message, Usage
+from agentbook.events import AgentEnded, AgentEvent, Listener
+from agentbook.messages import Message
 from agentbook.redact import safe_env, secret_values
 from agentbook.scheduler import background, manifest, observers, reports, shutdown
 from agentbook.scheduler.asking import Asking, PermissionRequest
 from agentbook.scheduler.bus import EventBus
 from agentbook.scheduler.config import RunConfig
-from agentbook.scheduler.isolation import Isolation, WorktreeActions
-from agentbook.scheduler.records import ENDED, AgentRecord, apply
+from agentbook.scheduler.isolation import WorktreeActions, open_isolation
+from agentbook.scheduler.records import AgentRecord, apply
 from agentbook.scheduler.reports import RunSummary
 from agentbook.scheduler.resuming import check_resume, resume_history
 from agentbook.scheduler.transcripts import new_agent_id, transcript_path
+from agentbook.scheduler.views import RunViews
 from agentbook.scheduler.wiring import Wiring
 from agentbook.specs import Task
 
 if TYPE_CHECKING:
-    import pandas as pd
+    pass
 
 
 __all__ = ["Run", "active_runs", "all_runs"]
@@ -48,12 +49,17 @@ log = logging.getLogger("agentbook")
 _runs: weakref.WeakValueDictionary[str, Run] = weakref.WeakValueDictionary()
 
 
-class Run(WorktreeActions):
+class Run(RunViews, WorktreeActions):
     """Agents started together; see the module docstring.  Made by `run_parallel` and `load_run`."""
 
-    def __init__(self, config: RunConfig, *, run_dir: Path, session_id: str, interactive: bool) -> None:
+    def __init__(
+        self, config: RunConfig, *, run_dir: Path, session_id: str, interactive: bool, restored: bool = False
+    ) -> None:
+        """`restored` (by `load_run`): worktrees that cannot be opened any more are a warning."""
         self.name = config.name or run_dir.name
-        self.isolation = Isolation(config.cwd, self.name, config.base) if config.worktrees else None
+        self.isolation = (
+            open_isolation(config.cwd, self.name, config.base, restored) if config.worktrees else None
+        )
         if self.isolation is not None:  # the commit "HEAD" was, kept: a resume next week starts there
             config = RunConfig.of(config, base=self.isolation.worktrees.base)
         self.config = config
@@ -63,6 +69,9 @@ class Run(WorktreeActions):
         self.permissions = config.permissions
         self.hooks = config.hooks
         self.records: dict[str, AgentRecord] = {}
+        self.ours: set[str] = set()
+        """Agents this handle added or started: another handle's (process's) entries in the
+        manifest are kept for the others (`agentbook.scheduler.manifest.write`)."""
         self.asking = Asking(config.permissions, interactive, self._dispatch)
         self.secrets: tuple[str, ...] = ()
         self.env: dict[str, str] = {}
@@ -91,54 +100,7 @@ class Run(WorktreeActions):
         """Tool calls waiting for someone to approve or deny them."""
         return self.asking.pending
 
-    @property
-    def status(self) -> dict[str, AgentState]:
-        """Each agent's state."""
-        return {name: r.state for name, r in self.records.items()}
-
-    @property
-    def results(self) -> dict[str, str]:
-        """Each ended agent's final answer."""
-        return {name: r.text for name, r in self.records.items() if r.state in ENDED}
-
-    @property
-    def usage(self) -> Usage:
-        total = Usage()
-        for record in self.records.values():
-            total += record.usage
-        return total
-
-    @property
-    def df(self) -> pd.DataFrame:
-        """One row per agent (see `agentbook.analysis.frames.agents_frame`)."""
-        return observers.view("frames").agents_frame(self)  # type: ignore[no-any-return]
-
-    @property
-    def calls_df(self) -> pd.DataFrame:
-        """One row per API call (see `agentbook.analysis.frames.calls_frame`)."""
-        return observers.view("frames").calls_frame(self)  # type: ignore[no-any-return]
-
-    @property
-    def failures(self) -> pd.DataFrame:
-        """One row per failed agent: name, error, attempts, last output."""
-        return observers.view("frames").failures_frame(self)  # type: ignore[no-any-return]
-
-    def cache_report(self) -> dict[str, Any]:
-        """What prompt caching did for this run: tokens written to and read from the cache, the
-        dollars paid, and what a cold fan-out (each read paid as a write) would have paid."""
-        return reports.cache_report(self.records.values())
-
     # ---- waiting
-
-    @property
-    def summary(self) -> RunSummary:
-        """What the agents came to: counts per state, failures with their errors, denials,
-        retries, cost (what `wait` returns; `print` it)."""
-        return reports.summarize(self.name, self.records.values())
-
-    def raise_for_failures(self) -> None:
-        """Raise `RunFailed` naming every failed agent and its error, if one failed."""
-        self.summary.raise_for_failures()
 
     def wait(self, timeout: float | None = None) -> RunSummary:
         """Block until every agent has ended and return the run's `summary`; `TimeoutError`
@@ -196,7 +158,8 @@ class Run(WorktreeActions):
         record = self._record(name)
         history = resume_history(record, self.records, self.isolation, max_turns, prompt)
         with self._lock:  # two resumes at once start the agent once
-            check_resume(name, record.state, max_turns, prompt)
+            check_resume(record, max_turns, prompt)
+            self._wiring.claim(record)  # and two handles (processes): the second is refused here
             record.state = "pending"
         self.start_all([record], max_turns or self.config.max_turns, prompt, history)
         return self
@@ -228,6 +191,7 @@ class Run(WorktreeActions):
             parent=parent,
         )
         self.records[task.name] = record
+        self.ours.add(task.name)
         if save:  # run_parallel saves once for all its tasks: saving per task is quadratic
             self.save()
         return record
@@ -256,6 +220,7 @@ class Run(WorktreeActions):
                 self.env, self.secrets = safe_env(), secret_values()
             self._active += len(records)
         for record in records:
+            self.ours.add(record.name)
             record.state, record.error, record.ended = "pending", None, None
             background.call_soon(self._launch, record, prompt, list(history), max_turns)
 
@@ -286,7 +251,12 @@ class Run(WorktreeActions):
 
     def _dispatch(self, record: AgentRecord, event: AgentEvent) -> None:
         apply(record, event)
-        self._wiring.write(record, event)
+        try:
+            self._wiring.write(record, event)
+        except (OSError, RuntimeError) as exc:  # a full disk, a transcript another process took
+            log.error("run %s: agent %s: its transcript cannot be written: %s", self.name, record.name, exc)
+            if not isinstance(event, AgentEnded):
+                raise  # the agent stops (nothing it does now could be resumed); its end still goes out
         if isinstance(event, AgentEnded) and event.state == "failed":
             reports.append_failure(self.run_dir / "failures.md", reports.failure_entry(record), self.secrets)
         self._bus.publish(record, event)

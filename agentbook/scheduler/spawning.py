@@ -130,7 +130,7 @@ class Spawner:
             known = ", ".join(f"{i} ({r.name})" for i, r in mine.items()) or "none"
             raise ToolError(f"no sub-agent {request.resume!r} of yours to resume; yours: {known}")
         try:
-            history = resume_history(record, self.run.records, self.run.isolation)
+            history = resume_history(record, self.run.records, self.run.isolation, by_parent=True)
         except (RuntimeError, ValueError) as exc:
             raise ToolError(f"cannot resume {request.resume}: {exc}") from None
         record.state = "pending"

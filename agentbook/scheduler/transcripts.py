@@ -16,7 +16,6 @@ resume or `load_run` needs: the system prompt, model, final state and error.
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
 import secrets
@@ -39,13 +38,13 @@ from agentbook.events import (
 )
 from agentbook.messages import Block, Message, ToolResult, Usage
 from agentbook.redact import redact_data, secret_forms, secret_values
+from agentbook.scheduler.transcript_locks import open_locked
 
 __all__ = [
     "Transcript",
     "TranscriptCall",
     "TranscriptWriter",
     "agentbook_home",
-    "being_written",
     "dumps",
     "new_agent_id",
     "new_run_dir",
@@ -96,24 +95,10 @@ def dumps(obj: Any) -> str:
     return json.dumps(obj, separators=(",", ":"), ensure_ascii=False)
 
 
-def being_written(path: Path) -> bool:
-    """Whether a `TranscriptWriter` (in any process) holds `path` open: its agent is running."""
-    try:
-        with path.open("rb") as file:
-            fcntl.flock(file, fcntl.LOCK_SH | fcntl.LOCK_NB)
-    except BlockingIOError:
-        return True
-    except FileNotFoundError:
-        return False
-    return False
-
-
 class TranscriptWriter:
     """Subscribes to one agent's events and appends its transcript lines, flushed one by one.
 
-    While it has the file open (from its agent's first line to its end record) it holds an
-    exclusive `flock` on it, released by the kernel when the process dies: that is how another
-    process tells a running agent from one whose process died (`being_written`).
+    While it has the file open it holds its lock (`agentbook.scheduler.transcript_locks`).
     """
 
     def __init__(
@@ -229,14 +214,15 @@ class TranscriptWriter:
         self.last_uuid = line_uuid
         return line_uuid
 
+    def hold(self) -> None:
+        """Open the file now, taking its lock (`RuntimeError` if another writer holds it): a
+        resume claims its agent before it starts, so that a second one is refused at once."""
+        if self._file is None:
+            self._file = self._open()
+
     def _open(self) -> IO[str]:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        file = self.path.open("a", encoding="utf-8")
-        try:
-            fcntl.flock(file, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            file.close()
-            raise RuntimeError(f"{self.path} is being written by another process (its agent runs)") from None
+        file = open_locked(self.path)
         if file.tell() and not _ends_a_line(self.path):
             file.write("\n")  # a kill cut the last line: start ours on a line of its own
         return file
@@ -369,6 +355,7 @@ def _absorb(
     kind = record.get("type")
     if kind == "system" and record.get("subtype") == "agentbook_start":
         out.start = record.get("agentbook") or {}
+        out.end = {}  # a resume began: how the agent ended before is not how it ends now
     elif kind == "system" and record.get("subtype") == "agentbook_end":
         out.end = record.get("agentbook") or {}
     elif kind == "system" and record.get("subtype") == "agentbook_run":

@@ -76,6 +76,16 @@ class Wiring:
             self._models[key] = get_model(key if key is not None else self.config.model)
         return self._models[key]
 
+    def claim(self, record: AgentRecord) -> None:
+        """Hold `record`'s transcript from now until its agent ends (see `TranscriptWriter.hold`);
+        `RuntimeError` when another process (or handle) holds it."""
+        try:
+            self._writer(record).hold()
+        except RuntimeError:
+            raise RuntimeError(
+                f"agent {record.name!r} is running in another process: its transcript is locked"
+            ) from None
+
     def write(self, record: AgentRecord, event: AgentEvent) -> None:
         """Append `event` to `record`'s transcript (once its agent has started)."""
         writer = self._writers.get(record.name)
@@ -226,6 +236,8 @@ class Wiring:
             isolation = self.config.isolation
         root = record.root = self._parent_root(record)
         if self.run.isolation is None:
+            if isolation == "worktree":  # never in the user's checkout instead
+                raise RuntimeError(f"agent {record.name!r} needs a worktree, and the run has none")
             return root, record, None
         if isolation == "worktree":
             tree = await asyncio.to_thread(self.run.isolation.open, record)

@@ -6,6 +6,7 @@ cleans up as well as the one that made the worktrees.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from pathlib import Path
 
 from agentbook.worktrees.gitcmd import list_worktrees, out_text, run_git
@@ -14,10 +15,11 @@ from agentbook.worktrees.repo import RunRepo, empty_worktree, rmdir_if_empty
 __all__ = ["cleanup_run"]
 
 
-def cleanup_run(repo: RunRepo) -> list[Path]:
-    """Remove every worktree under `<root>/<run>/` and the run's unmoved branches; their paths."""
+def cleanup_run(repo: RunRepo, keep: Collection[Path] = ()) -> list[Path]:
+    """Remove every worktree under `<root>/<run>/` but `keep`, and the run's unmoved branches;
+    their paths."""
     run_dir = repo.root / repo.run
-    mine = [entry.path for entry in list_worktrees(repo.repo) if run_dir in entry.path.parents]
+    mine = [e.path for e in list_worktrees(repo.repo) if run_dir in e.path.parents and e.path not in keep]
     for path in mine:
         if path.is_dir():
             empty_worktree(path)  # deleting files is slow: outside the lock

@@ -44,6 +44,7 @@ def commit_message(run: str, task: str, message: str) -> str:
 
 def _commit_all(repo: RunRepo, tree: Worktree, message: str) -> tuple[str, DiffStats]:
     """Stage and commit everything; the branch tip afterwards and its diff stats against the base."""
+    _check_is_worktree(tree)
     # `--sparse` stages files the agent wrote outside the cone too, instead of refusing them.
     run_git(tree.path, "add", "--all", *(["--sparse"] if repo.sparse else []))
     stats = numstat(run_git(tree.path, "diff", "--cached", "--numstat", "-z", tree.base).out)
@@ -55,6 +56,17 @@ def _commit_all(repo: RunRepo, tree: Worktree, message: str) -> tuple[str, DiffS
     if staged:
         head = _commit_index(repo, tree.path, head, message)
     return head, stats
+
+
+def _check_is_worktree(tree: Worktree) -> None:
+    """`WorktreeError` unless `tree.path` is the top of a worktree: a folder made again after its
+    worktree was removed (an agent's Write) lies in the user's checkout, and `git add` there
+    would stage the user's own files."""
+    top = run_git(tree.path, "rev-parse", "--show-toplevel", check=False)
+    if not (tree.path / ".git").is_file() or top.status != 0 or Path(out_text(top)) != tree.path:
+        raise WorktreeError(
+            f"{tree.path} is no longer a worktree (removed while its agent worked?): nothing was committed"
+        )
 
 
 def _commit_index(repo: RunRepo, path: Path, parent: str, message: str) -> str:

@@ -7,7 +7,7 @@ all over one shared `RunRepo` (names, folders, lock, identity).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from pathlib import Path
 
 from agentbook.worktrees.cleanup import cleanup_run
@@ -66,6 +66,18 @@ class Worktrees:
     def sparse(self) -> tuple[str, ...]:
         """The directories a sparse checkout takes; empty when worktrees check out everything."""
         return self._repo.sparse
+
+    def branch(self, task: str) -> str:
+        """The branch task `task` works on in this run (`agentbook/<run>/<task>`)."""
+        return self._repo.worktree(task).branch
+
+    def tip(self, branch: str) -> str | None:
+        """The commit `branch` names; `None` when it does not exist."""
+        return self._repo.tip(branch)
+
+    def ignores(self, folder: Path) -> bool:
+        """Whether git ignores `folder`, a folder of the checkout (files there are never committed)."""
+        return self._repo.ignores(folder)
 
     def branches(self) -> list[str]:
         """The branches of this run that exist in the repository, sorted (an earlier run of the
@@ -135,8 +147,9 @@ class Worktrees:
         self._refresher.stop(worktree.path)
         return finish_worktree(self._repo, worktree, message=message, failed=failed)
 
-    def cleanup(self) -> list[Path]:
-        """Remove every remaining worktree of this run, whatever its state; return their paths.
+    def cleanup(self, keep: Collection[Path] = ()) -> list[Path]:
+        """Remove every remaining worktree of this run but those in `keep`, whatever its state;
+        return their paths.
 
         Only worktrees in `<root>/<run>/` count: one the user made elsewhere, even on a branch of
         the run, is not touched.  Uncommitted work in them is lost.  Branches of the run that
@@ -145,7 +158,7 @@ class Worktrees:
         what exists from git, not from memory.
         """
         self._refresher.stop_all()
-        return cleanup_run(self._repo)
+        return cleanup_run(self._repo, keep)
 
     def merge(self, branches: Sequence[str], into: str) -> MergeReport:
         """Merge `branches`, one by one, into branch `into` (created at the base if missing).

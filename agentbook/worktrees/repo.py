@@ -86,6 +86,14 @@ class RunRepo:
             raise ValueError(f"{name!r} is not a valid branch name")
         return name
 
+    def tip(self, branch: str) -> str | None:
+        found = run_git(self.repo, "rev-parse", "--verify", "--quiet", f"refs/heads/{branch}", check=False)
+        return out_text(found) if found.status == 0 else None
+
+    def ignores(self, folder: Path) -> bool:
+        rel = Path(os.path.realpath(folder)).relative_to(self.repo).as_posix()
+        return rel != "." and run_git(self.repo, "check-ignore", "-q", f"{rel}/", check=False).status == 0
+
     def branches(self) -> list[str]:
         """The run's branches that exist (`agentbook/<run>/...`), sorted."""
         found = run_git(
