@@ -130,8 +130,8 @@ class PermissionAnswered(_Event):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Notified(_Event):
-    """Notifications (a background sub-agent ended) added to the conversation as user text, at
-    the agent's next request; `texts` in Claude Code's `<task-notification>` shape."""
+    """Text added to the conversation for the model's next turn: a background sub-agent's end (in
+    Claude Code's `<task-notification>` shape), or the reason a stop hook keeps the agent going."""
 
     texts: tuple[str, ...]
     kind: Literal["notified"] = "notified"

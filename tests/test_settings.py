@@ -215,3 +215,68 @@ def test_cancelling_an_agent_in_a_hook_stops_the_hook_and_its_children(
         assert time.monotonic() < deadline, "the hook's child outlived the cancel"
         time.sleep(0.05)
     assert run.status == {"a": "cancelled"}
+
+
+def hook_of(command: str) -> dict[str, object]:
+    return {"hooks": [{"type": "command", "command": command}]}
+
+
+def test_a_stop_hook_that_exits_2_keeps_the_agent_going_once(tmp_path: Path) -> None:
+    # The hook blocks the first stop (stop_hook_active false) with its stderr as the reason, and
+    # lets the second one through, as a Claude Code Stop hook that checks the flag does.
+    log = tmp_path / "stops"
+    log.mkdir()
+    script = write(tmp_path / "stop.py", (
+        "import json, sys, tempfile\n"
+        "data = json.load(sys.stdin)\n"
+        f"open(tempfile.mktemp(dir={str(log)!r}), 'w').write(json.dumps(data))\n"
+        "if not data['stop_hook_active']:\n"
+        "    sys.exit(print('run the tests first', file=sys.stderr) or 2)\n"
+    ))  # fmt: skip
+    path = write(tmp_path / "s.json", {"hooks": {"Stop": [hook_of(f"python3 '{script}'")]}})
+    model = ScriptedModel(["first answer", "tests run: all pass"])
+    run = run_parallel({"a": "go"}, model=model, cwd=tmp_path, run_dir=tmp_path / "run", settings=path,
+                       interactive=False)  # fmt: skip
+    run.wait(timeout=30)
+    assert run.status == {"a": "done"} and run.results["a"] == "tests run: all pass"
+    assert "run the tests first" in model.requests[1].messages[-1].text
+    payloads = sorted((json.loads(p.read_text()) for p in log.iterdir()), key=lambda p: p["stop_hook_active"])
+    assert [p["stop_hook_active"] for p in payloads] == [False, True]
+    assert {p["hook_event_name"] for p in payloads} == {"Stop"}
+    back = read_transcript(run.records["a"].transcript)
+    assert any("run the tests first" in m.text for m in back.messages if m.role == "user")
+
+
+def test_post_tool_use_feedback_reaches_the_model_after_the_result(tmp_path: Path) -> None:
+    json_out = json.dumps(
+        {"hookSpecificOutput": {"hookEventName": "PostToolUse", "additionalContext": "lint: 2 warnings"}}
+    )
+    hooks = {"PostToolUse": [hook_of("echo 'format the file' >&2; exit 2"), hook_of(f"echo '{json_out}'")]}
+    path = write(tmp_path / "s.json", {"hooks": hooks})
+    model = ScriptedModel([ToolUse("g1", "Glob", {"pattern": "*"}), "ok"])
+    run = run_parallel({"a": "go"}, model=model, cwd=tmp_path, run_dir=tmp_path / "run", settings=path,
+                       interactive=False)  # fmt: skip
+    run.wait(timeout=30)
+    result = model.requests[1].messages[-1].content[0]
+    assert isinstance(result, ToolResult) and not result.is_error
+    assert "s.json" in result.content  # Glob's own result comes first
+    assert result.content.endswith("A hook says: format the file\nlint: 2 warnings"), result.content
+
+
+def test_in_process_hooks_give_feedback_and_keep_an_agent_going(tmp_path: Path) -> None:
+    from agentbook.agent.hooks import Hooks
+
+    seen: list[bool] = []
+
+    def keep_going(agent: str, text: str, active: bool) -> str | None:
+        seen.append(active)
+        return None if active or "checked" in text else "check your answer"
+
+    hooks = Hooks(post_tool=[lambda a, c, r: "mind the size"], before_stop=[keep_going])
+    model = ScriptedModel([ToolUse("g1", "Glob", {"pattern": "*"}), "answer", "checked answer"])
+    run = run_parallel({"a": "go"}, model=model, cwd=tmp_path, run_dir=tmp_path / "run", hooks=hooks,
+                       interactive=False)  # fmt: skip
+    run.wait(timeout=30)
+    assert run.results["a"] == "checked answer" and seen == [False, True]
+    assert "A hook says: mind the size" in str(model.requests[1].messages[-1].content[0])
+    assert model.requests[2].messages[-1].text == "check your answer"

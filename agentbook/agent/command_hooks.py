@@ -4,10 +4,10 @@ Each hook is a shell command run on the host, as Claude Code runs it (the user's
 configuration, not the agent's: no sandbox), in the project folder with `CLAUDE_PROJECT_DIR` set,
 given Claude Code's JSON on stdin: `session_id`, `transcript_path`, `cwd`, `permission_mode`,
 `hook_event_name`, and per event `tool_name`, `tool_input`, `tool_use_id` (`PreToolUse`), also
-`tool_response` (`PostToolUse`), `stop_hook_active` (`Stop`, when an agent of the run ends), or
-`agent_id`, `agent_type` and, at its end, `agent_transcript_path` (`SubagentStart`,
-`SubagentStop`, for an agent the Agent tool started), or `message` (`Notification`, when a tool
-call waits for permission).
+`tool_response` (`PostToolUse`), `stop_hook_active` (`Stop`, when an agent gives its final answer), or
+`agent_id`, `agent_type` and, at its final answer, `agent_transcript_path` and
+`stop_hook_active` (`SubagentStart`, `SubagentStop`, for an agent the Agent tool started), or
+`message` (`Notification`, when a tool call waits for permission).
 
 A `PreToolUse` hook that exits 2 blocks the call, and the model sees the hook's stderr as the
 reason; one that exits 0 may print `{"hookSpecificOutput": {"permissionDecision": "deny",
@@ -16,9 +16,13 @@ the same effect; `"ask"` denies too (a hook cannot reach a person here yet), `"a
 call to the permission rules.  No `PostToolUse` hook runs for a blocked call (one still runs for a call the
 permission rules denied: it sees the denial as an error result).  Any other exit, a timeout or a
 command that cannot start is logged and does not block, as in Claude Code.  A hook's process group
-ends with it: on a timeout, when its agent is cancelled, and whatever it left running.  What a `PostToolUse`
-or `Stop` hook says is logged only: agentbook does not yet feed it back to the model or keep an
-agent from ending.
+ends with it: on a timeout, when its agent is cancelled, and whatever it left running.
+
+A `PostToolUse` hook that exits 2 (its stderr), or prints `{"decision": "block", "reason": ...}`
+or `{"hookSpecificOutput": {"additionalContext": ...}}`, gives the model feedback after the call's
+result (the call has run).  A `Stop` (`SubagentStop`) hook that exits 2 (its stderr) or prints
+`{"decision": "block", "reason": ...}` keeps the agent going with that reason as its next user
+message, and runs again at its next final answer with `stop_hook_active: true`, as in Claude Code.
 """
 
 from __future__ import annotations
@@ -76,7 +80,7 @@ class CommandHooks:
             pre_tool=[self._pre_tool] if has.get("PreToolUse") else [],
             post_tool=[self._post_tool] if has.get("PostToolUse") else [],
             on_start=[self._started] if has.get("SubagentStart") else [],
-            on_end=[self._ended] if has.get("Stop") or has.get("SubagentStop") else [],
+            before_stop=[self._stopping] if has.get("Stop") or has.get("SubagentStop") else [],
         )
 
     def notify(self, agent: str, message: str) -> None:
@@ -104,14 +108,17 @@ class CommandHooks:
                 return denial
         return None
 
-    async def _post_tool(self, agent: str, call: ToolUse, result: ToolResult) -> None:
+    async def _post_tool(self, agent: str, call: ToolUse, result: ToolResult) -> str | None:
         if (agent, call.id) in self._blocked:
             self._blocked.discard((agent, call.id))
-            return
+            return None
         payload = {"tool_name": call.name, "tool_input": dict(call.input), "tool_use_id": call.id,
                    "tool_response": {"content": result.content, "is_error": result.is_error}}  # fmt: skip
-        for command in self._commands("PostToolUse", call.name):
-            await self._run(command, agent, "PostToolUse", payload)
+        said = [
+            await self._said(command, agent, "PostToolUse", payload)
+            for command in self._commands("PostToolUse", call.name)
+        ]
+        return "\n".join(s for s in said if s) or None
 
     async def _started(self, agent: str) -> None:
         sub = self._subagent(agent)
@@ -120,12 +127,25 @@ class CommandHooks:
             for command in self._commands("SubagentStart", sub["agent_type"]):
                 await self._run(command, agent, "SubagentStart", fields)
 
-    async def _ended(self, agent: str, result: Any) -> None:
+    async def _stopping(self, agent: str, text: str, active: bool) -> str | None:
         sub = self._subagent(agent)
         event = "Stop" if sub is None else "SubagentStop"
-        fields: dict[str, Any] = {"stop_hook_active": False, **(sub or {})}
+        fields: dict[str, Any] = {"stop_hook_active": active, **(sub or {})}
         for command in self._commands(event, None):
-            await self._run(command, agent, event, fields)
+            reason = await self._said(command, agent, event, fields)
+            if reason:
+                return reason
+        return None
+
+    async def _said(
+        self, command: HookCommand, agent: str, event: str, fields: Mapping[str, Any]
+    ) -> str | None:
+        """What a `PostToolUse` or `Stop` hook tells the model: its stderr when it exits 2, or its
+        JSON output's block reason or additional context when it exits 0; else `None`."""
+        code, out, err = await self._run(command, agent, event, fields)
+        if code == BLOCK:
+            return err.strip() or f"the {event} hook {command.command!r} blocked"
+        return _feedback(out) if code == 0 else None
 
     def _commands(self, event: str, tool: str | None) -> list[HookCommand]:
         groups = self.settings.hooks.get(event, ())
@@ -203,6 +223,20 @@ def _matches(matcher: str, tool: str) -> bool:
         return re.fullmatch(matcher, tool) is not None
     except re.error:
         return matcher == tool
+
+
+def _feedback(stdout: str) -> str | None:
+    """A block reason or additional context in a hook's JSON output (redacted)."""
+    try:
+        data = json.loads(stdout) if stdout.strip().startswith("{") else None
+    except json.JSONDecodeError:
+        return None
+    if not isinstance(data, dict):
+        return None
+    specific = data.get("hookSpecificOutput")
+    context = specific.get("additionalContext") if isinstance(specific, dict) else None
+    said = str(data.get("reason") or "") if data.get("decision") == "block" else ""
+    return redact("\n".join(s for s in (said, str(context or "")) if s)) or None
 
 
 def _denial(stdout: str) -> str | None:

@@ -67,8 +67,9 @@ class ToolGate(Protocol):
     async def before_tool(self, agent: str, call: ToolUse) -> str | None:
         """`None` lets the call go on; a string denies it, and the model sees that reason."""
 
-    async def after_tool(self, agent: str, call: ToolUse, result: ToolResult) -> None:
-        """After each call, denied ones included, with the result the model will see."""
+    async def after_tool(self, agent: str, call: ToolUse, result: ToolResult) -> str | None:
+        """After each call, denied ones included, with the result the model will see; a string
+        is feedback for the model, added to that result (the call has run: nothing is undone)."""
 
 
 async def ask(
@@ -148,7 +149,9 @@ async def run_tool(
         # The model caused this (or was refused) and can adapt: tell it, as Claude Code does.
         result = ToolResult(call.id, f"<tool_use_error>{exc}</tool_use_error>", is_error=True)
     for gate in gates if tool is not None else ():  # as the protocol says: not for a made-up tool
-        await gate.after_tool(agent, call, result)
+        feedback = await gate.after_tool(agent, call, result)
+        if feedback:
+            result = ToolResult(call.id, f"{result.content}\n\n{feedback}", result.is_error)
     emit(ToolFinished(agent=agent, call=call, result=result, elapsed_s=time.monotonic() - started))
     return result
 

@@ -2,9 +2,13 @@
 agent's start and end.  Each may be a plain function or a coroutine function.
 
 A `pre_tool` hook returns `None` to let the call go on, or a string: the call is denied and the
-model sees that string as the tool's error.  Hooks run on agentbook's background thread; an exception in
-a hook is a harness error for that agent (it ends, failed, with the hook's error), because a
-hook that cannot decide must not silently allow.
+model sees that string as the tool's error.  A `post_tool` hook may return a string too: feedback
+the model sees after the call's result.  A `before_stop(agent, final_text, active)` hook runs when
+the model gives its final answer: a string keeps the agent going, with that string as the next
+user message (`active` is true once a hook has done so before; `max_turns` still bounds it).
+Hooks run on agentbook's background thread; an exception in a hook is a harness error for that
+agent (it ends, failed, with the hook's error), because a hook that cannot decide must not
+silently allow.
 """
 
 from __future__ import annotations
@@ -16,10 +20,11 @@ from typing import Any
 
 from agentbook.messages import ToolResult, ToolUse
 
-__all__ = ["Hooks", "OnAgent", "OnAgentEnd", "PostTool", "PreTool"]
+__all__ = ["BeforeStop", "Hooks", "OnAgent", "OnAgentEnd", "PostTool", "PreTool"]
 
 PreTool = Callable[[str, ToolUse], "Awaitable[str | None] | str | None"]
-PostTool = Callable[[str, ToolUse, ToolResult], "Awaitable[None] | None"]
+PostTool = Callable[[str, ToolUse, ToolResult], "Awaitable[str | None] | str | None"]
+BeforeStop = Callable[[str, str, bool], "Awaitable[str | None] | str | None"]
 OnAgent = Callable[[str], "Awaitable[None] | None"]
 OnAgentEnd = Callable[[str, Any], "Awaitable[None] | None"]
 
@@ -27,15 +32,17 @@ OnAgentEnd = Callable[[str, Any], "Awaitable[None] | None"]
 @dataclass
 class Hooks:
     """Lists of callbacks; `pre_tool(agent, call)`, `post_tool(agent, call, result)`,
-    `on_start(agent)`, `on_end(agent, result)` (an `AgentResult`)."""
+    `on_start(agent)`, `before_stop(agent, final_text, active)`, `on_end(agent, result)` (an
+    `AgentResult`)."""
 
     pre_tool: list[PreTool] = field(default_factory=list)
     post_tool: list[PostTool] = field(default_factory=list)
     on_start: list[OnAgent] = field(default_factory=list)
     on_end: list[OnAgentEnd] = field(default_factory=list)
+    before_stop: list[BeforeStop] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        for name in ("pre_tool", "post_tool", "on_start", "on_end"):
+        for name in ("pre_tool", "post_tool", "on_start", "on_end", "before_stop"):
             hooks = getattr(self, name)
             if not isinstance(hooks, list) or not all(callable(h) for h in hooks):
                 raise TypeError(f"Hooks.{name} must be a list of functions, not {hooks!r}")
@@ -48,9 +55,18 @@ class Hooks:
                 return str(denial)
         return None
 
-    async def after_tool(self, agent: str, call: ToolUse, result: ToolResult) -> None:
-        for hook in self.post_tool:
-            await _call(hook, agent, call, result)
+    async def after_tool(self, agent: str, call: ToolUse, result: ToolResult) -> str | None:
+        """What the `post_tool` hooks have to tell the model (joined), or `None`."""
+        said = [str(s) for hook in self.post_tool if (s := await _call(hook, agent, call, result))]
+        return "\n".join(said) or None
+
+    async def stopping(self, agent: str, text: str, active: bool) -> str | None:
+        """The first reason a `before_stop` hook gives to keep the agent going, or `None`."""
+        for hook in self.before_stop:
+            reason = await _call(hook, agent, text, active)
+            if reason:
+                return str(reason)
+        return None
 
     async def started(self, agent: str) -> None:
         for hook in self.on_start:

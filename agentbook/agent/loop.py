@@ -20,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -52,9 +52,11 @@ from agentbook.redact import redact
 from agentbook.specs import DEFAULT_MAX_TURNS
 from agentbook.tools.base import Tool, ToolContext, schema
 
-__all__ = ["CONTINUE_PROMPT", "AgentResult", "run_agent"]
+__all__ = ["CONTINUE_PROMPT", "AgentResult", "StopHook", "run_agent"]
 
 CONTINUE_PROMPT = "Continue from where you stopped."
+StopHook = Callable[[str, str, bool], Awaitable[str | None]]
+"""`(agent, final_text, active)` -> a reason to keep the agent going, or `None` to let it end."""
 
 
 @dataclass
@@ -94,23 +96,23 @@ async def run_agent(
     tool_gates: Sequence[ToolGate] = (),
     cache_system: bool = False,
     inbox: Inbox | None = None,
+    before_stop: StopHook | None = None,
 ) -> AgentResult:
     """Run one agent until it ends; see the module docstring for how it can end.
 
     `prompt` is the new user message (text, or a `Message` with cache breakpoints); `None`
     continues `history` as it is.  `cache_system` marks the system prompt for prompt caching.
-    `max_turns` counts the responses of this call.  `request_hooks` run in order around every model
-    call attempt, `tool_gates` around every tool call (see `agentbook.agent.gates`); `inbox` holds
-    background children's notifications (`agentbook.agent.inbox`)."""
-    talk = _Conversation(name, model, ctx, emit, history, {t.name: t for t in tools}, inbox)
-    request = functools.partial(Request, system, tools=tuple(schema(t) for t in tools),
-                                max_tokens=max_tokens, cache_system=cache_system)  # fmt: skip
+    `max_turns` counts the responses of this call.  `request_hooks` run around every model call
+    attempt, `tool_gates` around every tool call (`agentbook.agent.gates`); `inbox`, `before_stop`:
+    `_Conversation.goes_on`."""
+    talk = _Conversation(name, model, ctx, emit, history, {t.name: t for t in tools}, inbox, before_stop)
+    request = _requests(system, tools, max_tokens, cache_system)
     policy, response = retry or RetryPolicy(), None
     step: TurnStep = talk.begin(prompt, system, max_turns)
     try:
         while True:
             match step:
-                case FinalAnswer() if await talk.notified():  # a child ended: a new turn
+                case FinalAnswer() if await talk.goes_on():
                     response = None
                 case FinalAnswer():
                     return talk.end("done")
@@ -127,6 +129,14 @@ async def run_agent(
         raise
     except Exception as exc:  # the model's, or the harness's: stop this agent, leave siblings alone
         return talk.end("failed", _failure(exc))
+
+
+def _requests(
+    system: str, tools: Sequence[Tool], max_tokens: int, cache_system: bool
+) -> Callable[[tuple[Message, ...]], Request]:
+    """The agent's request for a conversation: all but the messages are the same every turn."""
+    schemas = tuple(schema(t) for t in tools)
+    return functools.partial(Request, system, tools=schemas, max_tokens=max_tokens, cache_system=cache_system)
 
 
 def _failure(exc: Exception) -> str:
@@ -151,9 +161,10 @@ class _Conversation:
         history: Sequence[Message],
         tools: Mapping[str, Tool],
         inbox: Inbox | None,
+        before_stop: StopHook | None,
     ) -> None:
         self.name, self.model, self.ctx, self.emit, self.tools = name, model, ctx, emit, tools
-        self.inbox = inbox
+        self.inbox, self.before_stop, self.stop_active = inbox, before_stop, False
         self.resumed = bool(history)
         self.messages = list(history)
         self.turns, self.usage, self.text = 0, Usage(), ""
@@ -202,10 +213,15 @@ class _Conversation:
         self.messages.append(message)
         self.emit(ToolResultsSent(agent=self.name, message=message))
 
-    async def notified(self) -> bool:
-        """After a final answer: wait for a child's notification while children run, add it,
-        and say whether one came (then the agent goes on)."""
+    async def goes_on(self) -> bool:
+        """After a final answer: whether the agent goes on, and what it is told.  While
+        background children run it waits for the next notification (`agentbook.agent.inbox`),
+        which starts a new turn; when none can come, `before_stop` may keep it going with a
+        reason (Claude Code's `Stop` hook that blocks), `stop_active` once it has."""
         notes = await self.inbox.wait() if self.inbox is not None else []
+        if not notes and self.before_stop is not None:
+            reason = await self.before_stop(self.name, self.text, self.stop_active)
+            notes, self.stop_active = ([reason], True) if reason else ([], self.stop_active)
         self._notify(notes)
         return bool(notes)
 

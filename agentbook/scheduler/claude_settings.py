@@ -101,4 +101,5 @@ def _joined(mine: Hooks, theirs: Hooks) -> Hooks:
     return Hooks(
         pre_tool=[*mine.pre_tool, *theirs.pre_tool], post_tool=[*mine.post_tool, *theirs.post_tool],
         on_start=[*mine.on_start, *theirs.on_start], on_end=[*mine.on_end, *theirs.on_end],
+        before_stop=[*mine.before_stop, *theirs.before_stop],
     )  # fmt: skip

@@ -65,8 +65,9 @@ class HookGate:
         denial = await self.hooks.before_tool(agent, call)
         return None if denial is None else f"Blocked by a hook: {denial}"
 
-    async def after_tool(self, agent: str, call: ToolUse, result: ToolResult) -> None:
-        await self.hooks.after_tool(agent, call, result)
+    async def after_tool(self, agent: str, call: ToolUse, result: ToolResult) -> str | None:
+        feedback = await self.hooks.after_tool(agent, call, result)
+        return None if feedback is None else f"A hook says: {feedback}"
 
 
 class PermissionGate:
@@ -79,5 +80,5 @@ class PermissionGate:
     async def before_tool(self, agent: str, call: ToolUse) -> str | None:
         return await self.check(call)
 
-    async def after_tool(self, agent: str, call: ToolUse, result: ToolResult) -> None:
+    async def after_tool(self, agent: str, call: ToolUse, result: ToolResult) -> str | None:
         return None

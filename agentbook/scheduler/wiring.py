@@ -158,6 +158,7 @@ class Wiring:
                 tool_gates=self._tool_gates(record, spec, isolated=branch is not None, sandboxing=sandboxing),
                 cache_system=self.config.warm_cache or self.config.shared_context is not None,
                 inbox=self._spawner.inbox(record),  # after tools=, which made it
+                before_stop=self.run.hooks.stopping if self.run.hooks.before_stop else None,
             )
         finally:
             self._spawner.ended(record)
