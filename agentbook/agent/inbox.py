@@ -52,6 +52,13 @@ class Inbox:
         self._arrived.clear()
         return notes
 
+    async def wait_all(self) -> list[str]:
+        """Every notification still to come (waiting, idle, until no child runs)."""
+        notes: list[str] = []
+        while self._expected or self._notes:
+            notes += await self.wait()
+        return notes
+
     async def wait(self) -> list[str]:
         """At least one notification, waiting (idle) while children still run; `[]` at once when
         nothing has arrived and no child runs (nothing can come)."""

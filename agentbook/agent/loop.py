@@ -112,7 +112,7 @@ async def run_agent(
     try:
         while True:
             match step:
-                case FinalAnswer() if await talk.goes_on():
+                case FinalAnswer() if await talk.goes_on(max_turns):
                     response = None
                 case FinalAnswer():
                     return talk.end("done")
@@ -213,11 +213,16 @@ class _Conversation:
         self.messages.append(message)
         self.emit(ToolResultsSent(agent=self.name, message=message))
 
-    async def goes_on(self) -> bool:
+    async def goes_on(self, max_turns: int) -> bool:
         """After a final answer: whether the agent goes on, and what it is told.  While
         background children run it waits for the next notification (`agentbook.agent.inbox`),
         which starts a new turn; when none can come, `before_stop` may keep it going with a
-        reason (Claude Code's `Stop` hook that blocks), `stop_active` once it has."""
+        reason (Claude Code's `Stop` hook that blocks), `stop_active` once it has.  At
+        `max_turns` no turn is left: it waits for every child, so that its history (it ends
+        `partial`) holds all their notifications for a resume."""
+        if self.inbox is not None and self.turns >= max_turns and self.inbox.running:
+            self._notify(await self.inbox.wait_all())
+            return True  # the next step is the stop at max_turns
         notes = await self.inbox.wait() if self.inbox is not None else []
         if not notes and self.before_stop is not None:
             reason = await self.before_stop(self.name, self.text, self.stop_active)

@@ -231,6 +231,13 @@ class Run(RunViews, WorktreeActions):
         self.tasks[record.name] = task
         task.add_done_callback(lambda _: self._finished())
 
+    def track(self, task: asyncio.Task[Any]) -> None:
+        """Count `task` (a background sub-agent's, started while the run works) among the work
+        the run waits for."""
+        with self._lock:
+            self._active += 1
+        task.add_done_callback(lambda _: self._finished())
+
     def _finished(self) -> None:
         with self._lock:
             self._active -= 1

@@ -18,7 +18,7 @@ from agentbook.agent.inbox import Inbox
 from agentbook.messages import Message
 from agentbook.models.base import estimate_tokens
 from agentbook.scheduler.family import Family, launched
-from agentbook.scheduler.records import AgentRecord
+from agentbook.scheduler.records import ENDED, AgentRecord
 from agentbook.scheduler.resuming import resume_history
 from agentbook.specs import Task
 from agentbook.tools import ToolError
@@ -66,9 +66,23 @@ class Spawner:
             family.stop_all()
 
     def family(self, parent: AgentRecord) -> Family:
+        """`parent`'s family, made on first use: with the background children it launched
+        before a restart (its transcript says "agentId: <id>" for each), and a notification
+        for each whose end it never got."""
         if parent.name not in self.families:
-            self.families[parent.name] = Family(lambda: self.wiring.slots.idle(parent.name))
+            family = self.families[parent.name] = Family(
+                lambda: self.wiring.slots.idle(parent.name), self.run.tasks, self._settle
+            )
+            said = parent.transcript.read_text(errors="replace") if parent.transcript.is_file() else ""
+            for child in (r for r in self.run.records.values() if r.parent == parent.name):
+                if f"agentId: {child.agent_id}" in said:
+                    untold = child.state in ENDED and f"<task-id>{child.agent_id}</task-id>" not in said
+                    family.adopt(child, child.task.name.rpartition("/")[2], untold=untold)
         return self.families[parent.name]
+
+    def _settle(self, record: AgentRecord) -> None:
+        if record.state == "pending":  # cancelled before its task ever ran: say so
+            self.wiring.end(record, "cancelled", "cancelled before start")
 
     async def spawn(self, parent: AgentRecord, request: SubagentRequest) -> str:
         """Run the child `request` asks for; its answer, or (in the background) its id."""
@@ -81,18 +95,23 @@ class Spawner:
         max_turns = self.run.config.max_turns
         if background:
             work = self.wiring.drive(record, prompt, history, max_turns)  # a slot of its own
-            self.run.tasks[record.name] = self.family(parent).start(record, request.description, work)
+            task = self.run.tasks[record.name] = self.family(parent).start(record, request.description, work)
+            self.run.track(task)  # the run ends after its children, not before
             return launched(record)
-        return await self._blocking(record, prompt, history)
+        return await self._blocking(parent, record, prompt, history)
 
-    async def _blocking(self, record: AgentRecord, prompt: str | None, history: list[Message]) -> str:
+    async def _blocking(
+        self, parent: AgentRecord, record: AgentRecord, prompt: str | None, history: list[Message]
+    ) -> str:
         # Its own task, so `cancel(name)` can stop the sub-agent alone; cancelling the parent
-        # cancels it too, because a cancelled await cancels the task it awaits.
-        child = asyncio.get_running_loop().create_task(
-            self.wiring.drive(record, prompt, history, self.run.config.max_turns, slot=False)
-        )
-        self.run.tasks[record.name] = child
-        result = await child
+        # cancels it too, because a cancelled await cancels the task it awaits.  Started once
+        # the parent's slot is lent to it (the parent may be idle in a TaskOutput beside it).
+        async with self.wiring.slots.lend(parent.name, record.name):
+            child = asyncio.get_running_loop().create_task(
+                self.wiring.drive(record, prompt, history, self.run.config.max_turns, slot=False)
+            )
+            self.run.tasks[record.name] = child
+            result = await child
         current = asyncio.current_task()
         if current is not None and current.cancelling():
             # The parent was cancelled: its child took the cancellation and ended, so say it here.

@@ -109,14 +109,16 @@ class Wiring:
                 return await self.run_one(record, prompt, history, max_turns)
         except asyncio.CancelledError:
             if record.state == "pending":  # cancelled before it started: no loop to say so
-                self._end(record, "cancelled", "cancelled before start")
+                self.end(record, "cancelled", "cancelled before start")
         except Exception as exc:  # never let one agent's harness failure reach its siblings
             trace = redact("".join(traceback.format_exception(exc)), self.run.secrets or None)
             log.error("agent %s failed in the scheduler\n%s", record.name, trace)  # redacted: it quotes exc
-            self._end(record, "failed", repr(exc))
+            self.end(record, "failed", repr(exc))
         return None
 
-    def _end(self, record: AgentRecord, state: str, error: str) -> None:
+    def end(self, record: AgentRecord, state: str, error: str) -> None:
+        """End `record`'s agent as `state` from outside its loop (it failed in the wiring, or was
+        cancelled before it started)."""
         # Into the transcript too, even before the agent's first line: a failure in the wiring
         # (its worktree could not be made) is what `load_run` must read back, not the end before.
         self._writer(record)
