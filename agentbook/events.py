@@ -19,6 +19,7 @@ __all__ = [
     "AgentEvent",
     "AgentStarted",
     "AgentState",
+    "Compacted",
     "Listener",
     "ModelRetry",
     "Notified",
@@ -138,6 +139,19 @@ class Notified(_Event):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class Compacted(_Event):
+    """The agent's conversation was replaced by `summary` (Claude Code's `/compact`): `response`
+    is the model call that wrote it, `tokens_before` the conversation's input tokens then."""
+
+    response: Response
+    summary: str
+    tokens_before: int
+    tokens_after: int
+    trigger: Literal["manual", "auto"] = "manual"
+    kind: Literal["compacted"] = "compacted"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class AgentEnded(_Event):
     """The agent stopped: `state` says how, `error` why when it did not finish."""
 
@@ -158,6 +172,7 @@ AgentEvent: TypeAlias = (
     | ToolResultsSent
     | ModelRetry
     | Notified
+    | Compacted
     | PermissionAsked
     | PermissionAnswered
     | AgentEnded

@@ -51,8 +51,11 @@ def gates() -> None:
 
 
 def first_prompt(request: FakeRequest) -> str:
+    """The task's prompt: the first message's first text (a resume's prompt may follow it)."""
     content = request.json["messages"][0]["content"]
-    return content if isinstance(content, str) else content[-1].get("text", "")
+    if isinstance(content, str):
+        return content
+    return next((b["text"] for b in content if b.get("type") == "text" and "cache_control" not in b), "")
 
 
 def texts(request: FakeRequest) -> str:

@@ -178,7 +178,11 @@ class _Conversation:
             self.messages.pop()  # the partial results are re-sent together with the missing ones
         elif not pending and wants_prompt:
             added = prompt if isinstance(prompt, Message) else Message.user(prompt or CONTINUE_PROMPT)
-            self.messages.append(added)
+            last = self.messages[-1] if self.messages else None
+            if last is not None and last.role == "user":  # a compaction's summary: one user turn
+                self.messages[-1] = Message("user", (*last.content, *added.content))
+            else:
+                self.messages.append(added)
         self.emit(AgentStarted(agent=self.name, model=self.model.name, prompt=added, system=system,
                                cwd=str(self.ctx.root), resumed=self.resumed))  # fmt: skip
         return resume_step(pending, answered, max_turns)

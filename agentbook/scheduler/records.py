@@ -17,6 +17,7 @@ from agentbook.events import (
     AgentEvent,
     AgentStarted,
     AgentState,
+    Compacted,
     ModelRetry,
     PermissionAnswered,
     PermissionAsked,
@@ -110,6 +111,11 @@ def apply(record: AgentRecord, event: AgentEvent) -> None:
         record.usage = record.usage + r.usage
         record.text = r.message.text or record.text
         record.calls.append(ApiCall(record.turns, event.at, event.elapsed_s, r.model, r.id, r.request_id,
+                                    r.stop_reason, r.usage))  # fmt: skip
+    elif isinstance(event, Compacted):  # its call is paid for like a turn, but is none
+        r = event.response
+        record.usage = record.usage + r.usage
+        record.calls.append(ApiCall(len(record.calls) + 1, event.at, 0.0, r.model, r.id, r.request_id,
                                     r.stop_reason, r.usage))  # fmt: skip
     elif isinstance(event, ToolStarted):
         record.last_tool = event.call.name

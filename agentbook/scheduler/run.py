@@ -29,6 +29,7 @@ from agentbook.redact import safe_env, secret_values
 from agentbook.scheduler import background, manifest, observers, reports, shutdown
 from agentbook.scheduler.asking import Asking, PermissionRequest
 from agentbook.scheduler.bus import EventBus
+from agentbook.scheduler.compaction import Compaction, compact
 from agentbook.scheduler.config import RunConfig
 from agentbook.scheduler.isolation import WorktreeActions, open_isolation
 from agentbook.scheduler.records import AgentRecord, apply
@@ -163,6 +164,25 @@ class Run(RunViews, WorktreeActions):
             record.state = "pending"
         self.start_all([record], max_turns or self.config.max_turns, prompt, history)
         return self
+
+    def compact(self, name: str, instructions: str | None = None) -> Compaction:
+        """Replace an ended agent's conversation by a summary the model writes (Claude Code's
+        `/compact`, see `agentbook.scheduler.compaction`), so that its resume starts small;
+        `instructions` say what the summary must keep.  Blocks until it is written."""
+        record = self._record(name)
+        if background.on_background_loop():
+            raise RuntimeError("compact() waits for the model: call it from your own thread, not a callback")
+        with self._lock:
+            history = resume_history(record, self.records, self.isolation, None, instructions)
+            if not history:
+                raise ValueError(f"agent {name!r} has no conversation to compact")
+            self._wiring.claim(record)
+            before, record.state = record.state, "running"
+        try:
+            return background.submit(compact(self, record, history, instructions)).result()
+        finally:
+            record.state = before
+            self._wiring.release(record)
 
     def on_event(self, callback: Listener) -> None:
         """Call `callback(event)` for every event (on the background thread: keep it quick)."""

@@ -30,13 +30,14 @@ from agentbook.events import (
     AgentEnded,
     AgentEvent,
     AgentStarted,
+    Compacted,
     Notified,
     ToolFinished,
     ToolStarted,
     TurnCompleted,
     utcnow,
 )
-from agentbook.messages import Block, Message, ToolResult, Usage
+from agentbook.messages import Block, Message, Response, ToolResult, Usage
 from agentbook.redact import redact_data, secret_forms, secret_values
 from agentbook.scheduler.transcript_locks import open_locked
 
@@ -141,18 +142,7 @@ class TranscriptWriter:
             if event.prompt is not None:
                 self.write("user", event.at, message=_user_message(event.prompt))
         elif isinstance(event, TurnCompleted):
-            r = event.response
-            message = {
-                "id": r.id,
-                "type": "message",
-                "role": "assistant",
-                "model": r.model,
-                "content": r.message.to_api()["content"],
-                "stop_reason": r.stop_reason,
-                "stop_sequence": None,
-                "usage": r.usage.to_api(),
-            }
-            self.write("assistant", event.at, message=message, requestId=r.request_id)
+            self._response(event.at, event.response)
         elif isinstance(event, ToolStarted):
             # Before the tool runs: a resume after a crash knows the call may have run.
             self.write("system", event.at, subtype="agentbook_tool_started", level="info",
@@ -165,8 +155,27 @@ class TranscriptWriter:
         elif isinstance(event, Notified):  # Claude Code writes a task notification as user text
             content = [{"type": "text", "text": text} for text in event.texts]
             self.write("user", event.at, message={"role": "user", "content": content})
+        elif isinstance(event, Compacted):
+            self._compacted(event)
         elif isinstance(event, AgentEnded):
             self._end(event)
+
+    def _response(self, at: datetime, r: Response) -> None:
+        message = {"id": r.id, "type": "message", "role": "assistant", "model": r.model,
+                   "content": r.message.to_api()["content"], "stop_reason": r.stop_reason,
+                   "stop_sequence": None, "usage": r.usage.to_api()}  # fmt: skip
+        self.write("assistant", at, message=message, requestId=r.request_id)
+
+    def _compacted(self, event: Compacted) -> None:
+        """Claude Code's lines: the summarising call (its cost), the boundary (a new root), and the
+        summary as the user message the conversation goes on from."""
+        self._response(event.at, event.response)
+        logical, self.last_uuid = self.last_uuid, None
+        self.write("system", event.at, subtype="compact_boundary", content="Conversation compacted",
+                   isMeta=False, level="info", logicalParentUuid=logical,
+                   compactMetadata={"trigger": event.trigger, "preTokens": event.tokens_before})  # fmt: skip
+        self.write("user", event.at, isCompactSummary=True, isVisibleInTranscriptOnly=True,
+                   message={"role": "user", "content": event.summary})  # fmt: skip
 
     def _end(self, event: AgentEnded) -> None:
         self.write(
@@ -358,6 +367,8 @@ def _absorb(
         out.end = {}  # a resume began: how the agent ended before is not how it ends now
     elif kind == "system" and record.get("subtype") == "agentbook_end":
         out.end = record.get("agentbook") or {}
+    elif kind == "system" and record.get("subtype") == "compact_boundary":
+        out.messages.clear()  # the conversation goes on from the summary that follows
     elif kind == "system" and record.get("subtype") == "agentbook_run":
         out.run = record.get("agentbook") or {}
     elif kind == "system" and record.get("subtype") == "agentbook_tool_started":

@@ -86,6 +86,12 @@ class Wiring:
                 f"agent {record.name!r} is running in another process: its transcript is locked"
             ) from None
 
+    def release(self, record: AgentRecord) -> None:
+        """Let go of `record`'s transcript (after a `claim` that started no agent)."""
+        writer = self._writers.get(record.name)
+        if writer is not None:
+            writer.close()
+
     def write(self, record: AgentRecord, event: AgentEvent) -> None:
         """Append `event` to `record`'s transcript (once its agent has started)."""
         writer = self._writers.get(record.name)

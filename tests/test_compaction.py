@@ -1,0 +1,86 @@
+"""Compaction (issue 13, point 3): `run.compact(name)` replaces an ended agent's conversation by a
+model-written summary, Claude Code's way: its transcript keeps every line and gains the
+summarising call, a `compact_boundary` line and the summary; a resume goes on from the summary."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from agentbook.messages import ToolUse
+from agentbook.models import ScriptedModel
+from agentbook.scheduler.launch import run_parallel
+from agentbook.scheduler.restore import load_run
+from agentbook.scheduler.transcripts import read_transcript
+
+DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "claude-code-transcripts"
+
+
+def long_run(tmp_path: Path, model: ScriptedModel):
+    (tmp_path / "big.txt").write_text("a line of the file that the agent reads\n" * 400)
+    run = run_parallel({"a": "read big.txt and say what it holds"}, model=model, cwd=tmp_path,
+                       run_dir=tmp_path / "run", interactive=False)  # fmt: skip
+    run.wait(timeout=30)
+    return run
+
+
+def test_compact_replaces_the_conversation_and_a_resume_goes_on_from_the_summary(tmp_path: Path) -> None:
+    read = ToolUse("r1", "Read", {"file_path": "big.txt"})
+    model = ScriptedModel([read, "It holds 400 copies of one line.", "the file: 400 equal lines", "noted"])
+    run = long_run(tmp_path, model)
+    before_calls, before_cost = len(run.records["a"].calls), run.records["a"].usage.total_input_tokens
+    done = run.compact("a", instructions="keep the line count")
+    assert done.tokens_before > 4 * done.tokens_after > 0
+    assert "keep the line count" in model.requests[2].messages[-1].text
+    assert done.summary.startswith("This session is being continued") and "400 equal lines" in done.summary
+    record = run.records["a"]
+    assert record.state == "done" and len(record.calls) == before_calls + 1
+    assert record.usage.total_input_tokens > before_cost  # the summary's call is paid for
+    lines = [json.loads(x) for x in record.transcript.read_text().splitlines()]
+    boundary = next(x for x in lines if x.get("subtype") == "compact_boundary")
+    assert boundary["parentUuid"] is None and boundary["logicalParentUuid"]
+    assert boundary["compactMetadata"] == {"trigger": "manual", "preTokens": done.tokens_before}
+    assert lines[-1]["isCompactSummary"] is True and lines[-1]["message"]["content"] == done.summary
+    back = read_transcript(record.transcript)
+    assert [m.text for m in back.messages] == [done.summary]
+    run.resume("a", prompt="what was the count?").wait(timeout=30)
+    last = model.requests[-1]
+    assert len(last.messages) == 1 and last.messages[0].text.endswith("what was the count?")
+    assert "a line of the file" not in json.dumps(last.messages[0].to_api())  # the Read result is gone
+    assert run.results["a"] == "noted"
+
+
+def test_compact_refuses_a_running_agent_and_one_without_a_conversation(tmp_path: Path) -> None:
+    run = run_parallel({"a": "x"}, model=ScriptedModel([RuntimeError("no model")]), run_dir=tmp_path / "run",
+                       interactive=False)  # fmt: skip
+    run.wait(timeout=10)
+    (run.records["a"].transcript).unlink()
+    with pytest.raises(ValueError, match="no conversation"):
+        run.compact("a")
+    with pytest.raises(KeyError, match="no agent 'b'"):
+        run.compact("b")
+
+
+def test_a_compacted_agent_resumes_from_its_summary_after_load_run(tmp_path: Path) -> None:
+    model = ScriptedModel([ToolUse("r1", "Read", {"file_path": "big.txt"}), "done", "the summary"])
+    run = long_run(tmp_path, model)
+    run.compact("a")
+    later = ScriptedModel(["went on"])
+    loaded = load_run(tmp_path / "run", model=later, interactive=False)
+    assert loaded.records["a"].state == "done" and len(loaded.records["a"].calls) == 3
+    loaded.resume("a", prompt="go on").wait(timeout=30)
+    assert [m.role for m in later.requests[0].messages] == ["user"]
+    assert "the summary" in later.requests[0].messages[0].text
+
+
+def test_claude_codes_own_compacted_transcripts_read_back_from_their_last_summary() -> None:
+    files = [p for p in DATA.rglob("*.jsonl") if "compact_boundary" in p.read_text(errors="replace")]
+    if not files:
+        pytest.skip(f"no real transcript with a compaction under {DATA}")
+    for path in files[:5]:
+        back = read_transcript(path)
+        assert back.messages, path
+        assert back.messages[0].role == "user"
+        assert back.messages[0].text.startswith("This session is being continued"), path
