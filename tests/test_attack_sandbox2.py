@@ -66,11 +66,6 @@ def settled(*folders: Path) -> None:
 # settle() on the host, reading what the box left in the writable admin folder
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="OPEN: settle walks worktrees/<name>/sandbox-objects through a symbolic link the box put "
-    "in its place (os.walk follows its top) and unlinks every file there: any folder of the host",
-)
 @pytest.mark.parametrize("target", ["victim", "store"])
 def test_a_link_in_place_of_the_private_object_folder_deletes_nothing(
     agent: Sandbox, repo: Path, tmp_path: Path, target: str
@@ -87,11 +82,6 @@ def test_a_link_in_place_of_the_private_object_folder_deletes_nothing(
     assert done.returncode == 0, done.stderr
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="OPEN: settle reads and rewrites worktrees/<name>/HEAD through a symbolic link the box "
-    "made (to the main HEAD): the user's checkout is switched to the agent's branch",
-)
 def test_a_link_in_place_of_the_worktree_head_changes_no_other_head(agent: Sandbox, repo: Path) -> None:
     sibling = repo / ".git" / "HEAD"
     out = bash(
@@ -113,11 +103,6 @@ def _release(folder: Path) -> None:
             os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="OPEN: settle opens what the box left without O_NONBLOCK: a FIFO named as a loose object "
-    "(or a pack), or in place of worktrees/<name>/HEAD, blocks the call, and agentbook's exit, forever",
-)
 @pytest.mark.parametrize(
     "command",
     [
@@ -150,11 +135,6 @@ def test_a_fifo_left_in_the_admin_folder_does_not_hang_the_call(
 # The branch moved by settle
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="OPEN: settle moves the branch to any commit object of the store (rev-parse ^{commit}), "
-    "its tree missing: the user's repository then fails rev-list --objects, fsck and gc",
-)
 def test_the_branch_never_names_a_commit_whose_tree_is_missing(agent: Sandbox, repo: Path) -> None:
     before = git(repo, "rev-parse", BRANCH)
     out = bash(agent, (
@@ -220,12 +200,6 @@ def test_a_symbolic_ref_in_the_copy_never_moves_the_ref_it_names(agent: Sandbox,
     assert sorted(line.strip() for line in listed.splitlines()) == [f"refs/heads/{BRANCH}", "refs/heads/main"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="OPEN: settle passes the box's last reflog message to git update-ref -m unchecked: a NUL "
-    "byte in it raises ValueError out of Bash.run (the agent ends as a harness failure), the branch "
-    "is not moved and the worktree's HEAD is not put back on its branch",
-)
 def test_a_nul_byte_in_the_box_reflog_does_not_break_settle(
     agent: Sandbox, repo: Path, tmp_path: Path
 ) -> None:
@@ -240,11 +214,6 @@ def test_a_nul_byte_in_the_box_reflog_does_not_break_settle(
     assert git(repo, "log", "-1", "--format=%s", BRANCH) == "x"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="OPEN: the parallel calls of one agent share worktrees/<name>/sandbox-objects: one call's "
-    "settle deletes the pack (tmp_pack_*, tmp_obj_*) git is still writing in the other",
-)
 def test_a_parallel_call_settling_leaves_the_other_calls_objects_alone(agent: Sandbox, repo: Path) -> None:
     async def both() -> list[str]:
         ctx = ToolContext(root=agent.root, sandbox=agent)
