@@ -250,11 +250,6 @@ def test_the_views_and_the_worktree_dotgit_cannot_be_changed_from_the_box(
 # Hard links: the walk and its cache
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="OPEN: LinkScan keeps a folder's listing while (inode, mtime) match, and the box sets "
-    "mtimes (utimensat): a folder with an outside link moved into it is never walked again",
-)
 def test_a_folder_whose_mtime_is_put_back_is_walked_again(tmp_path: Path) -> None:
     root = tmp_path / "root"
     (root / "P").mkdir(parents=True)
@@ -271,11 +266,6 @@ def test_a_folder_whose_mtime_is_put_back_is_walked_again(tmp_path: Path) -> Non
     assert "CANARY" not in bash(agent, "cat F/P/hl 2>&1")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="OPEN: the masks are paths found before bwrap starts: another call of the same agent "
-    "(one response's calls run concurrently) moving the folder meanwhile unmasks the outside file",
-)
 def test_a_link_moved_between_the_walk_and_the_mounts_stays_masked(tmp_path: Path) -> None:
     root = tmp_path / "root"
     (root / "d").mkdir(parents=True)
@@ -311,11 +301,6 @@ def test_odd_names_fifos_and_links_to_inside_do_not_break_the_walk(tmp_path: Pat
     assert "Permission denied" in out and "CANARY" not in out and out.endswith("mine"), out
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="OPEN: a folder nested past PATH_MAX (made in one call) is an unlisted folder to mask, "
-    "and bwrap cannot mount over it: every later call of every agent in that root fails",
-)
 def test_a_very_deep_folder_does_not_break_later_calls(tmp_path: Path) -> None:
     root = tmp_path / "root"
     root.mkdir()
@@ -335,11 +320,6 @@ def test_a_very_deep_folder_does_not_break_later_calls(tmp_path: Path) -> None:
 # Nested repositories and tool folders: bound by a path found once
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="OPEN: the nested repositories are found once per agent, by path: one moved away in a "
-    "call (an empty .git left at the old path) has its real .git writable in the next",
-)
 def test_a_nested_repository_moved_between_calls_stays_read_only(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -359,11 +339,6 @@ def test_a_nested_repository_moved_between_calls_stays_read_only(
     assert (vendor / ".git" / "config").read_text() == config
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="OPEN: a PATH folder inside the root is bound read-only by its real path: a symbolic "
-    "link on the way (or a PATH folder not made yet) is the box's to change, and the host runs it",
-)
 @pytest.mark.parametrize("how", ["through-a-link", "not-made-yet"])
 def test_what_the_host_runs_from_a_path_folder_inside_the_root_stays_as_it_was(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, how: str
