@@ -16,6 +16,7 @@ after the call if the call changed it.
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import secrets
 import stat
@@ -74,10 +75,8 @@ def pin(root: Path, gits: Iterable[str], path_entries: Sequence[str]) -> Pins:
     for git in gits:
         pins.bind(git)
     tops: list[str] = []
-    for entry in path_entries:
-        if not entry or not os.path.isabs(entry):
-            continue
-        pins.links += _links_on(root, Path(os.path.normpath(entry)))
+    for entry in _through(root, tuple(path_entries)):
+        pins.links += _links_on(root, Path(entry))
         top = _top(root, Path(os.path.realpath(entry)))
         if top is not None and top not in tops:
             tops.append(top)
@@ -89,6 +88,20 @@ def pin(root: Path, gits: Iterable[str], path_entries: Sequence[str]) -> Pins:
     return pins
 
 
+@functools.lru_cache(maxsize=64)
+def _through(root: Path, entries: tuple[str, ...]) -> tuple[str, ...]:
+    """The absolute `entries` (normalized) whose resolution goes through `root`, looked at once
+    per root: one whose path, links followed, lies wholly outside the root is the host's, which
+    no command can change, so it stays outside."""
+    found = []
+    for entry in entries:
+        if entry and os.path.isabs(entry):
+            written = Path(os.path.normpath(entry))
+            if written == root or root in written.parents or _links_on(root, written, touched=True):
+                found.append(str(written))
+    return tuple(dict.fromkeys(found))
+
+
 def _top(root: Path, real: Path) -> str | None:
     """The child of `root` that holds `real`, or `None` when `real` is not below `root`."""
     if root not in real.parents:
@@ -96,9 +109,10 @@ def _top(root: Path, real: Path) -> str | None:
     return str(root / real.relative_to(root).parts[0])
 
 
-def _links_on(root: Path, written: Path) -> list[tuple[str, str]]:
+def _links_on(root: Path, written: Path, touched: bool = False) -> list[tuple[str, str]]:
     """The symbolic links inside `root` on the way to `written` (each with its target), followed
-    as the kernel would; stops at the first missing part."""
+    as the kernel would; stops at the first missing part.  With `touched`: also a link outside
+    the root that leads into it (so the list is empty only when the way never enters the root)."""
     found: list[tuple[str, str]] = []
     pending, path, hops = list(written.parts[1:]), Path("/"), 0
     while pending and hops < 40:
@@ -108,9 +122,9 @@ def _links_on(root: Path, written: Path) -> list[tuple[str, str]]:
                 break
             continue
         target, hops = os.readlink(path), hops + 1
-        if root in path.parents:
-            found.append((str(path), target))
         resolved = Path(os.path.normpath(path.parent / target))
+        if root in path.parents or (touched and (resolved == root or root in resolved.parents)):
+            found.append((str(path), target))
         pending, path = [*resolved.parts[1:], *pending], Path("/")
     return found
 

@@ -40,12 +40,19 @@ class RootGate:
         self._state = threading.Lock()
         self._running = 0
         self._alone = False
+        self._turns = 0  # how many turns were ever given: unchanged, no call ran in between
 
     @classmethod
     def of(cls, root: str | os.PathLike[str]) -> RootGate:
         """The one gate of the root at real path `root`, for every agent in this process."""
         with cls._made:
             return cls._gates.setdefault(os.fspath(root), cls())
+
+    def quiet(self) -> int | None:
+        """A mark of this moment when no call of the root runs (`None` when one does): before a
+        walk, so that `Admission` may skip walking again when no call ran since."""
+        with self._state:
+            return None if self._running else self._turns
 
     def mark(self) -> None:
         """From now on this root's calls run one at a time."""
@@ -57,6 +64,7 @@ class RootGate:
                 return False
             self._running += 1
             self._alone = alone
+            self._turns += 1
             return True
 
     def _leave(self) -> None:
@@ -65,13 +73,14 @@ class RootGate:
             self._alone = False
 
     @asynccontextmanager
-    async def turn(self) -> AsyncIterator[bool]:
-        """Wait for this root's turn (alone when `guarded`); yields whether it runs alone."""
+    async def turn(self) -> AsyncIterator[tuple[bool, int]]:
+        """Wait for this root's turn (alone when `guarded`); yields whether it runs alone, and how
+        many turns were given before it."""
         alone = self.guarded
         while not self._try_enter(alone):
             await asyncio.sleep(_POLL_S)
         try:
-            yield alone
+            yield alone, self._turns - 1
         finally:
             self._leave()
 
@@ -79,17 +88,23 @@ class RootGate:
 @dataclass(frozen=True)
 class Admission:
     """What a launch checks just before its bwrap starts: `gate`'s turn, and when alone that a walk
-    now (`still`) finds the masks and `.git` binds the command line was built with."""
+    now (`still`) finds the masks and `.git` binds the command line was built with, unless no call
+    of the root ran since `quiet` (`RootGate.quiet` before the launch's walk): then nothing could
+    move what that walk found."""
 
     gate: RootGate
     still: Callable[[], bool]
+    quiet: int | None = None
 
     @asynccontextmanager
     async def admitted(self) -> AsyncIterator[bool]:
         """The root's turn for the whole call; yields `False` when the walk alone disagrees (the
         call must not start: its set-up is stale)."""
-        async with self.gate.turn() as alone:
-            yield (await _off_loop(self.still)) if alone else True
+        async with self.gate.turn() as (alone, before):
+            if not alone or (self.quiet is not None and before == self.quiet):
+                yield True
+            else:
+                yield await _off_loop(self.still)
 
 
 async def _off_loop(work: Callable[[], bool]) -> bool:

@@ -113,8 +113,9 @@ class Sandbox:
         if bwrap is None:
             raise RuntimeError("bubblewrap (bwrap) is not installed")
         root = Path(os.path.realpath(self.root))
-        walk = self._links.walk()  # every call: a repository or a masked file may have moved
         gate = RootGate.of(root)
+        quiet = gate.quiet()  # before the walk: a call running during it could fool it
+        walk = self._links.walk()  # every call: a repository or a masked file may have moved
         if walk.masks or any(Path(g).parent != root for g in walk.gits):
             gate.mark()  # concurrent calls could move them from under each other's masks
         box = GitBox.of(root, self.branch)
@@ -133,7 +134,7 @@ class Sandbox:
         start = Path(os.path.realpath(self.cwd)) if self.cwd is not None else root
         argv += ["--ro-bind-data", str(config), "/tmp/.gitconfig", "--chdir", str(start), *program]
         still = functools.partial(_unmoved, self._links, walk)
-        return Launch(argv, (config, *pins.fds), box, view, pins, Admission(gate, still))
+        return Launch(argv, (config, *pins.fds), box, view, pins, Admission(gate, still, quiet))
 
     def _argv(
         self, bwrap: str, root: Path, walk: Walk, box: GitBox | None, view: RefView | None, pins: Pins
