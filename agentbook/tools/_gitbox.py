@@ -41,6 +41,9 @@ _SCAN_DEPTH, _SCAN_LIMIT = 3, 2000  # nested repositories: how deep and how many
 # only as a folder.
 _FILE = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK
 _FOLDER = os.O_RDONLY | os.O_NOFOLLOW | os.O_DIRECTORY
+_KINDS = (b"blob", b"tree", b"commit", b"tag")
+_CHUNK = 1 << 20  # how much of a loose object settle reads, or inflates, at a time
+_SKIPPED = (OSError, subprocess.TimeoutExpired)  # a pack git refuses, or takes too long on: left out
 
 
 def _ro(path: Path) -> list[str]:
@@ -133,7 +136,7 @@ class GitBox:
             for name in sorted(os.listdir(folder)):
                 if sub == "pack" and name.endswith(".pack"):
                     # git checks every object of the pack
-                    with contextlib.suppress(OSError), _open_plain(name, folder) as pack:
+                    with contextlib.suppress(*_SKIPPED), _open_plain(name, folder) as pack:
                         subprocess.run(self._git("unpack-objects", "-q"), stdin=pack, check=False,
                                        capture_output=True, timeout=300)  # fmt: skip
                 elif sub != "pack" and len(name) in (38, 62):
@@ -174,25 +177,45 @@ def _open_plain(name: str, dir_fd: int | None, folder: Path | None = None) -> Bi
 
 def _import_loose(name: str, dir_fd: int, target: Path) -> None:
     """Copy one loose object (`name` in the folder open as `dir_fd`) into the shared store at
-    `target` if its content matches its name.  Another call importing the same object meanwhile
-    is no failure: both write the same bytes, each through its own temporary file."""
+    `target` if its content matches its name, a chunk at a time (an object may be larger than
+    memory).  Another call importing the same object meanwhile is no failure: both write the
+    same bytes, each through its own temporary file."""
     if target.exists():
         return
-    try:
-        with _open_plain(name, dir_fd) as file:
-            raw = file.read()
-        data = zlib.decompress(raw)
-    except (OSError, zlib.error):  # a link, a FIFO, gone, or no zlib stream
-        return
-    header, _, body = data.partition(b"\0")
+    with contextlib.suppress(OSError, zlib.error), _open_plain(name, dir_fd) as source:  # a link, a FIFO...
+        target.parent.mkdir(exist_ok=True)
+        fd, temporary = tempfile.mkstemp(dir=target.parent, prefix=".agentbook-")
+        try:
+            with os.fdopen(fd, "wb") as copy:
+                matches = _copy_checked(source, copy, target.parent.name + name)
+            if matches:
+                os.chmod(temporary, 0o444)
+                os.replace(temporary, target)
+        finally:
+            with contextlib.suppress(OSError):  # renamed: already gone
+                os.unlink(temporary)
+
+
+def _copy_checked(source: BinaryIO, copy: BinaryIO, oid: str) -> bool:
+    """`source` copied to `copy`; whether it is one zlib stream of `KIND SIZE\\0BODY` (a git
+    object kind, `SIZE` the body's length) whose hash is `oid`.  Memory stays at a chunk or two,
+    however far the stream inflates."""
+    inflate = zlib.decompressobj()
+    digest = (hashlib.sha1 if len(oid) == 40 else hashlib.sha256)()
+    head, length = b"", 0
+    while chunk := source.read(_CHUNK):
+        copy.write(chunk)
+        while chunk:
+            data = inflate.decompress(chunk, _CHUNK)
+            chunk = inflate.unconsumed_tail
+            digest.update(data)
+            length += len(data)
+            head += data[: max(0, 64 - len(head))]
+    header, found, _ = head.partition(b"\0")
     kind, _, size = header.partition(b" ")
-    digest = (hashlib.sha1 if len(name) == 38 else hashlib.sha256)(data).hexdigest()
-    if kind not in (b"blob", b"tree", b"commit", b"tag") or size != str(len(body)).encode():
-        return
-    if digest != target.parent.name + name:
-        return
-    target.parent.mkdir(exist_ok=True)
-    _replace(target, raw, 0o444)
+    if not (inflate.eof and found and not inflate.unused_data) or kind not in _KINDS:
+        return False
+    return size == str(length - len(header) - 1).encode() and digest.hexdigest() == oid
 
 
 def _replace(target: Path, data: bytes, mode: int = 0o644) -> None:

@@ -80,16 +80,22 @@ class RefView:
         commit it names; a missing or broken one, or one whose history lacks an object of the store
         (`_complete`), leaves the branch as it was."""
         try:
-            name = os.path.basename(self.ref)
-            value = _loose(self.place / "refs" / name)
-            after = _commit(self.common, value) if value else ""
-            if after and after != self.before and _complete(self.common, after):
-                message = _last_message(self.place / "logs" / name, after) or _REFLOG
-                old = [self.before] if self.before else []
-                subprocess.run(_git(self.common, "update-ref", "-m", message, self.ref, after, *old),
-                               capture_output=True, check=False, timeout=60)  # fmt: skip
+            self._move()
+        except subprocess.TimeoutExpired:  # git hung on what the box made: the branch stays
+            pass
         finally:
             shutil.rmtree(self.place, ignore_errors=True)
+
+    def _move(self) -> None:
+        """The real branch moved (compared with `before`) where the view's copy says, if allowed."""
+        name = os.path.basename(self.ref)
+        value = _loose(self.place / "refs" / name)
+        after = _commit(self.common, value) if value else ""
+        if after and after != self.before and _complete(self.common, after):
+            message = _last_message(self.place / "logs" / name, after) or _REFLOG
+            old = [self.before] if self.before else []
+            subprocess.run(_git(self.common, "update-ref", "-m", message, self.ref, after, *old),
+                           capture_output=True, check=False, timeout=60)  # fmt: skip
 
 
 def _loose(path: Path) -> bytes:
