@@ -32,7 +32,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from agentbook.tools import Bash, ToolContext
-from agentbook.tools._hardlinks import LinkScan, linked_out
+from agentbook.tools._hardlinks import LinkScan, Walk, linked_out
 from agentbook.tools.sandbox import Sandbox, unavailable_reason
 
 
@@ -55,12 +55,19 @@ async def timed(call: Callable[[], Awaitable[object]]) -> float:
     return (time.perf_counter() - start) * 1000
 
 
+class _NoScan(LinkScan):
+    """A scan that walks nothing and finds nothing."""
+
+    def walk(self) -> Walk:
+        return Walk([], [])
+
+
 class Unscanned(Sandbox):
     """The sandbox without the hard-link scan: side B."""
 
     @functools.cached_property
-    def _links(self) -> Callable[[], list[str]]:  # type: ignore[override]
-        return list
+    def _links(self) -> LinkScan:
+        return _NoScan(self.root)
 
 
 async def measure(root: Path, calls: int) -> dict[str, list[float]]:

@@ -5,11 +5,13 @@
   `objects`), the worktree's own `worktrees/<name>` folder is writable, and the folder of its
   branch's ref is a private copy for the call (`agentbook.tools._gitrefs`): the branch moves
   where the copy says after the call, and nothing else of it is kept, so no branch is added and
-  no sibling's is touched.  New objects go to a private object folder
-  (`worktrees/<name>/sandbox-objects`, the shared store an alternate), which `settle` imports
-  into the shared store after the call, each object checked against its name: so a command can
-  add objects but never change or delete one.  `settle` also keeps the worktree on its branch and
-  the branch a plain ref, so git run outside later commits nowhere else.
+  no sibling's is touched.  New objects go to a private object folder of the call's own (made in
+  the system's temporary folder, bound into the box at the same path, the shared store an
+  alternate), which `settle` imports into the shared store after the call, each object checked
+  against its name, and then removes: so a command can add objects but never change or delete
+  one.  `settle` also keeps the worktree on its branch and the branch a plain ref, so git run
+  outside later commits nowhere else.  Everything the box left in the writable admin folder is
+  opened as what it claims to be or not at all: no link followed, no FIFO waited on.
 * A **checkout** (the root's `.git` is a folder), and any repository nested in the root: its
   `.git` read-only as a whole (git status, diff and log work; commits are for worktrees).  Their
   config and hooks could otherwise run code outside the box the next time the user runs git.
@@ -20,9 +22,11 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import shutil
+import stat
 import subprocess
+import tempfile
 import zlib
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -31,9 +35,15 @@ from agentbook.tools._gitrefs import RefView
 
 __all__ = ["GitBox", "nested_repositories"]
 
-PRIVATE_OBJECTS = "sandbox-objects"
 _SHARED = ("HEAD", "config", "packed-refs", "info", "hooks", "refs", "objects")
 _SCAN_DEPTH, _SCAN_LIMIT = 3, 2000  # nested repositories: how deep and how many folders to look
+# What settle opens of what the box left: never through a link, never blocking (a FIFO), a folder
+# only as a folder.
+_FILE = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK
+_FOLDER = os.O_RDONLY | os.O_NOFOLLOW | os.O_DIRECTORY
+_KINDS = (b"blob", b"tree", b"commit", b"tag")
+_CHUNK = 1 << 20  # how much of a loose object settle reads, or inflates, at a time
+_SKIPPED = (OSError, subprocess.TimeoutExpired)  # a pack git refuses, or takes too long on: left out
 
 
 def _ro(path: Path) -> list[str]:
@@ -46,17 +56,23 @@ def _rw(path: Path) -> list[str]:
 
 @dataclass(frozen=True)
 class GitBox:
-    """A worktree's git, as its sandbox sees it; `of` finds it, `args` binds it, `settle` checks it."""
+    """A worktree's git, as one sandboxed call sees it; `of` finds it, `args` binds it, `settle`
+    checks what the call left and removes its private object folder."""
 
     dotgit: Path
     admin: Path
     common: Path
     ref: str | None
     """The agent's branch (`refs/heads/...`), writable; `None`: no ref may change."""
+    private: Path
+    """This call's own object folder, made on the host outside anything the box can rename (the
+    system's temporary folder) and bound into the box at the same path: the box can fill it but
+    never swap it for a link, and no other call shares it."""
 
     @classmethod
     def of(cls, root: Path, branch: str | None) -> GitBox | None:
-        """The worktree at `root` (its `.git` a file naming an admin folder), else `None`."""
+        """The worktree at `root` (its `.git` a file naming an admin folder), else `None`; a new
+        private object folder is made for it, which `settle` removes."""
         dotgit = root / ".git"
         try:
             text = dotgit.read_text().strip() if dotgit.is_file() else ""
@@ -66,86 +82,164 @@ class GitBox:
             common = Path(os.path.realpath(admin / (admin / "commondir").read_text().strip()))
         except (OSError, UnicodeDecodeError):
             return None
-        return cls(dotgit, admin, common, f"refs/heads/{branch}" if branch else None)
-
-    @property
-    def private(self) -> Path:
-        return self.admin / PRIVATE_OBJECTS
+        private = Path(tempfile.mkdtemp(prefix="agentbook-objects-"))
+        return cls(dotgit, admin, common, f"refs/heads/{branch}" if branch else None, private)
 
     def view(self) -> RefView | None:
         """A private view of the folder of the agent's branch for one call (`None`: no branch)."""
         return RefView.make(self.admin, self.common, self.ref) if self.ref is not None else None
 
     def args(self, view: RefView | None) -> list[str]:
-        """bwrap's binds and variables for this worktree's git, the branch's folder `view`'s."""
-        self.private.mkdir(exist_ok=True)
+        """bwrap's binds and variables for this worktree's git, the branch's folder `view`'s (to
+        come after the box's own `/tmp`, where the private object folder is mounted)."""
         args = [a for name in _SHARED for a in _ro(self.common / name)]
         args += (
             _rw(self.admin) + _ro(self.admin / "commondir") + _ro(self.admin / "gitdir") + _ro(self.dotgit)
         )
+        args += ["--bind", str(self.private), str(self.private)]
         args += ["--setenv", "GIT_OBJECT_DIRECTORY", str(self.private)]
         args += ["--setenv", "GIT_ALTERNATE_OBJECT_DIRECTORIES", str(self.common / "objects")]
         return args + (view.args() if view is not None else [])
 
     def settle(self, view: RefView | None) -> None:
         """After a call: the new objects into the shared store (checked), the branch where `view`
-        says (see `agentbook.tools._gitrefs`), the worktree back on its branch."""
-        for path in _files(self.private):
-            if path.is_symlink():
-                pass
-            elif path.parent.name == "pack" and path.suffix == ".pack":
-                with contextlib.suppress(OSError), _open_plain(path) as pack:  # git checks every object
-                    subprocess.run(self._git("unpack-objects", "-q"), stdin=pack, check=False,
-                                   capture_output=True, timeout=300)  # fmt: skip
-            elif len(path.parent.name) == 2 and len(path.name) in (38, 62):
-                _import_loose(path, self.common / "objects" / path.parent.name / path.name)
-            path.unlink(missing_ok=True)
-        if view is not None:
-            view.settle()  # after the import: the branch may only name commits the store holds
+        says (see `agentbook.tools._gitrefs`), and, whatever failed before, the private object
+        folder and the view removed and the worktree back on its branch."""
+        try:
+            self._import()
+            if view is not None:
+                view.settle()  # after the import: the branch may only name commits the store holds
+        finally:
+            _remove(self.private)
+            if view is not None:
+                shutil.rmtree(view.place, ignore_errors=True)
+            self._keep_on_branch()
+
+    def _import(self) -> None:
+        """The loose objects and packs of the private folder (`xx/NAME`, `pack/*.pack`) into the
+        shared store; nothing else of it is looked at, and nothing is followed or waited for."""
+        try:
+            top = os.open(self.private, _FOLDER)
+        except OSError:
+            return
+        try:
+            for sub in sorted(os.listdir(top)):
+                if len(sub) == 2 or sub == "pack":
+                    with contextlib.suppress(OSError):
+                        self._import_folder(top, sub)
+        finally:
+            os.close(top)
+
+    def _import_folder(self, top: int, sub: str) -> None:
+        folder = os.open(sub, _FOLDER, dir_fd=top)
+        try:
+            for name in sorted(os.listdir(folder)):
+                if sub == "pack" and name.endswith(".pack"):
+                    # git checks every object of the pack
+                    with contextlib.suppress(*_SKIPPED), _open_plain(name, folder) as pack:
+                        subprocess.run(self._git("unpack-objects", "-q"), stdin=pack, check=False,
+                                       capture_output=True, timeout=300)  # fmt: skip
+                elif sub != "pack" and len(name) in (38, 62):
+                    _import_loose(name, folder, self.common / "objects" / sub / name)
+        finally:
+            os.close(folder)
+
+    def _keep_on_branch(self) -> None:
+        """The worktree's `HEAD` back on the agent's branch when it names another (or is no plain
+        file: a link to another HEAD, a FIFO): rewritten by replacing it, never through it."""
+        if self.ref is None:
+            return
         head = self.admin / "HEAD"
-        text = head.read_text(errors="replace").strip() if head.exists() else ""
-        if self.ref is not None and text.startswith("ref:") and text != f"ref: {self.ref}":
-            head.write_text(f"ref: {self.ref}\n")  # detached is fine; another branch is not
+        try:
+            with _open_plain(head.name, None, head.parent) as file:
+                text = file.read(4096).decode(errors="replace").strip()
+        except OSError:
+            text = "ref: (not a plain file)"
+        if text.startswith("ref:") and text != f"ref: {self.ref}":  # detached is fine; another branch is not
+            with contextlib.suppress(OSError):
+                _replace(head, f"ref: {self.ref}\n".encode())
 
     def _git(self, *args: str) -> list[str]:
         return ["git", f"--git-dir={self.common}", *args]
 
 
-def _files(folder: Path) -> Iterator[Path]:
-    for dirpath, _, names in os.walk(folder):
-        yield from (Path(dirpath, n) for n in sorted(names))
+def _open_plain(name: str, dir_fd: int | None, folder: Path | None = None) -> BinaryIO:
+    """`name` (in the folder open as `dir_fd`, or in `folder`) opened for reading when it is a
+    regular file; `OSError` otherwise.  A link is refused (read through, it would import another
+    repository's objects, or any file git can parse), and so is a FIFO or a device (it would block
+    settle, and agentbook's exit, forever)."""
+    fd = os.open(folder / name if folder is not None else name, _FILE, dir_fd=dir_fd)
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise OSError(f"{name}: not a regular file")
+    return os.fdopen(fd, "rb")
 
 
-def _open_plain(path: Path) -> BinaryIO:
-    """`path` opened for reading, refusing a symbolic link: reading through one the agent left
-    would import another repository's objects (or any file git can parse)."""
-    return os.fdopen(os.open(path, os.O_RDONLY | os.O_NOFOLLOW), "rb")
-
-
-def _import_loose(source: Path, target: Path) -> None:
-    """Copy one loose object into the shared store if its content matches its name."""
+def _import_loose(name: str, dir_fd: int, target: Path) -> None:
+    """Copy one loose object (`name` in the folder open as `dir_fd`) into the shared store at
+    `target` if its content matches its name, a chunk at a time (an object may be larger than
+    memory).  Another call importing the same object meanwhile is no failure: both write the
+    same bytes, each through its own temporary file."""
     if target.exists():
         return
-    try:
-        with _open_plain(source) as file:
-            raw = file.read()
-    except OSError:  # a link, or gone
-        return
-    try:
-        data = zlib.decompress(raw)
-    except zlib.error:
-        return
-    header, _, body = data.partition(b"\0")
+    with contextlib.suppress(OSError, zlib.error), _open_plain(name, dir_fd) as source:  # a link, a FIFO...
+        target.parent.mkdir(exist_ok=True)
+        fd, temporary = tempfile.mkstemp(dir=target.parent, prefix=".agentbook-")
+        try:
+            with os.fdopen(fd, "wb") as copy:
+                matches = _copy_checked(source, copy, target.parent.name + name)
+            if matches:
+                os.chmod(temporary, 0o444)
+                os.replace(temporary, target)
+        finally:
+            with contextlib.suppress(OSError):  # renamed: already gone
+                os.unlink(temporary)
+
+
+def _copy_checked(source: BinaryIO, copy: BinaryIO, oid: str) -> bool:
+    """`source` copied to `copy`; whether it is one zlib stream of `KIND SIZE\\0BODY` (a git
+    object kind, `SIZE` the body's length) whose hash is `oid`.  Memory stays at a chunk or two,
+    however far the stream inflates."""
+    inflate = zlib.decompressobj()
+    digest = (hashlib.sha1 if len(oid) == 40 else hashlib.sha256)()
+    head, length = b"", 0
+    while chunk := source.read(_CHUNK):
+        copy.write(chunk)
+        while chunk:
+            data = inflate.decompress(chunk, _CHUNK)
+            chunk = inflate.unconsumed_tail
+            digest.update(data)
+            length += len(data)
+            head += data[: max(0, 64 - len(head))]
+    header, found, _ = head.partition(b"\0")
     kind, _, size = header.partition(b" ")
-    digest = (hashlib.sha1 if len(source.name) == 38 else hashlib.sha256)(data).hexdigest()
-    name = source.parent.name + source.name
-    if kind not in (b"blob", b"tree", b"commit", b"tag") or size != str(len(body)).encode() or digest != name:
-        return
-    target.parent.mkdir(exist_ok=True)
-    temporary = target.with_name(f"tmp_obj_{os.getpid()}_{target.name}")
-    temporary.write_bytes(raw)
-    temporary.chmod(0o444)
-    os.replace(temporary, target)
+    if not (inflate.eof and found and not inflate.unused_data) or kind not in _KINDS:
+        return False
+    return size == str(length - len(header) - 1).encode() and digest.hexdigest() == oid
+
+
+def _replace(target: Path, data: bytes, mode: int = 0o644) -> None:
+    """`target` made to hold `data`: a new file (a unique name beside it) renamed over it, so
+    whatever `target` was (a link included) is replaced, not written through."""
+    fd, temporary = tempfile.mkstemp(dir=target.parent, prefix=".agentbook-")
+    try:
+        with os.fdopen(fd, "wb") as file:
+            file.write(data)
+        os.chmod(temporary, mode)
+        os.replace(temporary, target)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
+        raise
+
+
+def _remove(folder: Path) -> None:
+    """`folder` and all the box put in it, links not followed (`shutil.rmtree` opens by
+    descriptor); nesting too deep for its recursion is left to `rm -rf`."""
+    try:
+        shutil.rmtree(folder, ignore_errors=True)
+    except RecursionError:
+        subprocess.run(["rm", "-rf", "--", str(folder)], check=False, capture_output=True, timeout=300)
 
 
 def nested_repositories(root: Path) -> list[Path]:

@@ -77,18 +77,25 @@ class RefView:
     def settle(self) -> None:
         """The real branch moved to where the view's copy points, if that is a commit of the shared
         store (so: after its objects are imported); the view removed.  A symbolic ref counts as the
-        commit it names; a missing or broken one leaves the branch as it was."""
+        commit it names; a missing or broken one, or one whose history lacks an object of the store
+        (`_complete`), leaves the branch as it was."""
         try:
-            name = os.path.basename(self.ref)
-            value = _loose(self.place / "refs" / name)
-            after = _commit(self.common, value) if value else ""
-            if after and after != self.before:
-                message = _last_message(self.place / "logs" / name, after) or _REFLOG
-                old = [self.before] if self.before else []
-                subprocess.run(_git(self.common, "update-ref", "-m", message, self.ref, after, *old),
-                               capture_output=True, check=False, timeout=60)  # fmt: skip
+            self._move()
+        except subprocess.TimeoutExpired:  # git hung on what the box made: the branch stays
+            pass
         finally:
             shutil.rmtree(self.place, ignore_errors=True)
+
+    def _move(self) -> None:
+        """The real branch moved (compared with `before`) where the view's copy says, if allowed."""
+        name = os.path.basename(self.ref)
+        value = _loose(self.place / "refs" / name)
+        after = _commit(self.common, value) if value else ""
+        if after and after != self.before and _complete(self.common, after):
+            message = _last_message(self.place / "logs" / name, after) or _REFLOG
+            old = [self.before] if self.before else []
+            subprocess.run(_git(self.common, "update-ref", "-m", message, self.ref, after, *old),
+                           capture_output=True, check=False, timeout=60)  # fmt: skip
 
 
 def _loose(path: Path) -> bytes:
@@ -119,6 +126,16 @@ def _commit(common: Path, name: bytes) -> str:
     return done.stdout.strip() if done.returncode == 0 else ""
 
 
+def _complete(common: Path, commit: str) -> bool:
+    """Whether every object `commit` reaches (trees, blobs, parents) is in the shared store: the
+    walk stops at what the repository's refs already reach, so only the call's new history is
+    read.  A branch on a commit whose tree is missing would break the user's `fsck`, `gc`, clone
+    and checkout of it."""
+    done = subprocess.run(_git(common, "rev-list", "--objects", "--missing=error", "--quiet", commit,
+                               "--not", "--all"), capture_output=True, check=False, timeout=300)  # fmt: skip
+    return done.returncode == 0
+
+
 def _last_message(log: Path, after: str) -> str:
     """The message of the reflog's last entry when it records the move to `after` (what git in
     the box wrote, `commit: ...`), on one line; else ""."""
@@ -130,7 +147,10 @@ def _last_message(log: Path, after: str) -> str:
         return ""
     names, _, message = last.partition("\t")
     fields = names.split(" ")
-    return message.strip()[:300] if len(fields) > 1 and fields[1] == after else ""
+    # No control character: git would cut the message at a newline, and a NUL cannot be passed as
+    # an argument at all (subprocess raises ValueError).
+    message = "".join(c if c.isprintable() else " " for c in message).strip()
+    return message[:300] if len(fields) > 1 and fields[1] == after else ""
 
 
 def _git(common: Path, *args: str) -> list[str]:

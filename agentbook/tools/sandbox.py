@@ -4,14 +4,17 @@ Inside the sandbox (`Sandbox.launch` builds the `bwrap` command line; `docs/sand
 full account):
 
 * the operating system read-only: `/usr`, `/bin`, `/sbin`, `/lib*`, `/etc`, `/opt`, plus the
-  Python environment agentbook runs in and the folders on `PATH` (never a home folder itself);
+  Python environment agentbook runs in and the folders on `PATH` (never a home folder itself;
+  inside the root as `agentbook.tools._pins` says);
 * the agent's root writable, and a private, empty `/tmp` (also `HOME`); a file of the root
   with another name the root does not hold (a hard link from outside) is masked;
 * nothing else of the machine's files: other projects, home folders and the rest of `/tmp` are
   not mounted at all, and secrets (`SECRET_PATHS` plus the user's own entries) are hidden even
   where a mounted folder holds them;
 * git as `agentbook.tools._gitbox` allows: in a worktree its own branch and new objects only (no
-  new branch), in a checkout (and any repository nested in the root) `.git` read-only;
+  new branch), in a checkout (and any repository nested in the root, found at each call) `.git`
+  read-only; the calls of a root holding what another call could move take turns
+  (`agentbook.tools._rootgate`);
 * every capability dropped, and its own PID namespace with its own `/proc` (no other process,
   and so no other process's environment, is visible) that dies with the call, `setsid` children
   included;
@@ -36,7 +39,9 @@ from pathlib import Path
 
 from agentbook.tools._gitbox import GitBox, nested_repositories
 from agentbook.tools._gitrefs import RefView
-from agentbook.tools._hardlinks import LinkScan
+from agentbook.tools._hardlinks import LinkScan, Walk
+from agentbook.tools._pins import Pins, pin
+from agentbook.tools._rootgate import Admission, RootGate
 
 __all__ = [
     "ENV_ALLOWED",
@@ -80,65 +85,106 @@ class Sandbox:
     """Where commands start, inside `root` (default: `root`): a worktree agent's subfolder."""
 
     def settle(self, launch: Launch) -> None:
-        """After each call `launch` made, in a worktree: its new git objects into the shared store,
-        checked, and its branch moved where the call moved it (see `agentbook.tools._gitbox`)."""
-        if launch.box is not None:
-            launch.box.settle(launch.view)
-
-    @functools.cached_property
-    def _nested(self) -> list[Path]:
-        # Looked for once per agent start, not per call (a few ms in a large checkout): a
-        # repository the agent makes itself later is its own, and so is its config.
-        return nested_repositories(Path(os.path.realpath(self.root)))
+        """After each call `launch` made: the links on the way to a `PATH` folder put back if the
+        call changed them (`agentbook.tools._pins`), and in a worktree its new git objects into
+        the shared store, checked, and its branch moved where the call moved it (see
+        `agentbook.tools._gitbox`)."""
+        try:
+            if launch.pins is not None:
+                launch.pins.restore()
+        finally:
+            if launch.box is not None:
+                launch.box.settle(launch.view)
 
     @functools.cached_property
     def _links(self) -> LinkScan:
-        # One per agent: each call lists again only the folders of the root that changed.
-        return LinkScan(Path(os.path.realpath(self.root)), [p for p in self._nested if p.is_dir()])
+        # One per agent: each call lists again only the folders of the root that changed.  The
+        # repositories there at the agent's start are the user's, not walked (a local clone's
+        # objects are hard links to its origin's; read-only anyway), wherever a call moves them.
+        root = Path(os.path.realpath(self.root))
+        return LinkScan(root, [p for p in nested_repositories(root) if p.is_dir()])
 
     def launch(self, program: Sequence[str]) -> Launch:
-        """What runs `program` (a name on `PATH` or a path there) in the sandbox, in the root.
+        """What runs `program` (a name on `PATH` or a path there) in the sandbox, in the root:
+        `Launch.close` and `settle` it after the call (they remove what was made for it).
 
         Raises `RuntimeError` when no `bwrap` is installed (see `unavailable_reason`)."""
         bwrap = bwrap_path()
         if bwrap is None:
             raise RuntimeError("bubblewrap (bwrap) is not installed")
         root = Path(os.path.realpath(self.root))
+        gate = RootGate.of(root)
+        quiet = gate.quiet()  # before the walk: a call running during it could fool it
+        walk = self._links.walk()  # every call: a repository or a masked file may have moved
+        if walk.masks or any(Path(g).parent != root for g in walk.gits):
+            gate.mark()  # concurrent calls could move them from under each other's masks
+        box = GitBox.of(root, self.branch)
+        view = pins = None
+        try:
+            view = box.view() if box is not None else None
+            pins = pin(root, [g for g in walk.gits if box is None or g != str(box.dotgit)], _tool_entries())
+            argv = self._argv(bwrap, root, walk, box, view, pins)
+            config = _pipe_with(_gitconfig())  # bwrap reads it into the box's ~/.gitconfig
+        except BaseException:
+            if pins is not None:
+                pins.close()
+            if box is not None:
+                box.settle(view)  # removes the private object folder and the view
+            raise
+        start = Path(os.path.realpath(self.cwd)) if self.cwd is not None else root
+        argv += ["--ro-bind-data", str(config), "/tmp/.gitconfig", "--chdir", str(start), *program]
+        still = functools.partial(_unmoved, self._links, walk)
+        return Launch(argv, (config, *pins.fds), box, view, pins, Admission(gate, still, quiet))
+
+    def _argv(
+        self, bwrap: str, root: Path, walk: Walk, box: GitBox | None, view: RefView | None, pins: Pins
+    ) -> list[str]:
+        """bwrap's command line up to the program: the system, the tools, the root, its git, its
+        pins and its masks, in the order the mounts must be made."""
         args = [bwrap, *_namespaces(self.network), *_system_binds()]
         args += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp"]
-        tools = _tool_dirs()
+        # Those inside the root are pinned below instead, by descriptor.
+        tools = [t for t in _tool_dirs() if root != Path(t) and root not in Path(t).parents]
         exposed = [root, *map(Path, tools)]
         args += [a for path in tools for a in ("--ro-bind", path, path)]
         args += ["--bind", str(root), str(root)]
-        # A tool folder inside the root (the project's own .venv) read-only again on top: agentbook
-        # runs that Python unsandboxed after the call, so a write there would escape.
-        args += [a for path in tools if root in Path(path).parents for a in ("--ro-bind", path, path)]
-        box = GitBox.of(root, self.branch)
-        view = box.view() if box is not None else None
         args += box.args(view) if box is not None else []
-        args += [a for git in self._nested for a in ("--ro-bind", str(git), str(git))]
+        # Over the root: its repositories' .git and the PATH folders in it, read-only (agentbook
+        # and the user run those programs unsandboxed after the call, so a write there escapes).
+        args += pins.args
         # A file with a name outside the root is that outside file: masked, so that no command
-        # reads or writes it (a read-only .git holds only its repository's objects: not entered).
-        args += [a for path in self._links() for a in _mask(path)]
-        args += _masks(self.hidden, exposed)
-        config = _pipe_with(_gitconfig())  # bwrap reads it into the box's ~/.gitconfig
-        start = Path(os.path.realpath(self.cwd)) if self.cwd is not None else root
-        args += ["--ro-bind-data", str(config), "/tmp/.gitconfig", "--chdir", str(start)]
-        return Launch([*args, *program], (config,), box, view)
+        # reads or writes it.
+        args += [a for path in walk.masks for a in _mask(path)]
+        return args + _masks(self.hidden, exposed)
+
+
+def _unmoved(scan: LinkScan, walk: Walk) -> bool:
+    """Whether the root walked again now needs no mask or `.git` bind that `walk` did not make."""
+    now = scan.walk()
+    return set(now.masks) <= set(walk.masks) and set(now.gits) <= set(walk.gits)
+
+
+def _tool_entries() -> list[str]:
+    """The folders whose programs run outside the box, as written: the Python environment and
+    `PATH`."""
+    return [sys.prefix, sys.base_prefix, sys.exec_prefix, *os.environ.get("PATH", "").split(os.pathsep)]
 
 
 @dataclass(frozen=True)
 class Launch:
     """A sandboxed command line and the descriptors it reads: pass `fds` to the child (they keep
-    their numbers), then `close` them; in a worktree, `Sandbox.settle` it after the call."""
+    their numbers), then `close` them; `run_command` waits for `admission` first; after the
+    call, `Sandbox.settle` it."""
 
     argv: list[str]
     fds: tuple[int, ...]
     box: GitBox | None = None
     view: RefView | None = None
+    pins: Pins | None = None
+    admission: Admission | None = None
 
     def close(self) -> None:
-        for fd in self.fds:
+        for fd in self.fds:  # the pins' descriptors among them
             os.close(fd)
 
 

@@ -50,6 +50,7 @@ DRAIN_GRACE_S = 0.2
 KILL_GRACE_S = 1.0
 # How often a sandbox whose set-up failed (a race with another agent's git) is tried again.
 SETUP_ATTEMPTS = 3
+STALE_SETUP = "bwrap: the root changed while the call was set up (a masked file or a repository moved)\n"
 T = TypeVar("T")
 R = TypeVar("R")
 # The process groups of the commands running now, for `kill_all`.
@@ -271,11 +272,24 @@ async def run_command(
     launch: Launch, cwd: Path, env: dict[str, str], timeout_s: float, max_chars: int
 ) -> tuple[int, str]:
     """Run `launch` (`bash -c ...`, or bwrap around it); return (returncode, output text capped at
-    `max_chars`).
+    `max_chars`).  A sandboxed call first waits for its root's turn (`agentbook.tools._rootgate`);
+    one whose set-up went stale meanwhile runs nothing and returns a `bwrap:` set-up failure.
 
     Raises `ToolError` on timeout.  Whatever happens (normal exit, timeout, cancellation), the
     command's whole process group is stopped and the child reaped before this returns or raises.
     """
+    if launch.admission is None:
+        return await _run(launch, cwd, env, timeout_s, max_chars)
+    async with launch.admission.admitted() as current:
+        if not current:
+            return 1, STALE_SETUP
+        return await _run(launch, cwd, env, timeout_s, max_chars)
+
+
+async def _run(
+    launch: Launch, cwd: Path, env: dict[str, str], timeout_s: float, max_chars: int
+) -> tuple[int, str]:
+    """`run_command` once admitted."""
     loop = asyncio.get_running_loop()
     buffer = OutputBuffer(max_chars * 4)  # 4 bytes per character at most in UTF-8
     spawn = asyncio.ensure_future(
