@@ -57,34 +57,19 @@ def fsmonitor(marker: Path) -> str:
 # write-tree, commit-tree, update-ref)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="OPEN: the worktree's admin folder is writable in the box, and with extensions.worktreeConfig "
-    "(turned on by every sparse worktree, `Worktrees(sparse=...)`, or by the user) git reads its "
-    "config.worktree: a core.fsmonitor (or filter.*.clean, include.path...) written there runs on the "
-    "host at finish's `git add --all`",
-)
 def test_config_worktree_written_in_the_box_runs_nothing_on_the_host(repo: Path, tmp_path: Path) -> None:
     trees = Worktrees(repo, "r", sparse=["src"])
     tree = trees.create("t")
     agent = Sandbox(tree.path, branch=tree.branch)
     marker = tmp_path / "PWNED-config-worktree"
     out = bash(agent, f'{fsmonitor(marker)} >> "$(git rev-parse --git-dir)/config.worktree" && echo wrote')
-    assert out.endswith("wrote"), out
+    assert "config.worktree: Read-only file system" in out, out  # refused (it was written before)
     assert not marker.exists()  # the box's own git ran it in the box: the box's /tmp is not tmp_path
     (tree.path / "src" / "app.py").write_text("print(2)\n")
     trees.finish(tree, message="t")
     assert not marker.exists(), "the host's git ran a command the box wrote into config.worktree"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="OPEN: a repository the call creates in the worktree (its .git writable during that call, "
-    "pinned only from the next call) and stages as a gitlink in the writable index: finish's host-side "
-    "`git add --all` looks into it (`git status` in the submodule) and runs its core.fsmonitor",
-)
 def test_a_nested_repository_made_in_the_box_runs_nothing_at_finish(repo: Path, tmp_path: Path) -> None:
     trees = Worktrees(repo, "r")
     tree = trees.create("t")
@@ -100,12 +85,6 @@ def test_a_nested_repository_made_in_the_box_runs_nothing_at_finish(repo: Path, 
     assert not marker.exists(), "finish's git ran the nested repository's core.fsmonitor on the host"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="OPEN: admin/logs/HEAD is writable in the box and settle leaves a symbolic link there: "
-    "finish's `git update-ref HEAD` appends its reflog line through it, to any file of the host",
-)
 def test_a_link_as_the_worktree_head_reflog_writes_nothing_outside(repo: Path, tmp_path: Path) -> None:
     trees = Worktrees(repo, "r")
     tree = trees.create("t")
@@ -203,14 +182,6 @@ def test_links_in_the_private_object_folder_import_and_delete_nothing(
 # The walk's masks: a root a call can make unusable for every agent that shares it
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=OSError,
-    reason="OPEN: one call makes ~30,000 hard links to a file below a folder too deep for the walk: "
-    "each name is masked, bwrap's command line passes ARG_MAX and every later Bash call of the root "
-    "(this agent's and any other agent's sharing it) raises OSError E2BIG, until someone removes them "
-    "by hand",
-)
 def test_many_masks_do_not_stop_the_later_calls_of_the_root(tmp_path: Path) -> None:
     root = tmp_path / "root"
     root.mkdir()

@@ -42,7 +42,9 @@ def test_compact_replaces_the_conversation_and_a_resume_goes_on_from_the_summary
     lines = [json.loads(x) for x in record.transcript.read_text().splitlines()]
     boundary = next(x for x in lines if x.get("subtype") == "compact_boundary")
     assert boundary["parentUuid"] is None and boundary["logicalParentUuid"]
-    assert boundary["compactMetadata"] == {"trigger": "manual", "preTokens": done.tokens_before}
+    assert boundary["compactMetadata"] == {
+        "trigger": "manual", "preTokens": done.tokens_before, "agentbookCall": record.calls[-1].message_id,
+    }  # fmt: skip
     assert lines[-1]["isCompactSummary"] is True and lines[-1]["message"]["content"] == done.summary
     back = read_transcript(record.transcript)
     assert [m.text for m in back.messages] == [done.summary]

@@ -55,7 +55,9 @@ the run itself (not one the Agent tool started)."""
 
 BLOCK = 2
 OUTPUT_CAP = 10_000
-"""Characters of a hook's stdout or stderr kept (Bash output has its own, larger cap)."""
+"""Characters of what a hook says that are kept (Bash output has its own, larger cap)."""
+PARSE_CAP = 1_000_000
+"""Characters of a hook's stdout read to parse its JSON (what it says in it is then cut)."""
 
 
 class CommandHooks:
@@ -168,7 +170,8 @@ class CommandHooks:
             log.warning("agent %s: the %s hook %r could not start: %s", agent, event, command.command, exc)
             return None, "", ""
         assert process.stdin and process.stdout and process.stderr
-        readers = [asyncio.ensure_future(_read_capped(s)) for s in (process.stdout, process.stderr)]
+        readers = [asyncio.ensure_future(_read_capped(process.stdout, PARSE_CAP)),
+                   asyncio.ensure_future(_read_capped(process.stderr, OUTPUT_CAP))]  # fmt: skip
         try:
             await asyncio.wait_for(_feed_and_wait(process, payload), command.timeout_s)
         except TimeoutError:
@@ -205,14 +208,17 @@ async def _feed_and_wait(process: asyncio.subprocess.Process, payload: bytes) ->
         await asyncio.sleep(0.01)
 
 
-async def _read_capped(stream: asyncio.StreamReader) -> str:
-    """What `stream` says, at most `OUTPUT_CAP` characters kept: the rest is read and dropped,
-    so a flooding hook neither blocks nor fills memory."""
+async def _read_capped(stream: asyncio.StreamReader, cap: int) -> str:
+    """What `stream` says, at most `cap` characters kept: the rest is read and dropped, so a
+    flooding hook neither blocks nor fills memory."""
     kept = bytearray()
     while chunk := await stream.read(65536):
-        kept += chunk[: max(0, OUTPUT_CAP - len(kept))]
-    text = kept.decode(errors="replace")
-    return text if len(kept) < OUTPUT_CAP else text + "\n[... cut at 10,000 characters]"
+        kept += chunk[: max(0, cap - len(kept))]
+    return _cut(kept.decode(errors="replace"), cap)
+
+
+def _cut(text: str, cap: int = OUTPUT_CAP) -> str:
+    return text if len(text) <= cap else text[:cap] + f"\n[... cut at {cap:,} characters]"
 
 
 def _matches(matcher: str, tool: str) -> bool:
@@ -236,7 +242,7 @@ def _feedback(stdout: str) -> str | None:
     specific = data.get("hookSpecificOutput")
     context = specific.get("additionalContext") if isinstance(specific, dict) else None
     said = str(data.get("reason") or "") if data.get("decision") == "block" else ""
-    return redact("\n".join(s for s in (said, str(context or "")) if s)) or None
+    return _cut(redact("\n".join(s for s in (said, str(context or "")) if s))) or None
 
 
 def _denial(stdout: str) -> str | None:
@@ -251,9 +257,9 @@ def _denial(stdout: str) -> str | None:
     decision = specific.get("permissionDecision") if isinstance(specific, dict) else None
     reason = specific.get("permissionDecisionReason") if isinstance(specific, dict) else None
     if decision == "deny":
-        return redact(str(reason or "denied by a PreToolUse hook"))
+        return _cut(redact(str(reason or "denied by a PreToolUse hook")))
     if decision == "ask":  # safer refused than let through: a hook's ask reaches nobody here yet
-        return redact(f"a PreToolUse hook asks for approval ({reason or 'no reason given'}); denied")
+        return _cut(redact(f"a PreToolUse hook asks for approval ({reason or 'no reason given'}); denied"))
     if data.get("decision") == "block":
-        return redact(str(data.get("reason") or "blocked by a PreToolUse hook"))
+        return _cut(redact(str(data.get("reason") or "blocked by a PreToolUse hook")))
     return None

@@ -35,7 +35,7 @@ ENDED: frozenset[str] = frozenset({"done", "partial", "failed", "cancelled"})
 
 @dataclass
 class ApiCall:
-    """One model response of one agent."""
+    """One model response of one agent (`turn` 0: a compaction's summary, no turn)."""
 
     turn: int
     at: datetime
@@ -115,7 +115,7 @@ def apply(record: AgentRecord, event: AgentEvent) -> None:
     elif isinstance(event, Compacted):  # its call is paid for like a turn, but is none
         r = event.response
         record.usage = record.usage + r.usage
-        record.calls.append(ApiCall(len(record.calls) + 1, event.at, 0.0, r.model, r.id, r.request_id,
+        record.calls.append(ApiCall(0, event.at, 0.0, r.model, r.id, r.request_id,  # turn 0: no turn
                                     r.stop_reason, r.usage))  # fmt: skip
     elif isinstance(event, ToolStarted):
         record.last_tool = event.call.name

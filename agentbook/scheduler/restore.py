@@ -151,13 +151,14 @@ def _restore(record: AgentRecord) -> None:
     back = read_transcript(record.transcript)
     for problem in back.problems:
         warnings.warn(problem, stacklevel=3)
-    for number, call in enumerate(back.calls, start=1):
+    for call in back.calls:
+        number = 0 if call.compaction else record.turns + 1  # a compaction's call is no turn
+        record.turns = number or record.turns
         at = _time(call, record.transcript)
         record.calls.append(
             ApiCall(number, at, 0.0, call.model, call.message_id, call.request_id, None, call.usage)
         )
         record.usage = record.usage + call.usage
-    record.turns = len(back.calls)
     record.tools_run = max(record.tools_run, len(back.started))  # run.json may predate the last ones
     assistant = [m for m in back.messages if m.role == "assistant" and m.text]
     record.text = str(back.end.get("result") or (assistant[-1].text if assistant else ""))

@@ -178,8 +178,13 @@ class Run(RunViews, WorktreeActions):
                 raise ValueError(f"agent {name!r} has no conversation to compact")
             self._wiring.claim(record)
             before, record.state = record.state, "running"
+        work = background.submit(compact(self, record, history, instructions))
         try:
-            return background.submit(compact(self, record, history, instructions)).result()
+            return work.result()
+        except BaseException:  # Ctrl-C: the model call must not write after we let go
+            work.cancel()
+            concurrent.futures.wait([work], timeout=5)
+            raise
         finally:
             record.state = before
             self._wiring.release(record)

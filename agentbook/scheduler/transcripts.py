@@ -10,12 +10,12 @@ Each line is one compact JSON object with Claude Code's fields (`type`, `uuid`, 
 Lines are written compact (no spaces), with millisecond UTC timestamps and a semver `version`,
 because ccusage silently skips lines that differ.  Each line is flushed as soon as it is written,
 so a crash loses at most the line in flight.  Credential values are redacted from every line.
-agentbook adds two `system` lines (`subtype` `agentbook_start` / `agentbook_end`) holding what a
-resume or `load_run` needs: the system prompt, model, final state and error.
+agentbook adds `system` lines (`agentbook_start`, `agentbook_end`) for what a resume needs.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import secrets
@@ -167,13 +167,13 @@ class TranscriptWriter:
         self.write("assistant", at, message=message, requestId=r.request_id)
 
     def _compacted(self, event: Compacted) -> None:
-        """Claude Code's lines: the summarising call (its cost), the boundary (a new root), and the
-        summary as the user message the conversation goes on from."""
+        """Claude Code's lines: the summarising call, the boundary (a new root), the summary."""
         self._response(event.at, event.response)
         logical, self.last_uuid = self.last_uuid, None
         self.write("system", event.at, subtype="compact_boundary", content="Conversation compacted",
                    isMeta=False, level="info", logicalParentUuid=logical,
-                   compactMetadata={"trigger": event.trigger, "preTokens": event.tokens_before})  # fmt: skip
+                   compactMetadata={"trigger": event.trigger, "preTokens": event.tokens_before,
+                                    "agentbookCall": event.response.id})  # fmt: skip
         self.write("user", event.at, isCompactSummary=True, isVisibleInTranscriptOnly=True,
                    message={"role": "user", "content": event.summary})  # fmt: skip
 
@@ -224,8 +224,7 @@ class TranscriptWriter:
         return line_uuid
 
     def hold(self) -> None:
-        """Open the file now, taking its lock (`RuntimeError` if another writer holds it): a
-        resume claims its agent before it starts, so that a second one is refused at once."""
+        """Open the file now, taking its lock (`RuntimeError` if another writer holds it)."""
         if self._file is None:
             self._file = self._open()
 
@@ -264,6 +263,7 @@ class TranscriptCall:
     model: str
     usage: Usage
     timestamp: str
+    compaction: bool = False  # the call that wrote a compaction's summary: paid for, no turn
 
 
 @dataclass
@@ -369,6 +369,9 @@ def _absorb(
         out.end = record.get("agentbook") or {}
     elif kind == "system" and record.get("subtype") == "compact_boundary":
         out.messages.clear()  # the conversation goes on from the summary that follows
+        made_by = (record.get("compactMetadata") or {}).get("agentbookCall")
+        if out.calls and made_by and out.calls[-1].message_id == made_by:
+            out.calls[-1] = dataclasses.replace(out.calls[-1], compaction=True)
     elif kind == "system" and record.get("subtype") == "agentbook_run":
         out.run = record.get("agentbook") or {}
     elif kind == "system" and record.get("subtype") == "agentbook_tool_started":

@@ -217,7 +217,7 @@ class Wiring:
                 record.transcript,
                 session_id=self.run.session_id,
                 agent_id=record.agent_id,
-                secrets=self.run.secrets,
+                secrets=self.run.secrets or None,  # none read yet (a claim before the first start): now
             )
         return writer
 

@@ -36,6 +36,7 @@ from agentbook.tools._gitrefs import RefView
 __all__ = ["GitBox", "nested_repositories"]
 
 _SHARED = ("HEAD", "config", "packed-refs", "info", "hooks", "refs", "objects")
+_FIXED = ("commondir", "gitdir", "config.worktree")  # of the worktree's admin folder: read-only
 _SCAN_DEPTH, _SCAN_LIMIT = 3, 2000  # nested repositories: how deep and how many folders to look
 # What settle opens of what the box left: never through a link, never blocking (a FIFO), a folder
 # only as a folder.
@@ -93,9 +94,12 @@ class GitBox:
         """bwrap's binds and variables for this worktree's git, the branch's folder `view`'s (to
         come after the box's own `/tmp`, where the private object folder is mounted)."""
         args = [a for name in _SHARED for a in _ro(self.common / name)]
-        args += (
-            _rw(self.admin) + _ro(self.admin / "commondir") + _ro(self.admin / "gitdir") + _ro(self.dotgit)
-        )
+        # The worktree's own config (read when extensions.worktreeConfig is on: sparse worktrees)
+        # is read-only, made empty first so that the box cannot create it: git on the host reads it.
+        config = self.admin / "config.worktree"
+        with contextlib.suppress(FileExistsError, OSError):
+            config.touch(exist_ok=False)
+        args += _rw(self.admin) + [a for name in _FIXED for a in _ro(self.admin / name)] + _ro(self.dotgit)
         args += ["--bind", str(self.private), str(self.private)]
         args += ["--setenv", "GIT_OBJECT_DIRECTORY", str(self.private)]
         args += ["--setenv", "GIT_ALTERNATE_OBJECT_DIRECTORIES", str(self.common / "objects")]
@@ -113,6 +117,7 @@ class GitBox:
             _remove(self.private)
             if view is not None:
                 shutil.rmtree(view.place, ignore_errors=True)
+            _drop_odd_entries(self.admin)
             self._keep_on_branch()
 
     def _import(self) -> None:
@@ -161,6 +166,19 @@ class GitBox:
 
     def _git(self, *args: str) -> list[str]:
         return ["git", f"--git-dir={self.common}", *args]
+
+
+def _drop_odd_entries(admin: Path) -> None:
+    """Remove from the worktree's admin folder whatever the box left there that is no plain file
+    or folder (a link as `logs/HEAD`: the host's next `update-ref` would append through it to any
+    file; a FIFO): git makes and replaces those files itself, never needs such entries."""
+    for folder, dirs, files in os.walk(admin):
+        for name in (*dirs, *files):
+            path = os.path.join(folder, name)
+            with contextlib.suppress(OSError):
+                mode = os.lstat(path).st_mode
+                if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
+                    os.unlink(path)
 
 
 def _open_plain(name: str, dir_fd: int | None, folder: Path | None = None) -> BinaryIO:

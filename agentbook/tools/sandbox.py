@@ -154,7 +154,7 @@ class Sandbox:
         args += pins.args
         # A file with a name outside the root is that outside file: masked, so that no command
         # reads or writes it.
-        args += [a for path in walk.masks for a in _mask(path)]
+        args += [a for path in _few(walk.masks, root) for a in _mask(path)]
         return args + _masks(self.hidden, exposed)
 
 
@@ -313,6 +313,26 @@ def _masks(hidden: tuple[str, ...], exposed: list[Path]) -> list[str]:
         if any((path + "/").startswith(p) for p in prefixes) and os.path.lexists(path):
             args += _mask(path)
     return args
+
+
+MASK_LIMIT = 1000
+"""The most masks one call makes: past it, folders are masked whole (bwrap's command line and the
+kernel's mount count are bounded, and a root full of links must not stop every later call)."""
+
+
+def _few(masks: Sequence[str], root: Path) -> list[str]:
+    """`masks`, or, when they are more than `MASK_LIMIT`, the folders holding them (their
+    parents, then theirs, never the root itself), until they are few enough."""
+    chosen = sorted(set(masks))
+    while len(chosen) > MASK_LIMIT:
+        parents = sorted({os.path.dirname(m) if Path(os.path.dirname(m)) != root else m for m in chosen})
+        if parents == chosen:
+            break
+        chosen = []
+        for path in parents:  # sorted: a folder comes before what it holds
+            if not chosen or not path.startswith(chosen[-1] + "/"):
+                chosen.append(path)
+    return chosen
 
 
 def _mask(path: str) -> list[str]:

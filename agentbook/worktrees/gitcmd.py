@@ -43,6 +43,12 @@ _LOCK_BACKOFF_S = 0.05
 # Never prompt (a credential prompt would hang a notebook kernel), and never take optional locks,
 # so read-only commands in the user's checkout cannot rewrite its index.
 _ENV = {"GIT_TERMINAL_PROMPT": "0", "GIT_OPTIONAL_LOCKS": "0"}
+# Every git agentbook runs ignores what an agent could have left to run code on the host: a
+# filesystem monitor or hooks in a repository it made inside its worktree (a gitlink, which
+# status-like commands enter), submodules.  `-c` outranks every config file and reaches the git
+# processes git itself starts.
+_SAFE = ("-c", "core.fsmonitor=false", "-c", "core.hooksPath=/dev/null", "-c", "diff.ignoreSubmodules=all",
+         "-c", "submodule.recurse=false", "-c", "status.submoduleSummary=false")  # fmt: skip
 # No automatic gc from our merges: it packs refs and prunes while other agents commit.
 NO_GC = ("-c", "gc.auto=0", "-c", "maintenance.auto=false")
 
@@ -72,7 +78,7 @@ def run_git(cwd: Path, *args: str, check: bool = True) -> GitResult:
 
     With `check`, a non-zero exit raises `WorktreeError`; without, the caller reads `status`.
     """
-    command = [git.Git.GIT_PYTHON_GIT_EXECUTABLE or "git", *args]
+    command = [git.Git.GIT_PYTHON_GIT_EXECUTABLE or "git", *_SAFE, *args]
     for attempt in range(_LOCK_RETRIES + 1):
         status, out, err = git.Git(cwd).execute(
             command, with_extended_output=True, with_exceptions=False, stdout_as_string=False,
