@@ -46,12 +46,6 @@ def repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 # worktree root `<repo>/.agentbook/worktrees` and the patches folder are inside its root.
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="OPEN: a plain-folder agent whose root holds .agentbook/worktrees renames a worktree's "
-    "folder (its .git file is pinned, its parent is not), makes it again with a .git file naming a "
-    "git dir of its own, and finish's git add --all runs that config's filter driver on the host",
-)
 def test_a_plain_agent_cannot_point_a_worktree_at_its_own_git_dir(repo: Path, tmp_path: Path) -> None:
     trees = Worktrees(repo, "r")
     tree = trees.create("t")
@@ -71,12 +65,6 @@ def test_a_plain_agent_cannot_point_a_worktree_at_its_own_git_dir(repo: Path, tm
     assert not marker.exists(), "the host's git ran a filter from a git dir the box made"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="OPEN: publish writes <repo>/.agentbook/patches/<run>/<task>.patch with write_bytes, "
-    "following a link a plain-folder agent put there: the patch (the agent's commit message and "
-    "diff, lines a shell runs) overwrites any host file (~/.bashrc)",
-)
 def test_publish_writes_no_patch_through_a_link_in_the_checkout(repo: Path, tmp_path: Path) -> None:
     trees = Worktrees(repo, "r")
     tree = trees.create("t")
@@ -93,11 +81,6 @@ def test_publish_writes_no_patch_through_a_link_in_the_checkout(repo: Path, tmp_
     assert victim.read_text() == CANARY, "publish wrote the patch through the box's link"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="OPEN: a plain-folder agent makes .agentbook/worktrees/<run> a link out of the root: "
-    "the next worktree of that run is checked out (written) outside the checkout",
-)
 def test_a_plain_agent_cannot_send_a_later_worktree_outside(repo: Path, tmp_path: Path) -> None:
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
@@ -114,12 +97,6 @@ def test_a_plain_agent_cannot_send_a_later_worktree_outside(repo: Path, tmp_path
 # A worktree agent's own branch, checked out again on the host
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="OPEN: revive checks out the agent's branch, then _copy_included copies the user's "
-    ".worktreeinclude files with target.parent.mkdir/shutil.copy2 through a folder link the branch "
-    "holds: the user's ignored file is written outside the worktree, wherever the agent chose",
-)
 def test_revive_copies_no_included_file_through_a_link_of_the_branch(repo: Path, tmp_path: Path) -> None:
     (repo / ".gitignore").write_text("conf/secret.env\n")
     (repo / ".worktreeinclude").write_text("conf/secret.env\n")
@@ -173,3 +150,34 @@ def test_gitattributes_drivers_without_config_run_nothing_at_finish_or_merge(
     trees.finish(tree, message="t")
     trees.merge([tree.branch], into="merged")
     assert not marker.exists()
+
+
+def test_a_plain_agent_of_a_run_sees_no_state_of_agentbook_in_its_folder(repo: Path, tmp_path: Path) -> None:
+    # The root of the fixes above: a plain-folder agent in a checkout whose .agentbook holds other
+    # agents' worktrees and patches (and a run folder inside the checkout) sees none of it, in
+    # Bash or through the file tools.
+    from agentbook.messages import ToolUse
+    from agentbook.models import ScriptedModel
+    from agentbook.scheduler.launch import run_parallel
+
+    trees = Worktrees(repo, "old")
+    trees.create("t")
+    calls = [
+        ToolUse("b1", "Bash", {"command": "ls -A .agentbook .agentbook/worktrees runs 2>&1; echo listed"}),
+        ToolUse("w1", "Write", {"file_path": ".agentbook/worktrees/old/t/.git", "content": "gitdir: /x\n"}),
+        ToolUse("w2", "Write", {"file_path": "runs/run.json", "content": "{}\n"}),
+    ]
+    model = ScriptedModel([calls, "ok"])
+    run = run_parallel({"p": "look"}, model=model, cwd=repo, run_dir=repo / "runs", interactive=False,
+                       permission_mode="bypassPermissions")  # fmt: skip
+    run.wait(timeout=30)
+    results = {r.tool_use_id: r for r in model.requests[1].messages[-1].content}  # type: ignore[union-attr]
+    listed = str(results["b1"].content)  # type: ignore[union-attr]
+    assert "old" not in listed and "run.json" not in listed and "listed" in listed, listed
+    for call in ("w1", "w2"):  # w1's .git is a protected path anyway; both are refused
+        assert results[call].is_error, results[call]  # type: ignore[union-attr]
+    assert "hidden" in str(results["w2"].content), results["w2"]  # type: ignore[union-attr]
+    assert (trees.root / "old" / "t" / ".git").read_text().startswith("gitdir: ") and "/x" not in (
+        trees.root / "old" / "t" / ".git"
+    ).read_text()
+    assert (repo / "runs" / "run.json").read_text() != "{}\n"

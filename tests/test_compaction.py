@@ -86,3 +86,33 @@ def test_claude_codes_own_compacted_transcripts_read_back_from_their_last_summar
         assert back.messages, path
         assert back.messages[0].role == "user"
         assert back.messages[0].text.startswith("This session is being continued"), path
+
+
+def test_compact_at_tokens_compacts_before_a_request_that_would_pass_it(tmp_path: Path) -> None:
+    (tmp_path / "big.txt").write_text("a line of the file that the agent reads\n" * 400)  # ~4,000 tokens
+    model = ScriptedModel([ToolUse("r1", "Read", {"file_path": "big.txt"}), "400 equal lines, read", "final"])
+    run = run_parallel({"a": "read big.txt"}, model=model, cwd=tmp_path, run_dir=tmp_path / "run",
+                       compact_at_tokens=2000, interactive=False)  # fmt: skip
+    run.wait(timeout=30)
+    record = run.records["a"]
+    assert record.state == "done" and run.results["a"] == "final"
+    summarising, after = model.requests[1], model.requests[2]
+    assert "a line of the file" in json.dumps([m.to_api() for m in summarising.messages])
+    assert [m.role for m in after.messages] == ["user"] and "400 equal lines, read" in after.messages[0].text
+    assert "a line of the file" not in json.dumps(after.messages[0].to_api())
+    assert [c.turn for c in record.calls] == [1, 0, 2] and record.turns == 2  # the summary's call is no turn
+    lines = [json.loads(x) for x in record.transcript.read_text().splitlines()]
+    boundary = next(x for x in lines if x.get("subtype") == "compact_boundary")
+    assert (
+        boundary["compactMetadata"]["trigger"] == "auto" and boundary["compactMetadata"]["preTokens"] > 2000
+    )
+    back = read_transcript(record.transcript)
+    assert back.messages[0].text.startswith("This session is being continued")
+    assert load_run(tmp_path / "run", model=ScriptedModel([]), interactive=False).records["a"].turns == 2
+
+
+@pytest.mark.parametrize("bad", [0, -5, "many", 1.5])
+def test_a_bad_compact_at_tokens_is_named_and_starts_nothing(tmp_path: Path, bad: object) -> None:
+    with pytest.raises((TypeError, ValueError), match="compact_at_tokens"):
+        run_parallel({"a": "x"}, model=ScriptedModel(["x"]), run_dir=tmp_path / "run", compact_at_tokens=bad)
+    assert not (tmp_path / "run").exists()

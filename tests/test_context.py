@@ -85,3 +85,10 @@ def test_context_growth_plot_draws_one_line_per_strategy(tmp_path: Path) -> None
     run, _ = finished(tmp_path, "r", {"a": 400, "b": 40})
     figure = context_growth(context_cost(run)[["agent", *STRATEGIES]], cumulative=True)
     assert len(figure.axes[0].lines) == len(STRATEGIES)
+
+
+def test_the_compacted_strategy_falls_back_to_a_summary_past_its_threshold(tmp_path: Path) -> None:
+    run, _ = finished(tmp_path, "r", {"a": 1600, "b": 1600, "c": 1600, "d": 1600})
+    frame = context_cost(run, cap=100, compact_at=1000)
+    assert list(frame["full"]) == [400, 800, 1200, 1600]
+    assert list(frame["compacted"]) == [400, 800, 100, 500]  # past 1,000: a 100-token summary, then on

@@ -24,6 +24,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from agentbook.agent.compacting import summarise
 from agentbook.agent.gates import RequestHook, ToolGate, ask, run_tools
 from agentbook.agent.inbox import Inbox
 from agentbook.agent.steps import (
@@ -46,15 +47,29 @@ from agentbook.events import (
     TurnCompleted,
 )
 from agentbook.messages import Message, Request, Response, Text, ToolResult, ToolUse, Usage
-from agentbook.models.base import Model, ModelError
+from agentbook.models.base import Model, ModelError, RequestEstimator
 from agentbook.models.retry import RetryPolicy
 from agentbook.redact import redact
 from agentbook.specs import DEFAULT_MAX_TURNS
 from agentbook.tools.base import Tool, ToolContext, schema
 
-__all__ = ["CONTINUE_PROMPT", "AgentResult", "StopHook", "run_agent"]
+__all__ = ["CONTINUE_PROMPT", "AgentResult", "Steering", "StopHook", "run_agent"]
 
 CONTINUE_PROMPT = "Continue from where you stopped."
+
+
+@dataclass(frozen=True)
+class Steering:
+    """What the layer above may do to a running conversation, each optional: `inbox` brings its
+    background children's notifications (`agentbook.agent.inbox`); `before_stop` may keep it
+    going after a final answer (`_Conversation.goes_on`); past `compact_at_tokens` input tokens,
+    the conversation is compacted before the next request (`agentbook.agent.compacting`)."""
+
+    inbox: Inbox | None = None
+    before_stop: StopHook | None = None
+    compact_at_tokens: int | None = None
+
+
 StopHook = Callable[[str, str, bool], Awaitable[str | None]]
 """`(agent, final_text, active)` -> a reason to keep the agent going, or `None` to let it end."""
 
@@ -95,17 +110,15 @@ async def run_agent(
     request_hooks: Sequence[RequestHook] = (),
     tool_gates: Sequence[ToolGate] = (),
     cache_system: bool = False,
-    inbox: Inbox | None = None,
-    before_stop: StopHook | None = None,
+    steering: Steering | None = None,
 ) -> AgentResult:
     """Run one agent until it ends; see the module docstring for how it can end.
 
     `prompt` is the new user message (text, or a `Message` with cache breakpoints); `None`
     continues `history` as it is.  `cache_system` marks the system prompt for prompt caching.
     `max_turns` counts the responses of this call.  `request_hooks` run around every model call
-    attempt, `tool_gates` around every tool call (`agentbook.agent.gates`); `inbox`, `before_stop`:
-    `_Conversation.goes_on`."""
-    talk = _Conversation(name, model, ctx, emit, history, {t.name: t for t in tools}, inbox, before_stop)
+    attempt, `tool_gates` around every tool call (`agentbook.agent.gates`); `steering`: see it."""
+    talk = _Conversation(name, model, ctx, emit, history, {t.name: t for t in tools}, steering or Steering())
     request = _requests(system, tools, max_tokens, cache_system)
     policy, response = retry or RetryPolicy(), None
     step: TurnStep = talk.begin(prompt, system, max_turns)
@@ -160,11 +173,11 @@ class _Conversation:
         emit: Listener,
         history: Sequence[Message],
         tools: Mapping[str, Tool],
-        inbox: Inbox | None,
-        before_stop: StopHook | None,
+        steering: Steering,
     ) -> None:
         self.name, self.model, self.ctx, self.emit, self.tools = name, model, ctx, emit, tools
-        self.inbox, self.before_stop, self.stop_active = inbox, before_stop, False
+        self.inbox, self.before_stop, self.stop_active = steering.inbox, steering.before_stop, False
+        self.compact_at, self.estimate = steering.compact_at_tokens, RequestEstimator()
         self.resumed = bool(history)
         self.messages = list(history)
         self.turns, self.usage, self.text = 0, Usage(), ""
@@ -195,8 +208,14 @@ class _Conversation:
         the notifications that arrived (not into a paused turn, whose last message is the model's)."""
         if deliver and self.inbox is not None:
             self._notify(self.inbox.take())
+        asked = request(tuple(self.messages))
+        if deliver and self.compact_at and len(self.messages) > 2 and self.estimate(asked) > self.compact_at:
+            done = await summarise(self.name, self.model, self.messages, retry=retry, hooks=hooks,
+                                   emit=self.emit, max_tokens=asked.max_tokens, trigger="auto")  # fmt: skip
+            self.messages = [Message.user(done.summary)]
+            asked = request(tuple(self.messages))
         started = time.monotonic()
-        response = await ask(self.name, self.model, request(tuple(self.messages)), retry, hooks, self.emit)
+        response = await ask(self.name, self.model, asked, retry, hooks, self.emit)
         self.turns += 1
         self.usage += response.usage
         self.messages.append(response.message)

@@ -11,7 +11,9 @@ growing, under the strategies that manage it:
 * `aggregated`: an aggregator folds results into one summary of at most `cap` tokens before they
   reach the main context, so the main context holds that summary only;
 * `phased`: with several runs (phases), the main context holds the current phase's results and a
-  `cap`-token summary of each earlier phase.
+  `cap`-token summary of each earlier phase;
+* `compacted`: results land whole until the context would pass `compact_at` tokens; then it is
+  compacted (`Run.compact`, `compact_at_tokens=`) to a `cap`-token summary and goes on from there.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ if TYPE_CHECKING:
 
 __all__ = ["DEFAULT_CAP", "STRATEGIES", "context_cost"]
 
-STRATEGIES = ("full", "capped", "aggregated", "phased")
+STRATEGIES = ("full", "capped", "aggregated", "phased", "compacted")
 DEFAULT_CAP = 500
 
 
@@ -39,6 +41,7 @@ def context_cost(
     *,
     cap: int | None = None,
     model: Model | str | None = None,
+    compact_at: int | None = None,
 ) -> pd.DataFrame:
     """One row per top-level agent, in the order their results arrived, with the tokens its
     result adds (`result_tokens`, `counted`: by the API or estimated), `within_cap`, and the
@@ -46,7 +49,8 @@ def context_cost(
 
     `runs` is one run or the runs of a plan's phases, in order.  `cap` defaults to the runs'
     `max_result_tokens`, else 500.  `model` counts tokens when it is (or names) a Claude model;
-    by default the configured one, and estimates when there is none.
+    by default the configured one, and estimates when there is none.  `compact_at` (default ten
+    times the cap) is where the `compacted` strategy compacts.
     """
     import pandas as pd
 
@@ -67,10 +71,22 @@ def context_cost(
     frame["capped"] = results.clip(upper=limit).cumsum()
     frame["aggregated"] = frame["full"].clip(upper=limit)
     frame["phased"] = frame.groupby("phase")["result_tokens"].cumsum() + frame["phase"] * limit
+    frame["compacted"] = _compacted(list(results), limit, compact_at or 10 * limit)
     for column in ("result_tokens", *STRATEGIES):
         frame[column] = frame[column].astype("Int64")
     frame.attrs["cap"] = limit
     return frame
+
+
+def _compacted(results: list[int], summary: int, at: int) -> list[int]:
+    """The context after each result when it is compacted to `summary` tokens past `at`."""
+    context, out = 0, []
+    for tokens in results:
+        context += tokens
+        if context > at:
+            context = summary
+        out.append(context)
+    return out
 
 
 def _counter(model: Model | str | None) -> Callable[[str], tuple[int, bool]]:

@@ -102,6 +102,9 @@ class RunConfig:
     """Whether sandboxed commands reach the network (`"on"`) or have none (`"off"`)."""
     hidden_paths: tuple[str, ...] = ()
     """Paths (`~` allowed) hidden in the sandbox on top of its list of secrets (`~/.ssh` ...)."""
+    compact_at_tokens: int | None = None
+    """Compact an agent's conversation (a model-written summary in its place, as Claude Code's
+    auto-compact) before a request whose input would pass this many tokens; `None`: never."""
     settings: str | None = None
     """The Claude Code settings the run read (`run_parallel(settings=...)`: a file's absolute path,
     or `"project"`); their rules are in `permissions`, their command hooks in `hooks`, and
@@ -163,7 +166,7 @@ class RunConfig:
             "base": self.base, "shared_context": self.shared_context, "warm_cache": self.warm_cache,
             "max_result_tokens": self.max_result_tokens, "name": self.name,
             "sandbox": self.sandbox, "network": self.network, "hidden_paths": list(self.hidden_paths),
-            "settings": self.settings,
+            "settings": self.settings, "compact_at_tokens": self.compact_at_tokens,
         }  # fmt: skip
 
     @classmethod
@@ -188,7 +191,7 @@ OPTION_NAMES: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(RunConf
 # Options whose None is a choice, not "unset" (every other None takes the default).
 _NONE_MEANS_NONE = frozenset({"model", "concurrency", "tools", "interactive", "rate_limits", "system",
                               "isolation", "shared_context", "max_result_tokens", "name", "run_dir",
-                              "permission_mode", "settings"})  # fmt: skip
+                              "permission_mode", "settings", "compact_at_tokens"})  # fmt: skip
 
 
 def _tool_names(tools: Sequence[str]) -> tuple[str, ...]:
@@ -211,6 +214,7 @@ def _check_types(config: RunConfig) -> None:
     _integer(config, "max_tokens", 1)
     _integer(config, "max_depth", 0)
     _integer(config, "max_result_tokens", 1, optional=True)
+    _integer(config, "compact_at_tokens", 1, optional=True)
     if config.model is not None and not isinstance(config.model, str | Model):
         raise TypeError(f"model must be a Model, a model name or None, not {config.model!r}")
     if isinstance(config.model, str) and not config.model.strip():

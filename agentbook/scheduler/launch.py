@@ -64,6 +64,7 @@ def run_parallel(
     shared_context: str | None = None,
     warm_cache: bool = False,
     max_result_tokens: int | None = None,
+    compact_at_tokens: int | None = None,
     sandbox: SandboxSetting = "auto",
     network: NetworkSetting = "off",
     hidden_paths: Sequence[str] = (),

@@ -12,11 +12,13 @@ import asyncio
 import contextlib
 import functools
 import logging
+import os
 import traceback
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from agentbook.agent.gates import RequestHook, ToolGate
-from agentbook.agent.loop import AgentResult, run_agent
+from agentbook.agent.loop import AgentResult, Steering, run_agent
 from agentbook.events import AgentEnded, AgentEvent
 from agentbook.messages import Message, Text
 from agentbook.models import Model, get_model
@@ -36,8 +38,6 @@ from agentbook.tools.base import Tool
 from agentbook.worktrees import Worktree
 
 if TYPE_CHECKING:
-    from pathlib import Path
-
     from agentbook.scheduler.run import Run
 
 __all__ = ["GENERAL_PURPOSE_SYSTEM", "Wiring", "first_message"]
@@ -165,8 +165,7 @@ class Wiring:
                 request_hooks=request_hooks,
                 tool_gates=self._tool_gates(record, spec, isolated=branch is not None, sandboxing=sandboxing),
                 cache_system=self.config.warm_cache or self.config.shared_context is not None,
-                inbox=self._spawner.inbox(record),  # after tools=, which made it
-                before_stop=self.run.hooks.stopping if self.run.hooks.before_stop else None,
+                steering=self._steering(record),  # after tools=, which made its inbox
             )
         finally:
             self._spawner.ended(record)
@@ -184,6 +183,11 @@ class Wiring:
                 await asyncio.to_thread(self._finish, owner, tree, result.state == "done" and owner is record)
         return result
 
+    def _steering(self, record: AgentRecord) -> Steering:
+        hooks = self.run.hooks
+        before_stop = hooks.stopping if hooks.before_stop else None
+        return Steering(self._spawner.inbox(record), before_stop, self.config.compact_at_tokens)
+
     def _request_hooks(self, model: Model) -> tuple[Warmup | None, list[RequestHook]]:
         """The cache warm-up (when asked for) and the rate gate, around each model request."""
         warmup = self._warmups.setdefault(model.name, Warmup()) if self.config.warm_cache else None
@@ -197,10 +201,20 @@ class Wiring:
         sandbox, sandboxing = sandbox_for(
             setting_of(self.config.sandbox, spec), root,
             network=((spec.network if spec else None) or self.config.network) == "on",
-            hidden=self.config.hidden_paths, branch=branch,
+            hidden=(*self.config.hidden_paths, *self._state_in(root)), branch=branch,
             top=self.run.isolation.top(root) if self.run.isolation is not None else None,
         )  # fmt: skip
         return ToolContext(root=root, env=dict(self.run.env), sandbox=sandbox), sandboxing
+
+    def _state_in(self, root: Path) -> list[str]:
+        """agentbook's own folders inside `root`, hidden from its agent like secrets: the
+        checkout's `.agentbook` (other agents' worktrees, patches: the host runs git and writes
+        there) and the run folder (its `run.json` names the settings whose hooks `load_run` runs)."""
+        found = [root / ".agentbook", self.run.run_dir]
+        if self.run.isolation is not None:
+            found += [self.run.isolation.worktrees.repo / ".agentbook", self.run.isolation.worktrees.root]
+        real, reals = Path(os.path.realpath(root)), {Path(os.path.realpath(f)) for f in found}
+        return sorted(str(p) for p in reals if real in p.parents)
 
     def _worktree_branch(self, record: AgentRecord) -> str | None:
         """The branch of the worktree `record` works in (its own, or a sub-agent's parent's);

@@ -116,9 +116,13 @@ def _discard(repo: RunRepo, tree: Worktree) -> None:
 
 
 def _copy_included(repo: RunRepo, dest: Path) -> None:
+    real = Path(os.path.realpath(dest))
     for rel in _included_files(repo):
         target = dest / rel
         if os.path.lexists(target) or not in_cone(rel, repo.sparse):
+            continue
+        # Not through a link of the branch (an agent's commit can make `conf` one to anywhere).
+        if Path(os.path.realpath(target.parent)) != real / Path(rel).parent:
             continue
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(repo.repo / rel, target, follow_symlinks=False)

@@ -7,6 +7,7 @@ agent).  The commit is made with plumbing (`write-tree`, `commit-tree`, `update-
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 
@@ -44,7 +45,7 @@ def commit_message(run: str, task: str, message: str) -> str:
 
 def _commit_all(repo: RunRepo, tree: Worktree, message: str) -> tuple[str, DiffStats]:
     """Stage and commit everything; the branch tip afterwards and its diff stats against the base."""
-    _check_is_worktree(tree)
+    _check_is_worktree(repo, tree)
     # `--sparse` stages files the agent wrote outside the cone too, instead of refusing them.
     run_git(tree.path, "add", "--all", *(["--sparse"] if repo.sparse else []))
     stats = numstat(run_git(tree.path, "diff", "--cached", "--numstat", "-z", tree.base).out)
@@ -58,15 +59,25 @@ def _commit_all(repo: RunRepo, tree: Worktree, message: str) -> tuple[str, DiffS
     return head, stats
 
 
-def _check_is_worktree(tree: Worktree) -> None:
-    """`WorktreeError` unless `tree.path` is the top of a worktree: a folder made again after its
-    worktree was removed (an agent's Write) lies in the user's checkout, and `git add` there
-    would stage the user's own files."""
+def _check_is_worktree(repo: RunRepo, tree: Worktree) -> None:
+    """`WorktreeError` unless `tree.path` is still the top of one of the repository's worktrees.
+
+    A folder made again after its worktree was removed (an agent's Write) lies in the user's
+    checkout, where `git add` would stage the user's own files; a `.git` file pointed at a git
+    folder someone else made would have the host's git run that folder's config (filters)."""
+    try:
+        text = (tree.path / ".git").read_text(encoding="utf-8").strip()
+        admin = Path(os.path.realpath(tree.path / text.removeprefix("gitdir:").strip()))
+        back = (admin / "gitdir").read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError):
+        text, admin, back = "", Path("/"), ""
+    ours = text.startswith("gitdir:") and admin.parent == repo.common_dir / "worktrees"
+    if not ours or Path(os.path.realpath(back)) != tree.path / ".git":
+        raise WorktreeError(f"{tree.path} is no longer a worktree of {repo.repo} (removed, or its .git "
+                            "pointed elsewhere, while its agent worked?): nothing was committed")  # fmt: skip
     top = run_git(tree.path, "rev-parse", "--show-toplevel", check=False)
-    if not (tree.path / ".git").is_file() or top.status != 0 or Path(out_text(top)) != tree.path:
-        raise WorktreeError(
-            f"{tree.path} is no longer a worktree (removed while its agent worked?): nothing was committed"
-        )
+    if top.status != 0 or Path(out_text(top)) != tree.path:
+        raise WorktreeError(f"{tree.path} is no longer a worktree: nothing was committed")
 
 
 def _commit_index(repo: RunRepo, path: Path, parent: str, message: str) -> str:

@@ -49,8 +49,8 @@ def _merge_worktree(repo: RunRepo, into: str) -> Path:
         exists = run_git(repo.repo, "rev-parse", "--verify", "--quiet", f"refs/heads/{into}", check=False)
         if exists.status:
             run_git(repo.repo, "branch", "--no-track", into, repo.base)
-        (repo.root / repo.run).mkdir(parents=True, exist_ok=True)
-        scratch = Path(tempfile.mkdtemp(prefix=".merge-", dir=repo.root / repo.run))
+        repo.run_folder().mkdir(parents=True, exist_ok=True)
+        scratch = Path(tempfile.mkdtemp(prefix=".merge-", dir=repo.run_folder()))
         reason = f"agentbook run {repo.run}: merge into {into}"
         added = run_git(
             repo.repo, "worktree", "add", "--no-checkout", "--lock", "--reason", reason,

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import tempfile
 from pathlib import Path
 
 from agentbook.worktrees.gitcmd import out_text, run_git
@@ -60,6 +61,17 @@ def _write_patch(repo: RunRepo, branch: str, title: str, body: str) -> Path:
         repo.hide(repo.repo / STATE_DIR)
     patch = run_git(repo.repo, "format-patch", "--stdout", f"{repo.base}..refs/heads/{branch}").out
     target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_bytes(patch)
-    target.with_suffix(".md").write_text(f"# {title}\n\n{body}\n", encoding="utf-8")
+    if Path(os.path.realpath(target.parent)) != target.parent:  # a link on the way: written elsewhere
+        raise WorktreeError(f"{target.parent} is not a plain folder of the checkout: no patch written")
+    _replace(target, patch)
+    _replace(target.with_suffix(".md"), f"# {title}\n\n{body}\n".encode())
     return target
+
+
+def _replace(path: Path, data: bytes) -> None:
+    """`path` holding `data`, by renaming a new file over it: a link there is replaced, never
+    written through."""
+    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    with os.fdopen(fd, "wb") as file:
+        file.write(data)
+    os.replace(temporary, path)

@@ -69,7 +69,15 @@ class RunRepo:
     def worktree(self, task: str) -> Worktree:
         """Where task `task`'s worktree goes (nothing is created); `ValueError` for a bad name."""
         task = check_name("task", task)
-        return Worktree(task=task, branch=self.branch(task), path=self.root / self.run / task, base=self.base)
+        return Worktree(task=task, branch=self.branch(task), path=self.run_folder() / task, base=self.base)
+
+    def run_folder(self) -> Path:
+        """`<root>/<run>`; `ValueError` when something there is no plain folder (a link made by an
+        agent whose folder holds the root would send worktrees and merges elsewhere)."""
+        folder = self.root / self.run
+        if os.path.lexists(folder) and (folder.is_symlink() or not folder.is_dir()):
+            raise ValueError(f"{folder} is not a plain folder: refusing to put worktrees through it")
+        return folder
 
     def reason(self, task: str) -> str:
         """Why the worktree is locked, as `git worktree list` shows it."""
