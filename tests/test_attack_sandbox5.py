@@ -12,7 +12,6 @@ Everything is real: real bwrap, a real `Bash().run` call running concurrently wi
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import os
 import time
@@ -81,11 +80,6 @@ def world(tmp_path: Path) -> tuple[ToolContext, Path]:
     return ToolContext(root=root, sandbox=Sandbox(root)), outside
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="OPEN: Write resolves the path, then opens it by name: a parent folder swapped for a link "
-    "out of the root in between (a concurrent Bash call) and the file lands outside, on the host",
-)
 def test_write_cannot_land_outside_through_a_parent_swapped_mid_call(world: tuple[ToolContext, Path]) -> None:
     ctx, outside = world
     (ctx.root / "d").mkdir()
@@ -99,11 +93,6 @@ def test_write_cannot_land_outside_through_a_parent_swapped_mid_call(world: tupl
     assert not race(ctx, "d", "l", attempt), "Write wrote a file outside the agent's root"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="OPEN: Edit resolves, then opens by name (O_NOFOLLOW guards the last component only): a "
-    "parent swapped for a link in between and Edit reads and rewrites a file outside the root",
-)
 def test_edit_cannot_change_a_file_outside_through_a_parent_swapped_mid_call(
     world: tuple[ToolContext, Path],
 ) -> None:
@@ -126,11 +115,6 @@ def test_edit_cannot_change_a_file_outside_through_a_parent_swapped_mid_call(
     assert not race(ctx, "d", "l", attempt), "Edit changed a file outside the agent's root"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="OPEN: Read checks the resolved path is a regular file, then opens it by name following "
-    "links: a file swapped for a link out of the root in between and Read shows the outside file",
-)
 def test_read_cannot_show_a_file_outside_swapped_in_mid_call(world: tuple[ToolContext, Path]) -> None:
     ctx, outside = world
     (ctx.root / "f").write_text("inside\n")
@@ -143,11 +127,6 @@ def test_read_cannot_show_a_file_outside_swapped_in_mid_call(world: tuple[ToolCo
     assert not race(ctx, "f", "l", attempt), "Read showed a file outside the agent's root"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="OPEN: Grep resolves its path, then starts rg in it by name: a folder swapped for a link "
-    "out of the root in between and rg searches (and shows) the outside folder",
-)
 def test_grep_cannot_search_outside_through_a_folder_swapped_mid_call(
     world: tuple[ToolContext, Path],
 ) -> None:
@@ -177,24 +156,24 @@ def _commands(root: Path) -> list[str]:
     return [h.command for groups in settings.hooks.values() for g in groups for h in g.commands]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="OPEN: .claude/ in a plain-folder agent's root is writable by Write: the agent writes "
-    "settings.json hooks that the next settings='project' run or load_run runs on the host",
-)
-def test_write_cannot_plant_project_settings_hooks(world: tuple[ToolContext, Path]) -> None:
+@pytest.mark.parametrize("mode", ["acceptEdits", "bypassPermissions"])
+def test_write_cannot_plant_project_settings_hooks(world: tuple[ToolContext, Path], mode: str) -> None:
+    # The Write tool alone writes anywhere in its root; in a run, the permissions guard .claude
+    # (Claude Code's protected folders): a write there asks in every mode, and is denied headless.
+    from agentbook.messages import ToolUse
+    from agentbook.models import ScriptedModel
+    from agentbook.scheduler.launch import run_parallel
+
     ctx, _ = world
-    for name in ("settings.json", "settings.local.json"):
-        with contextlib.suppress(ToolError):
-            asyncio.run(Write().run({"file_path": f".claude/{name}", "content": json.dumps(HOOKS)}, ctx))
+    calls = [ToolUse(f"w{i}", "Write", {"file_path": f".claude/{name}", "content": json.dumps(HOOKS)})
+             for i, name in enumerate(("settings.json", "settings.local.json"))]  # fmt: skip
+    run = run_parallel({"a": "plant"}, model=ScriptedModel([calls, "ok"]), cwd=ctx.root,
+                       run_dir=ctx.root.parent / "run", permission_mode=mode, interactive=False)  # fmt: skip
+    run.wait(timeout=30)
+    assert run.records["a"].denials == 2
     assert _commands(ctx.root) == [], "agent-written hooks would run on the host"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="OPEN: .claude/ in a plain-folder agent's root is writable in the Bash sandbox: "
-    "settings.local.json hooks planted there run on the host at the next settings='project' run",
-)
 def test_bash_cannot_plant_project_settings_hooks(world: tuple[ToolContext, Path]) -> None:
     ctx, _ = world
     command = f"mkdir -p .claude && echo '{json.dumps(HOOKS)}' > .claude/settings.local.json; echo ok"

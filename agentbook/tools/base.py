@@ -62,7 +62,10 @@ class ToolContext:
         candidate = Path(text).expanduser()
         if not candidate.is_absolute():
             candidate = self.root / candidate
-        real = Path(os.path.realpath(candidate))
+        try:
+            real = Path(os.path.realpath(candidate))
+        except OSError as exc:  # a path changing under the check (a Bash call swapping it)
+            raise ToolError(f"path {text!r} cannot be resolved now: {exc.strerror or exc}") from None
         if real != self.root and self.root not in real.parents:
             raise ToolError(f"path {text!r} is outside the agent's root {self.root}; access refused")
         if is_secret(real, self.sandbox.hidden if self.sandbox else ()):

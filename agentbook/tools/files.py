@@ -21,6 +21,7 @@ import stat
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from agentbook.tools._beneath import open_beneath
 from agentbook.tools._hardlinks import shared_inode
 from agentbook.tools.base import ToolContext, ToolError, validate_input
 
@@ -84,10 +85,10 @@ def _refuse_hard_links(st: os.stat_result, file_path: str) -> None:
         )
 
 
-def _open_for_change(path: Path, flags: int) -> int:
-    # O_NOFOLLOW: the path was resolved, so a link here now is a swap since; O_NONBLOCK: opening
-    # a FIFO fails instead of waiting for a reader (for regular files it changes nothing).
-    return os.open(path, flags | os.O_NOFOLLOW | os.O_NONBLOCK, 0o666)
+def _open_for_change(root: Path, path: Path, flags: int, *, make_folders: bool = False) -> int:
+    # Beneath the root, no link followed on the way: the path was resolved, so a link now is a
+    # swap since (a Bash call running at once); O_NONBLOCK: a FIFO fails instead of waiting.
+    return open_beneath(root, path, flags, make_folders=make_folders)
 
 
 def _os_error(action: str, file_path: str, err: OSError) -> ToolError:
@@ -139,15 +140,17 @@ class Read:
         offset = max(1, int(args.get("offset", 1)))
         limit = int(args.get("limit", DEFAULT_READ_LIMIT))
         try:
-            return await asyncio.to_thread(_read_numbered, path, file_path, offset, limit)
+            return await asyncio.to_thread(_read_numbered, ctx.root, path, file_path, offset, limit)
         except OSError as err:
             raise _os_error("read", file_path, err) from err
 
 
-def _read_numbered(path: Path, file_path: str, offset: int, limit: int) -> str:
+def _read_numbered(root: Path, path: Path, file_path: str, offset: int, limit: int) -> str:
     """The `cat -n` window, after a note line when the file has more than one hard link."""
-    with path.open("rb") as fh:
+    with os.fdopen(_open_for_change(root, path, os.O_RDONLY), "rb") as fh:
         info = os.fstat(fh.fileno())
+        if not stat.S_ISREG(info.st_mode):  # swapped since the check for a FIFO or a folder
+            raise ToolError(f"{file_path} is not a regular file")
         note = (
             f"[note: this file has {info.st_nlink} hard links; it may also be reachable outside the root]\n"
             if shared_inode(info)
@@ -221,7 +224,7 @@ class Write:
             raise ToolError(f"{file_path} is a directory, not a file")
         existed = path.exists()
         try:
-            await asyncio.to_thread(_write_text, path, file_path, content)
+            await asyncio.to_thread(_write_text, ctx.root, path, file_path, content)
         except OSError as err:
             raise _os_error("write", file_path, err) from err
         if existed:
@@ -229,11 +232,10 @@ class Write:
         return f"File created successfully at: {ctx.display(path)} ({_count_lines(content)} lines)."
 
 
-def _write_text(path: Path, file_path: str, content: str) -> None:
-    """Create or overwrite `path`; `ToolError` (and nothing changed) for a file with more than
-    one hard link or that is not a regular file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = _open_for_change(path, os.O_WRONLY | os.O_CREAT)  # no O_TRUNC: check first
+def _write_text(root: Path, path: Path, file_path: str, content: str) -> None:
+    """Create or overwrite `path` (and the folders on its way); `ToolError` (and nothing
+    changed) for a file with more than one hard link or that is not a regular file."""
+    fd = _open_for_change(root, path, os.O_WRONLY | os.O_CREAT, make_folders=True)  # no O_TRUNC: check first
     # newline="" keeps the model's line endings exactly as sent.
     with open(fd, "w", encoding="utf-8", newline="") as fh:
         _refuse_hard_links(os.fstat(fd), file_path)
@@ -296,7 +298,9 @@ class Edit:
             return await self._create(path, file_path, new, ctx)
         path = _existing_file(ctx, file_path)
         try:
-            count = await asyncio.to_thread(_replace_in_file, path, file_path, old, new, replace_all)
+            count = await asyncio.to_thread(
+                _replace_in_file, ctx.root, path, file_path, old, new, replace_all
+            )
         except OSError as err:
             raise _os_error("edit", file_path, err) from err
         plural = "" if count == 1 else "s"
@@ -313,16 +317,16 @@ class Edit:
                 "Cannot create new file - file already exists. Use a non-empty old_string to edit it."
             )
         try:
-            await asyncio.to_thread(_write_text, path, file_path, content)
+            await asyncio.to_thread(_write_text, ctx.root, path, file_path, content)
         except OSError as err:
             raise _os_error("write", file_path, err) from err
         return f"File created successfully at: {ctx.display(path)}."
 
 
-def _replace_in_file(path: Path, file_path: str, old: str, new: str, replace_all: bool) -> int:
+def _replace_in_file(root: Path, path: Path, file_path: str, old: str, new: str, replace_all: bool) -> int:
     """Replace and write back, through the descriptor the checks were made on; return the
     number of replacements.  Raises before writing on error."""
-    with open(_open_for_change(path, os.O_RDWR), "r+b") as fh:
+    with open(_open_for_change(root, path, os.O_RDWR), "r+b") as fh:
         _refuse_hard_links(os.fstat(fh.fileno()), file_path)
         updated, count = _replaced(fh.read(), file_path, old, new, replace_all)
         fh.seek(0)

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from agentbook.tools._beneath import open_beneath
 from agentbook.tools._globs import glob_escape
 from agentbook.tools._grep_output import OutputWindow, finish, hard_link_note
 from agentbook.tools._ripgrep import RgExit, run_rg
@@ -131,7 +132,15 @@ class Grep:
                 return "No files found" if mode == "files_with_matches" else "No matches found"
         reader = _Reader(cwd, mode, args, window, ctx.display)
         rg_args = _rg_args(args, mode, where, _secret_globs(cwd, ctx))
-        done = await run_rg(rg_args, cwd, ctx.grep_timeout_s, reader.feed)
+        try:  # rg starts in the folder checked, held open: a link swapped in since is not followed
+            folder = os.open(cwd, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC) if cwd == ctx.root else (
+                open_beneath(ctx.root, cwd, os.O_RDONLY | os.O_DIRECTORY))  # fmt: skip
+        except OSError as err:
+            raise ToolError(f"cannot search {ctx.display(cwd)}: {err.strerror or err}") from None
+        try:
+            done = await run_rg(rg_args, Path(f"/proc/self/fd/{folder}"), ctx.grep_timeout_s, reader.feed)
+        finally:
+            os.close(folder)
         _check_exit(done, args)
         if not reader.paths:
             return "No files found" if mode == "files_with_matches" else "No matches found"

@@ -152,6 +152,7 @@ class Sandbox:
         # Over the root: its repositories' .git and the PATH folders in it, read-only (agentbook
         # and the user run those programs unsandboxed after the call, so a write there escapes).
         args += pins.args
+        args += _claude_config(root)
         # A file with a name outside the root is that outside file: masked, so that no command
         # reads or writes it.
         args += [a for path in _few(walk.masks, root) for a in _mask(path)]
@@ -313,6 +314,18 @@ def _masks(hidden: tuple[str, ...], exposed: list[Path]) -> list[str]:
         if any((path + "/").startswith(p) for p in prefixes) and os.path.lexists(path):
             args += _mask(path)
     return args
+
+
+def _claude_config(root: Path) -> list[str]:
+    """`<root>/.claude` read-only (an empty one when there is none): its `settings.json` hooks run
+    on the host at the next `run_parallel(settings="project")` or `load_run`, and its agent files
+    become the next run's agents.  The file tools ask before writing there, as Claude Code does."""
+    folder = root / ".claude"
+    if folder.is_symlink():
+        return []  # bwrap would mount where it points; the settings reader is told (docs/sandbox.md)
+    if folder.is_dir():
+        return ["--ro-bind", str(folder), str(folder)]
+    return ["--tmpfs", str(folder), "--remount-ro", str(folder)]
 
 
 MASK_LIMIT = 1000
