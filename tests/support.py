@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
 import signal
@@ -10,6 +11,7 @@ import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from types import FrameType
+from typing import Any
 
 import pytest
 
@@ -102,3 +104,17 @@ def child_processes(name: str) -> list[int]:
         if ppid == os.getpid() and comm == name:
             found.append(int(entry))
     return found
+
+
+def first_prompt(request: Any) -> str:
+    """A fake API request's task prompt: its first message's first text (a resume's prompt may
+    follow it in that message)."""
+    content = request.json["messages"][0]["content"]
+    if isinstance(content, str):
+        return content
+    return next((b["text"] for b in content if b.get("type") == "text" and "cache_control" not in b), "")
+
+
+def texts(request: Any) -> str:
+    """Everything a fake API request's messages say, as one string (tool results, notifications)."""
+    return json.dumps(request.json["messages"])

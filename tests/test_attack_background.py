@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from support import first_prompt, texts
 
 from agentbook.events import Notified
 from agentbook.messages import ToolUse
@@ -48,18 +49,6 @@ Script = Reply | Callable[[FakeRequest], Reply]
 @pytest.fixture(autouse=True)
 def gates() -> None:
     reset_gates()
-
-
-def first_prompt(request: FakeRequest) -> str:
-    """The task's prompt: the first message's first text (a resume's prompt may follow it)."""
-    content = request.json["messages"][0]["content"]
-    if isinstance(content, str):
-        return content
-    return next((b["text"] for b in content if b.get("type") == "text" and "cache_control" not in b), "")
-
-
-def texts(request: FakeRequest) -> str:
-    return json.dumps(request.json["messages"])
 
 
 def turn_of(request: FakeRequest) -> int:

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from support import first_prompt, texts
 
 from agentbook.scheduler.launch import run_parallel
 from agentbook.scheduler.ratelimit import reset_gates
@@ -27,19 +28,6 @@ ID = re.compile(r"agentId: (a[0-9a-f]{16})")
 @pytest.fixture(autouse=True)
 def gates() -> None:
     reset_gates()
-
-
-def first_prompt(request: FakeRequest) -> str:
-    """The task's prompt: the first message's first text (a resume's prompt may follow it)."""
-    content = request.json["messages"][0]["content"]
-    if isinstance(content, str):
-        return content
-    return next((b["text"] for b in content if b.get("type") == "text" and "cache_control" not in b), "")
-
-
-def texts(request: FakeRequest) -> str:
-    """Everything the request's messages say, as one string (tool results and notifications)."""
-    return json.dumps(request.json["messages"])
 
 
 def agent(prompt: str, description: str, **more: Any) -> ToolUseBlock:

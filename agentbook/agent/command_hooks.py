@@ -231,8 +231,9 @@ def _matches(matcher: str, tool: str) -> bool:
         return matcher == tool
 
 
-def _feedback(stdout: str) -> str | None:
-    """A block reason or additional context in a hook's JSON output (redacted)."""
+def _output(stdout: str) -> tuple[dict[str, Any], dict[str, Any]] | None:
+    """A hook's JSON output and its `hookSpecificOutput` (`{}` when none); `None` when it printed
+    no JSON object."""
     try:
         data = json.loads(stdout) if stdout.strip().startswith("{") else None
     except json.JSONDecodeError:
@@ -240,22 +241,27 @@ def _feedback(stdout: str) -> str | None:
     if not isinstance(data, dict):
         return None
     specific = data.get("hookSpecificOutput")
-    context = specific.get("additionalContext") if isinstance(specific, dict) else None
+    return data, specific if isinstance(specific, dict) else {}
+
+
+def _feedback(stdout: str) -> str | None:
+    """A block reason or additional context in a hook's JSON output (redacted)."""
+    parsed = _output(stdout)
+    if parsed is None:
+        return None
+    data, specific = parsed
+    context = specific.get("additionalContext")
     said = str(data.get("reason") or "") if data.get("decision") == "block" else ""
     return _cut(redact("\n".join(s for s in (said, str(context or "")) if s))) or None
 
 
 def _denial(stdout: str) -> str | None:
     """The reason a hook's JSON output denies the call with, if it does."""
-    try:
-        data = json.loads(stdout) if stdout.strip().startswith("{") else None
-    except json.JSONDecodeError:
+    parsed = _output(stdout)
+    if parsed is None:
         return None
-    if not isinstance(data, dict):
-        return None
-    specific = data.get("hookSpecificOutput")
-    decision = specific.get("permissionDecision") if isinstance(specific, dict) else None
-    reason = specific.get("permissionDecisionReason") if isinstance(specific, dict) else None
+    data, specific = parsed
+    decision, reason = specific.get("permissionDecision"), specific.get("permissionDecisionReason")
     if decision == "deny":
         return _cut(redact(str(reason or "denied by a PreToolUse hook")))
     if decision == "ask":  # safer refused than let through: a hook's ask reaches nobody here yet
