@@ -118,3 +118,13 @@ def first_prompt(request: Any) -> str:
 def texts(request: Any) -> str:
     """Everything a fake API request's messages say, as one string (tool results, notifications)."""
     return json.dumps(request.json["messages"])
+
+
+def sandboxed_bash(sandbox: Any, command: str) -> str:
+    """One Bash call of the agent whose `Sandbox` is `sandbox` (the same object across its calls)."""
+    import asyncio
+
+    from agentbook.tools import Bash, ToolContext
+
+    ctx = ToolContext(root=sandbox.root, sandbox=sandbox)
+    return asyncio.run(Bash().run({"command": command, "timeout": 30_000}, ctx))

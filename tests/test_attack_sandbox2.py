@@ -22,6 +22,7 @@ from pathlib import Path
 
 import pytest
 from support import git, new_repo
+from support import sandboxed_bash as bash
 
 from agentbook.tools import Bash, ToolContext
 from agentbook.tools import sandbox as sandbox_module
@@ -34,12 +35,6 @@ pytestmark = pytest.mark.skipif(
 
 BRANCH = "agentbook/r/a"
 CANARY = "CANARY-OUTSIDE-7f3a\n"
-
-
-def bash(sandbox: Sandbox, command: str) -> str:
-    """One Bash call of the agent whose sandbox is `sandbox` (the same object across its calls)."""
-    ctx = ToolContext(root=sandbox.root, sandbox=sandbox)
-    return asyncio.run(Bash().run({"command": command, "timeout": 30_000}, ctx))
 
 
 @pytest.fixture

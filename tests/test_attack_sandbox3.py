@@ -10,15 +10,14 @@ Everything is real: real bwrap, real git, real `Worktrees` and real `Bash().run`
 
 from __future__ import annotations
 
-import asyncio
 import os
 import subprocess
 from pathlib import Path
 
 import pytest
 from support import git, new_repo
+from support import sandboxed_bash as bash
 
-from agentbook.tools import Bash, ToolContext
 from agentbook.tools.sandbox import Sandbox, unavailable_reason
 from agentbook.worktrees import Worktrees
 
@@ -28,12 +27,6 @@ pytestmark = pytest.mark.skipif(
 
 BRANCH = "agentbook/r/a"
 CANARY = "CANARY-OUTSIDE-3c11\n"
-
-
-def bash(sandbox: Sandbox, command: str) -> str:
-    """One Bash call of the agent whose sandbox is `sandbox` (the same object across its calls)."""
-    ctx = ToolContext(root=sandbox.root, sandbox=sandbox)
-    return asyncio.run(Bash().run({"command": command, "timeout": 30_000}, ctx))
 
 
 @pytest.fixture

@@ -46,7 +46,7 @@ from agentbook.events import (
     ToolResultsSent,
     TurnCompleted,
 )
-from agentbook.messages import Message, Request, Response, Text, ToolResult, ToolUse, Usage
+from agentbook.messages import Block, Message, Request, Response, Text, ToolResult, ToolUse, Usage
 from agentbook.models.base import Model, ModelError, RequestEstimator
 from agentbook.models.retry import RetryPolicy
 from agentbook.redact import redact
@@ -191,11 +191,7 @@ class _Conversation:
             self.messages.pop()  # the partial results are re-sent together with the missing ones
         elif not pending and wants_prompt:
             added = prompt if isinstance(prompt, Message) else Message.user(prompt or CONTINUE_PROMPT)
-            last = self.messages[-1] if self.messages else None
-            if last is not None and last.role == "user":  # a compaction's summary: one user turn
-                self.messages[-1] = Message("user", (*last.content, *added.content))
-            else:
-                self.messages.append(added)
+            self._add_user(added.content)  # after a compaction's summary: one user turn
         self.emit(AgentStarted(agent=self.name, model=self.model.name, prompt=added, system=system,
                                cwd=str(self.ctx.root), resumed=self.resumed))  # fmt: skip
         return resume_step(pending, answered, max_turns)
@@ -258,13 +254,17 @@ class _Conversation:
         prompt or tool results, then it is the model's turn), else as a new user message."""
         if not notes:
             return
-        blocks = tuple(Text(n) for n in notes)
+        self._add_user(tuple(Text(n) for n in notes))
+        self.emit(Notified(agent=self.name, texts=tuple(notes)))
+
+    def _add_user(self, blocks: tuple[Block, ...]) -> None:
+        """`blocks` after the last message's when it is the user's (one user turn), else as a new
+        user message."""
         last = self.messages[-1] if self.messages else None
         if last is not None and last.role == "user":
             self.messages[-1] = Message("user", (*last.content, *blocks))
         else:
             self.messages.append(Message("user", blocks))
-        self.emit(Notified(agent=self.name, texts=tuple(notes)))
 
     def end(self, state: AgentState, error: str | None = None) -> AgentResult:
         # Redacted where it is made: it goes to the record, frames, failure logs and the board.

@@ -103,14 +103,12 @@ class Isolation:
             if parent is not None or record.branch is not None:
                 continue
             task = branch_part(record.name)
-            tip = self.worktrees.tip(self.worktrees.branch(task))
+            branch = self.worktrees.branch(task)
+            tip = self.worktrees.tip(branch)
             if tip is None:
                 continue
             path = self.worktrees.root / self.worktrees.run / task
-            record.branch, record.commit = (
-                self.worktrees.branch(task),
-                (tip if tip != self.worktrees.base else None),
-            )
+            record.branch, record.commit = branch, (tip if tip != self.worktrees.base else None)
             record.worktree = path if path.is_dir() else None
             record.root = record.root or path / self.subdir
 

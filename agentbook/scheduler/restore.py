@@ -152,8 +152,9 @@ def _restore(record: AgentRecord) -> None:
     for problem in back.problems:
         warnings.warn(problem, stacklevel=3)
     for call in back.calls:
-        number = 0 if call.compaction else record.turns + 1  # a compaction's call is no turn
-        record.turns = number or record.turns
+        if not call.compaction:  # a compaction's call is paid for, but no turn (turn 0)
+            record.turns += 1
+        number = 0 if call.compaction else record.turns
         at = _time(call, record.transcript)
         record.calls.append(
             ApiCall(number, at, 0.0, call.model, call.message_id, call.request_id, None, call.usage)

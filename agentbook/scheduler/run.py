@@ -21,7 +21,7 @@ import threading
 import weakref
 from collections.abc import AsyncIterator, Callable, Generator, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from agentbook.events import AgentEnded, AgentEvent, Listener
 from agentbook.messages import Message
@@ -39,10 +39,6 @@ from agentbook.scheduler.transcripts import new_agent_id, transcript_path
 from agentbook.scheduler.views import RunViews
 from agentbook.scheduler.wiring import Wiring
 from agentbook.specs import Task
-
-if TYPE_CHECKING:
-    pass
-
 
 __all__ = ["Run", "active_runs", "all_runs"]
 

@@ -10,7 +10,6 @@ fails the open instead of being followed.  The root itself is the agent's box, n
 from __future__ import annotations
 
 import contextlib
-import errno
 import os
 from pathlib import Path
 
@@ -20,13 +19,13 @@ _FOLDER = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 
 
 def open_beneath(root: Path, path: Path, flags: int, *, make_folders: bool = False) -> int:
-    """A descriptor of `path` (a real path inside `root`, as `resolve` gave it) opened with
-    `flags` (plus `O_NOFOLLOW | O_NONBLOCK`: never a link, never waiting on a FIFO); missing
+    """A descriptor of `path` (a real path inside `root`, or `root` itself, as `resolve` gave it)
+    opened with `flags` (plus `O_NOFOLLOW | O_NONBLOCK`: never a link, never waiting on a FIFO); missing
     folders on the way are made when `make_folders`.  `OSError` (`ELOOP`, `ENOTDIR`, ...) when a
     link or anything unexpected stands on the path now."""
     parts = path.relative_to(root).parts
     if not parts:
-        raise OSError(errno.EISDIR, "the root itself is a folder", str(path))
+        return os.open(root, flags | os.O_CLOEXEC)
     folder = os.open(root, _FOLDER)
     try:
         for name in parts[:-1]:

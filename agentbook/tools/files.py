@@ -85,12 +85,6 @@ def _refuse_hard_links(st: os.stat_result, file_path: str) -> None:
         )
 
 
-def _open_for_change(root: Path, path: Path, flags: int, *, make_folders: bool = False) -> int:
-    # Beneath the root, no link followed on the way: the path was resolved, so a link now is a
-    # swap since (a Bash call running at once); O_NONBLOCK: a FIFO fails instead of waiting.
-    return open_beneath(root, path, flags, make_folders=make_folders)
-
-
 def _os_error(action: str, file_path: str, err: OSError) -> ToolError:
     return ToolError(f"cannot {action} {file_path}: {err.strerror or err}")
 
@@ -147,7 +141,7 @@ class Read:
 
 def _read_numbered(root: Path, path: Path, file_path: str, offset: int, limit: int) -> str:
     """The `cat -n` window, after a note line when the file has more than one hard link."""
-    with os.fdopen(_open_for_change(root, path, os.O_RDONLY), "rb") as fh:
+    with os.fdopen(open_beneath(root, path, os.O_RDONLY), "rb") as fh:
         info = os.fstat(fh.fileno())
         if not stat.S_ISREG(info.st_mode):  # swapped since the check for a FIFO or a folder
             raise ToolError(f"{file_path} is not a regular file")
@@ -235,7 +229,7 @@ class Write:
 def _write_text(root: Path, path: Path, file_path: str, content: str) -> None:
     """Create or overwrite `path` (and the folders on its way); `ToolError` (and nothing
     changed) for a file with more than one hard link or that is not a regular file."""
-    fd = _open_for_change(root, path, os.O_WRONLY | os.O_CREAT, make_folders=True)  # no O_TRUNC: check first
+    fd = open_beneath(root, path, os.O_WRONLY | os.O_CREAT, make_folders=True)  # no O_TRUNC: check first
     # newline="" keeps the model's line endings exactly as sent.
     with open(fd, "w", encoding="utf-8", newline="") as fh:
         _refuse_hard_links(os.fstat(fd), file_path)
@@ -326,7 +320,7 @@ class Edit:
 def _replace_in_file(root: Path, path: Path, file_path: str, old: str, new: str, replace_all: bool) -> int:
     """Replace and write back, through the descriptor the checks were made on; return the
     number of replacements.  Raises before writing on error."""
-    with open(_open_for_change(root, path, os.O_RDWR), "r+b") as fh:
+    with open(open_beneath(root, path, os.O_RDWR), "r+b") as fh:
         _refuse_hard_links(os.fstat(fh.fileno()), file_path)
         updated, count = _replaced(fh.read(), file_path, old, new, replace_all)
         fh.seek(0)

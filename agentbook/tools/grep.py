@@ -133,8 +133,7 @@ class Grep:
         reader = _Reader(cwd, mode, args, window, ctx.display)
         rg_args = _rg_args(args, mode, where, _secret_globs(cwd, ctx))
         try:  # rg starts in the folder checked, held open: a link swapped in since is not followed
-            folder = os.open(cwd, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC) if cwd == ctx.root else (
-                open_beneath(ctx.root, cwd, os.O_RDONLY | os.O_DIRECTORY))  # fmt: skip
+            folder = open_beneath(ctx.root, cwd, os.O_RDONLY | os.O_DIRECTORY)
         except OSError as err:
             raise ToolError(f"cannot search {ctx.display(cwd)}: {err.strerror or err}") from None
         try:
