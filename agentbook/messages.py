@@ -262,3 +262,6 @@ class Request:
     metadata: dict[str, Any] = field(default_factory=dict)
     cache_system: bool = False
     """Put a prompt-cache breakpoint after the system prompt (tools and system become cacheable)."""
+    cache_turns: bool = False
+    """Put a prompt-cache breakpoint after the last message too, as Claude Code does on every
+    turn: the next turn (and a `fork` child) reads the conversation so far from the cache."""

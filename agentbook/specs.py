@@ -124,6 +124,10 @@ class AgentSpec:
     background: bool = False
     """Claude Code's `background: true`: the Agent tool runs agents of this type in the background
     unless the call says otherwise (`run_in_background`)."""
+    context: Literal["fork"] | None = None
+    """Claude Code's `context: fork`: an agent of this type starts from its caller's conversation
+    so far, with the caller's system prompt, tools and model, so its first request reads the
+    caller's cached prefix (`agentbook.scheduler.forking`); this file's body goes before its task."""
     source: Path | None = None
 
     def __post_init__(self) -> None:
@@ -179,6 +183,8 @@ def _spec_problems(spec: AgentSpec) -> list[str]:
         problems.append(f"sandbox {spec.sandbox!r} is not one of 'auto', true, false")
     if not isinstance(spec.background, bool):
         problems.append(f"background must be true or false, not {spec.background!r}")
+    if spec.context not in (None, "fork"):
+        problems.append(f"context {spec.context!r} is not 'fork'")
     if spec.network is not None and spec.network not in NETWORK_SETTINGS:
         problems.append(f"network {spec.network!r} is not 'off' or 'on'")
     for label, names in (("tools", spec.tools or ()), ("disallowedTools", spec.disallowed_tools)):
@@ -241,6 +247,7 @@ def load_agent_file(path: str | Path) -> AgentSpec:
         sandbox=meta.get("sandbox"),
         network=meta.get("network"),
         background=meta.get("background", False),
+        context=meta.get("context"),
         source=path,
     )
 

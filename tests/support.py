@@ -107,12 +107,15 @@ def child_processes(name: str) -> list[int]:
 
 
 def first_prompt(request: Any) -> str:
-    """A fake API request's task prompt: its first message's first text (a resume's prompt may
-    follow it in that message)."""
+    """A fake API request's task prompt: its first message's first text after the run's shared
+    context, a first block with a breakpoint before others (a resume's prompt may follow it)."""
     content = request.json["messages"][0]["content"]
     if isinstance(content, str):
         return content
-    return next((b["text"] for b in content if b.get("type") == "text" and "cache_control" not in b), "")
+    found = [b for b in content if b.get("type") == "text"]
+    if len(found) > 1 and "cache_control" in found[0]:
+        found = found[1:]
+    return str(found[0]["text"]) if found else ""
 
 
 def texts(request: Any) -> str:

@@ -56,10 +56,15 @@ def test_a_warmed_fan_out_writes_once_and_reads_nine_times(
     fake, handler = cache
     report = fan_out(tmp_path, warm=True)
     stats = handler.stats
-    assert (stats.writes, stats.reads) == (1, 9)
-    prefix = stats.write_tokens
-    assert prefix > 1024 and stats.read_tokens == 9 * prefix
-    assert (report["cache_writes"], report["cache_reads"]) == (prefix, 9 * prefix)
+    leader, *followers = handler.outcomes
+    assert stats.reads == 9 and len(followers) == 9
+    # Each follower reads the shared prefix the leader wrote and writes only its own few-token
+    # task prompt (the conversation's breakpoint, as on every turn).
+    prefix = followers[0].read_tokens
+    assert prefix > 1024 and {f.read_tokens for f in followers} == {prefix}
+    assert all(0 < f.write_5m_tokens < 30 for f in followers)
+    assert leader.read_tokens == 0 and leader.write_5m_tokens > prefix
+    assert (report["cache_writes"], report["cache_reads"]) == (stats.write_tokens, 9 * prefix)
     # What the rules say it costs: one 5-minute write and nine reads of the prefix.
     price = price_for(MODEL)
     assert price is not None

@@ -149,7 +149,9 @@ def _requests(
 ) -> Callable[[tuple[Message, ...]], Request]:
     """The agent's request for a conversation: all but the messages are the same every turn."""
     schemas = tuple(schema(t) for t in tools)
-    return functools.partial(Request, system, tools=schemas, max_tokens=max_tokens, cache_system=cache_system)
+    return functools.partial(
+        Request, system, tools=schemas, max_tokens=max_tokens, cache_system=cache_system, cache_turns=True
+    )
 
 
 def _failure(exc: Exception) -> str:

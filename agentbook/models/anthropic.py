@@ -144,6 +144,8 @@ class AnthropicModel:
             if request.cache_system:
                 system = [{"type": "text", "text": request.system, "cache_control": EPHEMERAL}]
             kwargs["system"] = system
+        if request.cache_turns and kwargs["messages"]:
+            _mark_last_turn(kwargs["messages"], used=int(request.cache_system and bool(request.system)))
         if request.tools:
             kwargs["tools"] = [t.to_api() for t in request.tools]
         return kwargs
@@ -203,6 +205,24 @@ class AnthropicModel:
 # an hour per 128,000 output tokens, more than 21,333 of them, or more than a model's own limit.
 _NONSTREAMING_MAX_TOKENS = 600 * 128_000 // 3600
 _MODEL_NONSTREAMING_TOKENS: dict[str, int] = getattr(anthropic_constants, "MODEL_NONSTREAMING_TOKENS", {})
+
+
+MAX_BREAKPOINTS = 4
+"""The most `cache_control` markers one request may carry (the API refuses more)."""
+
+
+def _mark_last_turn(messages: list[dict[str, Any]], used: int) -> None:
+    """Put a breakpoint on the last block of the last message, unless it has one or the
+    request's `MAX_BREAKPOINTS` are taken (`used` by the system prompt, the rest by messages)."""
+    blocks = messages[-1]["content"]
+    taken = used + sum(1 for m in messages for b in m["content"] if "cache_control" in b)
+    if (
+        blocks
+        and "cache_control" not in blocks[-1]
+        and blocks[-1]["type"] != "thinking"
+        and taken < MAX_BREAKPOINTS
+    ):
+        blocks[-1] = {**blocks[-1], "cache_control": EPHEMERAL}
 
 
 def _may_take_long(model: str, max_tokens: int) -> bool:

@@ -18,6 +18,7 @@ from agentbook.agent.inbox import Inbox
 from agentbook.messages import Message
 from agentbook.models.base import estimate_tokens
 from agentbook.scheduler.family import Family, launched
+from agentbook.scheduler.forking import FORK, fork_history, is_fork, write_inherited
 from agentbook.scheduler.records import ENDED, AgentRecord
 from agentbook.scheduler.resuming import resume_history
 from agentbook.specs import Task
@@ -30,6 +31,11 @@ if TYPE_CHECKING:
     from agentbook.scheduler.wiring import Wiring
 
 __all__ = ["Spawner"]
+
+FORK_TYPE = (
+    "a copy of you that starts from this conversation so far (what you read and know), with your "
+    "tools; its prompt needs only the part it is to do"
+)
 
 
 class Spawner:
@@ -44,7 +50,7 @@ class Spawner:
         """`Agent`, `TaskOutput` and `TaskStop` for `parent` (its family made now, kept across
         its resumes)."""
         family = self.family(parent)
-        types = {GENERAL_PURPOSE: "a general agent with every tool"} | {
+        types = {GENERAL_PURPOSE: "a general agent with every tool", FORK: FORK_TYPE} | {
             n: s.description for n, s in self.run.config.agents.items()
         }
         return [
@@ -86,12 +92,21 @@ class Spawner:
 
     async def spawn(self, parent: AgentRecord, request: SubagentRequest) -> str:
         """Run the child `request` asks for; its answer, or (in the background) its id."""
-        record, history = (
-            self._resumed(parent, request) if request.resume else (self._new(parent, request), [])
-        )
-        spec = self.wiring.spec(record.task)
-        prompt = request.prompt if request.resume else None
-        background = request.background if request.background is not None else bool(spec and spec.background)
+        kind = self.run.config.agents.get(request.subagent_type)  # a fork's, not its wiring's
+        if request.resume:
+            record, history = self._resumed(parent, request)
+            kind = self.wiring.spec(record.task)
+        elif parent.depth >= self.run.config.max_depth:  # a fork's Agent tool, at the limit
+            raise ToolError(
+                f"no sub-agents at depth {parent.depth + 1}: the run's max_depth is {parent.depth}"
+            )
+        else:
+            record, history = self._new(parent, request), []
+            if is_fork(record.task):
+                history = fork_history(parent, request.prompt, kind)
+                write_inherited(self.wiring.writer(record), parent, history)
+        prompt = request.prompt if request.resume else None  # a fork's prompt ends its history
+        background = request.background if request.background is not None else bool(kind and kind.background)
         max_turns = self.run.config.max_turns
         if background:
             work = self.wiring.drive(record, prompt, history, max_turns)  # a slot of its own
@@ -127,18 +142,20 @@ class Spawner:
         return result.text
 
     def _new(self, parent: AgentRecord, request: SubagentRequest) -> AgentRecord:
-        agents = self.run.config.agents
-        if request.subagent_type != GENERAL_PURPOSE and request.subagent_type not in agents:
-            known = ", ".join([GENERAL_PURPOSE, *agents])
-            raise ToolError(f"unknown subagent_type {request.subagent_type!r}; available: {known}")
+        agents, kind = self.run.config.agents, request.subagent_type
+        if kind not in (GENERAL_PURPOSE, FORK) and kind not in agents:
+            known = ", ".join([GENERAL_PURPOSE, FORK, *agents])
+            raise ToolError(f"unknown subagent_type {kind!r}; available: {known}")
         number = sum(1 for r in self.run.records.values() if r.parent == parent.name) + 1
         slug = re.sub(r"[^\w.-]+", "-", request.description.strip().lower()).strip("-")[:40] or "agent"
-        task = Task(
-            name=f"{parent.name}/{number}-{slug}",
-            prompt=request.prompt,
-            agent=None if request.subagent_type == GENERAL_PURPOSE else request.subagent_type,
-            model=request.model,
-        )
+        name = f"{parent.name}/{number}-{slug}"
+        if kind == FORK or (kind in agents and agents[kind].context == FORK):
+            # Wired as its caller (`agentbook.scheduler.forking`): the caller's definition and model.
+            task = Task(name, request.prompt, agent=parent.task.agent, model=parent.task.model,
+                        metadata={"context": FORK})  # fmt: skip
+        else:
+            agent = None if kind == GENERAL_PURPOSE else kind
+            task = Task(name, request.prompt, agent=agent, model=request.model)
         return self.run.add(task, depth=parent.depth + 1, parent=parent.name)
 
     def _resumed(self, parent: AgentRecord, request: SubagentRequest) -> tuple[AgentRecord, list[Message]]:

@@ -24,6 +24,7 @@ from agentbook.messages import Message, Text
 from agentbook.models import Model, get_model
 from agentbook.redact import redact
 from agentbook.scheduler.asking import worktree_edits
+from agentbook.scheduler.forking import is_fork
 from agentbook.scheduler.gating import HookGate, PermissionGate, RateGateHook
 from agentbook.scheduler.ratelimit import gate_for
 from agentbook.scheduler.records import ENDED, AgentRecord
@@ -80,7 +81,7 @@ class Wiring:
         """Hold `record`'s transcript from now until its agent ends (see `TranscriptWriter.hold`);
         `RuntimeError` when another process (or handle) holds it."""
         try:
-            self._writer(record).hold()
+            self.writer(record).hold()
         except RuntimeError:
             raise RuntimeError(
                 f"agent {record.name!r} is running in another process: its transcript is locked"
@@ -127,7 +128,7 @@ class Wiring:
         cancelled before it started)."""
         # Into the transcript too, even before the agent's first line: a failure in the wiring
         # (its worktree could not be made) is what `load_run` must read back, not the end before.
-        self._writer(record)
+        self.writer(record)
         # Redacted here, where it is made: it goes to the transcript, `record.error` and failures.md.
         ended = AgentEnded(agent=record.name, state=state, turns=record.turns, usage=record.usage,  # type: ignore[arg-type]
                            result=record.text, error=redact(error, self.run.secrets or None))  # fmt: skip
@@ -144,7 +145,7 @@ class Wiring:
         ctx, sandboxing = self._context(root, spec, branch)
         if spec and spec.max_turns and not history:
             max_turns = min(max_turns, spec.max_turns)
-        writer = self._writer(record)
+        writer = self.writer(record)
         warmup, request_hooks = self._request_hooks(model)
 
         await self.run.hooks.started(record.name)
@@ -223,7 +224,7 @@ class Wiring:
             record = self.run.records[record.parent]
         return (record.branch or "") if record.worktree is not None else None
 
-    def _writer(self, record: AgentRecord) -> TranscriptWriter:
+    def writer(self, record: AgentRecord) -> TranscriptWriter:
         """`record`'s transcript writer: one per agent, kept across resumes (it appends)."""
         writer = self._writers.get(record.name)
         if writer is None:
@@ -289,7 +290,8 @@ class Wiring:
         )
         # Sub-agents at the depth limit do not get the Agent tool at all (as in Claude Code).
         chosen: list[Tool] = tools_named([n for n in names if n != "Agent"])
-        if "Agent" in names and record.depth < self.config.max_depth:
+        # A fork keeps its caller's tools, the cache's prefix (its Agent tool refuses past the limit).
+        if "Agent" in names and (record.depth < self.config.max_depth or is_fork(record.task)):
             chosen += self._spawner.tools(record)
         return chosen
 
