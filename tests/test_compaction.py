@@ -14,8 +14,10 @@ from agentbook.models import ScriptedModel
 from agentbook.scheduler.launch import run_parallel
 from agentbook.scheduler.restore import load_run
 from agentbook.scheduler.transcripts import read_transcript
+from agentbook.testing import FakeAnthropic, FakeRequest, MessageReply, Reply, ToolUseBlock
 
 # Real Claude Code transcripts (MIT), copied from ../shared/data with their licences.
+KEY = "sk-ant-test-compaction-0123456789"
 DATA = Path(__file__).resolve().parents[1] / "data" / "claude-code-transcripts"
 
 
@@ -43,8 +45,14 @@ def test_compact_replaces_the_conversation_and_a_resume_goes_on_from_the_summary
     boundary = next(x for x in lines if x.get("subtype") == "compact_boundary")
     assert boundary["parentUuid"] is None and boundary["logicalParentUuid"]
     assert boundary["compactMetadata"] == {
-        "trigger": "manual", "preTokens": done.tokens_before, "agentbookCall": record.calls[-1].message_id,
+        "trigger": "manual", "preTokens": done.tokens_before, "postTokens": done.tokens_after,
+        "agentbookCall": record.calls[-1].message_id,
     }  # fmt: skip
+    # The agent's context before and after, in the compaction's row of calls_df (and after a restart).
+    for calls in (run.calls_df, load_run(run.run_dir).calls_df):
+        row = calls[calls["turn"] == 0].iloc[0]
+        assert (row["context_before"], row["context_after"]) == (done.tokens_before, done.tokens_after)
+        assert calls[calls["turn"] > 0]["context_before"].isna().all()
     assert lines[-1]["isCompactSummary"] is True and lines[-1]["message"]["content"] == done.summary
     back = read_transcript(record.transcript)
     assert [m.text for m in back.messages] == [done.summary]
@@ -116,3 +124,34 @@ def test_a_bad_compact_at_tokens_is_named_and_starts_nothing(tmp_path: Path, bad
     with pytest.raises((TypeError, ValueError), match="compact_at_tokens"):
         run_parallel({"a": "x"}, model=ScriptedModel(["x"]), run_dir=tmp_path / "run", compact_at_tokens=bad)
     assert not (tmp_path / "run").exists()
+
+
+def test_after_an_automatic_compaction_the_next_request_is_smaller_by_what_it_reports(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Through the real SDK on the fake API: what the compaction says it saved (tokens before
+    minus after) is what the next request's input is smaller by, as the server counts it."""
+    (tmp_path / "big.txt").write_text("a line of the file that the coordinator reads\n" * 800)
+
+    def handler(request: FakeRequest) -> Reply:
+        said = json.dumps(request.json["messages"])
+        if "write a detailed summary" in said:
+            return MessageReply("The coordinator read big.txt: 800 equal lines.")
+        if "800 equal lines" in said:
+            return MessageReply("final")
+        return MessageReply([ToolUseBlock("Read", {"file_path": "big.txt"})])
+
+    with FakeAnthropic(handler, api_key=KEY) as fake:
+        monkeypatch.setenv("ANTHROPIC_API_KEY", KEY)
+        monkeypatch.setenv("ANTHROPIC_BASE_URL", fake.base_url)
+        run = run_parallel({"lead": "read big.txt"}, model="haiku", cwd=tmp_path, run_dir=tmp_path / "run",
+                           tools=["Read"], compact_at_tokens=4000, interactive=False)  # fmt: skip
+        run.wait(timeout=30)
+    assert run.results["lead"] == "final"
+    calls = run.calls_df
+    compaction, after = calls[calls["turn"] == 0].iloc[0], calls[calls["turn"] == 2].iloc[0]
+    before_tokens, after_tokens = int(compaction["context_before"]), int(compaction["context_after"])
+    assert before_tokens > 8000 > 500 > after_tokens
+    measured = int(compaction["input_tokens"]) - int(after["input_tokens"])
+    reported = before_tokens - after_tokens
+    assert abs(measured - reported) < 0.05 * reported  # within the tools' and prompts' few hundred

@@ -119,7 +119,9 @@ def _agent_row(run: Run, record: AgentRecord) -> dict[str, Any]:
 
 def calls_frame(run: Run) -> pd.DataFrame:
     """One row per API call: agent, turn, time, latency, model, ids, stop reason, tokens, cost,
-    cache hit rate and cache savings."""
+    cache hit rate and cache savings; a compaction's call (turn 0) also has the conversation's
+    input tokens before it and after (`context_before`, `context_after`: a coordinator's
+    context, compacted)."""
     rows = []
     for record in list(run.records.values()):
         for call in list(record.calls):
@@ -138,15 +140,17 @@ def calls_frame(run: Run) -> pd.DataFrame:
                     **{k: getattr(call.usage, k) for k in TOKEN_COLUMNS},
                     "cost_usd": cost_usd(call.usage, call.model),
                     **_cache_columns(call.usage, call.model),
+                    "context_before": call.compacted[0] if call.compacted else None,
+                    "context_after": call.compacted[1] if call.compacted else None,
                 }
             )
     columns = ["agent", "session_id", "agent_id", "turn", "at", "elapsed_s", "model", "message_id",
                "request_id", "stop_reason", *TOKEN_COLUMNS, "cost_usd", "cache_hit_rate",
-               "cache_savings_usd"]  # fmt: skip
+               "cache_savings_usd", "context_before", "context_after"]  # fmt: skip
     frame = pd.DataFrame(rows, columns=columns)
     frame["at"] = pd.to_datetime(frame["at"], utc=True)
     frame["model"] = frame["model"].astype("category")
-    for column in ["turn", *TOKEN_COLUMNS]:
+    for column in ["turn", *TOKEN_COLUMNS, "context_before", "context_after"]:
         frame[column] = frame[column].astype("Int64")
     for column in ["cost_usd", "cache_hit_rate", "cache_savings_usd"]:
         frame[column] = frame[column].astype("Float64")

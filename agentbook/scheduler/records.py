@@ -45,6 +45,8 @@ class ApiCall:
     request_id: str | None
     stop_reason: str | None
     usage: Usage
+    compacted: tuple[int, int] | None = None
+    """A compaction's call: the conversation's input tokens before it and after (the summary)."""
 
 
 @dataclass
@@ -113,10 +115,10 @@ def apply(record: AgentRecord, event: AgentEvent) -> None:
         record.calls.append(ApiCall(record.turns, event.at, event.elapsed_s, r.model, r.id, r.request_id,
                                     r.stop_reason, r.usage))  # fmt: skip
     elif isinstance(event, Compacted):  # its call is paid for like a turn, but is none
-        r = event.response
+        r, tokens = event.response, (event.tokens_before, event.tokens_after)
         record.usage = record.usage + r.usage
         record.calls.append(ApiCall(0, event.at, 0.0, r.model, r.id, r.request_id,  # turn 0: no turn
-                                    r.stop_reason, r.usage))  # fmt: skip
+                                    r.stop_reason, r.usage, tokens))  # fmt: skip
     elif isinstance(event, ToolStarted):
         record.last_tool = event.call.name
         record.tools_run += 1

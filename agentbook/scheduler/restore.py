@@ -152,13 +152,12 @@ def _restore(record: AgentRecord) -> None:
     for problem in back.problems:
         warnings.warn(problem, stacklevel=3)
     for call in back.calls:
-        if not call.compaction:  # a compaction's call is paid for, but no turn (turn 0)
+        if call.compacted is None:  # a compaction's call is paid for, but no turn (turn 0)
             record.turns += 1
-        number = 0 if call.compaction else record.turns
+        number = 0 if call.compacted is not None else record.turns
         at = _time(call, record.transcript)
-        record.calls.append(
-            ApiCall(number, at, 0.0, call.model, call.message_id, call.request_id, None, call.usage)
-        )
+        record.calls.append(ApiCall(number, at, 0.0, call.model, call.message_id, call.request_id, None,
+                                    call.usage, call.compacted))  # fmt: skip
         record.usage = record.usage + call.usage
     record.tools_run = max(record.tools_run, len(back.started))  # run.json may predate the last ones
     assistant = [m for m in back.messages if m.role == "assistant" and m.text]

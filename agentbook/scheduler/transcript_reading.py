@@ -25,7 +25,8 @@ class TranscriptCall:
     model: str
     usage: Usage
     timestamp: str
-    compaction: bool = False  # the call that wrote a compaction's summary: paid for, no turn
+    compacted: tuple[int, int] | None = None
+    """The call that wrote a compaction's summary (paid for, no turn): the tokens before, after."""
 
 
 @dataclass
@@ -131,9 +132,10 @@ def _absorb(
         out.end = record.get("agentbook") or {}
     elif kind == "system" and record.get("subtype") == "compact_boundary":
         out.messages.clear()  # the conversation goes on from the summary that follows
-        made_by = (record.get("compactMetadata") or {}).get("agentbookCall")
-        if out.calls and made_by and out.calls[-1].message_id == made_by:
-            out.calls[-1] = dataclasses.replace(out.calls[-1], compaction=True)
+        meta = record.get("compactMetadata") or {}
+        if out.calls and meta.get("agentbookCall") and out.calls[-1].message_id == meta["agentbookCall"]:
+            tokens = (int(meta.get("preTokens") or 0), int(meta.get("postTokens") or 0))
+            out.calls[-1] = dataclasses.replace(out.calls[-1], compacted=tokens)
     elif kind == "system" and record.get("subtype") == "agentbook_fork":  # a fork's inheritance
         out.messages[:] = [Message.from_api(m) for m in (record.get("agentbook") or {}).get("messages", [])]
     elif kind == "system" and record.get("subtype") == "agentbook_run":

@@ -173,6 +173,7 @@ class TranscriptWriter:
         self.write("system", event.at, subtype="compact_boundary", content="Conversation compacted",
                    isMeta=False, level="info", logicalParentUuid=logical,
                    compactMetadata={"trigger": event.trigger, "preTokens": event.tokens_before,
+                                    "postTokens": event.tokens_after,
                                     "agentbookCall": event.response.id})  # fmt: skip
         self.write("user", event.at, isCompactSummary=True, isVisibleInTranscriptOnly=True,
                    message={"role": "user", "content": event.summary})  # fmt: skip
