@@ -29,6 +29,8 @@ _EXPORTS: dict[str, str] = {
     "RunFailed": "agentbook.scheduler.reports",
     "RunSummary": "agentbook.scheduler.reports",
     "Task": "agentbook.specs",
+    "Team": "agentbook.teams.team",
+    "TeamError": "agentbook.teams.team",
     "Unit": "agentbook.batches",
     "batch": "agentbook.batches",
     "context_cost": "agentbook.analysis.context",
@@ -59,6 +61,7 @@ if TYPE_CHECKING:
     from agentbook.scheduler.restore import load_run
     from agentbook.scheduler.run import Run
     from agentbook.specs import AgentSpec, Task, load_agents
+    from agentbook.teams.team import Team, TeamError
     from agentbook.tools.permissions import Permissions
 
 
@@ -125,6 +128,8 @@ __all__ = [
     "RunFailed",
     "RunSummary",
     "Task",
+    "Team",
+    "TeamError",
     "Unit",
     "__version__",
     "batch",

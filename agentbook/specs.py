@@ -68,6 +68,11 @@ OTHER_CLAUDE_CODE_TOOLS = (
     "ReadMcpResourceTool",
     "TaskOutput",
     "TaskStop",
+    "TaskCreate",
+    "TaskList",
+    "TaskGet",
+    "TaskUpdate",
+    "SendMessage",
 )
 TOOL_RENAMES = {"Task": "Agent"}  # Claude Code's old name for the Agent tool
 

@@ -6,6 +6,9 @@ model sees that string as the tool's error.  A `post_tool` hook may return a str
 the model sees after the call's result.  A `before_stop(agent, final_text, active)` hook runs when
 the model gives its final answer: a string keeps the agent going, with that string as the next
 user message (`active` is true once a hook has done so before; `max_turns` still bounds it).
+Two more give agents what a layer above has for them (an agent team's, `agentbook.teams`):
+`agent_tools(agent)` tools on top of its definition's, and `incoming(agent)` texts to add to its
+conversation before its next request (messages, which must be taken once: the hook's to say).
 Hooks run on agentbook's background thread; an exception in a hook is a harness error for that
 agent (it ends, failed, with the hook's error), because a hook that cannot decide must not
 silently allow.
@@ -14,19 +17,22 @@ silently allow.
 from __future__ import annotations
 
 import inspect
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from agentbook.messages import ToolResult, ToolUse
+from agentbook.tools.base import Tool
 
-__all__ = ["BeforeStop", "Hooks", "OnAgent", "OnAgentEnd", "PostTool", "PreTool"]
+__all__ = ["AgentTools", "BeforeStop", "Hooks", "Incoming", "OnAgent", "OnAgentEnd", "PostTool", "PreTool"]
 
 PreTool = Callable[[str, ToolUse], "Awaitable[str | None] | str | None"]
 PostTool = Callable[[str, ToolUse, ToolResult], "Awaitable[str | None] | str | None"]
 BeforeStop = Callable[[str, str, bool], "Awaitable[str | None] | str | None"]
 OnAgent = Callable[[str], "Awaitable[None] | None"]
 OnAgentEnd = Callable[[str, Any], "Awaitable[None] | None"]
+AgentTools = Callable[[str], Sequence[Tool]]
+Incoming = Callable[[str], Sequence[str]]
 
 
 @dataclass
@@ -40,9 +46,11 @@ class Hooks:
     on_start: list[OnAgent] = field(default_factory=list)
     on_end: list[OnAgentEnd] = field(default_factory=list)
     before_stop: list[BeforeStop] = field(default_factory=list)
+    agent_tools: list[AgentTools] = field(default_factory=list)
+    incoming: list[Incoming] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        for name in ("pre_tool", "post_tool", "on_start", "on_end", "before_stop"):
+        for name in ("pre_tool", "post_tool", "on_start", "on_end", "before_stop", "agent_tools", "incoming"):
             hooks = getattr(self, name)
             if not isinstance(hooks, list) or not all(callable(h) for h in hooks):
                 raise TypeError(f"Hooks.{name} must be a list of functions, not {hooks!r}")
@@ -67,6 +75,14 @@ class Hooks:
             if reason:
                 return str(reason)
         return None
+
+    def tools_for(self, agent: str) -> list[Tool]:
+        """The tools the `agent_tools` hooks give `agent` (synchronous: called as it is wired)."""
+        return [tool for hook in self.agent_tools for tool in hook(agent)]
+
+    def take_incoming(self, agent: str) -> list[str]:
+        """What the `incoming` hooks have for `agent` now (synchronous, before each request)."""
+        return [str(text) for hook in self.incoming for text in hook(agent)]
 
     async def started(self, agent: str) -> None:
         for hook in self.on_start:

@@ -61,13 +61,15 @@ CONTINUE_PROMPT = "Continue from where you stopped."
 @dataclass(frozen=True)
 class Steering:
     """What the layer above may do to a running conversation, each optional: `inbox` brings its
-    background children's notifications (`agentbook.agent.inbox`); `before_stop` may keep it
-    going after a final answer (`_Conversation.goes_on`); past `compact_at_tokens` input tokens,
-    the conversation is compacted before the next request (`agentbook.agent.compacting`)."""
+    background children's notifications (`agentbook.agent.inbox`) and `incoming` other texts
+    (a team's messages), both added before each request; `before_stop` may keep it going after
+    a final answer (`_Conversation.goes_on`); past `compact_at_tokens` input tokens, the
+    conversation is compacted before the next request (`agentbook.agent.compacting`)."""
 
     inbox: Inbox | None = None
     before_stop: StopHook | None = None
     compact_at_tokens: int | None = None
+    incoming: Callable[[], Sequence[str]] | None = None
 
 
 StopHook = Callable[[str, str, bool], Awaitable[str | None]]
@@ -179,6 +181,7 @@ class _Conversation:
     ) -> None:
         self.name, self.model, self.ctx, self.emit, self.tools = name, model, ctx, emit, tools
         self.inbox, self.before_stop, self.stop_active = steering.inbox, steering.before_stop, False
+        self.incoming = steering.incoming
         self.compact_at, self.estimate = steering.compact_at_tokens, RequestEstimator()
         self.resumed = bool(history)
         self.messages = list(history)
@@ -204,8 +207,8 @@ class _Conversation:
     ) -> Response:  # fmt: skip
         """The model's next response, added to the conversation; with `deliver`, after adding
         the notifications that arrived (not into a paused turn, whose last message is the model's)."""
-        if deliver and self.inbox is not None:
-            self._notify(self.inbox.take())
+        if deliver:
+            self._notify([*(self.inbox.take() if self.inbox else ()), *(self.incoming or tuple)()])
         asked = request(tuple(self.messages))
         if deliver and self.compact_at and len(self.messages) > 2 and self.estimate(asked) > self.compact_at:
             done = await summarise(self.name, self.model, self.messages, retry=retry, hooks=hooks,

@@ -186,8 +186,9 @@ class Wiring:
 
     def _steering(self, record: AgentRecord) -> Steering:
         hooks = self.run.hooks
-        before_stop = hooks.stopping if hooks.before_stop else None
-        return Steering(self._spawner.inbox(record), before_stop, self.config.compact_at_tokens)
+        incoming = functools.partial(hooks.take_incoming, record.name) if hooks.incoming else None
+        return Steering(self._spawner.inbox(record), hooks.stopping if hooks.before_stop else None,
+                        self.config.compact_at_tokens, incoming)  # fmt: skip
 
     def _request_hooks(self, model: Model) -> tuple[Warmup | None, list[RequestHook]]:
         """The cache warm-up (when asked for) and the rate gate, around each model request."""
@@ -283,17 +284,14 @@ class Wiring:
         return parent.root if parent is not None and parent.root is not None else self.run.cwd
 
     def _tools(self, record: AgentRecord, spec: AgentSpec | None) -> list[Tool]:
-        names = (
-            spec.allowed_tools()
-            if spec
-            else (AGENTBOOK_TOOLS if self.config.tools is None else self.config.tools)
-        )
-        # Sub-agents at the depth limit do not get the Agent tool at all (as in Claude Code).
+        default = AGENTBOOK_TOOLS if self.config.tools is None else self.config.tools
+        names = spec.allowed_tools() if spec else default
+        # Sub-agents at the depth limit do not get the Agent tool at all (as in Claude Code); a
+        # fork keeps its caller's tools, the cache's prefix (its Agent tool refuses past the limit).
         chosen: list[Tool] = tools_named([n for n in names if n != "Agent"])
-        # A fork keeps its caller's tools, the cache's prefix (its Agent tool refuses past the limit).
         if "Agent" in names and (record.depth < self.config.max_depth or is_fork(record.task)):
             chosen += self._spawner.tools(record)
-        return chosen
+        return chosen + self.run.hooks.tools_for(record.name)
 
     def _system(self, spec: AgentSpec | None, root: Path) -> str:
         if spec is not None and spec.prompt:

@@ -21,9 +21,12 @@ from agentbook.tools.permissions.bash import Segment, blind_segments, command_se
 __all__ = ["COORDINATION_TOOLS", "DEFAULT_SUBAGENT", "PATH_TOOLS", "READ_ONLY_TOOLS", "Call", "Target"]
 
 READ_ONLY_TOOLS = frozenset({"Read", "Glob", "Grep"})
-# Tools that start, read or stop the caller's own sub-agents and touch no file: judged as reads
-# (each child's own calls are judged by its permissions).
-COORDINATION_TOOLS = frozenset({"Agent", "TaskOutput", "TaskStop"})
+# Tools that start, read or stop the caller's own sub-agents, or change its team's task list
+# and mailbox, and touch no file: judged as reads (each child's own calls are judged by its
+# permissions).
+COORDINATION_TOOLS = frozenset(
+    {"Agent", "TaskOutput", "TaskStop", "TaskCreate", "TaskList", "TaskGet", "TaskUpdate", "SendMessage"}
+)
 PATH_TOOLS = READ_ONLY_TOOLS | EDIT_TOOLS
 DEFAULT_SUBAGENT = "general-purpose"
 

@@ -1,0 +1,165 @@
+"""Agent teams (issue 13, point 4), through the real SDK on the local fake Messages API: a lead and
+three teammates complete a task list with dependencies, claiming tasks in a race, each message
+reaching its recipient once; a team cancelled mid-task goes on after `Team.load` with the tasks
+as they were."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import re
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from support import first_prompt
+
+import agentbook as ab
+from agentbook.scheduler.ratelimit import reset_gates
+from agentbook.scheduler.transcripts import read_transcript
+from agentbook.testing import FakeAnthropic, FakeRequest, MessageReply, Reply, ToolUseBlock
+
+KEY = "sk-ant-test-teams-0123456789abcdef"
+TASKS = [
+    {"subject": "schema", "description": "the tables"},
+    {"subject": "api", "description": "the endpoints", "blocked_by": ["schema"]},
+    {"subject": "ui", "blocked_by": ["api"]},
+    "docs",
+]
+
+
+@pytest.fixture(autouse=True)
+def gates() -> None:
+    reset_gates()
+
+
+class Members:
+    """The fake model of every member, by who it is (its first message) and what it was told
+    last: a teammate claims what it is told is available, completes it and tells the lead; after
+    a restart it looks at the list and finishes what it owns.  `slow` tasks take 30 s to finish."""
+
+    def __init__(self, slow: frozenset[str] = frozenset()) -> None:
+        self.slow, self.lock, self.claims = slow, threading.Lock(), []
+
+    def __call__(self, request: FakeRequest) -> Reply:
+        me = re.match(r"You are (\w+)", first_prompt(request))
+        assert me is not None, first_prompt(request)[:80]
+        last = json.dumps(request.json["messages"][-1]["content"])
+        if me[1] == "lead":
+            done = "Every task is completed" in last
+            return MessageReply("final: the team finished" if done else "waiting for the team")
+        return self.teammate(me[1], last)
+
+    def teammate(self, me: str, last: str) -> Reply:
+        if "Go on with the team" in last:
+            return MessageReply([ToolUseBlock("TaskList", {})])
+        mine = re.search(rf"#(\d+) \[in_progress\] (\w+) \(owner: {me}\)", last)
+        claimed = re.search(r"Updated task #(\d+): status in_progress", last)
+        if mine or claimed:
+            task = (mine or claimed)[1]  # type: ignore[index]
+            told = {"to": "lead", "message": f"{me} completed #{task}"}
+            finish = [ToolUseBlock("TaskUpdate", {"taskId": task, "status": "completed"}),
+                      ToolUseBlock("SendMessage", told)]  # fmt: skip
+            return MessageReply(finish, delay=30 if task in self.slow else 0)
+        free = re.search(r"A task is available: #(\d+)", last)
+        if free:
+            with self.lock:
+                self.claims.append((me, free[1]))
+            return MessageReply([ToolUseBlock("TaskUpdate", {"taskId": free[1], "status": "in_progress"})])
+        return MessageReply(f"{me}: nothing to do")
+
+
+@contextlib.contextmanager
+def serve(monkeypatch: pytest.MonkeyPatch, handler: Any) -> Iterator[FakeAnthropic]:
+    with FakeAnthropic(handler, api_key=KEY) as fake:
+        monkeypatch.setenv("ANTHROPIC_API_KEY", KEY)
+        monkeypatch.setenv("ANTHROPIC_BASE_URL", fake.base_url)
+        yield fake
+
+
+def team(tmp_path: Path, teammates: int = 3) -> ab.Team:
+    roles = {name: f"builds what is asked ({name})" for name in ["alice", "bob", "carol"][:teammates]}
+    return ab.Team("Build the feature with your team.", roles, TASKS, model="haiku", cwd=tmp_path,
+                   run_dir=tmp_path / "run", interactive=False, max_turns=40)  # fmt: skip
+
+
+def test_a_lead_and_three_teammates_complete_a_task_list_with_dependencies(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    handler = Members()
+    with serve(monkeypatch, handler):
+        started = team(tmp_path).start()
+        assert started.run is not None and not started.run.done  # start() returned at once
+        started.wait(timeout=60)
+    run = started.run
+    assert run.status == {"lead": "done", "alice": "done", "bob": "done", "carol": "done"}
+    assert run.results["lead"] == "final: the team finished"
+    tasks = {t.subject: t for t in started.tasks}
+    assert {t.status for t in tasks.values()} == {"completed"}
+    assert {t.owner for t in tasks.values()} <= {"alice", "bob", "carol"}
+    # The blocked tasks were offered only once their blockers were completed, so they were
+    # claimed in order; racing teammates claimed some tasks at once, and each has one owner.
+    claimed = [task for _, task in handler.claims]
+    assert claimed.index(tasks["api"].id) > claimed.index(tasks["schema"].id)
+    assert claimed.index(tasks["ui"].id) > claimed.index(tasks["api"].id)
+    assert len(handler.claims) > len(TASKS)  # races happened: losers were told it is taken
+    # Every teammate's message reached the lead once, in its conversation.
+    said = json.dumps([m.to_api() for m in read_transcript(run.records["lead"].transcript).messages])
+    for task in tasks.values():
+        assert said.count(f"{task.owner} completed #{task.id}") == 1
+    assert '<teammate-message teammate_id=\\"' in said
+    # The list and the mailbox are in the run folder.
+    assert json.loads((run.run_dir / "team" / "tasks.json").read_text())
+    assert len((run.run_dir / "team" / "mailbox.jsonl").read_text().splitlines()) >= len(TASKS)
+
+
+def test_a_team_cancelled_mid_task_goes_on_after_load_with_the_tasks_as_they_were(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    handler = Members(slow=frozenset({"2"}))
+    with serve(monkeypatch, handler):
+        first = team(tmp_path, teammates=2).start()
+        deadline = time.monotonic() + 30
+        while not any(t.subject == "api" and t.status == "in_progress" for t in first.tasks):
+            assert time.monotonic() < deadline, first.tasks
+            time.sleep(0.05)
+        assert first.run is not None
+        first.run.cancel()
+        first.run.wait(timeout=30)
+    before = {t.subject: (t.status, t.owner) for t in first.tasks}
+    assert before["schema"][0] == "completed" and before["api"][0] == "in_progress"
+
+    handler = Members()  # api is quick now
+    with serve(monkeypatch, handler):
+        again = ab.Team.load(tmp_path / "run", interactive=False)
+        assert {t.subject: (t.status, t.owner) for t in again.tasks} == before
+        again.resume(max_turns=40).wait(timeout=60)
+    assert again.run is not None and again.run.records["lead"].state == "done"
+    after = {t.subject: t for t in again.tasks}
+    assert {t.status for t in after.values()} == {"completed"}
+    assert after["api"].owner == before["api"][1]  # its owner finished it after the restart
+    assert "schema" not in {s for _, s in handler.claims}  # nothing done twice
+
+
+@pytest.mark.parametrize(
+    ("lead", "teammates", "tasks", "message"),
+    [
+        ("", {"a": "x"}, [], "instructions"),
+        ("go", {}, [], "needs teammates"),
+        ("go", {"a b": "x"}, [], "must be letters"),
+        ("go", {"lead": "x"}, [], "lead's name"),
+        ("go", {"a": ""}, [], "needs a role"),
+        ("go", {"a": "x"}, [{"title": "t"}], "task 1"),
+        ("go", {"a": "x"}, [{"subject": "t", "owner": "a"}], "unknown field"),
+        ("go", {"a": "x"}, [{"subject": "t", "blocked_by": ["nope"]}], "names no earlier task"),
+    ],
+)
+def test_a_bad_team_is_named_and_starts_nothing(
+    tmp_path: Path, lead: str, teammates: dict[str, str], tasks: list[Any], message: str
+) -> None:
+    with pytest.raises((ValueError, TypeError), match=message):
+        ab.Team(lead, teammates, tasks, model="offline", run_dir=tmp_path / "run").start()
+    assert not (tmp_path / "run" / "run.json").exists()
