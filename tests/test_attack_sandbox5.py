@@ -1,6 +1,6 @@
 """Attacks on the in-process file tools, review round 5: Read, Write, Edit and Grep run in
-agentbook's own process, unsandboxed, behind `ToolContext.resolve`; a Bash call of the same agent
-runs at the same time (the loop runs the calls of one response at once, `gates.run_tools`) and
+agentbook's own process, unsandboxed, behind `ToolContext.resolve`; a Bash call in the same root
+runs at the same time (another agent's: one agent's Bash and edits run alone, `gates.run_tools`) and
 swaps a path component between the check and the open.  And files an agent leaves in its root
 that agentbook reads on the host later (`.claude/settings.json`: its hooks run on the host).
 

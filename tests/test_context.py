@@ -67,6 +67,17 @@ def test_phased_runs_keep_only_the_current_phase_whole(tmp_path: Path) -> None:
     assert list(frame["phased"]) == [100, 200, 50 + 200]
 
 
+def test_a_phase_smaller_than_the_cap_is_not_summarised_upwards(tmp_path: Path) -> None:
+    first, _ = finished(tmp_path, "p0", {"a": 40})
+    second, _ = finished(tmp_path, "p1", {"b": 40, "c": 800})
+    third, _ = finished(tmp_path, "p2", {"d": 400})
+    frame = context_cost([first, second, third], cap=50)
+    assert list(frame["full"]) == [10, 20, 220, 320]
+    # Phase 0's 10 tokens stay 10; phase 1's 210 become a 50-token summary.
+    assert list(frame["phased"]) == [10, 10 + 10, 10 + 210, 10 + 50 + 100]
+    assert (frame["phased"] <= frame["full"]).all()
+
+
 def test_results_are_counted_by_the_api_when_online(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     run, _ = finished(tmp_path, "r", {"a": 400, "b": 1200})
     with FakeAnthropic() as fake:

@@ -27,6 +27,7 @@ from agentbook.events import (
 from agentbook.messages import Message, Request, Response, Text, ToolResult, ToolUse, Usage
 from agentbook.models import ModelError, ScriptedModel, TransientModelError
 from agentbook.models.retry import RetryPolicy
+from agentbook.tools import Edit, Read, Write
 from agentbook.tools.base import ToolContext, ToolError
 
 
@@ -119,6 +120,41 @@ def test_tool_calls_of_one_response_run_concurrently(tmp_path: Path) -> None:
     assert time.monotonic() - started < 1.0  # five 0.3 s sleeps, run one after another, take 1.5 s
     assert sum(isinstance(e, ToolStarted) for e in events) == 5
     assert sum(isinstance(e, ToolFinished) for e in events) == 5
+
+
+def test_edits_of_one_response_run_alone_in_order_and_lose_no_change(tmp_path: Path) -> None:
+    # Run at once, Edits of one file each read the old text, and the last write wins alone.
+    lines = [f"v{i} = {i}\n" for i in range(8)]
+    (tmp_path / "f.py").write_text("".join(lines))
+    edits = [
+        ToolUse(f"e{i}", "Edit", {"file_path": "f.py", "old_string": line, "new_string": line.upper()})
+        for i, line in enumerate(lines)
+    ]
+    model = ScriptedModel([[*edits, ToolUse("r", "Read", {"file_path": "f.py"})], "ok"])
+    result, _ = run(model, tmp_path, tools=[Edit(), Read()])
+    assert result.state == "done"
+    assert (tmp_path / "f.py").read_text() == "".join(line.upper() for line in lines)
+    answers = model.requests[1].messages[-1].content
+    assert [a.tool_use_id for a in answers] == [*(e.id for e in edits), "r"]  # in the calls' order
+    assert "V7 = 7" in answers[-1].content  # the Read after the Edits saw them all
+
+
+def test_calls_between_edits_run_at_once_and_each_edit_waits_for_them(tmp_path: Path) -> None:
+    calls = [
+        ToolUse("s1", "Sleep", {"s": 0.2}),
+        ToolUse("s2", "Sleep", {"s": 0.2}),
+        ToolUse("w", "Write", {"file_path": "out.txt", "content": "x"}),
+        ToolUse("s3", "Sleep", {"s": 0.2}),
+        ToolUse("s4", "Sleep", {"s": 0.2}),
+    ]
+    model = ScriptedModel([calls, "ok"])
+    result, events = run(model, tmp_path, tools=[Sleep(), Write()])
+    assert result.state == "done"
+    order = [(e.kind, e.call.id) for e in events if isinstance(e, ToolStarted | ToolFinished)]
+    started, finished = "tool_started", "tool_finished"
+    assert {c for _, c in order[:2]} == {"s1", "s2"} and {k for k, _ in order[:2]} == {started}
+    assert order[4:6] == [(started, "w"), (finished, "w")]
+    assert {c for _, c in order[6:8]} == {"s3", "s4"} and {k for k, _ in order[6:8]} == {started}
 
 
 def test_max_turns_gives_a_partial_result_that_can_be_continued(tmp_path: Path) -> None:

@@ -26,9 +26,25 @@ from agentbook.events import Listener, ModelRetry, ToolDenied, ToolFinished, Too
 from agentbook.messages import Request, Response, ToolResult, ToolUse
 from agentbook.models.base import Model, ModelError, TransientModelError
 from agentbook.models.retry import RetryPolicy
+from agentbook.specs import EDIT_TOOLS
 from agentbook.tools.base import Tool, ToolContext, ToolError
 
-__all__ = ["RequestHook", "RequestOutcome", "ToolGate", "ask", "first_denial", "run_tool", "run_tools"]
+__all__ = [
+    "RUNS_ALONE",
+    "RequestHook",
+    "RequestOutcome",
+    "ToolGate",
+    "ask",
+    "first_denial",
+    "run_tool",
+    "run_tools",
+]
+
+RUNS_ALONE = EDIT_TOOLS | {"Bash"}
+"""The tools that may change files run one at a time, as Claude Code runs them: two `Edit`s of one
+file in one response, run at once, both read the old text and one change is lost; a Bash call
+beside an `Edit` may see the file half written.  The others (reads, searches, sub-agents) run at
+once."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,10 +180,27 @@ async def run_tools(
     gates: Sequence[ToolGate],
     emit: Listener,
 ) -> list[ToolResult]:
-    """Run the calls of one response, at once when there are several, in their order."""
-    if len(calls) == 1:  # the common case: no task to create and schedule
-        return [await run_tool(agent, calls[0], tools, ctx, gates, emit)]
-    # Several calls in one response run at once; a harness failure in one cancels the rest.
-    async with asyncio.TaskGroup() as group:
-        running = [group.create_task(run_tool(agent, c, tools, ctx, gates, emit)) for c in calls]
-    return [t.result() for t in running]
+    """Run the calls of one response, in their order: consecutive calls that change nothing run
+    at once, and each call that may change files (`RUNS_ALONE`) runs alone, after the calls
+    before it have ended."""
+    results: list[ToolResult] = []
+    for batch in _batches(calls):
+        if len(batch) == 1:  # the common case: no task to create and schedule
+            results.append(await run_tool(agent, batch[0], tools, ctx, gates, emit))
+            continue
+        # A harness failure in one call of a batch cancels the rest.
+        async with asyncio.TaskGroup() as group:
+            running = [group.create_task(run_tool(agent, c, tools, ctx, gates, emit)) for c in batch]
+        results += [t.result() for t in running]
+    return results
+
+
+def _batches(calls: Sequence[ToolUse]) -> list[list[ToolUse]]:
+    """`calls` cut into runs of calls that may share a batch; a `RUNS_ALONE` call is a batch."""
+    batches: list[list[ToolUse]] = []
+    for call in calls:
+        if call.name in RUNS_ALONE or not batches or batches[-1][-1].name in RUNS_ALONE:
+            batches.append([call])
+        else:
+            batches[-1].append(call)
+    return batches

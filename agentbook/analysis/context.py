@@ -11,7 +11,7 @@ growing, under the strategies that manage it:
 * `aggregated`: an aggregator folds results into one summary of at most `cap` tokens before they
   reach the main context, so the main context holds that summary only;
 * `phased`: with several runs (phases), the main context holds the current phase's results and a
-  `cap`-token summary of each earlier phase;
+  summary of each earlier phase of at most `cap` tokens (a phase whose results are fewer stays whole);
 * `compacted`: results land whole until the context would pass `compact_at` tokens; then it is
   compacted (`Run.compact`, `compact_at_tokens=`) to a `cap`-token summary and goes on from there.
 """
@@ -70,7 +70,11 @@ def context_cost(
     frame["full"] = results.cumsum()
     frame["capped"] = results.clip(upper=limit).cumsum()
     frame["aggregated"] = frame["full"].clip(upper=limit)
-    frame["phased"] = frame.groupby("phase")["result_tokens"].cumsum() + frame["phase"] * limit
+    # Each earlier phase as its summary: `limit` tokens, or its results whole when they are fewer.
+    summaries = results.groupby(frame["phase"]).sum().clip(upper=limit)
+    summaries = summaries.reindex(range(len(phases)), fill_value=0)
+    before = summaries.cumsum() - summaries
+    frame["phased"] = results.groupby(frame["phase"]).cumsum() + frame["phase"].map(before)
     frame["compacted"] = _compacted(list(results), limit, compact_at or 10 * limit)
     for column in ("result_tokens", *STRATEGIES):
         frame[column] = frame[column].astype("Int64")
