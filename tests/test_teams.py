@@ -163,3 +163,18 @@ def test_a_bad_team_is_named_and_starts_nothing(
     with pytest.raises((ValueError, TypeError), match=message):
         ab.Team(lead, teammates, tasks, model="offline", run_dir=tmp_path / "run").start()
     assert not (tmp_path / "run" / "run.json").exists()
+
+
+def test_an_offline_team_that_takes_no_task_ends_without_spinning(tmp_path: Path) -> None:
+    """The offline model never calls a task tool: each teammate is offered the tasks once, the
+    lead is told the team is quiet, answers, and the team ends (no turns burnt on re-offers)."""
+    roles = {"alice": "reads code", "bob": "writes docs"}
+    quiet = ab.Team("Plan the work.", roles, ["one", "two"], model="offline", cwd=tmp_path,
+                    run_dir=tmp_path / "run", interactive=False).start()  # fmt: skip
+    quiet.wait(timeout=60)
+    assert quiet.run is not None and set(quiet.run.status.values()) == {"done"}
+    told = {name: json.dumps([m.to_api() for m in read_transcript(r.transcript).messages])
+            for name, r in quiet.run.records.items()}  # fmt: skip
+    assert told["alice"].count("A task is available") == told["bob"].count("A task is available") == 1
+    assert told["lead"].count("Every teammate is idle") == 1
+    assert {t.status for t in quiet.tasks} == {"pending"}

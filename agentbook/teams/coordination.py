@@ -2,11 +2,12 @@
 
 A member that ends its turn does not end (Claude Code's teammates go idle, not away):
 
-* a **teammate** waits until a message comes for it or a task becomes available (pending,
-  unowned, unblocked), and goes on with it; it ends when the team does;
+* a **teammate** waits until a message comes for it or the tasks available (pending, unowned,
+  unblocked) change, and goes on with them: offered once, so a teammate that takes none of them
+  is not woken again for the same ones; it ends when the team does;
 * the **lead** waits until a message comes for it, every task is completed, or the team is
-  quiet (every teammate idle, nothing available); it is woken once for each of the last two,
-  and if it then ends its turn again with nothing new, the team ends (the lead has said so).
+  quiet (every teammate idle and offered what is available); it is woken once for each of the
+  last two, and if it then ends its turn again with nothing new, the team ends (it has said so).
 
 Messages are taken from the mailbox only here and before each request (`incoming`), so each
 reaches its recipient's conversation once.  The task list and the mailbox call back from the
@@ -37,6 +38,7 @@ class Coordination:
         self.lead, self.teammates, self.board, self.mailbox = lead, tuple(teammates), board, mailbox
         self.ended = False
         self.idle: set[str] = set()
+        self._offered: dict[str, frozenset[str]] = {}  # the available tasks each was last told of
         self._told: str | None = None  # what the lead was last woken for ("completed", "quiet")
         self._waiters: set[asyncio.Future[None]] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -90,9 +92,11 @@ class Coordination:
         if notes:
             return "\n\n".join(notes)
         free = self.board.available()
-        if free:
-            return f"A task is available: {_brief(free[0])}. Claim it with TaskUpdate (status in_progress)."
-        return None
+        ids = frozenset(t.id for t in free)
+        if not free or self._offered.get(agent) == ids:
+            return None
+        self._offered[agent] = ids
+        return f"A task is available: {_brief(free[0])}. Claim it with TaskUpdate (status in_progress)."
 
     def _lead_wakes(self) -> str | None:
         notes = self.incoming(self.lead)
@@ -115,7 +119,10 @@ class Coordination:
         return None
 
     def _quiet(self) -> bool:
-        return set(self.teammates) <= self.idle and not self.board.available()
+        """Every teammate idle, and none would take what is available (offered it already)."""
+        free = frozenset(t.id for t in self.board.available())
+        offered = all(free <= self._offered.get(t, frozenset()) for t in self.teammates)
+        return set(self.teammates) <= self.idle and offered
 
 
 def _brief(task: TeamTask) -> str:
