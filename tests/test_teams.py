@@ -20,7 +20,7 @@ from support import first_prompt
 import agentbook as ab
 from agentbook.scheduler.ratelimit import reset_gates
 from agentbook.scheduler.transcripts import read_transcript
-from agentbook.testing import FakeAnthropic, FakeRequest, MessageReply, Reply, ToolUseBlock
+from agentbook.testing import ErrorReply, FakeAnthropic, FakeRequest, MessageReply, Reply, ToolUseBlock
 
 KEY = "sk-ant-test-teams-0123456789abcdef"
 TASKS = [
@@ -178,3 +178,26 @@ def test_an_offline_team_that_takes_no_task_ends_without_spinning(tmp_path: Path
     assert told["alice"].count("A task is available") == told["bob"].count("A task is available") == 1
     assert told["lead"].count("Every teammate is idle") == 1
     assert {t.status for t in quiet.tasks} == {"pending"}
+
+
+def test_a_teammate_that_fails_does_not_keep_the_lead_waiting(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Nobody takes a task and carol fails: the team is quiet without her, so the lead is told,
+    answers, and the team ends (a lead waiting for carol to go idle would wait forever)."""
+
+    def handler(request: FakeRequest) -> Reply:
+        if first_prompt(request).startswith("You are carol"):
+            return ErrorReply(400, message="carol's requests are refused")
+        return MessageReply("nothing I will take")
+
+    with serve(monkeypatch, handler):
+        started = team(tmp_path).start().wait(timeout=60)
+    assert started.run is not None
+    assert started.run.status == {"lead": "done", "alice": "done", "bob": "done", "carol": "failed"}
+    assert {t.status for t in started.tasks} == {"pending"}
+
+
+def test_a_team_under_a_concurrency_cap_below_its_size_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ab.TeamError, match="concurrency=2 is less than the team's 3 members"):
+        ab.Team("go", {"a": "x", "b": "y"}, model="offline", concurrency=2, run_dir=tmp_path / "run")

@@ -38,6 +38,7 @@ class Coordination:
         self.lead, self.teammates, self.board, self.mailbox = lead, tuple(teammates), board, mailbox
         self.ended = False
         self.idle: set[str] = set()
+        self.gone: set[str] = set()  # members that ended (failed, partial, cancelled): never idle again
         self._offered: dict[str, frozenset[str]] = {}  # the available tasks each was last told of
         self._told: str | None = None  # what the lead was last woken for ("completed", "quiet")
         self._waiters: set[asyncio.Future[None]] = set()
@@ -55,6 +56,11 @@ class Coordination:
         for waiter in waiters:
             if not waiter.done():
                 waiter.set_result(None)
+
+    def left(self, agent: str) -> None:
+        """`agent` ended: the lead no longer waits for it to go idle."""
+        self.gone.add(agent)
+        self.poke()
 
     def end(self) -> None:
         """End the team: every waiting member ends at its next look."""
@@ -121,8 +127,8 @@ class Coordination:
     def _quiet(self) -> bool:
         """Every teammate idle, and none would take what is available (offered it already)."""
         free = frozenset(t.id for t in self.board.available())
-        offered = all(free <= self._offered.get(t, frozenset()) for t in self.teammates)
-        return set(self.teammates) <= self.idle and offered
+        here = [t for t in self.teammates if t not in self.gone]
+        return set(here) <= self.idle and all(free <= self._offered.get(t, frozenset()) for t in here)
 
 
 def _brief(task: TeamTask) -> str:

@@ -57,6 +57,10 @@ class Team:
         **options: Any,
     ) -> None:
         _check_members(lead, lead_name, teammates)
+        cap = options.get("concurrency")
+        if cap is not None and isinstance(cap, int) and cap < len(teammates) + 1:
+            raise TeamError(f"concurrency={cap} is less than the team's {len(teammates) + 1} members, who "
+                            "run at once and wait for each other: give at least that, or None")  # fmt: skip
         self.lead, self.lead_name, self.teammates = lead, lead_name, dict(teammates)
         self.initial = [_task(t, i) for i, t in enumerate(tasks, start=1)]
         self.options, self.run_dir = options, Path(run_dir) if run_dir is not None else None
@@ -150,8 +154,12 @@ class Team:
                 SendMessageTool(self.mailbox, agent)]  # fmt: skip
 
     def _member_ended(self, record: Any) -> None:
-        if record.name == self.lead_name and record.state in ENDED and self._coordination is not None:
+        if record.state not in ENDED or self._coordination is None or record.name not in self.members:
+            return
+        if record.name == self.lead_name:
             self._coordination.end()  # the lead is gone (done, failed, cancelled): so is the team
+        else:
+            self._coordination.left(record.name)
 
     def _blocker(self, ref: str | int) -> str:
         assert self.board is not None
