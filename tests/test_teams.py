@@ -7,7 +7,11 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import re
+import signal
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -15,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from support import first_prompt
+from support import REPO, first_prompt
 
 import agentbook as ab
 from agentbook.scheduler.ratelimit import reset_gates
@@ -201,3 +205,49 @@ def test_a_teammate_that_fails_does_not_keep_the_lead_waiting(
 def test_a_team_under_a_concurrency_cap_below_its_size_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ab.TeamError, match="concurrency=2 is less than the team's 3 members"):
         ab.Team("go", {"a": "x", "b": "y"}, model="offline", concurrency=2, run_dir=tmp_path / "run")
+
+
+def in_progress(board: Path, subject: str) -> bool:
+    """Whether the task list file (replaced whole on each change) has `subject` in progress."""
+    tasks = json.loads(board.read_text())["tasks"] if board.is_file() else []
+    return any(t["subject"] == subject and t["status"] == "in_progress" for t in tasks)
+
+
+KILLED_TEAM = """
+import sys
+import agentbook as ab
+from test_teams import TASKS
+ab.Team("Build the feature with your team.", {"alice": "builds", "bob": "builds"}, TASKS, model="haiku",
+        cwd=sys.argv[1], run_dir=sys.argv[2], interactive=False, max_turns=40).start().wait(timeout=120)
+"""
+
+
+def test_a_team_killed_mid_task_goes_on_in_a_new_process_with_the_tasks_as_they_were(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SIGKILL of the process running the team while a task is in progress; a new `Team.load`
+    (here, this process) resumes it: done tasks stay done and are not claimed again."""
+    handler = Members(slow=frozenset({"2"}))
+    board = tmp_path / "run" / "team" / "tasks.json"
+    with serve(monkeypatch, handler):
+        env = {**os.environ, "PYTHONPATH": f"{REPO}{os.pathsep}{Path(__file__).parent}"}
+        command = [sys.executable, "-c", KILLED_TEAM, str(tmp_path), str(tmp_path / "run")]
+        child = subprocess.Popen(command, env=env)
+        try:
+            deadline = time.monotonic() + 30
+            while not in_progress(board, "api"):
+                assert time.monotonic() < deadline and child.poll() is None
+                time.sleep(0.05)
+        finally:
+            child.send_signal(signal.SIGKILL)
+            child.wait(timeout=10)
+    handler = Members()
+    with serve(monkeypatch, handler):
+        again = ab.Team.load(tmp_path / "run", interactive=False)
+        assert again.run is not None and again.run.records["lead"].state == "failed"  # interrupted
+        before = {t.subject: t.status for t in again.tasks}
+        assert before["schema"] == "completed" and before["api"] == "in_progress"
+        again.resume(max_turns=40).wait(timeout=60)
+    assert again.run.records["lead"].state == "done"
+    assert {t.status for t in again.tasks} == {"completed"}
+    assert "1" not in {task for _, task in handler.claims}  # schema was not done again
