@@ -159,6 +159,8 @@ def test_a_team_cancelled_mid_task_goes_on_after_load_with_the_tasks_as_they_wer
         ("go", {"a": "x"}, [{"title": "t"}], "task 1"),
         ("go", {"a": "x"}, [{"subject": "t", "owner": "a"}], "unknown field"),
         ("go", {"a": "x"}, [{"subject": "t", "blocked_by": ["nope"]}], "names no earlier task"),
+        ("go", {"a": "x"}, ["t", {"subject": "u", "blocked_by": [2]}], "blocked_by 2 names no earlier"),
+        ("go", {"a": "x"}, "one task", "must be a list"),
     ],
 )
 def test_a_bad_team_is_named_and_starts_nothing(
@@ -166,7 +168,18 @@ def test_a_bad_team_is_named_and_starts_nothing(
 ) -> None:
     with pytest.raises((ValueError, TypeError), match=message):
         ab.Team(lead, teammates, tasks, model="offline", run_dir=tmp_path / "run").start()
-    assert not (tmp_path / "run" / "run.json").exists()
+    assert not (tmp_path / "run").exists()
+
+
+def test_bad_run_options_and_a_used_run_folder_create_nothing(tmp_path: Path) -> None:
+    with pytest.raises(TypeError, match="max_turns"):
+        ab.Team("go", {"a": "x"}, ["t"], model="offline", run_dir=tmp_path / "run", max_turns="many").start()
+    assert not (tmp_path / "run").exists()
+    ab.Team("go", {"a": "x"}, ["t"], model="offline", cwd=tmp_path, run_dir=tmp_path / "run").start().wait(30)
+    listed = (tmp_path / "run" / "team" / "tasks.json").read_text()
+    with pytest.raises(FileExistsError, match=r"Team\.load"):
+        ab.Team("go", {"a": "x"}, ["t"], model="offline", cwd=tmp_path, run_dir=tmp_path / "run").start()
+    assert (tmp_path / "run" / "team" / "tasks.json").read_text() == listed
 
 
 def test_an_offline_team_that_takes_no_task_ends_without_spinning(tmp_path: Path) -> None:

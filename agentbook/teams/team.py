@@ -18,6 +18,7 @@ from typing import Any
 
 from agentbook.agent.hooks import Hooks
 from agentbook.scheduler import manifest
+from agentbook.scheduler.config import RunConfig
 from agentbook.scheduler.launch import run_parallel
 from agentbook.scheduler.records import ENDED
 from agentbook.scheduler.restore import load_run
@@ -62,7 +63,7 @@ class Team:
             raise TeamError(f"concurrency={cap} is less than the team's {len(teammates) + 1} members, who "
                             "run at once and wait for each other: give at least that, or None")  # fmt: skip
         self.lead, self.lead_name, self.teammates = lead, lead_name, dict(teammates)
-        self.initial = [_task(t, i) for i, t in enumerate(tasks, start=1)]
+        self.initial = _tasks(tasks)
         self.options, self.run_dir = options, Path(run_dir) if run_dir is not None else None
         self.run: Run | None = None
         self.board: TaskBoard | None = None
@@ -78,12 +79,14 @@ class Team:
         """Start every member, returning at once (`wait()` or `await team.run` to block)."""
         if self.run is not None:
             raise RuntimeError("this team has started already")
-        folder = Path(self.run_dir) if self.run_dir is not None else new_run_dir()
+        RunConfig.of(**{k: v for k, v in self.options.items() if k != "hooks"})  # bad ones: before any file
+        if self.run_dir is not None and any((self.run_dir / n).exists() for n in ("team", "run.json")):
+            raise FileExistsError(f"{self.run_dir} holds a run or a team already: go on with ab.Team.load")
+        folder = self.run_dir if self.run_dir is not None else new_run_dir()
         self._open(folder)
         assert self.board is not None
-        for subject, description, blocked in self.initial:
-            ids = [self._blocker(b) for b in blocked]
-            self.board.create(subject, description, blocked_by=ids, by=self.lead_name)
+        for subject, description, blocked in self.initial:  # a new list: task n gets id "n"
+            self.board.create(subject, description, blocked_by=[str(b) for b in blocked], by=self.lead_name)
         prompts = {self.lead_name: lead_prompt(self.lead, self.lead_name, self.teammates)}
         prompts |= {n: teammate_prompt(n, role, self.lead_name) for n, role in self.teammates.items()}
         self.run = run_parallel(prompts, run_dir=folder, hooks=self._hooks(self.options.get("hooks")),
@@ -161,16 +164,6 @@ class Team:
         else:
             self._coordination.left(record.name)
 
-    def _blocker(self, ref: str | int) -> str:
-        assert self.board is not None
-        tasks = self.board.list()
-        if isinstance(ref, int) and 1 <= ref <= len(tasks):
-            return tasks[ref - 1].id
-        found = [t.id for t in tasks if t.subject == ref]
-        if not found:
-            raise TeamError(f"blocked_by {ref!r} names no earlier task")
-        return found[0]
-
     def _repr_html_(self) -> str:  # the notebook edge replaces it with the live board
         from html import escape
 
@@ -192,15 +185,34 @@ def _check_members(lead: str, lead_name: str, teammates: Mapping[str, str]) -> N
         raise TeamError(f"{lead_name!r} is the lead's name; give the teammate another")
 
 
-def _task(task: TaskInput, number: int) -> tuple[str, str, list[str | int]]:
-    if isinstance(task, str):
-        return task, "", []
-    if not isinstance(task, Mapping) or not isinstance(task.get("subject"), str):
-        raise TeamError(f"task {number} must be a subject or a mapping with a subject, not {task!r}")
-    unknown = set(task) - {"subject", "description", "blocked_by"}
-    if unknown:
-        raise TeamError(f"task {number}: unknown field(s) {', '.join(sorted(unknown))}")
-    blocked = task.get("blocked_by") or []
-    if isinstance(blocked, str | int):
-        blocked = [blocked]
-    return task["subject"], str(task.get("description") or ""), list(blocked)
+def _tasks(tasks: Sequence[TaskInput]) -> list[tuple[str, str, list[int]]]:
+    """The starting tasks as (subject, description, the 1-based numbers of the earlier tasks
+    blocking it); `TeamError` names a bad one, or a blocker that is not an earlier task."""
+    if isinstance(tasks, str | Mapping):
+        raise TeamError(f"tasks must be a list of tasks, not {tasks!r}")
+    out: list[tuple[str, str, list[int]]] = []
+    for number, task in enumerate(tasks, start=1):
+        if isinstance(task, str):
+            task = {"subject": task}
+        if (
+            not isinstance(task, Mapping)
+            or not isinstance(task.get("subject"), str)
+            or not task["subject"].strip()
+        ):
+            raise TeamError(f"task {number} must be a subject or a mapping with a subject, not {task!r}")
+        unknown = set(task) - {"subject", "description", "blocked_by"}
+        if unknown:
+            raise TeamError(f"task {number}: unknown field(s) {', '.join(sorted(unknown))}")
+        refs = task.get("blocked_by") or []
+        refs = [refs] if isinstance(refs, str | int) else list(refs)
+        subjects = [t[0] for t in out]
+        blocked = []
+        for ref in refs:
+            if isinstance(ref, int) and not isinstance(ref, bool) and 1 <= ref < number:
+                blocked.append(ref)
+            elif isinstance(ref, str) and ref in subjects:
+                blocked.append(subjects.index(ref) + 1)
+            else:
+                raise TeamError(f"task {number}: blocked_by {ref!r} names no earlier task")
+        out.append((task["subject"], str(task.get("description") or ""), blocked))
+    return out
