@@ -105,8 +105,9 @@ def load_ipython_extension(ipython: Any) -> None:
     """`%load_ext agentbook`: register the magics; kernel interrupts cancel running agents."""
     from agentbook.notebook import kernel
     from agentbook.notebook.magics import AgentMagics
+    from agentbook.notebook.team_magic import TeamMagics
 
-    ipython.register_magics(AgentMagics)
+    ipython.register_magics(AgentMagics, TeamMagics)
     kernel.install(ipython)
 
 

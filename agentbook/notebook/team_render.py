@@ -1,0 +1,255 @@
+"""How a team looks without widgets, and the HTML fragments its live board shows too.
+
+A team's board has three parts: the task list as three columns by status (each task a card:
+`#id`, subject, owner, "blocked by #n" while a blocker is open), a row per member (the lead
+first: state, the task it is working on, tokens, dollars) and the latest messages.  Each part is
+one HTML fragment made here from a `TeamView` (a snapshot of the team taken at one moment), so
+the live board (`agentbook.notebook.widgets.team`, one `HTML` widget per part) and the static
+HTML of a saved notebook show the same thing.  Layout is flex with relative widths only: the
+board fits whatever width the cell has.  Nothing here imports ipywidgets.
+"""
+
+from __future__ import annotations
+
+import html
+import weakref
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from agentbook.notebook.cells import STATE_COLOURS, format_dollars, format_tokens, shorten
+from agentbook.scheduler.observers import in_kernel
+from agentbook.teams.observe import idle_members
+from agentbook.tools.mailbox import MailMessage
+from agentbook.tools.team_tasks import STATUSES, TeamTask
+
+if TYPE_CHECKING:
+    from agentbook.scheduler.run import Run
+    from agentbook.teams.team import Team
+
+__all__ = [
+    "MESSAGES_SHOWN",
+    "STATUS_TITLES",
+    "MemberLine",
+    "TeamView",
+    "column_html",
+    "members_html",
+    "messages_html",
+    "publish_team_final",
+    "render_team_html",
+    "render_team_text",
+    "team_bundle",
+    "team_of",
+    "team_view",
+]
+
+MESSAGES_SHOWN = 8  # the latest messages the board lists
+STATUS_TITLES = {"pending": "pending", "in_progress": "in progress", "completed": "completed"}
+_LINE = 120  # a message's summary or first line, at most
+_CARD = "border:1px solid #ccc;border-radius:4px;padding:3px 6px;margin:3px 0;overflow-wrap:anywhere"
+_COLUMN = "flex:1 1 0;min-width:10em;padding:0 4px"
+_teams: weakref.WeakKeyDictionary[Run, weakref.ref[Team]] = weakref.WeakKeyDictionary()
+
+
+@dataclass(frozen=True)
+class MemberLine:
+    """One member's row: `state` is the record's, or `idle` while it waits between turns."""
+
+    name: str
+    lead: bool
+    state: str
+    task: TeamTask | None
+    tokens: int
+    cost: float | None
+
+
+@dataclass(frozen=True)
+class TeamView:
+    """What the board shows of a team at one moment."""
+
+    title: str
+    tasks: tuple[TeamTask, ...]
+    members: tuple[MemberLine, ...]
+    messages: tuple[MailMessage, ...]
+
+
+def team_view(team: Team) -> TeamView:
+    """A snapshot of `team` now (its run's records, task list and mailbox)."""
+    tasks = tuple(team.tasks)
+    records = dict(team.run.records) if team.run is not None else {}
+    idle = idle_members(team)
+    members = []
+    for name in team.members:
+        record = records.get(name)
+        state: str = record.state if record is not None else "not started"
+        if state == "running" and name in idle:
+            state = "idle"
+        doing = next((t for t in tasks if t.status == "in_progress" and t.owner == name), None)
+        tokens = record.usage.total_input_tokens + record.usage.output_tokens if record else 0
+        cost = record.cost_usd if record is not None else 0.0
+        members.append(MemberLine(name, name == team.lead_name, state, doing, tokens, cost))
+    messages = tuple(team.mailbox.messages()) if team.mailbox is not None else ()
+    title = f"team run {team.run.name}" if team.run is not None else "team (not started)"
+    return TeamView(title, tasks, tuple(members), messages)
+
+
+def open_blockers(task: TeamTask, tasks: Sequence[TeamTask]) -> list[str]:
+    """The ids of `task`'s blockers that are not completed."""
+    done = {t.id for t in tasks if t.status == "completed"}
+    return [b for b in task.blocked_by if b not in done]
+
+
+def latest_messages(messages: Sequence[MailMessage]) -> list[tuple[str, str, str]]:
+    """The latest `MESSAGES_SHOWN` messages as (sender, recipient, line), newest last; a
+    broadcast (one message to each member, sent at once) is one line to `all`."""
+    lines: list[tuple[str, str, str, float]] = []
+    for m in messages:
+        line = shorten((m.summary or m.text.strip().split("\n", 1)[0]).strip(), _LINE)
+        last = lines[-1] if lines else None
+        if last is not None and (last[0], last[2], last[3]) == (m.sender, line, m.sent_at):
+            lines[-1] = (m.sender, "all", line, m.sent_at)
+        else:
+            lines.append((m.sender, m.recipient, line, m.sent_at))
+    return [(s, r, line) for s, r, line, _ in lines[-MESSAGES_SHOWN:]]
+
+
+# ---- HTML fragments (the live board sets these as its widgets' values)
+
+
+def _card(task: TeamTask, tasks: Sequence[TeamTask]) -> str:
+    blockers = open_blockers(task, tasks)
+    extra = (
+        f'<div class="agentbook-owner" style="opacity:0.8">{html.escape(task.owner)}</div>'
+        if task.owner
+        else ""
+    )
+    if blockers:
+        ids = ", ".join(f"#{b}" for b in blockers)
+        extra += f'<div class="agentbook-blocked" style="color:#b26a00">blocked by {html.escape(ids)}</div>'
+    return (
+        f'<div class="agentbook-task" data-task="{html.escape(task.id)}" style="{_CARD}">'
+        f"<b>#{html.escape(task.id)}</b> {html.escape(task.subject)}{extra}</div>"
+    )
+
+
+def column_html(status: str, tasks: Sequence[TeamTask]) -> str:
+    """The column of `status`: its title with a count, and a card per task."""
+    mine = [t for t in tasks if t.status == status]
+    cards = "".join(_card(t, tasks) for t in mine) or '<div style="opacity:0.6">none</div>'
+    return (
+        f'<div class="agentbook-column agentbook-column-{status}">'
+        f'<div style="font-weight:600">{STATUS_TITLES[status]} ({len(mine)})</div>{cards}</div>'
+    )
+
+
+def members_html(members: Sequence[MemberLine]) -> str:
+    """A row per member (lead first), as flex rows that wrap on a narrow cell."""
+    rows = []
+    for m in members:
+        colour = STATE_COLOURS.get(m.state, "inherit")
+        task = f"#{m.task.id} {m.task.subject}" if m.task is not None else ""
+        cells = [
+            (f"{m.name}{' (lead)' if m.lead else ''}", "flex:2 1 8em;font-weight:600", "name"),
+            (m.state, f"flex:1 1 6em;color:{colour};font-weight:600", "state"),
+            (task, "flex:3 1 10em", "task"),
+            (format_tokens(m.tokens), "flex:1 1 6em;text-align:right", "tokens"),
+            (format_dollars(m.cost), "flex:1 1 5em;text-align:right", "cost"),
+        ]
+        spans = "".join(
+            f'<span class="agentbook-member-{cls}" style="{style};min-width:0;overflow:hidden;'
+            f'text-overflow:ellipsis;white-space:nowrap" title="{html.escape(v)}">{html.escape(v)}</span>'
+            for v, style, cls in cells
+        )
+        rows.append(
+            f'<div class="agentbook-member agentbook-state-{html.escape(m.state)}" '
+            f'data-member="{html.escape(m.name)}" style="display:flex;flex-wrap:wrap;gap:0 8px">{spans}</div>'
+        )
+    return f'<div class="agentbook-members">{"".join(rows)}</div>'
+
+
+def messages_html(messages: Sequence[MailMessage]) -> str:
+    """The latest messages, `sender -> recipient: summary or first line`, newest last."""
+    lines = latest_messages(messages)
+    items = "".join(
+        f'<div class="agentbook-message" style="overflow-wrap:anywhere"><b>{html.escape(s)}</b> → '
+        f"<b>{html.escape(r)}</b>: {html.escape(text)}</div>"
+        for s, r, text in lines
+    )
+    shown = f"latest {len(lines)} of {len(messages)}" if len(messages) > len(lines) else str(len(messages))
+    body = items or '<div style="opacity:0.6">none yet</div>'
+    return (
+        f'<div class="agentbook-messages"><div style="font-weight:600">messages ({shown})</div>{body}</div>'
+    )
+
+
+def title_html(view: TeamView) -> str:
+    return f'<div class="agentbook-team-title" style="font-weight:600">{html.escape(view.title)}</div>'
+
+
+def render_team_html(team: Team) -> str:
+    """The static board of `team` (class `agentbook-team-static`), as of now."""
+    view = team_view(team)
+    columns = "".join(f'<div style="{_COLUMN}">{column_html(s, view.tasks)}</div>' for s in STATUSES)
+    return (
+        '<div class="agentbook-team-static" style="font-family:sans-serif;font-size:13px;max-width:100%">'
+        f"{title_html(view)}"
+        f'<div class="agentbook-columns" style="display:flex;flex-wrap:wrap;gap:4px">{columns}</div>'
+        f'<div style="margin-top:6px">{members_html(view.members)}</div>'
+        f'<div style="margin-top:6px">{messages_html(view.messages)}</div></div>'
+    )
+
+
+def render_team_text(team: Team) -> str:
+    """A plain-text board of `team`: tasks by status, members, latest messages."""
+    view = team_view(team)
+    out = [view.title]
+    for status in STATUSES:
+        out.append(f"{STATUS_TITLES[status]}:")
+        for t in (t for t in view.tasks if t.status == status):
+            blocked = open_blockers(t, view.tasks)
+            note = (f" ({t.owner})" if t.owner else "") + (
+                f" blocked by {', '.join('#' + b for b in blocked)}" if blocked else ""
+            )
+            out.append(f"  #{t.id} {t.subject}{note}")
+    out.append("members:")
+    for m in view.members:
+        task = f"  #{m.task.id} {m.task.subject}" if m.task is not None else ""
+        out.append(f"  {m.name}: {m.state}{task}  {format_tokens(m.tokens)} tokens  {format_dollars(m.cost)}")
+    lines = latest_messages(view.messages)
+    out += ["messages:", *(f"  {s} -> {r}: {text}" for s, r, text in lines)] if lines else []
+    return "\n".join(out)
+
+
+# ---- MIME bundles
+
+
+def team_of(run: Run) -> Team | None:
+    """The displayed team whose run `run` is (so `wait()` publishes the team's board), or `None`."""
+    ref = _teams.get(run)
+    return ref() if ref is not None else None
+
+
+def team_bundle(team: Team, include_widget: bool) -> dict[str, Any]:
+    """`text/plain` and `text/html` (static, as of now), and in a kernel, when
+    `include_widget` and the team has started, the live team board's widget view."""
+    from agentbook.notebook.render import WIDGET_VIEW_MIME
+
+    if team.run is not None:
+        _teams[team.run] = weakref.ref(team)
+    bundle: dict[str, Any] = {"text/plain": render_team_text(team), "text/html": render_team_html(team)}
+    if include_widget and team.run is not None and in_kernel():
+        from agentbook.notebook.widgets.team import team_board_for  # ipywidgets only in a kernel
+
+        view = team_board_for(team).widget._repr_mimebundle_() or {}
+        if WIDGET_VIEW_MIME in view:
+            bundle[WIDGET_VIEW_MIME] = view[WIDGET_VIEW_MIME]
+    return bundle
+
+
+def publish_team_final(team: Team) -> None:
+    """In a kernel, display `team`'s static board (no widget) in the current cell."""
+    if in_kernel():
+        from IPython.display import display as ipython_display
+
+        show: Any = ipython_display
+        show(team_bundle(team, include_widget=False), raw=True)
