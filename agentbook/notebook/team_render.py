@@ -48,6 +48,7 @@ STATUS_TITLES = {"pending": "pending", "in_progress": "in progress", "completed"
 _LINE = 120  # a message's summary or first line, at most
 _CARD = "border:1px solid #ccc;border-radius:4px;padding:3px 6px;margin:3px 0;overflow-wrap:anywhere"
 _COLUMN = "flex:1 1 0;min-width:10em;padding:0 4px"
+_TIGHT = "line-height:1.4"  # JupyterLab's HTML widgets set a tall line height for one-line labels
 _teams: weakref.WeakKeyDictionary[Run, weakref.ref[Team]] = weakref.WeakKeyDictionary()
 
 
@@ -99,9 +100,9 @@ def open_blockers(task: TeamTask, tasks: Sequence[TeamTask]) -> list[str]:
     return [b for b in task.blocked_by if b not in done]
 
 
-def latest_messages(messages: Sequence[MailMessage]) -> list[tuple[str, str, str]]:
-    """The latest `MESSAGES_SHOWN` messages as (sender, recipient, line), newest last; a
-    broadcast (one message to each member, sent at once) is one line to `all`."""
+def message_lines(messages: Sequence[MailMessage]) -> list[tuple[str, str, str]]:
+    """Every message as (sender, recipient, line), oldest first; a broadcast (one message to
+    each member, sent at once) is one line to `all`."""
     lines: list[tuple[str, str, str, float]] = []
     for m in messages:
         line = shorten((m.summary or m.text.strip().split("\n", 1)[0]).strip(), _LINE)
@@ -110,7 +111,7 @@ def latest_messages(messages: Sequence[MailMessage]) -> list[tuple[str, str, str
             lines[-1] = (m.sender, "all", line, m.sent_at)
         else:
             lines.append((m.sender, m.recipient, line, m.sent_at))
-    return [(s, r, line) for s, r, line, _ in lines[-MESSAGES_SHOWN:]]
+    return [(s, r, line) for s, r, line, _ in lines]
 
 
 # ---- HTML fragments (the live board sets these as its widgets' values)
@@ -137,7 +138,7 @@ def column_html(status: str, tasks: Sequence[TeamTask]) -> str:
     mine = [t for t in tasks if t.status == status]
     cards = "".join(_card(t, tasks) for t in mine) or '<div style="opacity:0.6">none</div>'
     return (
-        f'<div class="agentbook-column agentbook-column-{status}">'
+        f'<div class="agentbook-column agentbook-column-{status}" style="{_TIGHT}">'
         f'<div style="font-weight:600">{STATUS_TITLES[status]} ({len(mine)})</div>{cards}</div>'
     )
 
@@ -149,7 +150,11 @@ def members_html(members: Sequence[MemberLine]) -> str:
         colour = STATE_COLOURS.get(m.state, "inherit")
         task = f"#{m.task.id} {m.task.subject}" if m.task is not None else ""
         cells = [
-            (f"{m.name}{' (lead)' if m.lead else ''}", "flex:2 1 8em;font-weight:600", "name"),
+            (
+                f"{m.name}{' (lead)' if m.lead and m.name != 'lead' else ''}",
+                "flex:2 1 8em;font-weight:600",
+                "name",
+            ),
             (m.state, f"flex:1 1 6em;color:{colour};font-weight:600", "state"),
             (task, "flex:3 1 10em", "task"),
             (format_tokens(m.tokens), "flex:1 1 6em;text-align:right", "tokens"),
@@ -164,22 +169,22 @@ def members_html(members: Sequence[MemberLine]) -> str:
             f'<div class="agentbook-member agentbook-state-{html.escape(m.state)}" '
             f'data-member="{html.escape(m.name)}" style="display:flex;flex-wrap:wrap;gap:0 8px">{spans}</div>'
         )
-    return f'<div class="agentbook-members">{"".join(rows)}</div>'
+    return f'<div class="agentbook-members" style="{_TIGHT}">{"".join(rows)}</div>'
 
 
 def messages_html(messages: Sequence[MailMessage]) -> str:
     """The latest messages, `sender -> recipient: summary or first line`, newest last."""
-    lines = latest_messages(messages)
+    every = message_lines(messages)
+    lines = every[-MESSAGES_SHOWN:]
     items = "".join(
         f'<div class="agentbook-message" style="overflow-wrap:anywhere"><b>{html.escape(s)}</b> → '
         f"<b>{html.escape(r)}</b>: {html.escape(text)}</div>"
         for s, r, text in lines
     )
-    shown = f"latest {len(lines)} of {len(messages)}" if len(messages) > len(lines) else str(len(messages))
+    shown = f"latest {len(lines)} of {len(every)}" if len(every) > len(lines) else str(len(every))
     body = items or '<div style="opacity:0.6">none yet</div>'
-    return (
-        f'<div class="agentbook-messages"><div style="font-weight:600">messages ({shown})</div>{body}</div>'
-    )
+    title = f'<div style="font-weight:600">messages ({shown})</div>'
+    return f'<div class="agentbook-messages" style="{_TIGHT}">{title}{body}</div>'
 
 
 def title_html(view: TeamView) -> str:
@@ -215,7 +220,7 @@ def render_team_text(team: Team) -> str:
     for m in view.members:
         task = f"  #{m.task.id} {m.task.subject}" if m.task is not None else ""
         out.append(f"  {m.name}: {m.state}{task}  {format_tokens(m.tokens)} tokens  {format_dollars(m.cost)}")
-    lines = latest_messages(view.messages)
+    lines = message_lines(view.messages)[-MESSAGES_SHOWN:]
     out += ["messages:", *(f"  {s} -> {r}: {text}" for s, r, text in lines)] if lines else []
     return "\n".join(out)
 

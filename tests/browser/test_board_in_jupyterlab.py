@@ -213,11 +213,12 @@ def _stop(process: subprocess.Popen[bytes], lab: Lab) -> None:
 
 @pytest.fixture
 def lab(tmp_path: Path) -> Iterator[Lab]:
-    """`jupyter lab` from this environment, serving a copy of this folder's notebook."""
+    """`jupyter lab` from this environment, serving a copy of this folder's notebooks."""
     _require_browser()
     root = tmp_path / "root"
     root.mkdir()
-    shutil.copy(HERE / NOTEBOOK, root / NOTEBOOK)
+    for notebook in HERE.glob("*.ipynb"):
+        shutil.copy(notebook, root / notebook.name)
     port = _free_port()
     token = secrets.token_hex(24)
     command = [
