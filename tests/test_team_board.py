@@ -164,15 +164,11 @@ def test_agent_team_magic_starts_at_once_and_shows_the_tasks(ip: InteractiveShel
     for subject in ("schema", "api", "docs"):
         assert f"</b> {subject}" in page
     assert "blocked by #1" in page and "pending (3)" in page
-    # The offline model never claims a task: the teammates stop at --max-turns, and the team
-    # ends when stopped (a lead whose teammates ended waits for a quiet that never comes).
-    eventually(
-        lambda: all(team.run.records[n].state == "partial" for n in ("alice", "bob")), what="teammates"
-    )
-    team.stop()
+    # The offline model never claims a task: each teammate is offered the tasks once, the lead
+    # is told the team is quiet, and the team ends on its own (or at --max-turns).
     team.wait(30)
-    assert team.run.done and team.run.records["lead"].state == "done"
-    assert "agentbook-state-partial" in team_render.render_team_html(team)
+    assert team.run.done and set(team.run.status.values()) <= {"done", "partial"}
+    assert "agentbook-state-" in team_render.render_team_html(team)
 
 
 def test_help_names_the_options(ip: InteractiveShell) -> None:

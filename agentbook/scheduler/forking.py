@@ -15,13 +15,15 @@ The inherited conversation is written at the head of the child's transcript (an
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from agentbook.events import utcnow
 from agentbook.messages import Message, Text, ToolResult
 from agentbook.scheduler.records import AgentRecord
 from agentbook.scheduler.transcripts import TranscriptWriter, read_transcript
 from agentbook.specs import AgentSpec, Task
 
-__all__ = ["FORK", "FORK_PLACEHOLDER", "fork_history", "is_fork", "write_inherited"]
+__all__ = ["FORK", "FORK_PLACEHOLDER", "caller", "fork_history", "is_fork", "write_inherited"]
 
 FORK = "fork"
 """The Agent tool's built-in type of a fork child, and the `context` value of agent files."""
@@ -36,6 +38,14 @@ DIRECTIVE = (
 
 def is_fork(task: Task) -> bool:
     return task.metadata.get("context") == FORK
+
+
+def caller(record: AgentRecord, records: Mapping[str, AgentRecord]) -> AgentRecord:
+    """The agent `record` works as: itself, or for a fork its caller's (a team member's fork
+    gets the member's team tools, acting as it)."""
+    while is_fork(record.task) and record.parent is not None and record.parent in records:
+        record = records[record.parent]
+    return record
 
 
 def fork_history(parent: AgentRecord, prompt: str, spec: AgentSpec | None) -> list[Message]:

@@ -24,7 +24,7 @@ from agentbook.messages import Message, Text
 from agentbook.models import Model, get_model
 from agentbook.redact import redact
 from agentbook.scheduler.asking import worktree_edits
-from agentbook.scheduler.forking import is_fork
+from agentbook.scheduler.forking import caller, is_fork
 from agentbook.scheduler.gating import HookGate, PermissionGate, RateGateHook
 from agentbook.scheduler.ratelimit import gate_for
 from agentbook.scheduler.records import ENDED, AgentRecord
@@ -291,7 +291,7 @@ class Wiring:
         chosen: list[Tool] = tools_named([n for n in names if n != "Agent"])
         if "Agent" in names and (record.depth < self.config.max_depth or is_fork(record.task)):
             chosen += self._spawner.tools(record)
-        return chosen + self.run.hooks.tools_for(record.name)
+        return chosen + self.run.hooks.tools_for(caller(record, self.run.records).name)
 
     def _system(self, spec: AgentSpec | None, root: Path) -> str:
         if spec is not None and spec.prompt:

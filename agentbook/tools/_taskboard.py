@@ -25,6 +25,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Literal
 
+from agentbook.redact import redact
 from agentbook.tools._taskfile import STATUSES, TaskStatus, TeamTask, load_tasks, save_tasks, task_order
 
 __all__ = ["BoardError", "TaskBoard", "TaskChange"]
@@ -127,6 +128,7 @@ class TaskBoard:
         existing tasks, `BoardError` otherwise."""
         if not subject.strip():
             raise BoardError("a task needs a subject")
+        subject, description = redact(subject), redact(description)  # it is written to the run folder
         with self._lock:
             tasks = dict(self._tasks)
             id = str(self._next_id)
@@ -267,11 +269,12 @@ def _check_startable(tasks: dict[str, TeamTask], task: TeamTask, doing: str) -> 
 
 
 def _edited(task: TeamTask, subject: str | None, description: str | None, active: str | None) -> TeamTask:
+    # Redacted: the task list is written to the run folder.
     return replace(
         task,
-        subject=task.subject if subject is None else subject,
-        description=task.description if description is None else description,
-        active_form=task.active_form if active is None else (active or None),
+        subject=task.subject if subject is None else redact(subject),
+        description=task.description if description is None else redact(description),
+        active_form=task.active_form if active is None else (redact(active) or None),
     )
 
 

@@ -37,6 +37,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from agentbook.redact import redact
 from agentbook.tools.base import ToolContext, ToolError, validate_input
 
 __all__ = ["BROADCAST", "MailChange", "MailError", "MailMessage", "Mailbox", "SendMessageTool"]
@@ -100,6 +101,7 @@ class Mailbox:
             raise MailError(f"cannot send a message to yourself ({sender})")
         else:
             recipients = [self._check_member(to, "recipient")]
+        text, summary = redact(text), None if summary is None else redact(summary)  # kept in the run folder
         with self._lock:
             first, now = len(self._messages) + 1, self._clock()
             sent = [
