@@ -143,32 +143,37 @@ def column_html(status: str, tasks: Sequence[TeamTask]) -> str:
     )
 
 
+_MEMBER_CELLS = (  # (class, style) of each cell of a member row, and its header
+    ("name", "flex:2 1 8em;font-weight:600"),
+    ("state", "flex:1 1 6em;font-weight:600"),
+    ("task", "flex:3 1 10em"),
+    ("tokens", "flex:1 1 6em;text-align:right"),
+    ("cost", "flex:1 1 5em;text-align:right"),
+)
+_MEMBER_HEADS = ("member", "state", "working on", "tokens", "cost")
+
+
+def _member_row(values: Sequence[str], attributes: str, colour: str = "inherit") -> str:
+    spans = "".join(
+        f'<span class="agentbook-member-{cls}" style="{style}{";color:" + colour if cls == "state" else ""};'
+        f'min-width:0;overflow:hidden;text-overflow:ellipsis;white-space:nowrap" '
+        f'title="{html.escape(v)}">{html.escape(v)}</span>'
+        for v, (cls, style) in zip(values, _MEMBER_CELLS, strict=True)
+    )
+    return f'<div {attributes} style="display:flex;flex-wrap:wrap;gap:0 8px">{spans}</div>'
+
+
 def members_html(members: Sequence[MemberLine]) -> str:
-    """A row per member (lead first), as flex rows that wrap on a narrow cell."""
-    rows = []
+    """A header and a row per member (lead first), as flex rows that wrap on a narrow cell."""
+    rows = [_member_row(_MEMBER_HEADS, 'class="agentbook-members-head"', "#777").replace(
+        "font-weight:600", "font-weight:400;color:#777")]  # fmt: skip
     for m in members:
-        colour = STATE_COLOURS.get(m.state, "inherit")
+        name = f"{m.name}{' (lead)' if m.lead and m.name != 'lead' else ''}"
         task = f"#{m.task.id} {m.task.subject}" if m.task is not None else ""
-        cells = [
-            (
-                f"{m.name}{' (lead)' if m.lead and m.name != 'lead' else ''}",
-                "flex:2 1 8em;font-weight:600",
-                "name",
-            ),
-            (m.state, f"flex:1 1 6em;color:{colour};font-weight:600", "state"),
-            (task, "flex:3 1 10em", "task"),
-            (format_tokens(m.tokens), "flex:1 1 6em;text-align:right", "tokens"),
-            (format_dollars(m.cost), "flex:1 1 5em;text-align:right", "cost"),
-        ]
-        spans = "".join(
-            f'<span class="agentbook-member-{cls}" style="{style};min-width:0;overflow:hidden;'
-            f'text-overflow:ellipsis;white-space:nowrap" title="{html.escape(v)}">{html.escape(v)}</span>'
-            for v, style, cls in cells
-        )
-        rows.append(
-            f'<div class="agentbook-member agentbook-state-{html.escape(m.state)}" '
-            f'data-member="{html.escape(m.name)}" style="display:flex;flex-wrap:wrap;gap:0 8px">{spans}</div>'
-        )
+        values = (name, m.state, task, format_tokens(m.tokens), format_dollars(m.cost))
+        attributes = (f'class="agentbook-member agentbook-state-{html.escape(m.state)}" '
+                      f'data-member="{html.escape(m.name)}"')  # fmt: skip
+        rows.append(_member_row(values, attributes, STATE_COLOURS.get(m.state, "inherit")))
     return f'<div class="agentbook-members" style="{_TIGHT}">{"".join(rows)}</div>'
 
 

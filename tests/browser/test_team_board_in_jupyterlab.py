@@ -4,8 +4,8 @@
 It runs `team_demo.ipynb` (a lead and three teammates on `TeamworkModel`, no network) and checks
 what a user sees: one team board with the three status columns and a row per member (the lead
 first); the board changes after the cell has finished and the kernel is idle, until every task
-is in the completed column and the messages name who did what; the board fits a 1280 px window
-(nothing wider than its cell).  Screenshots go to the test's tmp folder (`team-board-*.png`).
+is in the completed column and the messages name who did what; the board fits 1024, 1280 and 1920 px
+windows (nothing wider than its cell).  Screenshots go to the test's tmp folder (`team-board-*.png`).
 """
 
 from __future__ import annotations
@@ -135,3 +135,9 @@ def _drive(page: Any, lab: Lab, tmp_path: Path, mark: Any) -> None:
     assert final["width"] <= final["cellWidth"] + 1, final
     board.screenshot(path=str(tmp_path / "team-board-done.png"))
     page.screenshot(path=str(tmp_path / "team-board-page.png"))
+    for width in (1024, 1920):  # the board fits narrower and wider windows too
+        page.set_viewport_size({"width": width, "height": 1000})
+        page.wait_for_timeout(300)
+        seen = page.evaluate(BOARD_JS)
+        assert seen["overflow"] == [] and seen["width"] <= seen["cellWidth"] + 1, (width, seen)
+        page.screenshot(path=str(tmp_path / f"team-board-page-{width}.png"))
