@@ -16,7 +16,7 @@ from IPython.core.error import UsageError
 from IPython.core.interactiveshell import InteractiveShell
 
 import agentbook as ab
-from agentbook.notebook import attach, render, team_render
+from agentbook.notebook import attach, render, team_display, team_render
 from agentbook.notebook.widgets.team import team_board_for
 from agentbook.scheduler.ratelimit import reset_gates
 from agentbook.scheduler.run import all_runs
@@ -124,7 +124,7 @@ def test_static_html_and_text_show_columns_members_and_messages(tmp_path: Path) 
     assert "width:" not in page.replace("max-width:100%", "").replace("min-width", "")  # flex only
     assert 'data-member="lead"' in page and "agentbook-state-done" in page
     assert "completed:\n  #1 schema (" in text and "lead: done" in text and "-> lead: #" in text
-    bundle = team_render.team_bundle(team, include_widget=True)  # no kernel: no widget
+    bundle = team_display.team_bundle(team, include_widget=True)  # no kernel: no widget
     assert set(bundle) == {"text/plain", "text/html"}
 
 
@@ -135,12 +135,12 @@ def test_in_a_kernel_a_team_displays_as_its_board_and_wait_publishes_it(
 
     shown: list[Any] = []
     monkeypatch.setattr(IPython.display, "display", lambda obj, **kw: shown.append(obj))
-    monkeypatch.setattr(team_render, "in_kernel", lambda: True)
+    monkeypatch.setattr(team_display, "in_kernel", lambda: True)
     team = teamwork(tmp_path).start()
-    bundle = team_render.team_bundle(team, include_widget=True)
+    bundle = team_display.team_bundle(team, include_widget=True)
     assert bundle[render.WIDGET_VIEW_MIME]["model_id"] == team_board_for(team).widget.model_id
     team.wait(30)
-    assert team.run is not None and team_render.team_of(team.run) is team
+    assert team.run is not None and team_display.team_of(team.run) is team
     attach.waited(team.run)  # what the package root calls after wait() in a kernel
     assert "agentbook-team-static" in shown[-1]["text/html"] and "completed:" in shown[-1]["text/plain"]
     team_board_for(team).wait_idle()

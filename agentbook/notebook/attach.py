@@ -3,7 +3,7 @@
 The package root registers `created` and `waited` with `agentbook.scheduler.observers`, so the
 scheduler never names this module.  In a kernel, the first run made installs an IPython
 formatter that shows a `Run` as its live board (with static HTML and text beside it), one that
-shows a started `Team` as its team board (`agentbook.notebook.team_render`; `Team._repr_html_`
+shows a started `Team` as its team board (`agentbook.notebook.team_display`; `Team._repr_html_`
 is only the fallback outside a kernel) and the kernel interrupt hook that cancels running agents;
 after `wait()` the final state is published from the waiting cell (a displayed team's board, if
 the run is a team's).  Outside a kernel both do nothing and import nothing.
@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from agentbook.notebook import kernel, render, team_render
+from agentbook.notebook import kernel, render, team_display
 from agentbook.scheduler.observers import kernel_shell
 from agentbook.scheduler.run import Run
 from agentbook.teams.team import Team
@@ -33,14 +33,14 @@ def created(handle: Any) -> None:
         _formatted.add(id(shell))
         formatter = shell.display_formatter.mimebundle_formatter
         formatter.for_type(Run, lambda run: render.run_bundle(run, include_widget=True))
-        formatter.for_type(Team, lambda team: team_render.team_bundle(team, include_widget=True))
+        formatter.for_type(Team, lambda team: team_display.team_bundle(team, include_widget=True))
 
 
 def waited(handle: Any) -> None:
     """`wait()` returned: publish the run's final state from the waiting cell (in a kernel)."""
     if isinstance(handle, Run):
-        team = team_render.team_of(handle)
+        team = team_display.team_of(handle)
         if team is not None:
-            team_render.publish_team_final(team)
+            team_display.publish_team_final(team)
         else:
             render.publish_final(handle)

@@ -12,19 +12,16 @@ board fits whatever width the cell has.  Nothing here imports ipywidgets.
 from __future__ import annotations
 
 import html
-import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from agentbook.notebook.cells import STATE_COLOURS, format_dollars, format_tokens, shorten
-from agentbook.scheduler.observers import in_kernel
 from agentbook.teams.observe import idle_members
 from agentbook.tools.mailbox import MailMessage
 from agentbook.tools.team_tasks import STATUSES, TeamTask
 
 if TYPE_CHECKING:
-    from agentbook.scheduler.run import Run
     from agentbook.teams.team import Team
 
 __all__ = [
@@ -35,11 +32,8 @@ __all__ = [
     "column_html",
     "members_html",
     "messages_html",
-    "publish_team_final",
     "render_team_html",
     "render_team_text",
-    "team_bundle",
-    "team_of",
     "team_view",
 ]
 
@@ -49,7 +43,6 @@ _LINE = 120  # a message's summary or first line, at most
 _CARD = "border:1px solid #ccc;border-radius:4px;padding:3px 6px;margin:3px 0;overflow-wrap:anywhere"
 _COLUMN = "flex:1 1 0;min-width:10em;padding:0 4px"
 _TIGHT = "line-height:1.4"  # JupyterLab's HTML widgets set a tall line height for one-line labels
-_teams: weakref.WeakKeyDictionary[Run, weakref.ref[Team]] = weakref.WeakKeyDictionary()
 
 
 @dataclass(frozen=True)
@@ -231,35 +224,3 @@ def render_team_text(team: Team) -> str:
 
 
 # ---- MIME bundles
-
-
-def team_of(run: Run) -> Team | None:
-    """The displayed team whose run `run` is (so `wait()` publishes the team's board), or `None`."""
-    ref = _teams.get(run)
-    return ref() if ref is not None else None
-
-
-def team_bundle(team: Team, include_widget: bool) -> dict[str, Any]:
-    """`text/plain` and `text/html` (static, as of now), and in a kernel, when
-    `include_widget` and the team has started, the live team board's widget view."""
-    from agentbook.notebook.render import WIDGET_VIEW_MIME
-
-    if team.run is not None:
-        _teams[team.run] = weakref.ref(team)
-    bundle: dict[str, Any] = {"text/plain": render_team_text(team), "text/html": render_team_html(team)}
-    if include_widget and team.run is not None and in_kernel():
-        from agentbook.notebook.widgets.team import team_board_for  # ipywidgets only in a kernel
-
-        view = team_board_for(team).widget._repr_mimebundle_() or {}
-        if WIDGET_VIEW_MIME in view:
-            bundle[WIDGET_VIEW_MIME] = view[WIDGET_VIEW_MIME]
-    return bundle
-
-
-def publish_team_final(team: Team) -> None:
-    """In a kernel, display `team`'s static board (no widget) in the current cell."""
-    if in_kernel():
-        from IPython.display import display as ipython_display
-
-        show: Any = ipython_display
-        show(team_bundle(team, include_widget=False), raw=True)
