@@ -33,8 +33,11 @@ __all__ = [
     "utcnow",
 ]
 
-AgentState: TypeAlias = Literal["pending", "running", "waiting", "done", "partial", "failed", "cancelled"]
-"""`partial`: stopped by `max_turns` and can be continued; `waiting`: for a permission answer."""
+AgentState: TypeAlias = Literal[
+    "pending", "running", "waiting", "done", "partial", "budget", "failed", "cancelled"
+]
+"""`partial`: stopped by `max_turns`, `budget`: by a budget it would have passed (both can be
+continued); `waiting`: for a permission answer."""
 
 
 def utcnow() -> datetime:

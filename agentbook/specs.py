@@ -26,6 +26,8 @@ from typing import Any, Literal, TypeAlias
 
 import yaml
 
+from agentbook.budgets import Budget
+
 PermissionMode: TypeAlias = Literal["default", "acceptEdits", "bypassPermissions", "dontAsk", "plan"]
 PERMISSION_MODES: tuple[str, ...] = ("default", "acceptEdits", "bypassPermissions", "dontAsk", "plan")
 SandboxSetting: TypeAlias = Literal["auto"] | bool
@@ -129,6 +131,8 @@ class AgentSpec:
     background: bool = False
     """Claude Code's `background: true`: the Agent tool runs agents of this type in the background
     unless the call says otherwise (`run_in_background`)."""
+    budget: Budget | None = None
+    """The most one agent of this type (with its sub-agents) may spend (`budget:` in the file)."""
     context: Literal["fork"] | None = None
     """Claude Code's `context: fork`: an agent of this type starts from its caller's conversation
     so far, with the caller's system prompt, tools and model, so its first request reads the
@@ -136,6 +140,11 @@ class AgentSpec:
     source: Path | None = None
 
     def __post_init__(self) -> None:
+        try:  # a mapping (an agent file's `budget:`, a manifest's) becomes a Budget
+            object.__setattr__(self, "budget", Budget.of(self.budget, "budget"))
+        except (TypeError, ValueError) as exc:
+            where = f" in {self.source}" if self.source else ""
+            raise AgentFileError(f"agent {self.name!r}{where}: {exc}") from None
         problems = _spec_problems(self)
         if problems:
             where = f" in {self.source}" if self.source else ""
@@ -158,8 +167,11 @@ class Task:
     files: tuple[str, ...] = ()
     model: str | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
+    budget: Budget | None = None
+    """The most this task's agent (with its sub-agents) may spend; the run's budget covers it too."""
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "budget", Budget.of(self.budget, f"task {self.name!r}: budget"))
         for label, value in (("name", self.name), ("prompt", self.prompt)):
             if not isinstance(value, str):
                 raise TypeError(f"task {label} must be a string, not {type(value).__name__} {value!r}")
@@ -253,6 +265,7 @@ def load_agent_file(path: str | Path) -> AgentSpec:
         network=meta.get("network"),
         background=meta.get("background", False),
         context=meta.get("context"),
+        budget=meta.get("budget"),
         source=path,
     )
 

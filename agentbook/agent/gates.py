@@ -31,6 +31,7 @@ from agentbook.tools.base import Tool, ToolContext, ToolError
 
 __all__ = [
     "RUNS_ALONE",
+    "BudgetExceeded",
     "RequestHook",
     "RequestOutcome",
     "ToolGate",
@@ -45,6 +46,11 @@ RUNS_ALONE = EDIT_TOOLS | {"Bash"}
 file in one response, run at once, both read the old text and one change is lost; a Bash call
 beside an `Edit` may see the file half written.  The others (reads, searches, sub-agents) run at
 once."""
+
+
+class BudgetExceeded(Exception):
+    """Raised by a request hook that refuses a request a budget cannot cover: the agent ends in
+    the `budget` state, with what it has so far (the message says which budget and why)."""
 
 
 @dataclass(frozen=True, slots=True)

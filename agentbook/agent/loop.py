@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from agentbook.agent.compacting import summarise
-from agentbook.agent.gates import RequestHook, ToolGate, ask, run_tools
+from agentbook.agent.gates import BudgetExceeded, RequestHook, ToolGate, ask, run_tools
 from agentbook.agent.inbox import Inbox
 from agentbook.agent.steps import (
     Ask,
@@ -142,6 +142,8 @@ async def run_agent(
     except asyncio.CancelledError:
         talk.end("cancelled", "cancelled")
         raise
+    except BudgetExceeded as exc:  # refused before sending: it keeps what it has
+        return talk.end("budget", f"budget: {exc}")
     except Exception as exc:  # the model's, or the harness's: stop this agent, leave siblings alone
         return talk.end("failed", _failure(exc))
 

@@ -39,7 +39,7 @@ __all__ = [
 ]
 
 TOKEN_COLUMNS = list(Usage.TOKEN_FIELDS)
-STATES = ["pending", "running", "waiting", "done", "partial", "failed", "cancelled"]
+STATES = ["pending", "running", "waiting", "done", "partial", "budget", "failed", "cancelled"]
 COST_KINDS = ["input", "output", "cache_write_5m", "cache_write_1h", "cache_read"]
 """The dollar columns of `cost_breakdown_frame`, in the order a stacked bar draws them."""
 

@@ -40,6 +40,7 @@ STATE_COLORS: Final[dict[str, str]] = {
     "waiting": "#9467bd",
     "done": "#2ca02c",
     "partial": "#ff7f0e",
+    "budget": "#bcbd22",
     "failed": "#d62728",
     "cancelled": "#7f7f7f",
 }

@@ -42,11 +42,12 @@ STATE_COLOURS: dict[str, str] = {
     "waiting": "#1565c0",
     "done": "#2e7d32",
     "partial": "#b26a00",
+    "budget": "#8d6e00",
     "failed": "#c62828",
     "cancelled": "#9e9e9e",
 }
 """Text colour per agent state: running teal, done green, failed red, cancelled grey, partial amber,
-waiting blue."""
+budget dark amber, waiting blue."""
 
 
 def format_tokens(record_or_total: AgentRecord | int) -> str:

@@ -23,7 +23,7 @@ __all__ = ["STOP_ORDER", "Progress"]
 
 # A phase's state is the worst of its tasks' end states, in this order; any but `done` stops a plan,
 # because the next phase's prompts would lack that task's output.
-STOP_ORDER = ("failed", "cancelled", "partial")
+STOP_ORDER = ("failed", "cancelled", "budget", "partial")
 
 
 class Progress:

@@ -10,20 +10,23 @@ of the agent's (in `record.calls` and the run's cost), and what it saves is `Com
 
 from __future__ import annotations
 
+import concurrent.futures
 import functools
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from agentbook.agent.compacting import summarise
 from agentbook.messages import Message
+from agentbook.scheduler import background
 from agentbook.scheduler.gating import RateGateHook
 from agentbook.scheduler.ratelimit import gate_for
 from agentbook.scheduler.records import AgentRecord
+from agentbook.scheduler.resuming import resume_history
 
 if TYPE_CHECKING:
     from agentbook.scheduler.run import Run
 
-__all__ = ["Compaction", "compact"]
+__all__ = ["Compaction", "compact", "compact_now"]
 
 
 @dataclass(frozen=True)
@@ -34,6 +37,30 @@ class Compaction:
     tokens_before: int
     tokens_after: int
     summary: str
+
+
+def compact_now(run: Run, record: AgentRecord, instructions: str | None = None) -> Compaction:
+    """`Run.compact`: compact `record`'s conversation from the caller's thread, holding the agent
+    (its transcript claimed, its state `running`) until the summary is written; Ctrl-C cancels
+    the model call before letting go."""
+    if background.on_background_loop():
+        raise RuntimeError("compact() waits for the model: call it from your own thread, not a callback")
+    with run._lock:
+        history = resume_history(record, run.records, run.isolation, None, instructions)
+        if not history:
+            raise ValueError(f"agent {record.name!r} has no conversation to compact")
+        run._wiring.claim(record)
+        before, record.state = record.state, "running"
+    work = background.submit(compact(run, record, history, instructions))
+    try:
+        return work.result()
+    except BaseException:  # Ctrl-C: the model call must not write after we let go
+        work.cancel()
+        concurrent.futures.wait([work], timeout=5)
+        raise
+    finally:
+        record.state = before
+        run._wiring.release(record)
 
 
 async def compact(

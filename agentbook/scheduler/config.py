@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from agentbook.agent.hooks import Hooks
+from agentbook.budgets import Budget
 from agentbook.models import Model
 from agentbook.models.retry import RetryPolicy
 from agentbook.scheduler.ratelimit import RateLimits
@@ -105,6 +106,9 @@ class RunConfig:
     compact_at_tokens: int | None = None
     """Compact an agent's conversation (a model-written summary in its place, as Claude Code's
     auto-compact) before a request whose input would pass this many tokens; `None`: never."""
+    budget: Budget | None = None
+    """The most the whole run (every agent, sub-agent and teammate) may spend; each request is
+    refused that could pass it (`agentbook.scheduler.budgets`).  Tasks and agent files have their own."""
     settings: str | None = None
     """The Claude Code settings the run read (`run_parallel(settings=...)`: a file's absolute path,
     or `"project"`); their rules are in `permissions`, their command hooks in `hooks`, and
@@ -167,6 +171,7 @@ class RunConfig:
             "max_result_tokens": self.max_result_tokens, "name": self.name,
             "sandbox": self.sandbox, "network": self.network, "hidden_paths": list(self.hidden_paths),
             "settings": self.settings, "compact_at_tokens": self.compact_at_tokens,
+            "budget": self.budget.to_json() if self.budget is not None else None,
         }  # fmt: skip
 
     @classmethod
@@ -180,6 +185,7 @@ class RunConfig:
             options["retry"] = RetryPolicy(**options["retry"])
         if options.get("rate_limits"):
             options["rate_limits"] = RateLimits(**options["rate_limits"])
+        options["budget"] = Budget.of(options.get("budget"), "the manifest's budget")
         for key in ("tools", "hidden_paths"):
             if options.get(key) is not None:
                 options[key] = tuple(options[key])
@@ -191,7 +197,7 @@ OPTION_NAMES: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(RunConf
 # Options whose None is a choice, not "unset" (every other None takes the default).
 _NONE_MEANS_NONE = frozenset({"model", "concurrency", "tools", "interactive", "rate_limits", "system",
                               "isolation", "shared_context", "max_result_tokens", "name", "run_dir",
-                              "permission_mode", "settings", "compact_at_tokens"})  # fmt: skip
+                              "permission_mode", "settings", "compact_at_tokens", "budget"})  # fmt: skip
 
 
 def _tool_names(tools: Sequence[str]) -> tuple[str, ...]:
@@ -243,8 +249,7 @@ def _check_types(config: RunConfig) -> None:
         value = getattr(config, option)
         if not isinstance(value, bool) and not (option == "interactive" and value is None):
             raise TypeError(f"{option} must be True or False, not {value!r}")
-    if config.settings is not None and not isinstance(config.settings, str):
-        raise TypeError(f"settings must be a path or 'project', not {config.settings!r}")
+    _check_objects(config)
     for option in ("system", "shared_context"):
         value = getattr(config, option)
         if value is not None and not isinstance(value, str):
@@ -257,6 +262,13 @@ def _check_types(config: RunConfig) -> None:
         check_name("the run name", config.name)
     _check_isolation(config)
     _check_agents(config.agents)
+
+
+def _check_objects(config: RunConfig) -> None:
+    if config.budget is not None and not isinstance(config.budget, Budget):
+        raise TypeError(f"budget must be an ab.Budget or None, not {config.budget!r}")
+    if config.settings is not None and not isinstance(config.settings, str):
+        raise TypeError(f"settings must be a path or 'project', not {config.settings!r}")
 
 
 def _check_isolation(config: RunConfig) -> None:

@@ -10,11 +10,15 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 
-from agentbook.agent.gates import RequestOutcome, ToolGate
+from agentbook.agent.gates import RequestHook, RequestOutcome, ToolGate
 from agentbook.messages import Request, ToolResult, ToolUse
+from agentbook.scheduler.budgets import BudgetHook
 from agentbook.scheduler.ratelimit import RateGate, gated
+from agentbook.scheduler.warming import Warmup
 
-__all__ = ["HookGate", "PermissionGate", "RateGateHook"]
+__all__ = ["Ended", "HookGate", "PermissionGate", "RateGateHook", "around_requests"]
+
+Ended = Callable[[], None]
 
 
 class RateGateHook:
@@ -52,6 +56,22 @@ class RateGateHook:
             if paced and retry_after is None:
                 return 0.0  # the gate now spaces the retry: no backoff on top
         return None
+
+
+def around_requests(
+    agent: str, budget: BudgetHook | None, warmup: Warmup | None, rate_gate: RateGateHook
+) -> tuple[list[RequestHook], Ended]:
+    """An agent's request hooks in the order they must act (a budget refuses before the agent
+    queues for the cache or the rate gate), and what to call when the agent ends: a request
+    cancelled or crashed mid-way tells them nothing, and they must not keep its reservation."""
+
+    def ended() -> None:
+        if warmup is not None:
+            warmup.release_if(agent)
+        if budget is not None:
+            budget.release()
+
+    return [h for h in (budget, warmup, rate_gate) if h is not None], ended
 
 
 class HookGate:

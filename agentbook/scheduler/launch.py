@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 
 from agentbook.agent.hooks import Hooks
+from agentbook.budgets import Budget
 from agentbook.events import Listener, utcnow
 from agentbook.models import Model
 from agentbook.models.retry import RetryPolicy
@@ -69,6 +70,7 @@ def run_parallel(
     network: NetworkSetting = "off",
     hidden_paths: Sequence[str] = (),
     settings: str | Path | None = None,
+    budget: Budget | None = None,
     on_event: Listener | None = None,
     on_end: Callable[[AgentRecord], None] | None = None,
 ) -> Run:

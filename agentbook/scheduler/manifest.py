@@ -148,6 +148,7 @@ def _record(name: str, entry: dict[str, Any], run_dir: Path, session_id: str) ->
         depends_on=tuple(data.get("depends_on", ())),
         files=tuple(data.get("files", ())),
         model=data.get("model"),
+        budget=data.get("budget"),
     )
     counts = entry.get("counts") or {}
     if not isinstance(counts, dict) or not all(_count_ok(k, v) for k, v in counts.items()):

@@ -30,7 +30,7 @@ from agentbook.specs import Task
 
 __all__ = ["ENDED", "AgentRecord", "ApiCall", "api_attempts", "apply", "state_counts"]
 
-ENDED: frozenset[str] = frozenset({"done", "partial", "failed", "cancelled"})
+ENDED: frozenset[str] = frozenset({"done", "partial", "budget", "failed", "cancelled"})
 
 
 @dataclass

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
+import dataclasses
 import logging
 import threading
 import weakref
@@ -23,13 +24,15 @@ from collections.abc import AsyncIterator, Callable, Generator, Sequence
 from pathlib import Path
 from typing import Any
 
+from agentbook.budgets import Budget
 from agentbook.events import AgentEnded, AgentEvent, Listener
 from agentbook.messages import Message
 from agentbook.redact import safe_env, secret_values
 from agentbook.scheduler import background, manifest, observers, reports, shutdown
 from agentbook.scheduler.asking import Asking, PermissionRequest
+from agentbook.scheduler.budgets import Budgets
 from agentbook.scheduler.bus import EventBus
-from agentbook.scheduler.compaction import Compaction, compact
+from agentbook.scheduler.compaction import Compaction, compact_now
 from agentbook.scheduler.config import RunConfig
 from agentbook.scheduler.isolation import WorktreeActions, open_isolation
 from agentbook.scheduler.records import AgentRecord, apply
@@ -75,6 +78,7 @@ class Run(RunViews, WorktreeActions):
         self.tasks: dict[str, asyncio.Task[Any]] = {}
         self._bus = EventBus()
         self._wiring = Wiring(self)
+        self.budgets = Budgets(config.budget, self.records, self._wiring.spec)
         self._lock = threading.Lock()
         self._active = 0
         self._done = concurrent.futures.Future[None]()
@@ -165,25 +169,20 @@ class Run(RunViews, WorktreeActions):
         """Replace an ended agent's conversation by a summary the model writes (Claude Code's
         `/compact`, see `agentbook.scheduler.compaction`), so that its resume starts small;
         `instructions` say what the summary must keep.  Blocks until it is written."""
-        record = self._record(name)
-        if background.on_background_loop():
-            raise RuntimeError("compact() waits for the model: call it from your own thread, not a callback")
-        with self._lock:
-            history = resume_history(record, self.records, self.isolation, None, instructions)
-            if not history:
-                raise ValueError(f"agent {name!r} has no conversation to compact")
-            self._wiring.claim(record)
-            before, record.state = record.state, "running"
-        work = background.submit(compact(self, record, history, instructions))
-        try:
-            return work.result()
-        except BaseException:  # Ctrl-C: the model call must not write after we let go
-            work.cancel()
-            concurrent.futures.wait([work], timeout=5)
-            raise
-        finally:
-            record.state = before
-            self._wiring.release(record)
+        return compact_now(self, self._record(name), instructions)
+
+    def set_budget(self, budget: Budget, agent: str | None = None) -> None:
+        """The run's budget (or `agent`'s own) from now on, so that agents it stopped can be
+        resumed: what was spent still counts against it."""
+        if not isinstance(budget, Budget):
+            raise TypeError(f"budget must be an ab.Budget, not {budget!r}")
+        if agent is None:
+            self.config = RunConfig.of(self.config, budget=budget)
+        else:
+            record = self._record(agent)
+            record.task = dataclasses.replace(record.task, budget=budget)
+        self.budgets.raise_to(budget, agent or "")
+        self.save()
 
     def on_event(self, callback: Listener) -> None:
         """Call `callback(event)` for every event (on the background thread: keep it quick)."""

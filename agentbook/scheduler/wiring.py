@@ -25,7 +25,7 @@ from agentbook.models import Model, get_model
 from agentbook.redact import redact
 from agentbook.scheduler.asking import worktree_edits
 from agentbook.scheduler.forking import caller, is_fork
-from agentbook.scheduler.gating import HookGate, PermissionGate, RateGateHook
+from agentbook.scheduler.gating import Ended, HookGate, PermissionGate, RateGateHook, around_requests
 from agentbook.scheduler.ratelimit import gate_for
 from agentbook.scheduler.records import ENDED, AgentRecord
 from agentbook.scheduler.sandboxing import Sandboxing, sandbox_for, setting_of
@@ -146,7 +146,7 @@ class Wiring:
         if spec and spec.max_turns and not history:
             max_turns = min(max_turns, spec.max_turns)
         writer = self.writer(record)
-        warmup, request_hooks = self._request_hooks(model)
+        request_hooks, requests_ended = self._request_hooks(record, model)
 
         await self.run.hooks.started(record.name)
         result: AgentResult | None = None
@@ -171,8 +171,7 @@ class Wiring:
         finally:
             self._spawner.ended(record)
             writer.close()
-            if warmup is not None:
-                warmup.release_if(record.name)  # a leader cancelled or crashed mid-request says nothing
+            requests_ended()
             if tree is not None and result is None:
                 # Cancelled or crashed: keep the worktree for inspection.  Synchronously, because
                 # a cancelled task cannot await.
@@ -190,11 +189,12 @@ class Wiring:
         return Steering(self._spawner.inbox(record), hooks.stopping if hooks.before_stop else None,
                         self.config.compact_at_tokens, incoming)  # fmt: skip
 
-    def _request_hooks(self, model: Model) -> tuple[Warmup | None, list[RequestHook]]:
-        """The cache warm-up (when asked for) and the rate gate, around each model request."""
+    def _request_hooks(self, record: AgentRecord, model: Model) -> tuple[list[RequestHook], Ended]:
+        """The budgets that cover the agent, the cache warm-up (when asked for) and the rate gate
+        (`agentbook.scheduler.gating.around_requests`)."""
         warmup = self._warmups.setdefault(model.name, Warmup()) if self.config.warm_cache else None
         rate_gate = RateGateHook(gate_for(model.name, self.config.rate_limits), self.config.max_tokens)
-        return warmup, [rate_gate] if warmup is None else [warmup, rate_gate]
+        return around_requests(record.name, self.run.budgets.hook(record, model.name), warmup, rate_gate)
 
     def _context(
         self, root: Path, spec: AgentSpec | None, branch: str | None
