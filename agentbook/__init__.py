@@ -16,6 +16,7 @@ _EXPORTS: dict[str, str] = {
     "AgentSpec": "agentbook.specs",
     "Batch": "agentbook.batches",
     "BatchError": "agentbook.batches",
+    "Budget": "agentbook.budgets",
     "Conflict": "agentbook.plans.conflicts",
     "Exploration": "agentbook.scheduler.explore",
     "Hooks": "agentbook.agent.hooks",
@@ -49,6 +50,7 @@ if TYPE_CHECKING:
     from agentbook.analysis.claude_code import load_claude_code
     from agentbook.analysis.context import context_cost
     from agentbook.batches import Batch, BatchError, Unit, batch
+    from agentbook.budgets import Budget
     from agentbook.plans.conflicts import Conflict
     from agentbook.plans.errors import PlanError
     from agentbook.plans.plan import Plan
@@ -83,6 +85,7 @@ def _attach_edges() -> None:
     observers.on_created(notebook("created"))
     observers.on_waited(notebook("waited"))
     observers.provide("frames", lambda: importlib.import_module("agentbook.analysis.frames"))
+    observers.provide("forecasts", lambda: importlib.import_module("agentbook.analysis.forecasts"))
 
 
 _attach_edges()
@@ -116,6 +119,7 @@ __all__ = [
     "AgentSpec",
     "Batch",
     "BatchError",
+    "Budget",
     "Conflict",
     "Exploration",
     "Hooks",

@@ -26,8 +26,12 @@ from agentbook.models import Model, OfflineModel, get_model
 from agentbook.prose import json_in_prose
 from agentbook.redact import redact
 from agentbook.scheduler import observers
+from agentbook.scheduler.config import RunConfig
+from agentbook.scheduler.forecasting import Forecast, forecast_tasks
+from agentbook.scheduler.forecasting import history as earlier_runs
 from agentbook.scheduler.launch import run_parallel
 from agentbook.scheduler.run import Run
+from agentbook.tasks import as_tasks
 from agentbook.tools.permissions import Permissions
 
 if TYPE_CHECKING:
@@ -152,6 +156,8 @@ class Batch:
         self.model = model
         self.research = research
         self.run: Run | None = None
+        self.forecasts: list[Forecast] | None = None
+        """The last `forecast()`'s, kept by the run started after it."""
         self.outcomes: dict[str, UnitOutcome] = {}
         self.published: dict[str, str] = {}
         """Unit -> its pull request URL or patch file, once `publish()` ran."""
@@ -187,8 +193,22 @@ class Batch:
             raise BatchError("batch not approved: look at batch.units_df, then call batch.approve()")
         if self.run is not None:
             raise BatchError("the batch has already run")
-        commands = sorted({u.test_command for u in self.units if u.test_command})
-        tasks = {
+        self.run = run_parallel(self._tasks(), **{**self._options(), **run_kwargs})
+        if self.forecasts is not None:
+            self.run.forecasts = self.forecasts
+        return self.run
+
+    def forecast(self, history: Iterable[Path] | None = None, **run_kwargs: Any) -> pd.DataFrame:
+        """What each unit may cost, low / typical / high, before approval (see
+        `agentbook.scheduler.forecasting`; `history`: folders of earlier runs, default
+        `~/.agentbook/runs`); the run started after it keeps it for `run.forecast_error()`."""
+        options = {k: v for k, v in {**self._options(), **run_kwargs}.items() if k != "hooks"}
+        earlier = earlier_runs(list(history)) if history is not None else None
+        self.forecasts = forecast_tasks(as_tasks(self._tasks()), RunConfig.of(**options), earlier)
+        return observers.view("forecasts").forecast_frame(self.forecasts)  # type: ignore[no-any-return]
+
+    def _tasks(self) -> dict[str, str]:
+        return {
             u.name: UNIT_PROMPT.format(
                 instructions=u.instructions,
                 instruction=self.instruction,
@@ -197,7 +217,10 @@ class Batch:
             )
             for u in self.units
         }
-        options: dict[str, Any] = {
+
+    def _options(self) -> dict[str, Any]:
+        commands = sorted({u.test_command for u in self.units if u.test_command})
+        return {
             "model": self.model,
             "cwd": self.repo,
             "isolation": "worktree",
@@ -206,8 +229,6 @@ class Batch:
             "interactive": False,
             "hooks": Hooks(on_end=[self._check_unit]),
         }
-        self.run = run_parallel(tasks, **{**options, **run_kwargs})
-        return self.run
 
     def wait(self, timeout: float | None = None) -> None:
         """Wait for every unit, then write `batch-failures.md` for the ones that failed."""

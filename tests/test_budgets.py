@@ -158,3 +158,45 @@ def test_a_phase_budget_covers_that_phase(tmp_path: Path, monkeypatch: pytest.Mo
                                budget=Budget(turns=1))  # fmt: skip
         first.wait(timeout=30)
     assert first.status == {"one": "budget"} and first.records["one"].turns == 1
+
+
+def test_the_board_and_run_df_show_spend_against_budget(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from agentbook.notebook.render import render_text
+
+    tasks = [
+        ab.Task("small", "agent small", budget=Budget(usd=0.5, tokens=90_000)),
+        ab.Task("free", "agent free"),
+    ]
+    run, _ = fan_out(tmp_path, monkeypatch, tasks, run_dir=tmp_path / "run", budget=Budget(usd=2))
+    frame = run.df
+    assert frame.loc["small", "budget_usd"] == 0.5 and frame.loc["small", "budget_tokens"] == 90_000
+    assert frame["budget_usd"].isna()["free"]
+    table = render_text(run)
+    small = next(line for line in table.splitlines() if line.startswith("small"))
+    assert (
+        " of $0.5" in small
+        and " of $2" in table.splitlines()[-1 - len([r for r in run.records.values() if r.error])]
+    )
+
+
+def test_a_coordinators_budget_covers_the_sub_agents_it_starts(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A runaway coordinator: each sub-agent starts another; the coordinator's own budget is
+    charged for all of them, so the chain stops at it."""
+
+    def handler(request: FakeRequest) -> Reply:
+        return MessageReply([ToolUseBlock("Agent", {"description": "deeper", "prompt": "go deeper"})])
+
+    with FakeAnthropic(handler, api_key=KEY) as fake:
+        monkeypatch.setenv("ANTHROPIC_API_KEY", KEY)
+        monkeypatch.setenv("ANTHROPIC_BASE_URL", fake.base_url)
+        lead = ab.Task("lead", "coordinate", budget=Budget(turns=5))
+        run = ab.run_parallel([lead], model=MODEL, cwd=tmp_path, interactive=False, max_depth=10,
+                              max_tokens=256, run_dir=tmp_path / "run")  # fmt: skip
+        run.wait(timeout=60)
+        sent = len(fake.message_requests)
+    assert sum(r.turns for r in run.records.values()) == sent == 5
+    assert "budget" in {r.state for r in run.records.values()}

@@ -49,13 +49,15 @@ def _cache_columns(usage: Usage, model: str) -> dict[str, float | None]:
 
 
 _AGENT_COLUMNS = ["name", "state", "session_id", "agent_id", "parent", "depth", "model", "turns",
-                  *TOKEN_COLUMNS, "tokens_estimated", "cost_usd", "cache_hit_rate", "cache_savings_usd",
-                  "start", "end", "duration_s", "retries", "tool_calls", "denials", "last_tool", "error",
+                  *TOKEN_COLUMNS, "tokens_estimated", "cost_usd", "budget_usd", "budget_tokens",
+                  "cache_hit_rate", "cache_savings_usd", "start", "end", "duration_s", "retries",
+                  "tool_calls", "denials", "last_tool", "error",
                   "branch", "files_changed", "insertions", "deletions", "result_tokens"]  # fmt: skip
 
 
 def agents_frame(run: Run) -> pd.DataFrame:
-    """One row per agent: name, state, turns, tokens by kind, cost, cache hit rate and savings
+    """One row per agent: name, state, turns, tokens by kind, cost and its own budget (dollars,
+    tokens; the run's is `run.config.budget`), cache hit rate and savings
     (see `cache_hit_rate`, `cache_savings_usd`), start, end, duration, error, retries, tool calls
     and how many of them were denied, and the tokens its result adds to whoever reads it
     (estimated)."""
@@ -76,9 +78,9 @@ def agents_frame(run: Run) -> pd.DataFrame:
         "insertions",
         "deletions",
     ]
-    for column in [*integers, "result_tokens", *TOKEN_COLUMNS]:
+    for column in [*integers, "result_tokens", "budget_tokens", *TOKEN_COLUMNS]:
         frame[column] = frame[column].astype("Int64")
-    for column in ["cost_usd", "cache_hit_rate", "cache_savings_usd"]:
+    for column in ["cost_usd", "budget_usd", "cache_hit_rate", "cache_savings_usd"]:
         frame[column] = frame[column].astype("Float64")
     return frame[_AGENT_COLUMNS].set_index("name")
 
@@ -87,7 +89,7 @@ def _agent_row(run: Run, record: AgentRecord) -> dict[str, Any]:
     """One agent's row of `agents_frame`, before the columns get their dtypes."""
     from agentbook.models.base import estimate_tokens
 
-    usage = record.usage
+    usage, budget = record.usage, record.budget or record.task.budget
     result_tokens = record.result_tokens if record.result_tokens is not None else estimate_tokens(record.text)
     return {
         "name": record.name,
@@ -101,6 +103,8 @@ def _agent_row(run: Run, record: AgentRecord) -> dict[str, Any]:
         **{k: getattr(usage, k) for k in TOKEN_COLUMNS},
         "tokens_estimated": usage.estimated,
         "cost_usd": cost_usd(usage, record.model),
+        "budget_usd": budget.usd if budget is not None else None,
+        "budget_tokens": budget.tokens if budget is not None else None,
         **_cache_columns(usage, record.model),
         "start": record.started,
         "end": record.ended,

@@ -132,6 +132,17 @@ class AnthropicModel:
             raise ModelError(f"count_tokens failed: {exc}") from exc
         return int(counted.input_tokens)
 
+    async def count_request_tokens(self, request: Request) -> int:
+        """Input tokens of `request` (system, tools, messages), counted by the API (`count_tokens`):
+        a forecast's first request, measured exactly before anything runs."""
+        payload = self._payload(request)
+        payload.pop("max_tokens", None)
+        try:
+            counted = await self.client().messages.count_tokens(**payload)
+        except anthropic.APIError as exc:
+            raise ModelError(f"count_tokens failed: {exc}") from exc
+        return int(counted.input_tokens)
+
     def _payload(self, request: Request) -> dict[str, Any]:
         """The arguments of `messages.create` for `request`."""
         kwargs: dict[str, Any] = {

@@ -13,6 +13,7 @@ import html
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 
+from agentbook.budgets import Budget
 from agentbook.scheduler.records import AgentRecord, state_counts
 
 __all__ = [
@@ -62,9 +63,11 @@ def record_tokens(record: AgentRecord) -> int:
     return record.usage.total_input_tokens + record.usage.output_tokens
 
 
-def format_dollars(cost: float | None) -> str:
-    """`$0.0123`; `?` when the model has no price (a missing price is never shown as 0)."""
-    return "?" if cost is None else f"${cost:.4f}"
+def format_dollars(cost: float | None, budget: Budget | None = None) -> str:
+    """`$0.0123`; `?` when the model has no price (a missing price is never shown as 0); with a
+    `budget` in dollars, `$0.0123 of $0.50`."""
+    shown = "?" if cost is None else f"${cost:.4f}"
+    return f"{shown} of ${budget.usd:g}" if budget is not None and budget.usd is not None else shown
 
 
 def format_elapsed(started: datetime | None, ended: datetime | None, now: datetime) -> str:
@@ -90,13 +93,16 @@ def row_cells(record: AgentRecord, now: datetime) -> tuple[str, ...]:
         str(record.turns),
         record.last_tool or "",
         format_tokens(record),
-        format_dollars(record.cost_usd),
+        format_dollars(record.cost_usd, record.budget),
         format_elapsed(record.started, record.ended, now),
     )
 
 
-def totals_cells(records: Sequence[AgentRecord], now: datetime) -> tuple[str, ...]:
-    """The totals row: agent count, states, summed turns, tokens and dollars, and wall time.
+def totals_cells(
+    records: Sequence[AgentRecord], now: datetime, budget: Budget | None = None
+) -> tuple[str, ...]:
+    """The totals row: agent count, states, summed turns, tokens and dollars (of the run's
+    `budget`, if it has one in dollars), and wall time.
 
     Dollars: `?` when no agent has a price, `$x+?` when only some do.  Wall time runs from the
     first start to the last end (or `now` while any agent has not ended).
@@ -107,6 +113,8 @@ def totals_cells(records: Sequence[AgentRecord], now: datetime) -> tuple[str, ..
         dollars = "?"
     else:
         dollars = format_dollars(sum(known)) + ("+?" if len(known) < len(costs) else "")
+    if budget is not None and budget.usd is not None:
+        dollars += f" of ${budget.usd:g}"
     starts = [r.started for r in records if r.started is not None]
     ends = [r.ended for r in records if r.started is not None]
     last = now if any(e is None for e in ends) else max((e for e in ends if e), default=now)

@@ -55,7 +55,7 @@ def render_text(run: Run, now: datetime | None = None) -> str:
     for record in records:
         cells = row_cells(record, now)
         rows.append(("  " * record.depth + cells[0], *cells[1:]))
-    totals = totals_cells(records, now)
+    totals = totals_cells(records, now, run.config.budget)
     widths = [max(len(row[i]) for row in (*rows, totals)) for i in range(len(COLUMNS))]
 
     def line(cells: Sequence[str]) -> str:
@@ -114,7 +114,7 @@ def render_html(run: Run, now: datetime | None = None) -> str:
     caption = f" ({warning})" if (warning := notice(run.config.sandbox)) else ""
     totals = "".join(
         _td(v, t, style="font-weight:600;border-top:1px solid #999")
-        for v, t in zip(totals_cells(records, now), COLUMNS, strict=True)
+        for v, t in zip(totals_cells(records, now, run.config.budget), COLUMNS, strict=True)
     )
     return (
         '<table class="agentbook-static" style="border-collapse:collapse;font-family:monospace">'

@@ -21,8 +21,13 @@ from agentbook.plans.progress import Progress
 from agentbook.plans.prompts import fill_prompt
 from agentbook.plans.render import plan_html, plan_text
 from agentbook.plans.running import PlanRun, Step, run_options, run_plan
+from agentbook.scheduler import observers
+from agentbook.scheduler.config import RunConfig
+from agentbook.scheduler.forecasting import Forecast, forecast_tasks
+from agentbook.scheduler.forecasting import history as earlier_runs
 from agentbook.scheduler.launch import run_parallel
 from agentbook.scheduler.run import Run
+from agentbook.scheduler.transcripts import agentbook_home
 from agentbook.specs import Task
 from agentbook.tasks import TaskInput, as_tasks
 
@@ -50,6 +55,8 @@ class Plan:
         self.run_dir: Path | None = None
         """The folder holding the phase runs' folders (`phase-0`, `step-0`, ...), once one ran."""
         self._progress = Progress()
+        self.forecasts: list[Forecast] | None = None
+        """The last `forecast()`'s, kept by the phase runs started after it."""
         self._approved: dict[str, Task] | None = None
         layers(self.tasks)  # a bad graph fails here, not when someone first asks for phases
 
@@ -100,6 +107,19 @@ class Plan:
         if not self.approved:
             raise PlanError("plan not approved: call plan.approve()")
 
+    def forecast(self, history: Iterable[Path] | None = None, **run_kwargs: Any) -> pd.DataFrame:
+        """What each task may cost, low / typical / high, before anything runs (see
+        `agentbook.scheduler.forecasting`): `run_kwargs` are the options the plan will run
+        with (its model above all), `history` the folders of earlier runs to learn from
+        (default: `~/.agentbook/runs` and this plan's folder).  The phase runs started after it
+        keep it for `run.forecast_error()`."""
+        config = RunConfig.of(**{k: v for k, v in run_kwargs.items() if k not in ("on_event", "on_end")})
+        folders = list(history) if history is not None else [agentbook_home() / "runs"]
+        if history is None and self.run_dir is not None:
+            folders.append(self.run_dir)
+        self.forecasts = forecast_tasks(list(self.tasks.values()), config, earlier_runs(folders))
+        return observers.view("forecasts").forecast_frame(self.forecasts)  # type: ignore[no-any-return]
+
     # ---- running
 
     def run(self, *, between: Mapping[int, Step] | None = None, **run_kwargs: Any) -> PlanRun:
@@ -139,6 +159,8 @@ class Plan:
         ]
         self.run_dir, options = run_options(self.run_dir, f"phase-{i}", run_kwargs)
         run = run_parallel(tasks, **options)
+        if self.forecasts is not None:
+            run.forecasts = [f for f in self.forecasts if f.task in phases[i]]
         self._progress.record(i, run, len(phases))
         return run
 

@@ -180,6 +180,7 @@ class Budgets:
 
     def hook(self, record: AgentRecord, model: str) -> BudgetHook | None:
         """The request hook charging every budget that covers `record`, or `None` if none does."""
+        record.budget = self.own(record)
         accounts = accounts_for(record, self.records, self.accounts, self.run_budget, self.own)
         return BudgetHook(accounts, model) if accounts else None
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
+from agentbook.budgets import Budget
 from agentbook.costs import cost_usd
 from agentbook.events import (
     AgentEnded,
@@ -82,6 +83,9 @@ class AgentRecord:
     tools_run: int = 0
     denials: int = 0
     """Tool calls refused by its permissions or a hook."""
+    budget: Budget | None = None
+    """Its own budget (its task's or its definition's), once it has started: the board shows
+    its spend against it."""
 
     @property
     def cost_usd(self) -> float | None:

@@ -3,11 +3,14 @@ analysis edge's frames, and the reports.  It reads `name` and `records` only."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from agentbook.events import AgentState
 from agentbook.messages import Usage
 from agentbook.scheduler import observers, reports
+from agentbook.scheduler.config import RunConfig
+from agentbook.scheduler.forecasting import Forecast, forecast_tasks, history
 from agentbook.scheduler.records import ENDED, AgentRecord
 from agentbook.scheduler.reports import RunSummary
 
@@ -22,6 +25,10 @@ class RunViews:
 
     name: str
     records: dict[str, AgentRecord]
+    config: RunConfig
+    run_dir: Path
+    forecasts: list[Forecast] | None = None
+    """The forecast made before this run (by the plan or batch that started it), if any."""
 
     @property
     def status(self) -> dict[str, AgentState]:
@@ -54,6 +61,17 @@ class RunViews:
     def failures(self) -> pd.DataFrame:
         """One row per failed agent: name, error, attempts, last output."""
         return observers.view("frames").failures_frame(self)  # type: ignore[no-any-return]
+
+    def forecast_error(self) -> pd.DataFrame:
+        """Per agent that was forecast: the typical forecast against what it cost, their ratio,
+        and whether it fell within the range.  Without a forecast made before the run, one is
+        made now from the earlier runs (this one left out)."""
+        forecasts = self.forecasts
+        if forecasts is None:
+            tasks = [r.task for r in self.records.values() if r.parent is None]
+            past = [e for e in history() if e.run_dir != self.run_dir]
+            forecasts = forecast_tasks(tasks, self.config, past)
+        return observers.view("forecasts").forecast_error_frame(self, forecasts)  # type: ignore[no-any-return]
 
     def cache_report(self) -> dict[str, Any]:
         """What prompt caching did for this run: tokens written to and read from the cache, the

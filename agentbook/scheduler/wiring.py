@@ -39,9 +39,10 @@ from agentbook.tools.base import Tool
 from agentbook.worktrees import Worktree
 
 if TYPE_CHECKING:
+    from agentbook.scheduler.config import RunConfig
     from agentbook.scheduler.run import Run
 
-__all__ = ["GENERAL_PURPOSE_SYSTEM", "Wiring", "first_message"]
+__all__ = ["GENERAL_PURPOSE_SYSTEM", "Wiring", "first_message", "system_prompt", "tool_names"]
 
 log = logging.getLogger("agentbook")
 
@@ -284,8 +285,7 @@ class Wiring:
         return parent.root if parent is not None and parent.root is not None else self.run.cwd
 
     def _tools(self, record: AgentRecord, spec: AgentSpec | None) -> list[Tool]:
-        default = AGENTBOOK_TOOLS if self.config.tools is None else self.config.tools
-        names = spec.allowed_tools() if spec else default
+        names = tool_names(self.config, spec)
         # Sub-agents at the depth limit do not get the Agent tool at all (as in Claude Code); a
         # fork keeps its caller's tools, the cache's prefix (its Agent tool refuses past the limit).
         chosen: list[Tool] = tools_named([n for n in names if n != "Agent"])
@@ -294,14 +294,26 @@ class Wiring:
         return chosen + self.run.hooks.tools_for(caller(record, self.run.records).name)
 
     def _system(self, spec: AgentSpec | None, root: Path) -> str:
-        if spec is not None and spec.prompt:
-            system = spec.prompt
-        else:
-            # `{root}` only: a prompt may show JSON or code with other braces.
-            system = (self.config.system or GENERAL_PURPOSE_SYSTEM).replace("{root}", str(root))
-        if self.config.max_result_tokens:
-            system += RESULT_CAP.format(tokens=self.config.max_result_tokens)
-        return system
+        return system_prompt(self.config, spec, root)
+
+
+def tool_names(config: RunConfig, spec: AgentSpec | None) -> tuple[str, ...]:
+    """The tools an agent of definition `spec` has (the run's, without one)."""
+    default = AGENTBOOK_TOOLS if config.tools is None else config.tools
+    return spec.allowed_tools() if spec else default
+
+
+def system_prompt(config: RunConfig, spec: AgentSpec | None, root: Path) -> str:
+    """An agent's system prompt: its definition's, else the run's with `{root}` its folder, and
+    the cap on its answer when the run has one."""
+    if spec is not None and spec.prompt:
+        system = spec.prompt
+    else:
+        # `{root}` only: a prompt may show JSON or code with other braces.
+        system = (config.system or GENERAL_PURPOSE_SYSTEM).replace("{root}", str(root))
+    if config.max_result_tokens:
+        system += RESULT_CAP.format(tokens=config.max_result_tokens)
+    return system
 
 
 def first_message(prompt: str, shared_context: str | None, then: str | None) -> str | Message:

@@ -7,6 +7,7 @@ kernel's thread in the cell that shows them, so printing into their own `Output`
 
 from __future__ import annotations
 
+import html
 from typing import TYPE_CHECKING, Any
 
 import ipywidgets as widgets  # type: ignore[import-untyped]
@@ -25,6 +26,7 @@ def plan_view(plan: Plan) -> Any:
     shows whether the gate is open.
     """
     table = widgets.HTML(plan._repr_html_())
+    forecast = widgets.HTML(_forecast(lambda: plan.forecast() if plan.forecasts is None else None, plan))
     button = widgets.Button(description="Approve", button_style="success", icon="check")
     button.add_class("agentbook-plan-approve")
 
@@ -38,7 +40,7 @@ def plan_view(plan: Plan) -> Any:
 
     button.on_click(approve)
     show_state()
-    box = widgets.VBox([table, button])
+    box = widgets.VBox([table, forecast, button])
     box.add_class("agentbook-plan")
     return box
 
@@ -85,8 +87,21 @@ def batch_view(batch: Batch) -> Any:
 
     button.on_click(approve)
     table = widgets.VBox([widgets.HBox(list(row)) for row in rows])
+    forecast = widgets.HTML(_forecast(lambda: batch.forecast() if batch.forecasts is None else None, batch))
     box = widgets.VBox(
-        [widgets.HTML(f"<b>{len(rows)} units</b> for: {batch.instruction}"), table, button, out]
+        [widgets.HTML(f"<b>{len(rows)} units</b> for: {batch.instruction}"), table, forecast, button, out]
     )
     box.add_class("agentbook-batch")
     return box
+
+
+def _forecast(make: Any, owner: Any) -> str:
+    """The forecast table under an approval (made now unless `owner` has one): a forecast that
+    cannot be made says why instead of hiding the button."""
+    from agentbook.analysis.forecasts import forecast_frame, forecast_html
+
+    try:
+        make()
+        return forecast_html(forecast_frame(owner.forecasts))
+    except Exception as exc:  # a forecast is advice: its failure must not block an approval
+        return f"<p>No forecast: {html.escape(str(exc))}</p>"

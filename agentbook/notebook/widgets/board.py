@@ -216,7 +216,7 @@ class Board:
             if record.name in names:
                 request = _request_for(record.name, pending, answered)
                 relayout |= self._rows[record.name].update(record, now, request, record.name in opened)
-        self._totals.update(records, now)
+        self._totals.update(records, now, run.config.budget)
         if relayout:
             self._layout(records)
         with self._lock:  # forget answered requests once the run has removed them

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 import ipywidgets as widgets  # type: ignore[import-untyped]
 from ipywidgets.widgets.widget_string import HTMLStyle  # type: ignore[import-untyped]
 
+from agentbook.budgets import Budget
 from agentbook.notebook import cells
 from agentbook.notebook.widgets.base import Widget, close_all
 from agentbook.notebook.widgets.permission import Answer, permission_box
@@ -116,6 +117,6 @@ class TotalsRow:
         self.widget: Widget = widgets.HTML(layout=style.aligned)
         self.widget.add_class("agentbook-totals")
 
-    def update(self, records: Sequence[AgentRecord], now: datetime) -> None:
+    def update(self, records: Sequence[AgentRecord], now: datetime, budget: Budget | None = None) -> None:
         with self.widget.hold_sync():
-            self.widget.value = cells.cells_html(cells.totals_cells(records, now), bold=True)
+            self.widget.value = cells.cells_html(cells.totals_cells(records, now, budget), bold=True)
