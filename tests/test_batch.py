@@ -114,7 +114,8 @@ def test_batch_view_approves_the_edited_units_and_starts(repo: Path) -> None:
 
     planned = batch("Add modules", repo, model=Planner())
     view = batch_view(planned)
-    table, button = view.children[1], view.children[2]
+    table, forecast, button = view.children[1], view.children[2], view.children[3]
+    assert "agentbook-forecast" in forecast.value  # what each unit may cost, before approval
     rows = table.children
     rows[4].children[0].value = False  # leave out add-broken
     rows[0].children[1].value = "first-module"  # rename a unit in the table

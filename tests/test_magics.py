@@ -177,7 +177,8 @@ def test_plan_view_approve_button_opens_the_gate() -> None:
 
     plan = Plan({"a": "x", "b": {"prompt": "y", "depends_on": ["a"]}})
     view = plan_view(plan)
-    button = view.children[1]
+    forecast, button = view.children[1], view.children[2]
+    assert "agentbook-forecast" in forecast.value and "total" in forecast.value
     assert button.description == "Approve" and not button.disabled
     button.click()
     assert plan.approved and button.disabled and button.description == "Approved"
