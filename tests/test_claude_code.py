@@ -361,7 +361,8 @@ def test_cli_costs_prints_sessions_agents_and_the_subagents_share(capsys: pytest
     assert "per agent (" in out and "sidechain-" in out and "test-hash-123" in out
     assert "subagents: 9 agents" in out and "% of tokens" in out and "% of cost" in out
     summary = summarize(scan_claude_code(DATA / "d-kimuson__claude-code-viewer"))
-    assert f"{summary.totals.cache_read_input_tokens:,}" in out.splitlines()[-1]
+    total = next(row for row in out.splitlines() if row.startswith("total as recorded"))
+    assert f"{summary.totals.cache_read_input_tokens:,}" in total
 
 
 def test_cli_costs_json_is_a_machine_readable_summary(capsys: pytest.CaptureFixture[str]) -> None:
@@ -444,3 +445,101 @@ def test_ccusage_skips_exactly_the_lines_we_flag(tmp_path: Path) -> None:
     ours = load_claude_code(config / "projects")
     assert ours["skipped_by_ccusage"].tolist() == [skipped for _, skipped in SKIP_CASES.values()]
     assert ccusage_totals(config) == sums(ours[~ours["skipped_by_ccusage"]])
+
+
+# ---- streaming snapshots left as a call's only usage (claude-code#84223) -----------------------
+
+# Per file of the real data, the calls whose usage is a streaming snapshot: no stop_reason, no
+# usage.iterations on any line, output_tokens at most 10 and below what the content needs.
+SNAPSHOT_CALLS = {
+    "d-kimuson__claude-code-viewer/1af7fc5e-8455-4414-9ccd-011d40f70b2a.jsonl": 1,
+    "d-kimuson__claude-code-viewer/5c0375b4-57a5-4f26-b12d-d022ee4e51b7.jsonl": 1,
+    "d-kimuson__claude-code-viewer/fe5e1c67-53e7-4862-81ae-d0e013e3270b.jsonl": 3,
+    "marot__spotter/258c7280-ae70-4798-800f-63464d01a85d.jsonl": 12,
+    "marot__spotter/258c7280-ae70-4798-800f-63464d01a85d/subagents/agent-a881341.jsonl": 3,
+    "marot__spotter/258c7280-ae70-4798-800f-63464d01a85d/subagents/agent-acompact-fffbd0.jsonl": 1,
+    "marot__spotter/4d5611e5-241a-462a-8d15-5122611a9569.jsonl": 44,
+    "marot__spotter/4d5611e5-241a-462a-8d15-5122611a9569/subagents/agent-a2898e3.jsonl": 7,
+    "marot__spotter/4d5611e5-241a-462a-8d15-5122611a9569/subagents/agent-acompact-e1f845.jsonl": 1,
+    "marot__spotter/6c2214d7-b87e-4432-8e41-22ba294ea584/subagents/agent-afc096d.jsonl": 18,
+    "marot__spotter/8463c716-a2ea-4c14-9efa-87158ebd9f20.jsonl": 16,
+    "marot__spotter/8463c716-a2ea-4c14-9efa-87158ebd9f20/subagents/agent-a7be2f0.jsonl": 13,
+    "marot__spotter/8463c716-a2ea-4c14-9efa-87158ebd9f20/subagents/agent-acompact-f46190.jsonl": 1,
+    "marot__spotter/ae4a77f8-aedd-4bc1-888f-c94edc91af04.jsonl": 62,
+    "marot__spotter/ae4a77f8-aedd-4bc1-888f-c94edc91af04/subagents/agent-aac57f5.jsonl": 3,
+    "marot__spotter/ae4a77f8-aedd-4bc1-888f-c94edc91af04/subagents/agent-acompact-946d2b.jsonl": 1,
+    "marot__spotter/fa812bfe-b295-4cca-9c2f-fdf01028cb46.jsonl": 38,
+    "marot__spotter/fa812bfe-b295-4cca-9c2f-fdf01028cb46/subagents/agent-a93ccab.jsonl": 11,
+    "marot__spotter/fa812bfe-b295-4cca-9c2f-fdf01028cb46/subagents/agent-aa84377.jsonl": 9,
+    "marot__spotter/fa812bfe-b295-4cca-9c2f-fdf01028cb46/subagents/agent-acompact-70d8e7.jsonl": 1,
+    "marot__spotter/subagent.jsonl": 5,
+    "marot__spotter/tool_heavy.jsonl": 1,
+}
+
+
+def test_calls_left_with_a_streaming_snapshot_are_flagged_on_the_real_data(real: pd.DataFrame) -> None:
+    flagged = real[real["usage_snapshot"]]
+    per_file = flagged.groupby(flagged["file"].map(lambda f: Path(f).relative_to(DATA).as_posix())).size()
+    assert per_file.to_dict() == SNAPSHOT_CALLS
+    # Every call of five subagent files kept only snapshots (1 to 6 output tokens recorded).
+    for name in ("agent-afc096d", "agent-a7be2f0", "agent-a93ccab", "agent-aa84377", "agent-a881341"):
+        calls = real[real["file"].str.endswith(f"{name}.jsonl")]
+        assert calls["usage_snapshot"].all() and calls["output_tokens"].max() <= 6
+    assert flagged["output_tokens"].max() <= 10
+    # The correction raises only the flagged calls' output and cost; input and cache stay.
+    assert (flagged["output_tokens_corrected"] > flagged["output_tokens"]).all()
+    kept = real[~real["usage_snapshot"]]
+    assert (kept["output_tokens_corrected"] == kept["output_tokens"]).all()
+    assert (kept["cost_usd_corrected"] == kept["cost_usd"]).all()
+    assert (flagged["cost_usd_corrected"] > flagged["cost_usd"]).all()
+    assert real["usage_snapshot"].dtype == bool and real["output_tokens_corrected"].dtype == "Int64"
+    assert "streaming snapshot" in real.attrs["correction_rule"]
+
+
+def test_a_call_with_final_usage_on_any_line_is_not_a_snapshot(tmp_path: Path) -> None:
+    tool = {"type": "tool_use", "id": "t1", "name": "Read", "input": {"file_path": "x" * 300}}
+    snapshot = {"usage": {"output_tokens": 1}, "message": {"content": [tool]}}
+    text = {"type": "text", "text": "y" * 400}
+    only = write(tmp_path / "a" / "s1.jsonl", line(**snapshot), line(message={"content": [text]}, usage={"output_tokens": 1}))
+    frame = load_claude_code(only)
+    assert frame["usage_snapshot"].tolist() == [True]
+    # 400 characters of text / 4 + the tool input as JSON (316 characters) / 3, each line rounded up.
+    assert frame["output_tokens_corrected"].tolist() == [100 + 106]
+    final = {"usage": {"output_tokens": 180}, "message": {"content": [text], "stop_reason": "end_turn"}}
+    backfilled = write(tmp_path / "b" / "s1.jsonl", line(**snapshot), line(**final))
+    assert load_claude_code(backfilled)["usage_snapshot"].tolist() == [False]
+    iterations = {"usage": {"output_tokens": 1, "iterations": []}, "message": {"content": [text]}}
+    assert not load_claude_code(write(tmp_path / "c" / "s1.jsonl", line(**iterations)))["usage_snapshot"].any()
+    short = {"usage": {"output_tokens": 2}, "message": {"content": [{"type": "text", "text": "ok"}]}}
+    assert not load_claude_code(write(tmp_path / "d" / "s1.jsonl", line(**short)))["usage_snapshot"].any()
+
+
+def test_cli_costs_prints_the_recorded_and_the_corrected_totals_with_the_rule(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert main(["costs", str(DATA / "marot__spotter")]) == 0
+    out = capsys.readouterr().out.splitlines()
+    recorded = next(row for row in out if row.startswith("total as recorded (ccusage's)"))
+    corrected = next(row for row in out if row.startswith("corrected "))
+    frame = load_claude_code(DATA / "marot__spotter")
+    assert f"{int(frame['output_tokens'].sum()):,}" in recorded
+    assert f"{int(frame['output_tokens_corrected'].sum()):,}" in corrected
+    assert f"${float(frame['cost_usd_corrected'].sum()):,.4f}" in corrected
+    assert any(row.startswith("corrected: 247 call(s) kept only a streaming snapshot") for row in out)
+    assert any(row.startswith("rule: a call is a streaming snapshot when") for row in out)
+    assert main(["costs", str(DATA / "marot__spotter"), "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["totals"]["usage_snapshot_calls"] == 247
+    assert data["totals"]["output_tokens_corrected"] == int(frame["output_tokens_corrected"].sum())
+    assert data["correction_rule"].startswith("a call is a streaming snapshot")
+
+
+def test_ccusage_counts_the_recorded_total_the_command_prints(tmp_path: Path) -> None:
+    config = tmp_path / "claude"
+    for name in REAL:
+        compact_copy(DATA / name, config / "projects" / name)
+    summary = summarize(scan_claude_code(config / "projects"))
+    recorded = summary.totals
+    assert ccusage_totals(config) == {name: getattr(recorded, name) for name in TOKENS} == REFERENCE
+    # The corrected total differs in output only, and says by how many calls.
+    assert recorded.output_tokens_corrected > recorded.output_tokens and recorded.snapshot_calls == 252

@@ -33,6 +33,11 @@ class ClaudeCodeCall:
     Token counts are `None` when the transcript holds something other than a whole number there;
     a missing or null count is 0 (older responses omit the cache fields).  The two `ephemeral_*`
     counts are `None` when the response gives no 5-minute/1-hour split of the cache writes.
+
+    `snapshot_only` says every line of the call looked like an early streaming snapshot, and
+    `content_output_estimate` sums what those lines' content needs (see `snapshots.py`):
+    `usage_snapshot` flags the calls whose recorded output is such a snapshot, and the
+    `*_corrected` figures replace their output by the estimate (all others keep theirs).
     """
 
     session_id: str
@@ -53,6 +58,20 @@ class ClaudeCodeCall:
     speed: str | None
     skipped_by_ccusage: bool
     cost_usd: float | None = None
+    snapshot_only: bool = False
+    content_output_estimate: int = 0
+    cost_usd_corrected: float | None = None
+
+    @property
+    def usage_snapshot(self) -> bool:
+        """The recorded usage is a streaming snapshot: its output is below what the content needs."""
+        output = self.output_tokens
+        return self.snapshot_only and output is not None and self.content_output_estimate > output
+
+    @property
+    def output_tokens_corrected(self) -> int | None:
+        """`output_tokens`, or for a `usage_snapshot` call the estimate from its content."""
+        return self.content_output_estimate if self.usage_snapshot else self.output_tokens
 
     @property
     def size(self) -> int:

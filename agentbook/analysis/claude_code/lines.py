@@ -12,6 +12,7 @@ from typing import Any
 from agentbook.analysis.claude_code.calls import MAIN_AGENT, SPLIT_FIELDS, TOKEN_FIELDS, ClaudeCodeCall
 from agentbook.analysis.claude_code.ccusage import ccusage_skip_reason
 from agentbook.analysis.claude_code.files import FileContext
+from agentbook.analysis.claude_code.snapshots import content_output_estimate, looks_like_snapshot
 
 __all__ = ["Calls"]
 
@@ -36,17 +37,24 @@ class Calls:
         message_id = _text(message.get("id"))
         # A line without a message id cannot be matched to its siblings: it stands for its own call.
         key = (message_id, _text(record.get("requestId"))) if message_id else (where.file, number)
+        # Each line holds one content block: a snapshot-only call's estimate sums its lines'.
+        snapshot = looks_like_snapshot(message, usage)
+        estimate = content_output_estimate(message) if snapshot else 0
         seen = self.by_key.get(key)
         if seen is not None:
             self.duplicates += 1
             # A call counts for ccusage if any of its lines does: once one does, look no further.
             skipped = seen.skipped_by_ccusage and _skipped(text, record, message, usage)
             seen.skipped_by_ccusage = skipped
+            snapshot = seen.snapshot_only and snapshot
+            estimate += seen.content_output_estimate
+            seen.snapshot_only, seen.content_output_estimate = snapshot, estimate
             if _size(usage) <= seen.size:
                 return None  # most duplicates end here, before a call is built
         else:
             skipped = _skipped(text, record, message, usage)
         call = self.by_key[key] = _call_from_line(record, message, usage, where, skipped)
+        call.snapshot_only, call.content_output_estimate = snapshot, estimate
         return call
 
 

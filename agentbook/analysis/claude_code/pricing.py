@@ -18,11 +18,13 @@ class Pricer:
     def __init__(self) -> None:
         self._prices: dict[str, Price | None] = {}
 
-    def __call__(self, call: ClaudeCodeCall) -> float | None:
+    def __call__(self, call: ClaudeCodeCall, *, corrected: bool = False) -> float | None:
+        """The call's dollars; with `corrected`, its output counted as `output_tokens_corrected`."""
         model = price_key(call)
+        output = call.output_tokens_corrected if corrected else call.output_tokens
         counts = (
             call.input_tokens,
-            call.output_tokens,
+            output,
             call.cache_creation_input_tokens,
             call.cache_read_input_tokens,
         )
@@ -30,7 +32,7 @@ class Pricer:
             return None
         usage = Usage(
             input_tokens=call.input_tokens or 0,
-            output_tokens=call.output_tokens or 0,
+            output_tokens=output or 0,
             cache_creation_input_tokens=call.cache_creation_input_tokens or 0,
             cache_read_input_tokens=call.cache_read_input_tokens or 0,
             ephemeral_1h_input_tokens=call.ephemeral_1h_input_tokens or 0,

@@ -67,6 +67,7 @@ def scan_claude_code(path: str | Path, *, check_every_line: bool = False) -> Sca
     price = Pricer()
     for call in scan.calls:
         call.cost_usd = price(call)
+        call.cost_usd_corrected = price(call, corrected=True) if call.usage_snapshot else call.cost_usd
     return scan
 
 

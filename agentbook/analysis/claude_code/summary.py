@@ -6,19 +6,25 @@ Plain Python over `ClaudeCodeCall`s, so the command prints without importing pan
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from agentbook.analysis.claude_code.calls import MAIN_AGENT, ClaudeCodeCall
 from agentbook.analysis.claude_code.pricing import price_key
 from agentbook.analysis.claude_code.scan import Scan
+from agentbook.analysis.claude_code.snapshots import CORRECTION_RULE
 
 __all__ = ["CostSummary", "Totals", "format_summary", "summarize", "summary_json"]
 
 
 @dataclass
 class Totals:
-    """Sums over calls.  `cost_usd` sums the priced calls only; `unpriced_calls` counts the rest."""
+    """Sums over calls.  `cost_usd` sums the priced calls only; `unpriced_calls` counts the rest.
+
+    The recorded figures are what ccusage adds up; `snapshot_calls` counts the calls whose usage
+    is a streaming snapshot, and `output_tokens_corrected` / `cost_usd_corrected` are the totals
+    with their output estimated by `CORRECTION_RULE` (equal to the recorded ones when none is).
+    """
 
     calls: int = 0
     input_tokens: int = 0
@@ -27,6 +33,9 @@ class Totals:
     cache_read_input_tokens: int = 0
     cost_usd: float = 0.0
     unpriced_calls: int = 0
+    snapshot_calls: int = 0
+    output_tokens_corrected: int = 0
+    cost_usd_corrected: float = 0.0
 
     def add(self, call: ClaudeCodeCall) -> None:
         self.calls += 1
@@ -34,10 +43,13 @@ class Totals:
         self.output_tokens += call.output_tokens or 0
         self.cache_creation_input_tokens += call.cache_creation_input_tokens or 0
         self.cache_read_input_tokens += call.cache_read_input_tokens or 0
+        self.snapshot_calls += call.usage_snapshot
+        self.output_tokens_corrected += call.output_tokens_corrected or 0
         if call.cost_usd is None:
             self.unpriced_calls += 1
         else:
             self.cost_usd += call.cost_usd
+            self.cost_usd_corrected += call.cost_usd_corrected or 0.0
 
     @property
     def total_tokens(self) -> int:
@@ -58,7 +70,14 @@ class Totals:
             "total_tokens": self.total_tokens,
             "cost_usd": round(self.cost_usd, 6),
             "unpriced_calls": self.unpriced_calls,
+            "usage_snapshot_calls": self.snapshot_calls,
+            "output_tokens_corrected": self.output_tokens_corrected,
+            "cost_usd_corrected": round(self.cost_usd_corrected, 6),
         }
+
+    def corrected(self) -> Totals:
+        """These totals with the corrected output and cost in place of the recorded ones."""
+        return replace(self, output_tokens=self.output_tokens_corrected, cost_usd=self.cost_usd_corrected)
 
 
 @dataclass
@@ -136,6 +155,7 @@ def summary_json(summary: CostSummary) -> dict[str, Any]:
             for (session, agent), t in summary.agents.items()
         ],
         "unpriced_models": summary.unpriced_models,
+        "correction_rule": CORRECTION_RULE,
     }
 
 
@@ -191,7 +211,15 @@ def format_summary(summary: CostSummary) -> str:
         f"({subs.total_tokens:,} of {totals.total_tokens:,}), "
         f"{_share(subs.cost_usd, totals.cost_usd):.1%} of cost "
         f"(${subs.cost_usd:,.4f} of ${totals.cost_usd:,.4f})",
-        *_table(("", *_HEADER), [("total", *_cells(totals))], left=1),
+        *_table(
+            ("", *_HEADER),
+            [("total as recorded (ccusage's)", *_cells(totals)), ("corrected", *_cells(totals.corrected()))],
+            left=1,
+        ),
+        f"corrected: {totals.snapshot_calls:,} call(s) kept only a streaming snapshot of their usage "
+        f"(claude-code#84223), {totals.output_tokens_corrected - totals.output_tokens:,} output tokens "
+        f"and ${totals.cost_usd_corrected - totals.cost_usd:,.4f} added",
+        f"rule: {CORRECTION_RULE}",
     ]
     if summary.unpriced_models:
         lines.append(
