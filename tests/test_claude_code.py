@@ -500,8 +500,8 @@ def test_a_call_with_final_usage_on_any_line_is_not_a_snapshot(tmp_path: Path) -
     tool = {"type": "tool_use", "id": "t1", "name": "Read", "input": {"file_path": "x" * 300}}
     snapshot = {"usage": {"output_tokens": 1}, "message": {"content": [tool]}}
     text = {"type": "text", "text": "y" * 400}
-    only = write(tmp_path / "a" / "s1.jsonl", line(**snapshot), line(message={"content": [text]}, usage={"output_tokens": 1}))
-    frame = load_claude_code(only)
+    second = line(message={"content": [text]}, usage={"output_tokens": 1})
+    frame = load_claude_code(write(tmp_path / "a" / "s1.jsonl", line(**snapshot), second))
     assert frame["usage_snapshot"].tolist() == [True]
     # 400 characters of text / 4 + the tool input as JSON (316 characters) / 3, each line rounded up.
     assert frame["output_tokens_corrected"].tolist() == [100 + 106]
@@ -509,9 +509,11 @@ def test_a_call_with_final_usage_on_any_line_is_not_a_snapshot(tmp_path: Path) -
     backfilled = write(tmp_path / "b" / "s1.jsonl", line(**snapshot), line(**final))
     assert load_claude_code(backfilled)["usage_snapshot"].tolist() == [False]
     iterations = {"usage": {"output_tokens": 1, "iterations": []}, "message": {"content": [text]}}
-    assert not load_claude_code(write(tmp_path / "c" / "s1.jsonl", line(**iterations)))["usage_snapshot"].any()
     short = {"usage": {"output_tokens": 2}, "message": {"content": [{"type": "text", "text": "ok"}]}}
-    assert not load_claude_code(write(tmp_path / "d" / "s1.jsonl", line(**short)))["usage_snapshot"].any()
+    for folder, fields in (("c", iterations), ("d", short)):
+        assert not load_claude_code(write(tmp_path / folder / "s1.jsonl", line(**fields)))[
+            "usage_snapshot"
+        ].any()
 
 
 def test_cli_costs_prints_the_recorded_and_the_corrected_totals_with_the_rule(

@@ -1,5 +1,10 @@
 """What the prompt cache did for a usage: the share of input it served, and the dollars it saved.
 
+The saving here is against *no prompt caching at all* (`SAVINGS_BASIS`): every cached token
+read or written priced as plain input.  That is not what warming a fan-out saves: the run's
+`cache_report()["saved_usd"]` compares with a cold fan-out of the same tasks, and its
+`saved_vs_uncached_usd` is the sum of this column.
+
 Used by `agentbook.analysis.frames` for the `cache_hit_rate` and `cache_savings_usd` columns of
 `run.df` and `run.calls_df`.  Plain arithmetic on `Usage` and the price table (no pandas), so a
 script can ask the same of a single response.
@@ -10,7 +15,13 @@ from __future__ import annotations
 from agentbook.costs import price_for
 from agentbook.messages import Usage
 
-__all__ = ["cache_hit_rate", "cache_savings_usd"]
+__all__ = ["SAVINGS_BASIS", "cache_hit_rate", "cache_savings_usd"]
+
+SAVINGS_BASIS = (
+    "vs no prompt caching: cache reads and writes priced as plain input "
+    "(not vs a cold fan-out; see cache_report()['saved_usd'])"
+)
+"""What `cache_savings_usd` compares against; frames carry it in `attrs["cache_savings_usd"]`."""
 
 
 def cache_hit_rate(usage: Usage) -> float | None:
@@ -21,7 +32,8 @@ def cache_hit_rate(usage: Usage) -> float | None:
 
 
 def cache_savings_usd(usage: Usage, model: str) -> float | None:
-    """Dollars the prompt cache saved on `usage`, net of what its writes cost over plain input:
+    """Dollars the prompt cache saved on `usage` against no caching at all (`SAVINGS_BASIS`), net
+    of what its writes cost over plain input:
 
     reads x (input - cache read price) - 5m writes x (5m write - input) - 1h writes x (1h write -
     input), per million tokens.  Negative when writes were never read back enough to pay off.

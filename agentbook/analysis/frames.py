@@ -7,6 +7,10 @@ scheduler keeps (`run.records`), never from events or files (the tool frames of
 `cost_usd` is missing (not 0) when a model has no price, and so are `cache_savings_usd` and the
 dollar columns of `cost_breakdown_frame`.  Dtypes are pandas' nullable ones (`Int64`, `Float64`),
 UTC datetimes, and categoricals for `state` and `model`.
+
+`cache_savings_usd` is the saving against *no prompt caching* (cached tokens priced as plain
+input; `frame.attrs["cache_savings_usd"]` says so), not against a cold fan-out: what warming
+saved is `run.cache_report()["saved_usd"]`, and the column sums to its `saved_vs_uncached_usd`.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from agentbook.analysis.cache import cache_hit_rate, cache_savings_usd
+from agentbook.analysis.cache import SAVINGS_BASIS, cache_hit_rate, cache_savings_usd
 from agentbook.costs import Price, cost_usd, price_for
 from agentbook.messages import Usage
 from agentbook.scheduler.records import state_counts
@@ -82,7 +86,9 @@ def agents_frame(run: Run) -> pd.DataFrame:
         frame[column] = frame[column].astype("Int64")
     for column in ["cost_usd", "budget_usd", "cache_hit_rate", "cache_savings_usd"]:
         frame[column] = frame[column].astype("Float64")
-    return frame[_AGENT_COLUMNS].set_index("name")
+    frame = frame[_AGENT_COLUMNS].set_index("name")
+    frame.attrs["cache_savings_usd"] = SAVINGS_BASIS
+    return frame
 
 
 def _agent_row(run: Run, record: AgentRecord) -> dict[str, Any]:
@@ -158,6 +164,7 @@ def calls_frame(run: Run) -> pd.DataFrame:
         frame[column] = frame[column].astype("Int64")
     for column in ["cost_usd", "cache_hit_rate", "cache_savings_usd"]:
         frame[column] = frame[column].astype("Float64")
+    frame.attrs["cache_savings_usd"] = SAVINGS_BASIS
     return frame
 
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from agentbook.costs import price_for
+from agentbook.costs import Price, price_for
 from agentbook.messages import Usage
 from agentbook.redact import redact
 from agentbook.scheduler.records import AgentRecord, api_attempts
@@ -127,22 +127,56 @@ def log_summary(name: str, records: Iterable[AgentRecord]) -> None:
 
 
 def cache_report(records: Iterable[AgentRecord]) -> dict[str, Any]:
-    """What prompt caching did for these agents: tokens written to and read from the cache, the
-    dollars paid, and what a cold fan-out (each read paid as a write) would have paid."""
-    paid = cold = 0.0
+    """What prompt caching did for these agents, and against what.
+
+    - `cache_writes`, `cache_reads`: tokens written to and read from the cache; `cost_usd` the
+      dollars paid (agents whose model has a price).
+    - `cold_cost_usd` and `saved_usd`: against a *cold fan-out of the same tasks*, the run that
+      warming replaces: every agent's first request finds nothing cached, so what it read is
+      written instead (at its writes' TTL, 5 minutes unless they were all 1-hour); its later
+      turns read its own prefix exactly as they did here.  `saved_usd` is what warming saved.
+    - `uncached_cost_usd` and `saved_vs_uncached_usd`: against no prompt caching at all, every
+      cached token (read or written) paid as plain input; the sum of the frames'
+      `cache_savings_usd` column.
+    """
+    paid = cold = uncached = 0.0
     usage = Usage()
     for record in records:
         usage += record.usage
         price = price_for(record.model)
         if price is None:
             continue
-        paid += price.cost(record.usage)
-        cold += price.cost(record.usage)
-        cold += record.usage.cache_read_input_tokens * (price.cache_write_5m - price.cache_read) / 1e6
+        cost = price.cost(record.usage)
+        paid += cost
+        cold += cost + _first_read_as_write(record, price)
+        uncached += price.cost(_uncached(record.usage))
     return {
         "cache_writes": usage.cache_creation_input_tokens,
         "cache_reads": usage.cache_read_input_tokens,
         "cost_usd": paid,
         "cold_cost_usd": cold,
         "saved_usd": cold - paid,
+        "uncached_cost_usd": uncached,
+        "saved_vs_uncached_usd": uncached - paid,
     }
+
+
+def _first_read_as_write(record: AgentRecord, price: Price) -> float:
+    """What the agent's first request would pay more, cold: its cache reads paid as writes."""
+    first = next((call.usage for call in record.calls if call.turn >= 1), None)
+    if first is None:
+        # No per-call record (an agent still on its first request): its whole usage stands in.
+        first = record.usage
+    one_hour = first.cache_creation_input_tokens > 0 and (
+        first.ephemeral_1h_input_tokens == first.cache_creation_input_tokens
+    )
+    write = price.cache_write_1h if one_hour else price.cache_write_5m
+    return first.cache_read_input_tokens * (write - price.cache_read) / 1_000_000
+
+
+def _uncached(usage: Usage) -> Usage:
+    """`usage` with no prompt caching: every cached token read or written is plain input."""
+    return Usage(
+        input_tokens=usage.total_input_tokens,
+        output_tokens=usage.output_tokens,
+    )

@@ -75,7 +75,9 @@ class RunViews:
 
     def cache_report(self) -> dict[str, Any]:
         """What prompt caching did for this run: tokens written to and read from the cache, the
-        dollars paid, and what a cold fan-out (each read paid as a write) would have paid."""
+        dollars paid, `saved_usd` against a cold fan-out of the same tasks (each agent's first
+        request writing what it read) and `saved_vs_uncached_usd` against no caching (see
+        `agentbook.scheduler.reports.cache_report`)."""
         return reports.cache_report(self.records.values())
 
     @property

@@ -49,9 +49,9 @@ def load_claude_code(path: str | Path, *, check_every_line: bool = False) -> pd.
     an early streaming snapshot Claude Code never replaced by the final one (claude-code#84223:
     their `output_tokens` undercounts); `output_tokens_corrected` and `cost_usd_corrected` give
     them the output their content needs, by `CORRECTION_RULE` (`frame.attrs["correction_rule"]`),
-    and equal `output_tokens` and `cost_usd` on every other call.  `frame.attrs` holds `path`, `files`, `lines`,
-    `bad_lines` (not JSON objects; see `check_every_line` in `scan_claude_code`), `no_usage_lines`
-    and `duplicate_lines`.
+    and equal `output_tokens` and `cost_usd` on every other call.  `frame.attrs` holds `path`,
+    `files`, `lines`, `bad_lines` (not JSON objects; see `check_every_line` in
+    `scan_claude_code`), `no_usage_lines`, `duplicate_lines` and `correction_rule`.
     """
     import pandas as pd
 
