@@ -6,7 +6,8 @@ are plain Python (the CLI's path), and pandas is imported inside `load_claude_co
 
 The package is split by job: `files` (which transcripts), `lines` (a usage line -> a call, a call's
 lines folded into one), `sidechains` (1.x inline subagents), `ccusage` (what ccusage skips),
-`pricing`, `scan` (the whole read), `frame` (the DataFrame) and `summary` (the command's output).
+`snapshots` (usage left as a streaming snapshot), `pricing`, `scan` (the whole read), `frame`
+(the DataFrame) and `summary` (the command's output).
 Import the names from here.
 
 Rules the data forces (see data/claude-code-transcripts/README.md for the real cases):
@@ -19,6 +20,9 @@ Rules the data forces (see data/claude-code-transcripts/README.md for the real c
 - A subagent's calls live in `<session>/subagents/agent-<id>.jsonl` (2.x; `agent-<id>.jsonl` beside
   the sessions in 2.0) whose `sessionId` is the parent's, or inline in the main file as
   `isSidechain: true` lines (1.x), one `parentUuid` chain per subagent.
+- Claude Code often never writes a subagent call's final usage (claude-code#84223): the call
+  keeps a streaming snapshot (no `stop_reason`, 1-10 output tokens).  `usage_snapshot` flags it,
+  and the `*_corrected` figures estimate its output from its content (`CORRECTION_RULE`).
 - ccusage 20.0.24 silently skips some valid lines; `skipped_by_ccusage` marks calls it never
   counts, so both tools' totals can be reconciled (see `ccusage_skip_reason`).
 """
