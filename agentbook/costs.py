@@ -9,6 +9,7 @@ Local models (`offline`, `scripted`) cost nothing by definition.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 import warnings
@@ -66,6 +67,20 @@ class Price:
             + usage.cache_read_input_tokens * self.cache_read
         ) / 1_000_000
 
+    def batch(self) -> Price:
+        """These prices on the Message Batches API: the table's `batch_input` and `batch_output`
+        (half of standard), and the cache rates at the same discount, which stacks with caching's
+        (the batch discount applies to every token kind); 50% where the table gives no batch rate."""
+        factor = self.batch_input / self.input if self.batch_input is not None and self.input else 0.5
+        return dataclasses.replace(
+            self,
+            input=self.input * factor if self.batch_input is None else self.batch_input,
+            output=self.output * 0.5 if self.batch_output is None else self.batch_output,
+            cache_write_5m=self.cache_write_5m * factor,
+            cache_write_1h=self.cache_write_1h * factor,
+            cache_read=self.cache_read * factor,
+        )
+
 
 _FREE = Price(0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, source="local model", source_date="")
 _overrides: dict[str, Price] = {}
@@ -117,8 +132,9 @@ def price_for(model: str) -> Price | None:
     return None
 
 
-def cost_usd(usage: Usage, model: str) -> float | None:
-    """Dollars for `usage` on `model`; `None` with a warning naming the model if it has no price."""
+def cost_usd(usage: Usage, model: str, *, service_tier: str | None = None) -> float | None:
+    """Dollars for `usage` on `model` (at its batch prices when `service_tier` is `"batch"`);
+    `None` with a warning naming the model if it has no price."""
     price = price_for(model)
     if price is None:
         if model not in _warned:
@@ -130,4 +146,4 @@ def cost_usd(usage: Usage, model: str) -> float | None:
                 stacklevel=2,
             )
         return None
-    return price.cost(usage)
+    return (price.batch() if service_tier == "batch" else price).cost(usage)

@@ -19,6 +19,7 @@ __all__ = [
     "AgentEvent",
     "AgentStarted",
     "AgentState",
+    "BatchQueued",
     "Compacted",
     "Listener",
     "ModelRetry",
@@ -117,6 +118,24 @@ class ModelRetry(_Event):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class BatchQueued(_Event):
+    """The agent's request waits in Message Batch `batch_id`, whose `request_counts` (processing,
+    succeeded, errored, canceled, expired) were just read."""
+
+    batch_id: str
+    counts: dict[str, int]
+    kind: Literal["batch_queued"] = "batch_queued"
+
+    @property
+    def summary(self) -> str:
+        """`queued in batch (5 processing, 1 succeeded)`, the errored ones too when there are any."""
+        c = self.counts
+        errored = f", {c['errored']} errored" if c.get("errored") else ""
+        done = f"{c.get('succeeded', 0)} succeeded{errored}"
+        return f"queued in batch ({c.get('processing', 0)} processing, {done})"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class PermissionAsked(_Event):
     """A tool call waits for someone to approve or deny it (`reason` says why it must ask)."""
 
@@ -174,6 +193,7 @@ AgentEvent: TypeAlias = (
     | ToolFinished
     | ToolResultsSent
     | ModelRetry
+    | BatchQueued
     | Notified
     | Compacted
     | PermissionAsked

@@ -233,6 +233,8 @@ class Response:
     request_id: str | None = None
     rate_limits: dict[str, str] = field(default_factory=dict, compare=False)
     """The response's `anthropic-ratelimit-*` headers (name without the prefix -> value)."""
+    service_tier: str | None = None
+    """`"batch"` for an answer of the Message Batches API (priced at the batch rates); else `None`."""
 
     @property
     def message(self) -> Message:

@@ -169,6 +169,8 @@ class Task:
     metadata: dict[str, Any] = field(default_factory=dict)
     budget: Budget | None = None
     """The most this task's agent (with its sub-agents) may spend; the run's budget covers it too."""
+    lane: str | None = None
+    """`"standard"` or `"batch"` (the Message Batches API); `None`: the run's lane."""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "budget", Budget.of(self.budget, f"task {self.name!r}: budget"))
@@ -181,6 +183,8 @@ class Task:
         for label, values in (("depends_on", self.depends_on), ("files", self.files)):
             if isinstance(values, str) or not all(isinstance(v, str) for v in values):
                 raise TypeError(f"task {self.name!r}: {label} must be a tuple of strings, not {values!r}")
+        if self.lane not in (None, "standard", "batch"):
+            raise ValueError(f"task {self.name!r}: lane must be 'standard' or 'batch', not {self.lane!r}")
         check_text(f"task {self.name!r}: the prompt", self.prompt)
 
 

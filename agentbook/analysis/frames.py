@@ -108,7 +108,7 @@ def _agent_row(run: Run, record: AgentRecord) -> dict[str, Any]:
         "turns": record.turns,
         **{k: getattr(usage, k) for k in TOKEN_COLUMNS},
         "tokens_estimated": usage.estimated,
-        "cost_usd": cost_usd(usage, record.model),
+        "cost_usd": record.cost_usd if _batched(record) else cost_usd(usage, record.model),
         "budget_usd": budget.usd if budget is not None else None,
         "budget_tokens": budget.tokens if budget is not None else None,
         **_cache_columns(usage, record.model),
@@ -148,7 +148,7 @@ def calls_frame(run: Run) -> pd.DataFrame:
                     "request_id": call.request_id,
                     "stop_reason": call.stop_reason,
                     **{k: getattr(call.usage, k) for k in TOKEN_COLUMNS},
-                    "cost_usd": cost_usd(call.usage, call.model),
+                    "cost_usd": cost_usd(call.usage, call.model, service_tier=call.service_tier),
                     **_cache_columns(call.usage, call.model),
                     "context_before": call.compacted[0] if call.compacted else None,
                     "context_after": call.compacted[1] if call.compacted else None,
@@ -188,14 +188,32 @@ def cost_breakdown_frame(run: Run) -> pd.DataFrame:
     rows = []
     for record in list(run.records.values()):
         price = price_for(record.model)
-        dollars = _dollars_by_kind(record.usage, price) if price else dict.fromkeys(COST_KINDS)
-        total = price.cost(record.usage) if price else None
+        dollars: dict[str, float | None] = dict.fromkeys(COST_KINDS)
+        total = None
+        if price is not None:  # each lane's calls at its own prices (the batch lane's are half)
+            parts = [_dollars_by_kind(usage, p) for usage, p in _by_lane(record, price)]
+            dollars = {k: sum(part[k] or 0.0 for part in parts) for k in COST_KINDS}
+            total = sum(p.cost(usage) for usage, p in _by_lane(record, price))
         rows.append({"name": record.name, "model": record.model, **dollars, "cost_usd": total})
     frame = pd.DataFrame(rows, columns=["name", "model", *COST_KINDS, "cost_usd"])
     frame["model"] = frame["model"].astype("category")
     for column in [*COST_KINDS, "cost_usd"]:
         frame[column] = frame[column].astype("Float64")
     return frame.set_index("name")
+
+
+def _batched(record: AgentRecord) -> bool:
+    return any(call.service_tier == "batch" for call in record.calls)
+
+
+def _by_lane(record: AgentRecord, price: Price) -> list[tuple[Usage, Price]]:
+    """`record`'s usage at standard prices and at batch prices (only the first when no call was
+    batched)."""
+    if not _batched(record):
+        return [(record.usage, price)]
+    batched = sum((c.usage for c in record.calls if c.service_tier == "batch"), Usage())
+    standard = sum((c.usage for c in record.calls if c.service_tier != "batch"), Usage())
+    return [(standard, price), (batched, price.batch())]
 
 
 def _dollars_by_kind(usage: Usage, price: Price) -> dict[str, float | None]:

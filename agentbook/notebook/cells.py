@@ -84,12 +84,19 @@ def format_elapsed(started: datetime | None, ended: datetime | None, now: dateti
     return f"{hours}h{minutes:02d}m"
 
 
+def state_cell(record: AgentRecord) -> str:
+    """Its state (`queued in batch (n processing, m succeeded)` while its request waits in a
+    Message Batch), and how many of its tool calls were denied, if any."""
+    state = record.batch if record.batch and record.state == "running" else record.state
+    return f"{state}, {record.denials} denied" if record.denials else state
+
+
 def row_cells(record: AgentRecord, now: datetime) -> tuple[str, ...]:
     """One agent's cells, in `COLUMNS` order, unescaped; the state says how many of its tool
     calls were denied, if any."""
     return (
         record.name,
-        f"{record.state}, {record.denials} denied" if record.denials else record.state,
+        state_cell(record),
         str(record.turns),
         record.last_tool or "",
         format_tokens(record),

@@ -20,6 +20,7 @@ from typing import Any, Literal
 from agentbook.agent.hooks import Hooks
 from agentbook.budgets import Budget
 from agentbook.models import Model
+from agentbook.models.lanes import BatchLane, Lane, check_lane
 from agentbook.models.retry import RetryPolicy
 from agentbook.scheduler.ratelimit import RateLimits
 from agentbook.specs import (
@@ -109,6 +110,10 @@ class RunConfig:
     budget: Budget | None = None
     """The most the whole run (every agent, sub-agent and teammate) may spend; each request is
     refused that could pass it (`agentbook.scheduler.budgets`).  Tasks and agent files have their own."""
+    lane: Lane = "standard"
+    """How model requests travel: `"standard"` (one Messages API call each) or `"batch"` (through
+    the Message Batches API at half price, for fan-outs nobody watches live; a `BatchLane` sets
+    its timings); a task's own `lane` wins."""
     settings: str | None = None
     """The Claude Code settings the run read (`run_parallel(settings=...)`: a file's absolute path,
     or `"project"`); their rules are in `permissions`, their command hooks in `hooks`, and
@@ -172,6 +177,7 @@ class RunConfig:
             "sandbox": self.sandbox, "network": self.network, "hidden_paths": list(self.hidden_paths),
             "settings": self.settings, "compact_at_tokens": self.compact_at_tokens,
             "budget": self.budget.to_json() if self.budget is not None else None,
+            "lane": dataclasses.asdict(self.lane) if isinstance(self.lane, BatchLane) else self.lane,
         }  # fmt: skip
 
     @classmethod
@@ -183,6 +189,8 @@ class RunConfig:
         options["permissions"] = Permissions(**rules, mode=options.get("permission_mode") or "default")
         if options.get("retry"):
             options["retry"] = RetryPolicy(**options["retry"])
+        if isinstance(options.get("lane"), dict):
+            options["lane"] = BatchLane(**options["lane"])
         if options.get("rate_limits"):
             options["rate_limits"] = RateLimits(**options["rate_limits"])
         options["budget"] = Budget.of(options.get("budget"), "the manifest's budget")
@@ -272,7 +280,8 @@ def _check_objects(config: RunConfig) -> None:
 
 
 def _check_isolation(config: RunConfig) -> None:
-    """The worktree and sandbox options."""
+    """The worktree, sandbox and lane options: where agents work and how their requests travel."""
+    check_lane("lane", config.lane)
     if config.isolation not in (None, "worktree"):
         raise ValueError(f"isolation must be None or 'worktree', not {config.isolation!r}")
     if not isinstance(config.base, str) or not config.base.strip():

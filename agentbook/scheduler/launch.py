@@ -14,9 +14,12 @@ from pathlib import Path
 from agentbook.agent.hooks import Hooks
 from agentbook.budgets import Budget
 from agentbook.events import Listener, utcnow
-from agentbook.models import Model
+from agentbook.models import Model, is_configured
+from agentbook.models.batch_lane import has_batches
+from agentbook.models.lanes import Lane, is_batch
 from agentbook.models.retry import RetryPolicy
 from agentbook.scheduler import manifest, observers
+from agentbook.scheduler.batching import lane_of
 from agentbook.scheduler.claude_settings import apply_settings, bind_hooks
 from agentbook.scheduler.config import DEFAULT_MAX_TOKENS, RunConfig
 from agentbook.scheduler.ratelimit import RateLimits
@@ -71,6 +74,7 @@ def run_parallel(
     hidden_paths: Sequence[str] = (),
     settings: str | Path | None = None,
     budget: Budget | None = None,
+    lane: Lane = "standard",
     on_event: Listener | None = None,
     on_end: Callable[[AgentRecord], None] | None = None,
 ) -> Run:
@@ -82,9 +86,8 @@ def run_parallel(
     `agentbook/<run>/<task>` from `base` (see `Run.merge`, `Run.cleanup`), and may edit it
     without asking.  Every Bash call runs in a bubblewrap sandbox (`sandbox`, `network`,
     `hidden_paths`; see `agentbook.tools.sandbox`); in a worktree, sandboxed Bash needs no
-    approval either.  `on_event` and `on_end` subscribe before any agent starts.  Bad input raises
-    naming the option before anything starts.
-    """
+    approval either.  `on_event` and `on_end` subscribe before any agent starts.  Bad input
+    raises naming the option before anything starts."""
     options = dict(locals())
     chosen, on_event, on_end = options.pop("tasks"), options.pop("on_event"), options.pop("on_end")
     command_hooks = apply_settings(options)
@@ -135,6 +138,7 @@ def _checked_tasks(tasks: Iterable[TaskInput] | Mapping[str, TaskInput], config:
             raise ValueError(f"task {task.name!r} depends_on {sorted(names & set(task.depends_on))} of "
                              "the same run, which would start at once: use ab.Plan for them")  # fmt: skip
     check_sandbox(config.sandbox, list(config.agents.values()))
+    _check_batch_lane(config, chosen)
     if config.run_dir is not None and (config.run_dir / manifest.MANIFEST).exists():
         raise FileExistsError(f"{config.run_dir} holds a run already: continue it with ab.load_run, "
                               "or give another run_dir")  # fmt: skip
@@ -155,6 +159,19 @@ def _checked_tasks(tasks: Iterable[TaskInput] | Mapping[str, TaskInput], config:
                 "name, continue that run with ab.load_run, or delete its branches"
             )
     return chosen
+
+
+def _check_batch_lane(config: RunConfig, tasks: list[Task]) -> None:
+    """The batch lane needs the Anthropic API: say so before anything starts."""
+    if not any(is_batch(lane_of(t, config.lane)) for t in tasks):
+        return
+    model = config.model
+    if model is None and not is_configured():
+        model = "offline"
+    if isinstance(model, str) and model.strip().lower() == "offline":
+        raise ValueError("lane='batch' needs the Anthropic API; the offline model has no Message Batches")
+    if model is not None and not isinstance(model, str) and not has_batches(model):
+        raise ValueError(f"lane='batch' needs the Anthropic API; {model.description} has no Message Batches")
 
 
 def _interactive(config: RunConfig) -> bool:

@@ -18,6 +18,7 @@ from agentbook.events import (
     AgentEvent,
     AgentStarted,
     AgentState,
+    BatchQueued,
     Compacted,
     ModelRetry,
     PermissionAnswered,
@@ -48,6 +49,8 @@ class ApiCall:
     usage: Usage
     compacted: tuple[int, int] | None = None
     """A compaction's call: the conversation's input tokens before it and after (the summary)."""
+    service_tier: str | None = None
+    """`"batch"`: answered through the Message Batches API, priced at the batch rates."""
 
 
 @dataclass
@@ -86,10 +89,20 @@ class AgentRecord:
     budget: Budget | None = None
     """Its own budget (its task's or its definition's), once it has started: the board shows
     its spend against it."""
+    batch: str | None = None
+    """While its request waits in a Message Batch: `queued in batch (n processing, m succeeded)`."""
 
     @property
     def cost_usd(self) -> float | None:
-        return cost_usd(self.usage, self.model) if self.calls or self.usage.input_tokens else 0.0
+        if not (self.calls or self.usage.input_tokens):
+            return 0.0
+        batched = [c.usage for c in self.calls if c.service_tier == "batch"]
+        if not batched:
+            return cost_usd(self.usage, self.model)
+        standard = [c.usage for c in self.calls if c.service_tier != "batch"]
+        paid = cost_usd(sum(standard, Usage()), self.model), cost_usd(sum(batched, Usage()), self.model,
+                                                                       service_tier="batch")  # fmt: skip
+        return None if None in paid else sum(c for c in paid if c is not None)
 
 
 def state_counts(records: Iterable[AgentRecord]) -> str:
@@ -117,12 +130,13 @@ def apply(record: AgentRecord, event: AgentEvent) -> None:
         record.usage = record.usage + r.usage
         record.text = r.message.text or record.text
         record.calls.append(ApiCall(record.turns, event.at, event.elapsed_s, r.model, r.id, r.request_id,
-                                    r.stop_reason, r.usage))  # fmt: skip
+                                    r.stop_reason, r.usage, service_tier=r.service_tier))  # fmt: skip
+        record.batch = None
     elif isinstance(event, Compacted):  # its call is paid for like a turn, but is none
         r, tokens = event.response, (event.tokens_before, event.tokens_after)
         record.usage = record.usage + r.usage
         record.calls.append(ApiCall(0, event.at, 0.0, r.model, r.id, r.request_id,  # turn 0: no turn
-                                    r.stop_reason, r.usage, tokens))  # fmt: skip
+                                    r.stop_reason, r.usage, tokens, r.service_tier))  # fmt: skip
     elif isinstance(event, ToolStarted):
         record.last_tool = event.call.name
         record.tools_run += 1
@@ -130,12 +144,15 @@ def apply(record: AgentRecord, event: AgentEvent) -> None:
         record.denials += 1
     elif isinstance(event, ModelRetry):
         record.retries += 1
+        record.batch = None
+    elif isinstance(event, BatchQueued):
+        record.batch = event.summary
     elif isinstance(event, PermissionAsked):
         record.state = "waiting"
     elif isinstance(event, PermissionAnswered):
         record.state = "running"
     elif isinstance(event, AgentEnded):
-        record.state = event.state
+        record.state, record.batch = event.state, None
         record.ended = event.at
         record.error = event.error
         record.text = event.result or record.text

@@ -109,7 +109,7 @@ def summarize(name: str, records: Iterable[AgentRecord]) -> RunSummary:
     states: dict[str, int] = {}
     for record in records:
         states[record.state] = states.get(record.state, 0) + 1
-    costs = [price.cost(r.usage) for r in records if (price := price_for(r.model)) is not None]
+    costs = [c for r in records if price_for(r.model) is not None and (c := r.cost_usd) is not None]
     return RunSummary(
         name, states, {r.name: r.error or "(no error recorded)" for r in records if r.state == "failed"},
         sum(r.denials for r in records), sum(r.retries for r in records), sum(costs) if costs else None,

@@ -157,7 +157,7 @@ def _restore(record: AgentRecord) -> None:
         number = 0 if call.compacted is not None else record.turns
         at = _time(call, record.transcript)
         record.calls.append(ApiCall(number, at, 0.0, call.model, call.message_id, call.request_id, None,
-                                    call.usage, call.compacted))  # fmt: skip
+                                    call.usage, call.compacted, call.service_tier))  # fmt: skip
         record.usage = record.usage + call.usage
     record.tools_run = max(record.tools_run, len(back.started))  # run.json may predate the last ones
     assistant = [m for m in back.messages if m.role == "assistant" and m.text]

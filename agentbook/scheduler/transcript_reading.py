@@ -27,6 +27,8 @@ class TranscriptCall:
     timestamp: str
     compacted: tuple[int, int] | None = None
     """The call that wrote a compaction's summary (paid for, no turn): the tokens before, after."""
+    service_tier: str | None = None
+    """`"batch"`: answered through the Message Batches API (priced at the batch rates)."""
 
 
 @dataclass
@@ -155,9 +157,10 @@ def _absorb(
             by_id[message_id] = len(out.messages)
             out.messages.append(message)
         usage = Usage.from_api(data.get("usage"))
-        call = TranscriptCall(
-            message_id, record.get("requestId"), data.get("model", ""), usage, record.get("timestamp", "")
-        )
+        batch = isinstance(data.get("usage"), dict) and data["usage"].get("service_tier") == "batch"
+        tier = "batch" if batch else None
+        call = TranscriptCall(message_id, record.get("requestId"), data.get("model", ""), usage,
+                              record.get("timestamp", ""), service_tier=tier)  # fmt: skip
         key = (call.message_id, call.request_id)
         if key not in calls_at:
             calls_at[key] = len(out.calls)

@@ -164,6 +164,8 @@ class TranscriptWriter:
         message = {"id": r.id, "type": "message", "role": "assistant", "model": r.model,
                    "content": r.message.to_api()["content"], "stop_reason": r.stop_reason,
                    "stop_sequence": None, "usage": r.usage.to_api()}  # fmt: skip
+        if r.service_tier is not None:  # the API's own field: a batch's answer says "batch"
+            message["usage"]["service_tier"] = r.service_tier
         self.write("assistant", at, message=message, requestId=r.request_id)
 
     def _compacted(self, event: Compacted) -> None:

@@ -21,9 +21,11 @@ from agentbook.agent.gates import RequestHook, ToolGate
 from agentbook.agent.loop import AgentResult, Steering, run_agent
 from agentbook.events import AgentEnded, AgentEvent
 from agentbook.messages import Message, Text
-from agentbook.models import Model, get_model
+from agentbook.models import Model
+from agentbook.models.lanes import is_batch
 from agentbook.redact import redact
 from agentbook.scheduler.asking import worktree_edits
+from agentbook.scheduler.batching import BatchProgressHook, lane_model, lane_of
 from agentbook.scheduler.forking import caller, is_fork
 from agentbook.scheduler.gating import Ended, HookGate, PermissionGate, RateGateHook, around_requests
 from agentbook.scheduler.ratelimit import gate_for
@@ -61,7 +63,7 @@ class Wiring:
     def __init__(self, run: Run) -> None:
         self.run = run
         self.config = run.config
-        self._models: dict[str | None, Model] = {}
+        self._models: dict[tuple[str | None, bool], Model] = {}  # (name, batch lane) -> model
         self._writers: dict[str, TranscriptWriter] = {}
         self._warmups: dict[str, Warmup] = {}
         self.slots = Slots(self.config.concurrency)
@@ -74,9 +76,7 @@ class Wiring:
         """The task's model, else its agent definition's, else the run's (one object per name)."""
         spec = self.spec(task)
         key = task.model or (spec.model if spec else None)
-        if key not in self._models:
-            self._models[key] = get_model(key if key is not None else self.config.model)
-        return self._models[key]
+        return lane_model(self._models, key, lane_of(task, self.config.lane), self.config.model)
 
     def claim(self, record: AgentRecord) -> None:
         """Hold `record`'s transcript from now until its agent ends (see `TranscriptWriter.hold`);
@@ -191,11 +191,16 @@ class Wiring:
                         self.config.compact_at_tokens, incoming)  # fmt: skip
 
     def _request_hooks(self, record: AgentRecord, model: Model) -> tuple[list[RequestHook], Ended]:
-        """The budgets that cover the agent, the cache warm-up (when asked for) and the rate gate
-        (`agentbook.scheduler.gating.around_requests`)."""
+        """The budgets that cover the agent, the cache warm-up (when asked for), the rate gate
+        (`agentbook.scheduler.gating.around_requests`) and the batch lane's progress reports."""
         warmup = self._warmups.setdefault(model.name, Warmup()) if self.config.warm_cache else None
         rate_gate = RateGateHook(gate_for(model.name, self.config.rate_limits), self.config.max_tokens)
-        return around_requests(record.name, self.run.budgets.hook(record, model.name), warmup, rate_gate)
+        hooks, ended = around_requests(
+            record.name, self.run.budgets.hook(record, model.name), warmup, rate_gate
+        )
+        if is_batch(lane_of(record.task, self.config.lane)):
+            hooks.append(BatchProgressHook(functools.partial(self.run._dispatch, record)))
+        return hooks, ended
 
     def _context(
         self, root: Path, spec: AgentSpec | None, branch: str | None

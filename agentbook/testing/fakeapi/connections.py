@@ -24,6 +24,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, cast
 
 from agentbook.testing.fakeapi import wire
+from agentbook.testing.fakeapi.batches import BATCHES_PATH
 from agentbook.testing.fakeapi.replies import (
     CUT_TEXT,
     ConnectionReset,
@@ -158,6 +159,8 @@ class ConnectionHandler(http.server.BaseHTTPRequestHandler):
 
         if fake.api_key is not None and request.api_key != fake.api_key:
             self._send_error(ErrorReply(401), request)
+        elif path == BATCHES_PATH or path.startswith(BATCHES_PATH + "/"):
+            self._answer_batch(request)
         elif method != "POST" or path not in (MESSAGES_PATH, COUNT_TOKENS_PATH):
             self._send_error(ErrorReply(404, message=f"Not found: {method} {path}"), request)
         elif body is None:
@@ -172,6 +175,17 @@ class ConnectionHandler(http.server.BaseHTTPRequestHandler):
             self._play(request, fake._decide(request))
 
     # -- replies
+
+    def _answer_batch(self, request: FakeRequest) -> None:
+        answer = self.fake.batches.answer(request)
+        headers = {"request-id": wire.new_id("req")}
+        if answer.error is not None:
+            self._send_error(answer.error, request)
+        elif answer.jsonl is not None:
+            self._send_head(answer.status, "application/binary", len(answer.jsonl), headers)
+            self.wfile.write(answer.jsonl)
+        else:
+            self._send_json(answer.status, answer.json or {}, headers)
 
     def _play(self, request: FakeRequest, reply: Reply) -> None:
         if reply.delay > 0 and self.fake._stopping.wait(reply.delay):

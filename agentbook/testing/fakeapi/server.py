@@ -13,6 +13,7 @@ import time
 from types import TracebackType
 from typing import Any, Self
 
+from agentbook.testing.fakeapi.batches import BATCHES_PATH, FakeBatches
 from agentbook.testing.fakeapi.connections import FakeHTTPServer
 from agentbook.testing.fakeapi.handlers import default_handler
 from agentbook.testing.fakeapi.ratelimits import RateWindow, ReportedRateLimits
@@ -38,6 +39,8 @@ class FakeAnthropic:
     `anthropic-ratelimit-*` headers (`request_limit` then enforces a limit no header reveals).
     A handler that raises makes the request a 500 `api_error`; the exception is kept in
     `handler_errors` and re-raised as `FakeServerError` when the `with` block exits cleanly.
+    The Message Batches endpoints (`agentbook.testing.fakeapi.batches`) answer each item through
+    `handler` once a batch has been `batch_delay` seconds in progress (settable while it runs).
     A server is started at most once.
     """
 
@@ -48,8 +51,11 @@ class FakeAnthropic:
         rate_limits: ReportedRateLimits | None = None,
         rate_headers: bool = True,
         api_key: str | None = None,
+        batch_delay: float = 0.0,
     ) -> None:
         self.handler: Handler = handler if handler is not None else default_handler
+        self.batch_delay = batch_delay
+        self.batches = FakeBatches(self)
         self.api_key = api_key
         self.rate_headers = rate_headers
         self._rate = RateWindow(rate_limits or ReportedRateLimits())
@@ -132,6 +138,11 @@ class FakeAnthropic:
     def message_requests(self) -> list[FakeRequest]:
         """The `POST /v1/messages` requests received so far."""
         return [r for r in self.requests if r.path == MESSAGES_PATH]
+
+    @property
+    def batch_requests(self) -> list[FakeRequest]:
+        """The requests to the Message Batches endpoints received so far (not their items)."""
+        return [r for r in self.requests if r.path.startswith(BATCHES_PATH)]
 
     @property
     def handler_errors(self) -> list[BaseException]:
