@@ -1,7 +1,7 @@
-"""Models behind one seam: `Model`, the Anthropic adapter, the offline model and the scripted one.
+"""Models behind one seam: `Model`, the Anthropic adapter, the offline, scripted and replay models.
 
 Only `agentbook.models.anthropic` imports the Anthropic SDK (about a second to import), and it is
-loaded on first use of `AnthropicModel`: the offline and scripted models never pay for it.
+loaded on first use of `AnthropicModel`: the other models never pay for it.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from agentbook.costs import ALIASES
 from agentbook.models.base import Model, ModelError, TransientModelError, is_configured, resolve_model_id
 from agentbook.models.offline import OfflineModel
+from agentbook.models.replay import ReplayModel
 from agentbook.models.scripted import ScriptedModel
 
 if TYPE_CHECKING:
@@ -25,6 +26,7 @@ __all__ = [
     "Model",
     "ModelError",
     "OfflineModel",
+    "ReplayModel",
     "ScriptedModel",
     "TransientModelError",
     "default_model",
