@@ -16,6 +16,7 @@ from support import first_prompt
 import agentbook as ab
 from agentbook.budgets import Budget
 from agentbook.costs import cost_usd
+from agentbook.models.lanes import BatchLane
 from agentbook.scheduler.ratelimit import reset_gates
 from agentbook.scheduler.transcripts import agentbook_home
 from agentbook.specs import AgentFileError, load_agent_file
@@ -23,6 +24,7 @@ from agentbook.testing import FakeAnthropic, FakeRequest, MessageReply, Reply, T
 
 KEY = "sk-ant-test-budgets-0123456789abcdef"
 MODEL = "haiku"
+FAST = BatchLane(window_s=0.05, poll_s=0.05, poll_factor=1.0)
 
 
 @pytest.fixture(autouse=True)
@@ -200,3 +202,23 @@ def test_a_coordinators_budget_covers_the_sub_agents_it_starts(
         sent = len(fake.message_requests)
     assert sum(r.turns for r in run.records.values()) == sent == 5
     assert "budget" in {r.state for r in run.records.values()}
+
+
+def test_a_budget_on_the_batch_lane_is_charged_at_batch_prices_and_a_team_shares_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    tasks = {f"a{i}": f"agent {i}" for i in range(4)}
+    standard, _ = fan_out(tmp_path, monkeypatch, tasks, run_dir=tmp_path / "standard")
+    reset_gates()
+    # 75% of the standard cost covers the fan-out on the batch lane (half price, so 1.5 times its
+    # need: room for the worst case of the last request, reserved at the batch rates too).
+    budget = Budget(usd=0.75 * spent(standard))
+    with serving(monkeypatch):
+        batched = start(tmp_path, tasks, run_dir=tmp_path / "batched", budget=budget, lane=FAST)
+        batched.wait(timeout=60)
+    assert set(batched.status.values()) == {"done"}
+    assert sum(r.cost_usd or 0.0 for r in batched.records.values()) <= budget.usd
+    team = ab.Team("Plan.", {"x": "helps"}, ["one"], model="offline", cwd=tmp_path, run_dir=tmp_path / "team",
+                   interactive=False, budget=Budget(turns=3)).start().wait(30)  # fmt: skip
+    assert team.run is not None and team.run.config.budget == Budget(turns=3)
+    assert sum(r.turns for r in team.run.records.values()) <= 3

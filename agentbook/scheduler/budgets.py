@@ -94,8 +94,8 @@ class BudgetHook:
     """A `RequestHook` over the `accounts` that cover one agent on `model`; see the module
     docstring.  One per agent (it holds the reservation of the agent's attempt in flight)."""
 
-    def __init__(self, accounts: Sequence[Account], model: str) -> None:
-        self.accounts, self.model = list(accounts), model
+    def __init__(self, accounts: Sequence[Account], model: str, *, batch: bool = False) -> None:
+        self.accounts, self.model, self.batch = list(accounts), model, batch
         self._estimate = RequestEstimator()
         self._held: tuple[float, int] | None = None
 
@@ -103,6 +103,7 @@ class BudgetHook:
         """The most `request` can cost: dollars and tokens."""
         tokens_in = int(self._estimate(request) * INPUT_MARGIN)
         price = price_for(self.model)
+        price = price.batch() if price is not None and self.batch else price  # the batch lane's rates
         usd = 0.0
         if price is not None:
             dearest_input = max(price.input, price.cache_write_5m)
@@ -130,7 +131,8 @@ class BudgetHook:
         self.release()
         if outcome.response is not None:
             usage: Usage = outcome.response.usage
-            usd = cost_usd(usage, outcome.response.model or self.model) or 0.0
+            response = outcome.response  # a batch's answer is priced at the batch rates
+            usd = cost_usd(usage, response.model or self.model, service_tier=response.service_tier) or 0.0
             for account in self.accounts:
                 account.spend(usd, usage.total_input_tokens + usage.output_tokens)
         return None
@@ -178,11 +180,12 @@ class Budgets:
         spec = self.spec_of(record.task)
         return record.task.budget or (spec.budget if spec is not None else None)
 
-    def hook(self, record: AgentRecord, model: str) -> BudgetHook | None:
-        """The request hook charging every budget that covers `record`, or `None` if none does."""
+    def hook(self, record: AgentRecord, model: str, batch: bool = False) -> BudgetHook | None:
+        """The request hook charging every budget that covers `record` (its requests on the batch
+        lane when `batch`), or `None` if none does."""
         record.budget = self.own(record)
         accounts = accounts_for(record, self.records, self.accounts, self.run_budget, self.own)
-        return BudgetHook(accounts, model) if accounts else None
+        return BudgetHook(accounts, model, batch=batch) if accounts else None
 
     def raise_to(self, budget: Budget, name: str = "") -> None:
         """Give the run (`name` ""), or agent `name`, a new budget from now on; what was spent

@@ -195,10 +195,10 @@ class Wiring:
         (`agentbook.scheduler.gating.around_requests`) and the batch lane's progress reports."""
         warmup = self._warmups.setdefault(model.name, Warmup()) if self.config.warm_cache else None
         rate_gate = RateGateHook(gate_for(model.name, self.config.rate_limits), self.config.max_tokens)
-        hooks, ended = around_requests(
-            record.name, self.run.budgets.hook(record, model.name), warmup, rate_gate
-        )
-        if is_batch(lane_of(record.task, self.config.lane)):
+        batch = is_batch(lane_of(record.task, self.config.lane))
+        budget = self.run.budgets.hook(record, model.name, batch)
+        hooks, ended = around_requests(record.name, budget, warmup, rate_gate)
+        if batch:
             hooks.append(BatchProgressHook(functools.partial(self.run._dispatch, record)))
         return hooks, ended
 
