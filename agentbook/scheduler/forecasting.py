@@ -24,6 +24,7 @@ from agentbook.models import Model, get_model
 from agentbook.models.base import estimate_request_tokens
 from agentbook.scheduler import background, manifest
 from agentbook.scheduler.config import RunConfig
+from agentbook.scheduler.spawning import agent_types
 from agentbook.scheduler.transcripts import agentbook_home, read_transcript, transcript_path
 from agentbook.scheduler.wiring import first_message, system_prompt, tool_names
 from agentbook.specs import Task
@@ -102,7 +103,7 @@ def first_request(task: Task, config: RunConfig) -> Request:
     names = tool_names(config, spec)
     tools = [schema(t) for t in tools_named([n for n in names if n != "Agent"])]
     if "Agent" in names and config.max_depth > 0:
-        tools.append(schema(AgentTool(_no_spawn, {GENERAL_PURPOSE: "a general agent with every tool"})))
+        tools.append(schema(AgentTool(_no_spawn, agent_types(config.agents))))
     message = first_message(task.prompt, config.shared_context, None)
     first = message if isinstance(message, Message) else Message.user(message)
     return Request(system_prompt(config, spec, config.cwd), (first,), tools=tuple(tools),

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 from agentbook.agent.inbox import Inbox
@@ -21,7 +22,7 @@ from agentbook.scheduler.family import Family, launched
 from agentbook.scheduler.forking import FORK, fork_history, is_fork, write_inherited
 from agentbook.scheduler.records import ENDED, AgentRecord
 from agentbook.scheduler.resuming import resume_history
-from agentbook.specs import Task
+from agentbook.specs import AgentSpec, Task
 from agentbook.tools import ToolError
 from agentbook.tools.agent import GENERAL_PURPOSE, AgentTool, SubagentRequest
 from agentbook.tools.base import Tool
@@ -30,12 +31,19 @@ from agentbook.tools.tasks import TaskOutput, TaskStop
 if TYPE_CHECKING:
     from agentbook.scheduler.wiring import Wiring
 
-__all__ = ["Spawner"]
+__all__ = ["Spawner", "agent_types"]
 
 FORK_TYPE = (
     "a copy of you that starts from this conversation so far (what you read and know), with your "
     "tools; its prompt needs only the part it is to do"
 )
+
+
+def agent_types(agents: Mapping[str, AgentSpec]) -> dict[str, str]:
+    """The Agent tool's types and their descriptions: the built-in two, then the run's."""
+    return {GENERAL_PURPOSE: "a general agent with every tool", FORK: FORK_TYPE} | {
+        n: s.description for n, s in agents.items()
+    }
 
 
 class Spawner:
@@ -50,11 +58,8 @@ class Spawner:
         """`Agent`, `TaskOutput` and `TaskStop` for `parent` (its family made now, kept across
         its resumes)."""
         family = self.family(parent)
-        types = {GENERAL_PURPOSE: "a general agent with every tool", FORK: FORK_TYPE} | {
-            n: s.description for n, s in self.run.config.agents.items()
-        }
         return [
-            AgentTool(lambda req, ctx: self.spawn(parent, req), types),
+            AgentTool(lambda req, ctx: self.spawn(parent, req), agent_types(self.run.config.agents)),
             TaskOutput(family),
             TaskStop(family),
         ]
