@@ -74,7 +74,6 @@ def sent(fake: FakeAnthropic) -> int:
 # ---- spend that escapes a budget
 
 
-@pytest.mark.xfail(strict=True, reason="Run.compact sends a model request that no budget covers")
 def test_compact_of_an_agent_its_budget_stopped_sends_nothing(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -100,7 +99,6 @@ def test_a_resume_in_the_same_process_does_not_give_the_turns_back(
         assert sent(fake) == before and run.status == {"small": "budget"}
 
 
-@pytest.mark.xfail(strict=True, reason="load_run starts every budget account at 0: a resume spends it again")
 def test_a_resume_after_load_run_does_not_give_the_turns_back(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -115,7 +113,6 @@ def test_a_resume_after_load_run_does_not_give_the_turns_back(
         assert sent(fake) == before and back.records["small"].turns <= 2
 
 
-@pytest.mark.xfail(strict=True, reason="load_run forgets the run budget's spend: resumed agents pass it")
 def test_a_run_budget_after_load_run_still_counts_what_was_spent(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -131,7 +128,6 @@ def test_a_run_budget_after_load_run_still_counts_what_was_spent(
         assert sent(fake) == 5
 
 
-@pytest.mark.xfail(strict=True, reason="set_budget on a run that had none ignores what it spent before")
 def test_set_budget_counts_what_the_run_spent_before_it_had_a_budget(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -145,7 +141,6 @@ def test_set_budget_counts_what_the_run_spent_before_it_had_a_budget(
         assert sent(fake) == 4 and run.status == {"a": "budget"}
 
 
-@pytest.mark.xfail(strict=True, reason="set_budget(agent=) on an agent without one ignores its spend so far")
 def test_set_budget_of_an_agent_counts_what_it_spent_before(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -291,9 +286,6 @@ def test_the_batch_lane_with_the_offline_model_is_refused_before_anything_starts
 # ---- waiting for room
 
 
-@pytest.mark.xfail(
-    strict=True, reason="held_usd is a float sum: its residual makes a request that fits wait forever"
-)
 def test_a_request_that_fits_exactly_does_not_wait_for_a_reservation_nobody_holds() -> None:
     from agentbook.messages import Message
     from agentbook.scheduler.budgets import Account, BudgetHook

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from agentbook.agent.gates import BudgetExceeded, RequestOutcome
@@ -80,6 +80,8 @@ class Account:
         self.held_usd += usd
         self.held_tokens += tokens
         self.held_turns += turns
+        if self.held_turns == 0:  # nothing held: no float residue of the sums may stand in the way
+            self.held_usd, self.held_tokens = 0.0, 0
         if turns < 0:  # given back: whoever waits for room looks again
             waiting, self.settled = self.settled, set()
             for future in waiting:
@@ -150,18 +152,43 @@ def accounts_for(
     record: AgentRecord, records: Mapping[str, AgentRecord], accounts: dict[str, Account],
     run_budget: Budget | None, own: Callable[[AgentRecord], Budget | None],
 ) -> list[Account]:  # fmt: skip
-    """The accounts covering `record`: the run's, its own and its ancestors' (made on first use
-    in `accounts`, kept across resumes; `own(record)` is an agent's own budget)."""
+    """The accounts covering `record`: the run's, its own and its ancestors' (`own(record)` is an
+    agent's own budget).  Made on first use in `accounts` and kept across resumes; a new one
+    starts from what the agents it covers have spent already (after `load_run`, or a budget
+    given to work that had none)."""
     found: list[Account] = []
     if run_budget is not None:
-        found.append(accounts.setdefault("", Account(run_budget, "run")))
+        if "" not in accounts:
+            accounts[""] = _opened(Account(run_budget, "run"), records.values())
+        found.append(accounts[""])
     current: AgentRecord | None = record
     while current is not None:
         budget = own(current)
         if budget is not None:
-            found.append(accounts.setdefault(current.name, Account(budget, f"agent {current.name!r}")))
+            if current.name not in accounts:
+                covered = [r for r in records.values() if r is current or _descends(r, current.name, records)]
+                accounts[current.name] = _opened(Account(budget, f"agent {current.name!r}"), covered)
+            found.append(accounts[current.name])
         current = records.get(current.parent) if current.parent else None
     return found
+
+
+def _opened(account: Account, records: Iterable[AgentRecord]) -> Account:
+    """`account` charged with what `records` have spent so far (every call they made)."""
+    for record in records:
+        for call in record.calls:
+            usd = cost_usd(call.usage, call.model, service_tier=call.service_tier) or 0.0
+            account.spend(usd, call.usage.total_input_tokens + call.usage.output_tokens)
+    return account
+
+
+def _descends(record: AgentRecord, ancestor: str, records: Mapping[str, AgentRecord]) -> bool:
+    parent = record.parent
+    while parent is not None:
+        if parent == ancestor:
+            return True
+        parent = records[parent].parent if parent in records else None
+    return False
 
 
 class Budgets:

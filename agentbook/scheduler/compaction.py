@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from agentbook.agent.compacting import summarise
+from agentbook.agent.gates import RequestHook
 from agentbook.messages import Message
 from agentbook.scheduler import background
 from agentbook.scheduler.gating import RateGateHook
@@ -70,7 +71,13 @@ async def compact(
     the agent (`Run.compact`: it has ended, its transcript is claimed, its state `running`)."""
     model = run._wiring.model(record.task)
     gate = RateGateHook(gate_for(model.name, run.config.rate_limits), run.config.max_tokens)
-    done = await summarise(record.name, model, history, retry=run.config.retry, hooks=[gate],
-                           emit=functools.partial(run._dispatch, record), max_tokens=run.config.max_tokens,
-                           instructions=instructions)  # fmt: skip
+    budget = run.budgets.hook(record, model.name)  # the summary's call is paid for like a turn
+    hooks: list[RequestHook] = [budget, gate] if budget is not None else [gate]
+    try:
+        done = await summarise(record.name, model, history, retry=run.config.retry, hooks=hooks,
+                               emit=functools.partial(run._dispatch, record),
+                               max_tokens=run.config.max_tokens, instructions=instructions)  # fmt: skip
+    finally:
+        if budget is not None:
+            budget.release()
     return Compaction(record.name, done.tokens_before, done.tokens_after, done.summary)
