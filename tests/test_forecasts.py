@@ -75,7 +75,7 @@ def test_a_plan_run_twice_is_forecast_from_its_first_run(
 
         again = ab.Plan(TASKS)
         second = again.forecast(history=[tmp_path / "first"], **options(tmp_path))
-    typical = float(second.loc["total", "usd_typical"])
+    typical = float(second.loc["(total)", "usd_typical"])
     print(f"first run cost ${actual:.6f}; the second forecast's typical total ${typical:.6f}")
     assert abs(typical - actual) <= 0.25 * actual
     assert second.loc["survey", "basis"] == "1 earlier run of this task"
@@ -91,7 +91,7 @@ def test_offline_a_forecast_calls_no_api_and_says_it_estimated(tmp_path: Path) -
         frame = ab.Plan(TASKS).forecast(model="offline", cwd=tmp_path, history=[tmp_path])
         assert not fake.requests
     assert set(frame["counted"][:-1]) == {"estimated"}
-    assert frame.loc["total", "usd_typical"] == 0  # the offline model is free
+    assert frame.loc["(total)", "usd_typical"] == 0  # the offline model is free
     assert f"{DEFAULTS.turns[1]}" in frame.loc["check", "basis"]
     tokens = frame.loc["check", ["tokens_low", "tokens_typical", "tokens_high"]].tolist()
     assert tokens == sorted(tokens) and tokens[0] >= frame.loc["check", "first_input_tokens"]
@@ -106,9 +106,9 @@ def test_a_batch_is_forecast_before_approval_and_the_approval_table_shows_it(tmp
     ]
     planned = ab.batch("Add a module per shape", tmp_path, model="offline", units=units)
     frame = planned.forecast()
-    assert list(frame.index[:-1]) == [u.name for u in planned.units] and frame.index[-1] == "total"
+    assert list(frame.index[:-1]) == [u.name for u in planned.units] and frame.index[-1] == "(total)"
     page = forecast_html(frame)
-    assert "agentbook-forecast" in page and "total" in page and "defaults:" in page
+    assert "agentbook-forecast" in page and "(total)" in page and "defaults:" in page
 
 
 def subprocess_git(path: Path) -> None:

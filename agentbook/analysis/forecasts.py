@@ -19,6 +19,8 @@ if TYPE_CHECKING:
 __all__ = ["forecast_error_frame", "forecast_frame", "forecast_html"]
 
 _LEVELS = ("low", "typical", "high")
+TOTAL = "(total)"
+"""The label of the total row: no task can be named so (names have no parentheses)."""
 
 
 def forecast_frame(forecasts: Sequence[Forecast]) -> pd.DataFrame:
@@ -35,7 +37,7 @@ def forecast_frame(forecasts: Sequence[Forecast]) -> pd.DataFrame:
         totals = {
             c: frame[c].sum(min_count=len(frame)) for c in frame.columns if c.startswith(("tokens_", "usd_"))
         }
-        frame.loc["total"] = {
+        frame.loc[TOTAL] = {
             **dict.fromkeys(frame.columns, ""),
             "first_input_tokens": frame["first_input_tokens"].sum(),
             **totals,
@@ -55,11 +57,15 @@ def forecast_error_frame(run: Run, forecasts: Sequence[Forecast]) -> pd.DataFram
         record = run.records.get(f.task)
         if record is None:
             continue
-        actual = sum((cost_usd(c.usage, c.model) or 0.0) for c in record.calls)
+        theirs = [
+            r for r in run.records.values() if r is record or r.name.startswith(f"{f.task}/")
+        ]  # its sub-agents too
+        priced = [cost_usd(c.usage, c.model, service_tier=c.service_tier) for r in theirs for c in r.calls]
+        actual = None if None in priced else sum(p for p in priced if p is not None)  # unknown, never $0
         low, typical, high = f.usd
         rows.append({"task": f.task, "state": record.state, "usd_forecast": typical, "usd_actual": actual,
-                     "ratio": actual / typical if typical else None,
-                     "within_range": low is not None and high is not None and low <= actual <= high,
+                     "ratio": actual / typical if typical and actual is not None else None,
+                     "within_range": None not in (low, high, actual) and low <= actual <= high,  # type: ignore[operator]
                      "basis": f.basis})  # fmt: skip
     return pd.DataFrame(rows).set_index("task") if rows else pd.DataFrame()
 

@@ -12,6 +12,7 @@ with no earlier run, from `DEFAULTS`, stated on the forecast.
 
 from __future__ import annotations
 
+import dataclasses
 import statistics
 import warnings
 from collections.abc import Iterable, Sequence
@@ -22,7 +23,9 @@ from agentbook.costs import cost_usd
 from agentbook.messages import Message, Request, Usage
 from agentbook.models import Model, get_model
 from agentbook.models.base import estimate_request_tokens
+from agentbook.models.lanes import is_batch
 from agentbook.scheduler import background, manifest
+from agentbook.scheduler.batching import lane_of
 from agentbook.scheduler.config import RunConfig
 from agentbook.scheduler.spawning import agent_types
 from agentbook.scheduler.transcripts import agentbook_home, read_transcript, transcript_path
@@ -78,21 +81,27 @@ def forecast_tasks(
     tasks: Sequence[Task], config: RunConfig, earlier: Sequence[Earlier] | None = None
 ) -> list[Forecast]:
     """A forecast per task of a run with `config` (`earlier`: default `history()`)."""
+    unknown = sorted({t.agent for t in tasks if t.agent is not None and t.agent not in config.agents})
+    if unknown:  # as run_parallel would refuse them
+        raise ValueError(
+            f"agent type(s) {', '.join(unknown)} not defined; defined: {', '.join(config.agents) or 'none'}"
+        )
     past = history() if earlier is None else list(earlier)
     models: dict[str | None, Model] = {}
+    uncountable: set[str] = set()  # models whose count_tokens failed once: not asked again
     out = []
     for task in tasks:
         spec = config.agents.get(task.agent) if task.agent else None
         key = task.model or (spec.model if spec else None)
         model = models.setdefault(key, get_model(key) if key is not None else _run_model(config))
-        request = first_request(task, config)
-        first, counted = _count(model, request)
-        kind = task.agent or GENERAL_PURPOSE
+        first, counted = _count(model, first_request(task, config), uncountable)
+        kind, tier = task.agent or GENERAL_PURPOSE, "batch" if is_batch(lane_of(task, config.lane)) else None
         same = [e for e in past if e.task == task.name and e.agent_type == kind] or [
             e for e in past if e.agent_type == kind
         ]
-        out.append(_from_history(task, kind, model.name, first, counted, same) if same
-                   else _from_defaults(task, kind, model.name, first, counted))  # fmt: skip
+        made = _from_history(task, kind, model.name, first, same, tier) if same else _from_defaults(
+            task, kind, model.name, first, tier)  # fmt: skip
+        out.append(dataclasses.replace(made, counted=counted))
     return out
 
 
@@ -127,7 +136,7 @@ def history(folders: Iterable[Path] | None = None, limit: int = 50) -> list[Earl
     for folder in found:
         try:
             out += _earlier(folder)
-        except (OSError, ValueError, KeyError, TypeError) as exc:
+        except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:  # not a run of ours
             warnings.warn(f"forecast: skipped {folder}: {exc}", stacklevel=2)
     return out
 
@@ -151,23 +160,25 @@ def _earlier(folder: Path) -> list[Earlier]:
 
 
 def _from_history(
-    task: Task, kind: str, model: str, first: int, counted: str, same: Sequence[Earlier]
+    task: Task, kind: str, model: str, first: int, same: Sequence[Earlier], tier: str | None
 ) -> Forecast:
     scaled = [_scaled(e.usage, first / e.first_input) for e in same]
     tokens = sorted(u.total_input_tokens + u.output_tokens for u in scaled)
-    costs = sorted((cost_usd(u, model) or 0.0) for u in scaled)
+    priced = [cost_usd(u, model, service_tier=tier) for u in scaled]
+    known = sorted(c for c in priced if c is not None)
     named = "this task" if all(e.task == task.name for e in same) else f"agent type {kind}"
     basis = f"{len(same)} earlier run{'s' if len(same) > 1 else ''} of {named}"
-    return Forecast(task.name, kind, model, first, counted, basis, _range(tokens), _usd_range(costs))
+    usd = _usd_range(known) if len(known) == len(priced) else (None, None, None)  # unknown, never $0
+    return Forecast(task.name, kind, model, first, "", basis, _range(tokens), usd)
 
 
-def _from_defaults(task: Task, kind: str, model: str, first: int, counted: str) -> Forecast:
+def _from_defaults(task: Task, kind: str, model: str, first: int, tier: str | None) -> Forecast:
     usages = [_default_usage(first, n, o, g) for n, o, g in zip(*DEFAULTS.__dict__.values(), strict=True)]
     low, typical, high = (u.total_input_tokens + u.output_tokens for u in usages)
-    usd_low, usd_typical, usd_high = (cost_usd(u, model) for u in usages)
+    usd_low, usd_typical, usd_high = (cost_usd(u, model, service_tier=tier) for u in usages)
     turns, output = "/".join(map(str, DEFAULTS.turns)), "/".join(map(str, DEFAULTS.output_per_turn))
     basis = f"defaults: {turns} turns, {output} output tokens per turn (no earlier run of this agent type)"
-    return Forecast(task.name, kind, model, first, counted, basis, (low, typical, high),
+    return Forecast(task.name, kind, model, first, "", basis, (low, typical, high),
                     (usd_low, usd_typical, usd_high))  # fmt: skip
 
 
@@ -194,18 +205,19 @@ def _range(values: Sequence[int]) -> tuple[int, int, int]:
     return (values[0], round(statistics.median(values)), values[-1])
 
 
-def _usd_range(values: Sequence[float]) -> tuple[float, float, float]:
+def _usd_range(values: Sequence[float]) -> tuple[float | None, float | None, float | None]:
     if len(values) == 1:
         return (values[0] / 2, values[0], values[0] * 2)
     return (values[0], statistics.median(values), values[-1])
 
 
-def _count(model: Model, request: Request) -> tuple[int, str]:
+def _count(model: Model, request: Request, uncountable: set[str]) -> tuple[int, str]:
     counter = getattr(model, "count_request_tokens", None)
-    if counter is not None:
+    if counter is not None and model.name not in uncountable:
         try:  # on agentbook's loop, where the model's clients live (a notebook's loop is busy)
             return int(background.submit(counter(request)).result(timeout=60)), "count_tokens"
         except Exception as exc:  # no credentials, no network: the estimate, said so
+            uncountable.add(model.name)
             warnings.warn(
                 f"forecast: count_tokens failed ({exc}); the first request is estimated", stacklevel=3
             )
