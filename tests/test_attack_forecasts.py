@@ -326,10 +326,6 @@ def test_a_replay_of_nothing_to_replay_is_an_error_naming_the_path(
         ReplayModel(path)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="read_recording: a string `content` (valid API form) or a non-dict block raises AttributeError",
-)
 @pytest.mark.parametrize(
     "content", ["a plain string answer", [{"type": "text", "text": "x"}, 5]], ids=["string", "int-block"]
 )
@@ -345,19 +341,12 @@ def test_an_odd_assistant_content_is_read_or_an_error_naming_the_file(
         assert model.recordings[0].responses[0].id == "msg_1"
 
 
-@pytest.mark.xfail(
-    strict=True, reason="ReplayModel accepts speed=nan (`speed <= 0` is False for nan): pacing silently off"
-)
 def test_a_nan_speed_is_refused() -> None:
     path = next((DATA / "marot__spotter").glob("*/subagents/agent-*.jsonl"))
     with pytest.raises(ValueError, match="speed"):
         ReplayModel(path, pace=True, speed=float("nan"))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="ReplayModel._recording_for takes the first recording whose prompt is a substring, not exact",
-)
 def test_with_several_recordings_a_prompt_that_contains_another_gets_its_own(tmp_path: Path) -> None:
     short = transcript(
         tmp_path / "short.jsonl",

@@ -27,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+import math
 import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -140,7 +141,12 @@ def _absorb(
         usage = Usage.from_api(message.get("usage"))
         if usage.output_tokens > call.usage.output_tokens:
             call.usage = usage
-    for data in message.get("content") or []:
+    content = message.get("content") or []
+    if isinstance(content, str):  # the API's short form of one text block
+        content = [{"type": "text", "text": content}]
+    for data in content if isinstance(content, list) else []:
+        if not isinstance(data, dict):
+            continue  # not a block: nothing to replay in it
         block = block_from_api(data)
         if block not in call.blocks:
             call.blocks.append(block)
@@ -196,8 +202,8 @@ class ReplayModel:
         sleep: Sleep = asyncio.sleep,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        if speed <= 0:
-            raise ValueError(f"speed must be positive, got {speed!r}")
+        if not isinstance(speed, int | float) or not math.isfinite(speed) or speed <= 0:
+            raise ValueError(f"speed must be a positive number, got {speed!r}")
         self.recordings = tuple(read_recording(p) for p in _paths(path, agent))
         models = sorted({r.model for r in self.recordings})
         if len(models) > 1:
@@ -237,9 +243,13 @@ class ReplayModel:
         if len(self.recordings) == 1:
             return 0
         first = next((m.text for m in request.messages if m.role == "user"), "")
-        for index, recording in enumerate(self.recordings):
-            if recording.prompt and recording.prompt in first:
-                return index
+        # The recording whose prompt is the request's, else the longest one it contains (a
+        # shared context may come before it): "Look" must not answer "Look around".
+        exact = [i for i, r in enumerate(self.recordings) if r.prompt and r.prompt == first]
+        within = sorted((i for i, r in enumerate(self.recordings) if r.prompt and r.prompt in first),
+                        key=lambda i: -len(self.recordings[i].prompt))  # fmt: skip
+        for index in (*exact, *within):
+            return index
         raise ModelError(f"{self.description}: no recording has the prompt {first[:120]!r}")
 
     async def _wait(self, index: int, turn: int) -> None:
