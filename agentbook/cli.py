@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
@@ -61,10 +62,14 @@ def format_usage(usage: Usage, cost: float | None) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    if args.command == "explore":
-        return _explore(args)
-    if args.command == "costs":
-        return _costs(args)
+    try:
+        if args.command == "explore":
+            return _explore(args)
+        if args.command == "costs":
+            return _costs(args)
+    except BrokenPipeError:  # the reader went away (`| head`): how a pipe ends, not an error
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # nothing left to flush
+        return 0
     return 2  # unreachable: argparse requires a command
 
 
@@ -110,6 +115,10 @@ def _costs(args: argparse.Namespace) -> int:
             summary = summarize(scan_claude_code(args.path))
     except (FileNotFoundError, ValueError, OSError) as exc:
         print(f"agentbook: {exc}", file=sys.stderr)
+        return 2
+    scan = summary.scan
+    if not scan.calls and scan.lines and scan.bad_lines == scan.lines:
+        print(f"agentbook: {args.path} holds no transcript lines (none is a JSON object)", file=sys.stderr)
         return 2
     print(json.dumps(summary_json(summary), indent=2) if args.json else format_summary(summary))
     return 0

@@ -387,10 +387,6 @@ def test_costs_on_an_empty_folder_says_so(tmp_path: Path) -> None:
     assert done.returncode == 2 and "no .jsonl transcripts" in done.stderr and "Traceback" not in done.stderr
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="`agentbook costs` on a file with no JSON line exits 0 with an empty table, not an error",
-)
 def test_costs_on_a_file_that_is_not_jsonl_is_an_error(tmp_path: Path) -> None:
     path = tmp_path / "notes.jsonl"
     path.write_text("hello world\nnot json either\n")
@@ -398,10 +394,6 @@ def test_costs_on_a_file_that_is_not_jsonl_is_an_error(tmp_path: Path) -> None:
     assert done.returncode == 2 and str(path) in done.stderr
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="summary._cells shows cost unknown for no calls (0 unpriced == 0 calls); JSON says 0.0",
-)
 def test_costs_of_no_calls_is_zero_dollars_not_unknown(tmp_path: Path) -> None:
     from agentbook.analysis.claude_code import format_summary, scan_claude_code, summarize
 
@@ -411,10 +403,6 @@ def test_costs_of_no_calls_is_zero_dollars_not_unknown(tmp_path: Path) -> None:
     assert "unknown" not in total and "$0.0000" in total
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="cli._costs does not handle BrokenPipeError: `agentbook costs | head` prints a traceback",
-)
 def test_costs_piped_into_a_reader_that_closes_ends_without_a_traceback(tmp_path: Path) -> None:
     process = subprocess.Popen([sys.executable, "-m", "agentbook.cli", "costs", str(DATA)], cwd=ROOT,
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip

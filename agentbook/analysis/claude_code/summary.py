@@ -163,7 +163,7 @@ _HEADER = ("calls", "input", "output", "cache write", "cache read", "cost")
 
 
 def _cells(t: Totals) -> list[str]:
-    if t.unpriced_calls == t.calls:
+    if t.unpriced_calls == t.calls and t.calls:  # no calls cost nothing; unpriced ones are unknown
         cost = "unknown"
     else:
         cost = f"${t.cost_usd:,.4f}" + ("*" if t.unpriced_calls else "")
