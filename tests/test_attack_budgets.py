@@ -326,10 +326,6 @@ def one_answer(request: FakeRequest) -> Reply:
     return MessageReply("done", usage=ReplyUsage(input_tokens=1000, output_tokens=100))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a cancelled agent's item still billed in a shared batch is never charged to the budget",
-)
 def test_an_agent_cancelled_in_a_shared_batch_is_still_charged_for_what_the_batch_bills(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,7 +26,7 @@ import anthropic
 from agentbook.messages import Request, Response, Usage, block_from_api
 from agentbook.models.anthropic import AnthropicModel, _connection_error, _status_error
 from agentbook.models.base import ModelError, TransientModelError, signal_response_began
-from agentbook.models.lanes import BatchLane, BatchProgress, batch_progress
+from agentbook.models.lanes import BatchLane, BatchProgress, batch_billed, batch_progress
 
 __all__ = ["BatchedModel"]
 
@@ -79,6 +79,8 @@ class _Item:
     params: dict[str, Any]
     future: asyncio.Future[Response]
     progress: BatchProgress | None
+    billed: Callable[[Response], None] | None = None
+    """Told of the answer if the batch still bills it after its agent stopped waiting."""
 
 
 class _Collector:
@@ -94,7 +96,7 @@ class _Collector:
 
     async def submit(self, params: dict[str, Any], progress: BatchProgress | None) -> Response:
         loop = asyncio.get_running_loop()
-        item = _Item(f"req-{next(self._ids)}", params, loop.create_future(), progress)
+        item = _Item(f"req-{next(self._ids)}", params, loop.create_future(), progress, batch_billed.get())
         self._pending.append(item)
         if len(self._pending) >= self.lane.max_size:
             self._send()
@@ -150,14 +152,17 @@ class _Batch:
     lane: BatchLane
     id: str | None = None
     waiting: dict[str, _Item] = field(default_factory=dict)
+    dropped: dict[str, _Item] = field(default_factory=dict)
     abandoned: asyncio.Event = field(default_factory=asyncio.Event)
 
     def __post_init__(self) -> None:
         self.waiting = {item.custom_id: item for item in self.items}
 
     def drop(self, item: _Item) -> None:
-        if self.waiting.pop(item.custom_id, None) is not None and not self.waiting:
-            self.abandoned.set()
+        if self.waiting.pop(item.custom_id, None) is not None:
+            self.dropped[item.custom_id] = item  # its answer may still be billed
+            if not self.waiting:
+                self.abandoned.set()
 
     async def run(self) -> None:
         try:
@@ -196,10 +201,13 @@ class _Batch:
                     raise
         self._report(_counts(batch))
         async for entry in await self.client.messages.batches.results(batch.id):
+            result = entry.result
             item = self.waiting.pop(entry.custom_id, None)
+            gone = self.dropped.pop(entry.custom_id, None)
+            if gone is not None and gone.billed is not None and result.type == "succeeded":
+                gone.billed(_response(result.message.to_dict()))  # answered for nobody, but paid for
             if item is None or item.future.done():
                 continue
-            result = entry.result
             if result.type == "succeeded":
                 item.future.set_result(_response(result.message.to_dict()))
             else:

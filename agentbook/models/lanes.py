@@ -13,12 +13,13 @@ import math
 from collections.abc import Callable, Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass
-from typing import Literal, TypeAlias
+from typing import Any, Literal, TypeAlias
 
 __all__ = [
     "LANES",
     "BatchLane",
     "Lane",
+    "batch_billed",
     "batch_progress",
     "check_lane",
     "is_batch",
@@ -85,3 +86,6 @@ batch_progress: ContextVar[BatchProgress | None] = ContextVar("agentbook_batch_p
 """Set (by a request hook's `before_request`) to be told, while this task's request waits in a
 batch, the batch's id and its `request_counts` (processing, succeeded, errored, canceled,
 expired) each time they are read."""
+batch_billed: ContextVar[Callable[[Any], None] | None] = ContextVar("agentbook_batch_billed", default=None)
+"""Set (by a budget's request hook) to be given the `Response` a batch still answered, and
+billed, for a request whose agent stopped waiting (it was cancelled): what it costs is spent."""

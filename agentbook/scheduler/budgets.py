@@ -26,8 +26,9 @@ from dataclasses import dataclass, field
 from agentbook.agent.gates import BudgetExceeded, RequestOutcome
 from agentbook.budgets import Budget
 from agentbook.costs import cost_usd, price_for
-from agentbook.messages import Request, Usage
+from agentbook.messages import Request, Response
 from agentbook.models.base import RequestEstimator
+from agentbook.models.lanes import batch_billed
 from agentbook.scheduler.records import AgentRecord
 from agentbook.specs import AgentSpec, Task
 
@@ -128,16 +129,21 @@ class BudgetHook:
         for account in self.accounts:
             account.hold(usd, tokens)
         self._held = (usd, tokens)
+        if self.batch:  # a batch may still bill this request after the agent stops waiting
+            batch_billed.set(self._charge)
 
     async def after_request(self, agent: str, outcome: RequestOutcome) -> float | None:
         self.release()
         if outcome.response is not None:
-            usage: Usage = outcome.response.usage
-            response = outcome.response  # a batch's answer is priced at the batch rates
-            usd = cost_usd(usage, response.model or self.model, service_tier=response.service_tier) or 0.0
-            for account in self.accounts:
-                account.spend(usd, usage.total_input_tokens + usage.output_tokens)
+            self._charge(outcome.response)
         return None
+
+    def _charge(self, response: Response) -> None:
+        """Spend what `response` cost (a batch's answer at the batch rates) on every account."""
+        usage = response.usage
+        usd = cost_usd(usage, response.model or self.model, service_tier=response.service_tier) or 0.0
+        for account in self.accounts:
+            account.spend(usd, usage.total_input_tokens + usage.output_tokens)
 
     def release(self) -> None:
         """Give back the reservation of the attempt in flight (it ended, or was cancelled)."""
