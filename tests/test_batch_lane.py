@@ -100,6 +100,7 @@ def test_a_batch_fan_out_answers_as_the_standard_one_at_half_the_price(
     # The frames and the calls table say the same.
     assert batched.df["cost_usd"].sum() == pytest.approx(batch_cost, rel=1e-12)
     assert batched.calls_df["cost_usd"].sum() == pytest.approx(batch_cost, rel=1e-12)
+    assert batched.cache_report()["cost_usd"] == pytest.approx(batch_cost, rel=1e-12)  # the batch rates
     # The cache markers went into the batch unchanged.
     first = batch_fake.message_requests[0].json
     assert first["system"][0]["cache_control"] == {"type": "ephemeral"}

@@ -146,10 +146,13 @@ def cache_report(records: Iterable[AgentRecord]) -> dict[str, Any]:
         price = price_for(record.model)
         if price is None:
             continue
-        cost = price.cost(record.usage)
+        # Each call at its own rates (a batch's answers at the batch rates).
+        calls = [(price.batch() if c.service_tier == "batch" else price, c.usage) for c in record.calls]
+        calls = calls or [(price, record.usage)]  # no per-call record: the whole usage stands in
+        cost = sum(rates.cost(u) for rates, u in calls)
         paid += cost
-        cold += cost + _first_read_as_write(record, price)
-        uncached += price.cost(_uncached(record.usage))
+        cold += cost + _first_read_as_write(record, calls[0][0])
+        uncached += sum(rates.cost(_uncached(u)) for rates, u in calls)
     return {
         "cache_writes": usage.cache_creation_input_tokens,
         "cache_reads": usage.cache_read_input_tokens,
