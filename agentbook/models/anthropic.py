@@ -23,6 +23,7 @@ import asyncio
 import functools
 import json
 import math
+import os
 import re
 import ssl
 import weakref
@@ -92,6 +93,13 @@ class AnthropicModel:
             self._client_args["api_key"] = api_key
         self._pool_size = clients
         self._pools: dict[int, _ClientPool] = {}
+
+    def missing_credentials(self) -> bool:
+        """Whether nothing could sign this model's requests: no client or key given, and none of
+        the SDK's variables (`ANTHROPIC_API_KEY`, `ANTHROPIC_AUTH_TOKEN`) set."""
+        if self._client is not None or "api_key" in self._client_args:
+            return False
+        return not any(os.environ.get(v) for v in ("ANTHROPIC_API_KEY", "ANTHROPIC_AUTH_TOKEN"))
 
     def __repr__(self) -> str:
         # Never show credentials: only the model id.

@@ -17,10 +17,13 @@ from agentbook.costs import ALIASES
 from agentbook.messages import Message, Request, Response, ToolSchema
 
 __all__ = [
+    "CREDENTIALS_HINT",
+    "MissingCredentials",
     "Model",
     "ModelError",
     "RequestEstimator",
     "TransientModelError",
+    "check_credentials",
     "estimate_request_tokens",
     "estimate_tokens",
     "is_configured",
@@ -146,6 +149,25 @@ def _dumps(value: object) -> str:
 def resolve_model_id(name: str) -> str:
     """The full model id for an alias (`opus`, `sonnet`, `haiku`); other names pass through."""
     return ALIASES.get(name.strip().lower(), name.strip())
+
+
+class MissingCredentials(ValueError):
+    """An online model asked for, and nothing to sign its requests with: raised before a run
+    starts, naming what to set (or the offline model)."""
+
+
+CREDENTIALS_HINT = (
+    "set ANTHROPIC_API_KEY (or ANTHROPIC_AUTH_TOKEN), or run offline: model='offline' "
+    "(magics and the command line: --model offline)"
+)
+
+
+def check_credentials(model: Model) -> None:
+    """`MissingCredentials` when `model` talks to the API and has no credentials (its own, or
+    the SDK's variables); models that need none (offline, scripted, replay) pass."""
+    missing = getattr(model, "missing_credentials", None)
+    if missing is not None and missing():
+        raise MissingCredentials(f"model {model.name!r} needs Claude credentials: {CREDENTIALS_HINT}")
 
 
 def is_configured() -> bool:

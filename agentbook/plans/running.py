@@ -20,7 +20,7 @@ from agentbook.plans.errors import PlanError
 from agentbook.plans.progress import Progress
 from agentbook.plans.prompts import check_prompts, fill_prompt
 from agentbook.scheduler.config import RunConfig
-from agentbook.scheduler.launch import run_parallel
+from agentbook.scheduler.launch import check_models, run_parallel
 from agentbook.scheduler.run import Run
 from agentbook.scheduler.transcripts import new_run_dir
 from agentbook.specs import Task
@@ -87,7 +87,8 @@ def run_options(
     is keyed by name)."""
     options = dict(run_kwargs)
     # Checked before any folder is made: a bad option fails here, naming itself, not in phase 0.
-    RunConfig.of(**{k: v for k, v in options.items() if k not in ("on_event", "on_end")})
+    config = RunConfig.of(**{k: v for k, v in options.items() if k not in ("on_event", "on_end")})
+    check_models([], config)  # the run's model can sign its requests (the tasks' own: at their start)
     given = options.pop("run_dir", None)
     base = Path(given) if given is not None else (run_dir or new_run_dir())
     folder = base / stem

@@ -9,6 +9,7 @@ from pathlib import Path
 from agentbook.agent.loop import AgentResult, run_agent
 from agentbook.costs import cost_usd
 from agentbook.models import Model, get_model
+from agentbook.models.base import check_credentials
 from agentbook.redact import safe_env
 from agentbook.scheduler.sandboxing import sandbox_for
 from agentbook.scheduler.transcripts import TranscriptWriter, new_run_dir, new_session_id, transcript_path
@@ -54,6 +55,7 @@ async def explore_async(
     if max_turns < 1:
         raise ValueError(f"max_turns must be at least 1, not {max_turns}")
     chosen = get_model(model)
+    check_credentials(chosen)  # before the folder and the transcript
     folder = Path(run_dir) if run_dir is not None else new_run_dir()
     session = new_session_id()
     writer = TranscriptWriter(transcript_path(folder, session), session_id=session)

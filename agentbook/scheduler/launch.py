@@ -14,7 +14,8 @@ from pathlib import Path
 from agentbook.agent.hooks import Hooks
 from agentbook.budgets import Budget
 from agentbook.events import Listener, utcnow
-from agentbook.models import Model, is_configured
+from agentbook.models import Model, get_model, is_configured
+from agentbook.models.base import check_credentials
 from agentbook.models.batch_lane import has_batches
 from agentbook.models.lanes import Lane, is_batch
 from agentbook.models.retry import RetryPolicy
@@ -38,7 +39,7 @@ from agentbook.specs import DEFAULT_MAX_TURNS, AgentSpec, NetworkSetting, Sandbo
 from agentbook.tasks import TaskInput, as_tasks
 from agentbook.tools.permissions import Permissions
 
-__all__ = ["run_parallel", "start"]
+__all__ = ["check_models", "run_parallel", "start"]
 
 log = logging.getLogger("agentbook")
 
@@ -127,6 +128,16 @@ def start(
     return run
 
 
+def check_models(tasks: Sequence[Task], config: RunConfig) -> None:
+    """The run's model and every model the tasks will use can sign their requests:
+    `MissingCredentials` before anything starts, naming what to set."""
+    for key in {None} | {t.model or (config.agents[t.agent].model if t.agent else None) for t in tasks}:
+        if key is not None:
+            check_credentials(get_model(key))
+        else:
+            check_credentials(config.model if isinstance(config.model, Model) else get_model(config.model))
+
+
 def _checked_tasks(tasks: Iterable[TaskInput] | Mapping[str, TaskInput], config: RunConfig) -> list[Task]:
     chosen = as_tasks(tasks)
     names = {t.name for t in chosen}
@@ -138,6 +149,7 @@ def _checked_tasks(tasks: Iterable[TaskInput] | Mapping[str, TaskInput], config:
             raise ValueError(f"task {task.name!r} depends_on {sorted(names & set(task.depends_on))} of "
                              "the same run, which would start at once: use ab.Plan for them")  # fmt: skip
     check_sandbox(config.sandbox, list(config.agents.values()))
+    check_models(chosen, config)
     _check_batch_lane(config, chosen)
     if config.run_dir is not None and (config.run_dir / manifest.MANIFEST).exists():
         raise FileExistsError(f"{config.run_dir} holds a run already: continue it with ab.load_run, "

@@ -19,7 +19,7 @@ from typing import Any
 from agentbook.agent.hooks import Hooks
 from agentbook.scheduler import manifest
 from agentbook.scheduler.config import RunConfig
-from agentbook.scheduler.launch import run_parallel
+from agentbook.scheduler.launch import check_models, run_parallel
 from agentbook.scheduler.records import ENDED
 from agentbook.scheduler.restore import load_run
 from agentbook.scheduler.run import Run
@@ -79,7 +79,8 @@ class Team:
         """Start every member, returning at once (`wait()` or `await team.run` to block)."""
         if self.run is not None:
             raise RuntimeError("this team has started already")
-        RunConfig.of(**{k: v for k, v in self.options.items() if k != "hooks"})  # bad ones: before any file
+        # Bad options and missing credentials fail before any file is made.
+        check_models([], RunConfig.of(**{k: v for k, v in self.options.items() if k != "hooks"}))
         if self.run_dir is not None and any((self.run_dir / n).exists() for n in ("team", "run.json")):
             raise FileExistsError(f"{self.run_dir} holds a run or a team already: go on with ab.Team.load")
         folder = self.run_dir if self.run_dir is not None else new_run_dir()
