@@ -57,8 +57,8 @@ def test_the_magic_says_it_as_a_usage_error(tmp_path: Path) -> None:
 
 def test_the_command_line_says_it_and_exits_2(tmp_path: Path) -> None:
     env = {"PATH": "/usr/bin:/bin", "AGENTBOOK_HOME": str(tmp_path / "home"), "PYTHONPATH": str(REPO)}
-    done = subprocess.run([sys.executable, "-m", "agentbook.cli", "explore", str(tmp_path), "--model", "haiku"],
-                          capture_output=True, text=True, env=env, timeout=60)  # fmt: skip
+    command = [sys.executable, "-m", "agentbook.cli", "explore", str(tmp_path), "--model", "haiku"]
+    done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=60)
     assert done.returncode == 2 and "ANTHROPIC_API_KEY" in done.stderr and "Traceback" not in done.stderr
     assert not (tmp_path / "home").exists()
 

@@ -271,7 +271,7 @@ def _option_error(message: str) -> str:
 def _parse(magic: Any, line: str) -> Any:
     """The magic's arguments; quoted values keep their spaces (shell quoting, as users expect)."""
     try:
-        argv = shlex.split(line)
+        argv = shlex.split(line, comments=True)  # `%%magic --model offline  # why` is fine
     except ValueError as exc:
         raise UsageError(f"cannot read the magic's arguments: {exc}") from None
     return magic.parser.parse_args(argv)  # IPython's parser raises UsageError on a bad argument
