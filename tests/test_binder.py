@@ -24,3 +24,16 @@ def test_default_url_names_a_real_notebook() -> None:
     text = (BINDER / "postBuild").read_text()
     url = re.search(r'default_url = "/lab/tree/(.+?)"', text)
     assert url is not None and (ROOT / url.group(1)).is_file()
+
+
+def test_jupyter_lab_and_notebook_open_the_notebook_too() -> None:
+    """`jupyter lab` and `jupyter notebook` have a default_url of their own, over the server's."""
+    text = (BINDER / "postBuild").read_text()
+    for app, prefix in (("LabApp", "/lab/tree/"), ("JupyterNotebookApp", "/tree/")):
+        url = re.search(rf'c\.{app}\.default_url = "{re.escape(prefix)}(.+?)"', text)
+        assert url is not None and (ROOT / url.group(1)).is_file(), app
+
+
+def test_checkpoints_and_test_artefacts_are_ignored() -> None:
+    ignored = (ROOT / ".gitignore").read_text().splitlines()
+    assert {".ipynb_checkpoints/", "test-artifacts/", ".agentbook/"} <= set(ignored)
