@@ -48,6 +48,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     costs.add_argument("path", help="a ~/.claude/projects folder, one project folder or one .jsonl file")
     costs.add_argument("--json", action="store_true", help="print a machine-readable summary")
+    costs.add_argument("--include-local", action="store_true",
+                       help="count agentbook runs against a local server (a fake API) too")  # fmt: skip
     return parser
 
 
@@ -106,21 +108,34 @@ def _costs(args: argparse.Namespace) -> int:
     import warnings
 
     from agentbook.analysis.claude_code import format_summary, scan_claude_code, summarize, summary_json
+    from agentbook.analysis.claude_code.runs import agentbook_runs
     from agentbook.costs import UnknownModelPriceWarning
 
     try:
         with warnings.catch_warnings():
             # The summary itself names the models it could not price.
             warnings.simplefilter("ignore", UnknownModelPriceWarning)
-            summary = summarize(scan_claude_code(args.path))
+            scan = scan_claude_code(args.path)
+            ours = agentbook_runs(args.path)
+            local = [c for c in scan.calls if c.session_id in ours.local]
+            if local and not args.include_local:  # nobody paid for a fake API's answers
+                scan.calls = [c for c in scan.calls if c.session_id not in ours.local]
+            summary = summarize(scan)
     except (FileNotFoundError, ValueError, OSError) as exc:
         print(f"agentbook: {exc}", file=sys.stderr)
         return 2
-    scan = summary.scan
     if not scan.calls and scan.lines and scan.bad_lines == scan.lines:
         print(f"agentbook: {args.path} holds no transcript lines (none is a JSON object)", file=sys.stderr)
         return 2
-    print(json.dumps(summary_json(summary), indent=2) if args.json else format_summary(summary))
+    print(
+        json.dumps(summary_json(summary, ours.names), indent=2)
+        if args.json
+        else format_summary(summary, ours.names)
+    )
+    if local and not args.include_local:
+        sessions = len({c.session_id for c in local})
+        print(f"left out: {len(local):,} calls of {sessions} run(s) against a local server (a fake API, "
+              "nobody paid for them); --include-local counts them", file=sys.stderr)  # fmt: skip
     return 0
 
 

@@ -94,6 +94,15 @@ class AnthropicModel:
         self._pool_size = clients
         self._pools: dict[int, _ClientPool] = {}
 
+    @property
+    def base_url(self) -> str:
+        """Where this model's requests go: its own base URL, else the SDK's (`ANTHROPIC_BASE_URL`,
+        else the API's)."""
+        given = self._client_args.get("base_url")
+        if self._client is not None:
+            return str(self._client.base_url)
+        return str(given or os.environ.get("ANTHROPIC_BASE_URL") or "https://api.anthropic.com")
+
     def missing_credentials(self) -> bool:
         """Whether nothing could sign this model's requests: no client or key given, and none of
         the SDK's variables (`ANTHROPIC_API_KEY`, `ANTHROPIC_AUTH_TOKEN`) set."""

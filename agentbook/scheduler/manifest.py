@@ -22,6 +22,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from agentbook.models.base import is_configured
 from agentbook.redact import redact_data, secret_values
 from agentbook.scheduler.config import spec_from_json, spec_json
 from agentbook.scheduler.records import AgentRecord
@@ -52,6 +53,20 @@ class Manifest:
     session_id: str
     config: dict[str, Any]
     agents: dict[str, dict[str, Any]] = field(default_factory=dict)
+    api: str | None = None
+    """Where its requests went (`api_endpoint`); `None`: no API, or a run from before it was kept."""
+
+
+def api_endpoint(model: object) -> str | None:
+    """Where the run's requests go: the model's base URL (an `AnthropicModel`'s own, else the
+    SDK's `ANTHROPIC_BASE_URL`), `None` for a model that calls no API.  `agentbook costs` leaves
+    runs against a local server (a test's fake API) out of its totals."""
+    given = getattr(model, "base_url", None)
+    if isinstance(given, str):
+        return given
+    if model == "offline" or (model is not None and not isinstance(model, str)):
+        return None  # the offline, scripted and replay models, and other Model objects
+    return os.environ.get("ANTHROPIC_BASE_URL") or ("https://api.anthropic.com" if is_configured() else None)
 
 
 def write(run: Run) -> None:
@@ -69,7 +84,8 @@ def write(run: Run) -> None:
         theirs = _entries(run.run_dir / MANIFEST)
         agents |= {name: entry for name, entry in theirs.items() if name not in run.ours}
         data = {"version": VERSION, "name": run.name, "session_id": run.session_id,
-                "config": run.config.to_json(), "agents": agents}  # fmt: skip
+                "config": run.config.to_json(), "api": api_endpoint(run.config.model),
+                "agents": agents}  # fmt: skip
         # Secret values are redacted, as in transcripts (`run.secrets` is empty until agents
         # start: the environment's then).  The trade-off: a prompt, system prompt or shared
         # context that holds a secret is restored by `load_run` with `[REDACTED]` in its place.
@@ -108,7 +124,10 @@ def read(run_dir: Path) -> Manifest:
         config = {k: data[k] for k in ("cwd", "model", "max_turns") if k in data}
     elif not isinstance(config, dict):
         raise ManifestError(f"{path}: its config is not a mapping")
-    return Manifest(str(data.get("name") or run_dir.name), str(data["session_id"]), config, data["agents"])
+    api = data.get("api") if isinstance(data.get("api"), str) else None
+    return Manifest(
+        str(data.get("name") or run_dir.name), str(data["session_id"]), config, data["agents"], api
+    )
 
 
 def task_json(task: Task) -> dict[str, Any]:

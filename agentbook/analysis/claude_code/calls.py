@@ -15,7 +15,8 @@ MAIN_AGENT = "main"
 """`agent_id` of a session's main thread (subagents have Claude Code's own agent ids)."""
 
 SYNTHETIC_MODELS = frozenset({"<synthetic>", "offline", "scripted"})
-"""Models of messages no API billed (Claude Code's `<synthetic>`, agentbook's local models): no cost."""
+"""Models of messages no API billed (Claude Code's `<synthetic>`, agentbook's local models):
+never priced from the table (agentbook's own are $0, `<synthetic>` unknown)."""
 
 TOKEN_FIELDS = (
     "input_tokens",

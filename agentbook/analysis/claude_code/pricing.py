@@ -6,7 +6,7 @@
 from __future__ import annotations
 
 from agentbook.analysis.claude_code.calls import SYNTHETIC_MODELS, ClaudeCodeCall
-from agentbook.costs import Price, cost_usd, price_for
+from agentbook.costs import LOCAL_MODELS, Price, cost_usd, price_for
 from agentbook.messages import Usage
 
 __all__ = ["Pricer", "price_key"]
@@ -28,6 +28,8 @@ class Pricer:
             call.cache_creation_input_tokens,
             call.cache_read_input_tokens,
         )
+        if call.model in LOCAL_MODELS:
+            return 0.0  # agentbook's offline and scripted models: no API billed them, as elsewhere
         if model is None or call.model in SYNTHETIC_MODELS or None in counts:
             return None
         usage = Usage(

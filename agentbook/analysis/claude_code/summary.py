@@ -5,7 +5,7 @@ Plain Python over `ClaudeCodeCall`s, so the command prints without importing pan
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -128,8 +128,10 @@ def _share(part: float, whole: float) -> float:
     return part / whole if whole else 0.0
 
 
-def summary_json(summary: CostSummary) -> dict[str, Any]:
-    """`summary` as JSON-ready data (the output of `agentbook costs --json`)."""
+def summary_json(summary: CostSummary, names: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """`summary` as JSON-ready data (the output of `agentbook costs --json`); `names` as in
+    `format_summary`."""
+    names = names or {}
     scan, totals, subs = summary.scan, summary.totals, summary.subagents
     return {
         "path": str(scan.path),
@@ -151,7 +153,7 @@ def summary_json(summary: CostSummary) -> dict[str, Any]:
             for (project, session), t in summary.sessions.items()
         ],
         "agents": [
-            {"session_id": session, "agent_id": agent, **t.to_json()}
+            {"session_id": session, "agent_id": agent, "name": names.get(agent), **t.to_json()}
             for (session, agent), t in summary.agents.items()
         ],
         "unpriced_models": summary.unpriced_models,
@@ -190,11 +192,15 @@ def _table(header: Sequence[str], rows: Iterable[Sequence[str]], left: int) -> l
     ]
 
 
-def format_summary(summary: CostSummary) -> str:
-    """`summary` as the text `agentbook costs` prints."""
+def format_summary(summary: CostSummary, names: Mapping[str, str] | None = None) -> str:
+    """`summary` as the text `agentbook costs` prints; `names` give agents' task names (agentbook's
+    runs) in place of their ids."""
     scan, totals, subs = summary.scan, summary.totals, summary.subagents
+    names = names or {}
     sessions = [(project, session, *_cells(t)) for (project, session), t in summary.sessions.items()]
-    agents = [(session, agent, *_cells(t)) for (session, agent), t in summary.agents.items()]
+    agents = [
+        (session, names.get(agent, agent), *_cells(t)) for (session, agent), t in summary.agents.items()
+    ]
     lines = [
         f"{totals.calls:,} API calls in {scan.files:,} files under {scan.path} "
         f"({scan.lines:,} lines: {scan.duplicate_lines:,} duplicates merged, "
