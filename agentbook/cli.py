@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from agentbook._version import __version__
+from agentbook.commands import COMMANDS, add_commands, dispatch
 from agentbook.specs import DEFAULT_MAX_TURNS
 
 if TYPE_CHECKING:
@@ -50,6 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
     costs.add_argument("--json", action="store_true", help="print a machine-readable summary")
     costs.add_argument("--include-local", action="store_true",
                        help="count agentbook runs against a local server (a fake API) too")  # fmt: skip
+    add_commands(commands)  # run, resume, status, batch
     return parser
 
 
@@ -69,6 +71,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _explore(args)
         if args.command == "costs":
             return _costs(args)
+        if args.command in COMMANDS:
+            return dispatch(args)
     except BrokenPipeError:  # the reader went away (`| head`): how a pipe ends, not an error
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # nothing left to flush
         return 0

@@ -1,5 +1,6 @@
 """Task input as users write it: `Task`s, bare prompts, or a mapping from name to a prompt or to
-`{prompt, agent, model, files, depends_on}` (the YAML of `%%parallel_agents`)."""
+`{prompt, agent, model, files, depends_on}` (the YAML of `%%parallel_agents` and `%%phase_plan`,
+read by `read_tasks_yaml` for those magics and for `agentbook run`)."""
 
 from __future__ import annotations
 
@@ -7,9 +8,11 @@ import json
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+import yaml
+
 from agentbook.specs import Task, check_name
 
-__all__ = ["TaskInput", "as_tasks"]
+__all__ = ["TaskInput", "TaskYAML", "as_tasks", "read_tasks_yaml", "read_yaml_mapping", "task_mapping"]
 
 TaskInput = Task | str | Mapping[str, Any]
 
@@ -92,3 +95,48 @@ def _str_list(name: str, key: str, value: Any) -> list[str]:
     if isinstance(value, list | tuple) and all(isinstance(v, str) for v in value):
         return list(value)
     raise ValueError(f"task {name!r}: {key!r} must be a string or a list of strings, got {value!r}")
+
+
+class TaskYAML(yaml.SafeLoader):
+    """YAML whose mapping keys are kept as written: a task called `no:` is "no", not False."""
+
+
+def _keys_as_written(loader: yaml.SafeLoader, node: yaml.MappingNode) -> dict[Any, Any]:
+    loader.flatten_mapping(node)
+    return {
+        loader.construct_scalar(k) if isinstance(k, yaml.ScalarNode) else loader.construct_object(k): (
+            loader.construct_object(v, deep=True)
+        )
+        for k, v in node.value
+    }
+
+
+TaskYAML.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _keys_as_written)
+
+
+def read_tasks_yaml(text: str, what: str = "the cell body") -> dict[str, Any]:
+    """The YAML `text` as a mapping from task name to a prompt or to `{prompt, ...}` (not yet
+    checked by `as_tasks`); `ValueError` naming `what` (the text's source) when it is not one."""
+    return task_mapping(read_yaml_mapping(text, what))
+
+
+def task_mapping(data: Mapping[Any, Any]) -> dict[str, Any]:
+    """`data` (read from YAML) as a mapping from task name to a prompt or a plain dict;
+    `ValueError` naming the first entry that is neither."""
+    tasks: dict[str, Any] = {}
+    for name, value in data.items():
+        if not isinstance(value, str | Mapping):
+            raise ValueError(f"task {name!r}: expected a prompt or a mapping with 'prompt', got {value!r}")
+        tasks[str(name)] = value if isinstance(value, str) else dict(value)
+    return tasks
+
+
+def read_yaml_mapping(text: str, what: str) -> dict[Any, Any]:
+    """`text` as a non-empty YAML mapping (keys as written); `ValueError` naming `what` otherwise."""
+    try:
+        data = yaml.load(text, Loader=TaskYAML)
+    except yaml.YAMLError as exc:
+        raise ValueError(f"{what} is not valid YAML: {exc}") from exc
+    if not isinstance(data, Mapping) or not data:
+        raise ValueError(f"{what} must be a YAML mapping from task name to a prompt (or to {{prompt, ...}})")
+    return dict(data)

@@ -17,7 +17,6 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import yaml
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments
@@ -29,7 +28,7 @@ from agentbook.scheduler.launch import start
 from agentbook.scheduler.records import ENDED
 from agentbook.scheduler.run import Run, all_runs
 from agentbook.specs import AGENTBOOK_TOOLS, AgentFileError, load_agents
-from agentbook.tasks import as_tasks
+from agentbook.tasks import as_tasks, read_tasks_yaml
 
 __all__ = ["AGENTS_HELP", "AgentMagics"]
 
@@ -277,38 +276,11 @@ def _parse(magic: Any, line: str) -> Any:
     return magic.parser.parse_args(argv)  # IPython's parser raises UsageError on a bad argument
 
 
-class _TaskYAML(yaml.SafeLoader):
-    """YAML whose mapping keys are kept as written: a task called `no:` is "no", not False."""
-
-
-def _keys_as_written(loader: yaml.SafeLoader, node: yaml.MappingNode) -> dict[Any, Any]:
-    loader.flatten_mapping(node)
-    return {
-        loader.construct_scalar(k) if isinstance(k, yaml.ScalarNode) else loader.construct_object(k): (
-            loader.construct_object(v, deep=True)
-        )
-        for k, v in node.value
-    }
-
-
-_TaskYAML.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _keys_as_written)
-
-
 def _parse_tasks(cell: str) -> dict[str, Any]:
     try:
-        data = yaml.load(cell, Loader=_TaskYAML)
-    except yaml.YAMLError as exc:
-        raise UsageError(f"the cell body is not valid YAML: {exc}") from exc
-    if not isinstance(data, Mapping) or not data:
-        raise UsageError(
-            "the cell body must be a YAML mapping from task name to a prompt (or to {prompt, ...})"
-        )
-    tasks: dict[str, Any] = {}
-    for name, value in data.items():
-        if not isinstance(value, str | Mapping):
-            raise UsageError(f"task {name!r}: expected a prompt or a mapping with 'prompt', got {value!r}")
-        tasks[str(name)] = value if isinstance(value, str) else dict(value)
-    return tasks
+        return read_tasks_yaml(cell, "the cell body")
+    except ValueError as exc:
+        raise UsageError(str(exc)) from exc
 
 
 class _Missing(KeyError):

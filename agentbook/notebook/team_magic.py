@@ -17,7 +17,8 @@ from IPython.core.error import UsageError
 from IPython.core.magic import Magics, cell_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments
 
-from agentbook.notebook.magics import _parse, _TaskYAML
+from agentbook.notebook.magics import _parse
+from agentbook.tasks import TaskYAML
 from agentbook.teams.team import Team, TeamError
 
 __all__ = ["TeamMagics", "parse_team"]
@@ -69,7 +70,7 @@ class TeamMagics(Magics):
 def parse_team(cell: str) -> dict[str, Any]:
     """The YAML body as {lead, teammates, tasks}; `UsageError` naming what is wrong."""
     try:
-        data = yaml.load(cell, Loader=_TaskYAML)
+        data = yaml.load(cell, Loader=TaskYAML)
     except yaml.YAMLError as exc:
         raise UsageError(f"the cell body is not valid YAML: {exc}") from exc
     if not isinstance(data, Mapping):

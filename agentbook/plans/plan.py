@@ -164,6 +164,17 @@ class Plan:
         self._progress.record(i, run, len(phases))
         return run
 
+    def adopt(self, i: int, run: Run) -> None:
+        """Take `run` (say `ab.load_run(folder)` after a restart) as phase `i`'s run, as
+        `run_phase(i)` would have: its finished tasks' results feed the later phases, later
+        phases' runs are forgotten, and `run()` goes on from the first incomplete phase.  Phases
+        are adopted in order (`PlanError` otherwise); `run_dir` becomes the run folder's parent."""
+        if not 0 <= i <= len(self._progress.runs) or i >= len(self.phases):
+            raise PlanError(f"phase {i} cannot be adopted: the plan has runs for phases 0 to "
+                            f"{len(self._progress.runs) - 1} of {len(self.phases)}")  # fmt: skip
+        self.run_dir = run.run_dir.parent
+        self._progress.record(i, run, len(self.phases))
+
     def reset(self) -> None:
         """Forget every phase run (and so every result); the approval stays."""
         self._progress.reset()
