@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 from IPython.core.error import UsageError
-from IPython.testing.globalipapp import get_ipython
+from IPython.core.interactiveshell import InteractiveShell
 from support import REPO
 
 import agentbook as ab
@@ -48,7 +48,7 @@ def test_an_online_model_without_credentials_starts_nothing(tmp_path: Path, star
 
 
 def test_the_magic_says_it_as_a_usage_error(tmp_path: Path) -> None:
-    ip = get_ipython()
+    ip = InteractiveShell.instance()
     ip.run_line_magic("load_ext", "agentbook")
     with pytest.raises(UsageError, match="--model offline"):
         ip.run_cell_magic("parallel_agents", f'--model haiku --cwd "{tmp_path}"', "a: say hi\n")

@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from IPython.testing.globalipapp import get_ipython
+from IPython.core.interactiveshell import InteractiveShell
 from support import REPO, git
 
 from agentbook.testing import FakeAnthropic, FakeRequest, MessageReply, Reply
@@ -59,7 +59,7 @@ def test_every_readme_example_runs_as_written(tmp_path: Path, monkeypatch: pytes
     monkeypatch.chdir(work)
     for name in ("ANTHROPIC_API_KEY", "ANTHROPIC_AUTH_TOKEN", "ANTHROPIC_BASE_URL"):
         monkeypatch.delenv(name, raising=False)
-    ip = get_ipython()
+    ip = InteractiveShell.instance()
     ran = 0
     with FakeAnthropic(answer, api_key=KEY) as fake:
         for lang, code in blocks():
