@@ -53,12 +53,13 @@ def test_help_lists_the_options(ip: InteractiveShell) -> None:
 
 
 def test_parallel_agents_runs_the_yaml_tasks_with_notebook_variables(
-    ip: InteractiveShell, code: Path
+    ip: InteractiveShell, code: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     ip.user_ns["part"] = "pkg/beta.py"
     body = "first: Summarise pkg/alpha.py\nsecond:\n  prompt: Summarise {part} (literal {{braces}})\n"
     out = cell(ip, f'--model offline --cwd "{code}" --wait -o r', body)
     assert out is None  # --wait published the final state itself
+    assert "2 done" in capsys.readouterr().out  # and printed the outcome
     run = ip.user_ns["r"]
     assert isinstance(run, Run) and run.status == {"first": "done", "second": "done"}
     assert "def `a`: Do a." in run.results["first"] and "class `B`: A B." in run.results["second"]
@@ -121,7 +122,9 @@ def test_a_bad_argument_in_a_cell_is_reported_not_raised(ip: InteractiveShell) -
     assert isinstance(result.error_in_exec, UsageError)
 
 
-def test_agents_lists_and_steers_runs(ip: InteractiveShell, code: Path) -> None:
+def test_agents_lists_and_steers_runs(
+    ip: InteractiveShell, code: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     cell(
         ip,
         f'--model offline --cwd "{code}" --wait -o steer',
@@ -132,14 +135,17 @@ def test_agents_lists_and_steers_runs(ip: InteractiveShell, code: Path) -> None:
     assert run.name in list(table["run"]) and "2 done" in table.set_index("run").loc[run.name, "states"]
     assert ip.run_line_magic("agents", f"status {run.name}") is run
     assert ip.run_line_magic("agents", "status north").startswith("north: done")
-    transcript = ip.run_line_magic("agents", "transcript south")
+    shown = ip.run_line_magic("agents", "transcript south")
+    transcript = repr(shown)  # lines in a terminal, HTML in a notebook
     assert "[tool call] Glob" in transcript and "[assistant] # Summary" in transcript
+    assert transcript.count("\n") > 3 and "agentbook-message" in shown._repr_html_()
     frame = ip.run_line_magic("agents", "df")
     assert {"north", "south"} <= set(frame.index)
     resumed = ip.run_line_magic("agents", 'resume north --max-turns 2 --prompt "Say more"')
     resumed.wait(timeout=30)
     assert run.records["north"].state in ("done", "partial")
     ip.run_line_magic("agents", "cancel north")  # an ended agent: nothing to do, no error
+    assert "cancelled north: 1 done" in capsys.readouterr().out  # it says how they ended
     with pytest.raises(UsageError, match="no run or agent named 'nobody'"):
         ip.run_line_magic("agents", "status nobody")
     with pytest.raises(UsageError, match="unknown %agents command"):

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import html
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from agentbook.messages import Block, Text, Thinking, ToolResult, ToolUse
+from agentbook.messages import Block, Message, Text, Thinking, ToolResult, ToolUse
 from agentbook.notebook.cells import shorten
 from agentbook.scheduler.transcripts import read_transcript
 
@@ -79,3 +79,34 @@ def transcript_html(path: Path, *, error: str | None = None, limit: int = MESSAG
     # No height limit here: the widget's own layout scrolls, so replacing the value keeps the
     # reader's scroll position instead of jumping back to the top.
     return f"<div style='font-size:90%;padding:4px 8px'>{body}</div>"
+
+
+class AgentTranscript:
+    """What `%agents transcript NAME` shows: the conversation as HTML in a notebook, as
+    readable lines in a terminal (one per text, tool call and result)."""
+
+    def __init__(self, agent: str, path: Path, error: str | None = None) -> None:
+        self.agent, self.path, self.error = agent, path, error
+
+    def _repr_html_(self) -> str:
+        return transcript_html(self.path, error=self.error)
+
+    def __repr__(self) -> str:
+        if not self.path.is_file():
+            return f"{self.agent}: no transcript yet"
+        text = _format_messages(read_transcript(self.path).messages)
+        return text + (f"\n[error] {self.error}" if self.error else "")
+
+
+def _format_messages(messages: Sequence[Message]) -> str:
+    lines = []
+    for message in messages:
+        for block in message.content:
+            if isinstance(block, Text):
+                lines.append(f"[{message.role}] {block.text}")
+            elif isinstance(block, ToolUse):
+                lines.append(f"[tool call] {block.name} {block.input}")
+            elif isinstance(block, ToolResult):
+                marker = "tool error" if block.is_error else "tool result"
+                lines.append(f"[{marker}] {block.content[:2000]}")
+    return "\n".join(lines)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import functools
 import shlex
 import string
+import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -22,10 +23,11 @@ from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments
 
 from agentbook.analysis import frames
+from agentbook.notebook.conversation import AgentTranscript
 from agentbook.scheduler.claude_settings import apply_settings, bind_hooks
 from agentbook.scheduler.config import RunConfig
 from agentbook.scheduler.launch import start
-from agentbook.scheduler.records import ENDED
+from agentbook.scheduler.records import ENDED, state_counts
 from agentbook.scheduler.run import Run, all_runs
 from agentbook.specs import AGENTBOOK_TOOLS, AgentFileError, load_agents
 from agentbook.tasks import as_tasks, read_tasks_yaml
@@ -210,7 +212,7 @@ class AgentMagics(Magics):
         if args.output:
             ns[args.output] = run
         if args.wait:
-            run.wait()  # publishes the final state from this cell
+            print(run.wait())  # the outcome (the final board is published from this cell too)
             return None
         return run
 
@@ -237,6 +239,12 @@ class AgentMagics(Magics):
     def _agents_cancel(self, name: str, rest: list[str]) -> None:
         run, agent = self._find(name)
         run.cancel(agent)
+        # They stop within a second: say how they ended, not nothing.
+        names = [agent] if agent is not None else list(run.records)
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and any(run.records[n].state not in ENDED for n in names):
+            time.sleep(0.05)
+        print(f"cancelled {agent or 'run ' + run.name}: {state_counts([run.records[n] for n in names])}")
 
     def _agents_resume(self, name: str, rest: list[str]) -> Run:
         run, agent = self._find(name)
@@ -247,16 +255,12 @@ class AgentMagics(Magics):
             raise UsageError(f"agent {agent!r} is {run.records[agent].state}; only an ended agent resumes")
         return run.resume(agent, max_turns=max_turns, prompt=prompt)
 
-    def _agents_transcript(self, name: str, rest: list[str]) -> str:
-        from agentbook.scheduler.transcripts import read_transcript
-
+    def _agents_transcript(self, name: str, rest: list[str]) -> AgentTranscript:
         run, agent = self._find(name)
         if agent is None:
             raise UsageError(f"%agents transcript takes an agent name; {name!r} is a run")
-        path = run.records[agent].transcript
-        if not path.exists():
-            return f"{agent}: no transcript yet"
-        return _format_messages(read_transcript(path).messages)
+        record = run.records[agent]
+        return AgentTranscript(agent, record.transcript, record.error)
 
 
 def _option_error(message: str) -> str:
@@ -337,19 +341,3 @@ def _resume_options(rest: list[str]) -> tuple[int | None, str | None]:
         else:
             raise UsageError(f"unknown option {word!r} for %agents resume (use --max-turns N, --prompt TEXT)")
     return max_turns, prompt
-
-
-def _format_messages(messages: list[Any]) -> str:
-    from agentbook.messages import Text, ToolResult, ToolUse
-
-    lines = []
-    for message in messages:
-        for block in message.content:
-            if isinstance(block, Text):
-                lines.append(f"[{message.role}] {block.text}")
-            elif isinstance(block, ToolUse):
-                lines.append(f"[tool call] {block.name} {block.input}")
-            elif isinstance(block, ToolResult):
-                marker = "tool error" if block.is_error else "tool result"
-                lines.append(f"[{marker}] {block.content[:2000]}")
-    return "\n".join(lines)
