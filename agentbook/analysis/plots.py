@@ -221,16 +221,24 @@ def context_growth(frame: pd.DataFrame, *, cumulative: bool = False) -> Figure:
         )
     fig, ax = _new_figure(width=max(6.0, 0.4 * len(frame) + 2.0), height=4.5)
     x = np.arange(1, len(frame) + 1)
-    for column in strategies:
+    for n, column in enumerate(strategies):
         tokens = frame[column].astype("Float64")
         totals = tokens if cumulative else tokens.cumsum()  # NA rows stay gaps; the sum goes on
-        ax.plot(x, totals.to_numpy(dtype=float, na_value=np.nan), marker="o", label=str(column))
+        # Strategies often coincide (capped = full when every result is within the cap): each
+        # its own dash, marker and width, drawn widest first, so a line on top of another shows.
+        style = _STYLES[n % len(_STYLES)]
+        ax.plot(x, totals.to_numpy(dtype=float, na_value=np.nan), label=str(column), linestyle=style[0],
+                marker=style[1], linewidth=2.5 * (len(strategies) - n) / len(strategies) + 1,
+                markersize=4 + 2 * (len(strategies) - n), zorder=n)  # fmt: skip
     _agent_ticks(ax, x, agents)
     ax.set_xlabel("agents, in the order their results arrive")
     ax.set_ylabel("coordinator context tokens (cumulative)")
     ax.set_title("Context growth")
     fig.legend(title="strategy", loc="outside right upper")
     return fig
+
+
+_STYLES = (("-", "o"), ("--", "s"), (":", "^"), ("-.", "D"), ((0, (5, 1, 1, 1)), "v"))
 
 
 def _agents_of(frame: pd.DataFrame) -> list[str]:

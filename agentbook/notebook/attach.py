@@ -5,8 +5,8 @@ scheduler never names this module.  In a kernel, the first run made installs an 
 formatter that shows a `Run` as its live board (with static HTML and text beside it), one that
 shows a started `Team` as its team board (`agentbook.notebook.team_display`; `Team._repr_html_`
 is only the fallback outside a kernel) and the kernel interrupt hook that cancels running agents;
-after `wait()` the final state is published from the waiting cell (a displayed team's board, if
-the run is a team's).  Outside a kernel both do nothing and import nothing.
+after `wait()` the final state of a displayed board is published from the waiting cell (a
+displayed team's board, if the run is a team's).  Outside a kernel both do nothing and import nothing.
 """
 
 from __future__ import annotations
@@ -42,5 +42,5 @@ def waited(handle: Any) -> None:
         team = team_display.team_of(handle)
         if team is not None:
             team_display.publish_team_final(team)
-        else:
+        elif render.was_shown(handle):  # a board the user looked at: its end, from this cell
             render.publish_final(handle)

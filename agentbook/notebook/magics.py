@@ -23,6 +23,7 @@ from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments
 
 from agentbook.analysis import frames
+from agentbook.notebook import render
 from agentbook.notebook.conversation import AgentTranscript
 from agentbook.scheduler.claude_settings import apply_settings, bind_hooks
 from agentbook.scheduler.config import RunConfig
@@ -212,7 +213,8 @@ class AgentMagics(Magics):
         if args.output:
             ns[args.output] = run
         if args.wait:
-            print(run.wait())  # the outcome (the final board is published from this cell too)
+            print(run.wait())  # the outcome, then the final board, from this cell
+            render.publish_final(run)
             return None
         return run
 

@@ -11,6 +11,7 @@ and every function reads the run's records as they are at the moment it is calle
 from __future__ import annotations
 
 import html
+import weakref
 from collections.abc import Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -131,6 +132,15 @@ def _kernel_present() -> bool:
     return in_kernel()
 
 
+_shown: weakref.WeakSet[Run] = weakref.WeakSet()
+"""Runs displayed as boards: `wait()` publishes the final state of these only (a run nobody
+looked at gets no board it did not ask for)."""
+
+
+def was_shown(run: Run) -> bool:
+    return run in _shown
+
+
 def publish_final(run: Run) -> None:
     """In a kernel, display `run`'s static text and HTML (no widget) in the current cell; else
     nothing.
@@ -154,6 +164,8 @@ def run_bundle(run: Run, include_widget: bool) -> dict[str, Any]:
     back to the static HTML or text.
     """
     bundle: dict[str, Any] = {"text/plain": render_text(run), "text/html": render_html(run)}
+    if include_widget:
+        _shown.add(run)
     if include_widget and _kernel_present():
         from agentbook.notebook.widgets import board_for  # the notebook edge: ipywidgets only in a kernel
 
