@@ -207,3 +207,17 @@ def test_settings_option_runs_the_settings_hooks_and_a_bad_one_is_a_usage_error(
     with pytest.raises(UsageError, match=r"missing\.json"):
         cell(ip, f'--model offline --cwd "{code}" --settings "{tmp_path / "missing.json"}"', "t: x")
     assert len(all_runs()) == before
+
+
+def test_the_plan_view_redraws_when_the_plan_is_approved_in_code_and_as_phases_run(tmp_path: Path) -> None:
+    from agentbook.notebook.widgets import plan_view
+    from agentbook.plans import Plan
+
+    plan = Plan({"a": "x", "b": {"prompt": "y", "depends_on": ["a"]}})
+    view = plan_view(plan)
+    table, button = view.children[0], view.children[2]
+    assert "not approved" in table.value
+    plan.approve()  # from code, not the button
+    assert "not approved" not in table.value and button.disabled
+    plan.run_phase(0, model="offline", cwd=tmp_path).wait(30)
+    assert "phase 0" in table.value and "done" in table.value

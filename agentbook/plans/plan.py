@@ -7,7 +7,8 @@ dependency analysis to `dependencies`, and its display to `render`.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import logging
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -36,6 +37,8 @@ if TYPE_CHECKING:
 
 __all__ = ["Plan"]
 
+log = logging.getLogger("agentbook")
+
 
 class Plan:
     """A DAG of tasks and its phases; see the `agentbook.plans` docstring.
@@ -55,6 +58,7 @@ class Plan:
         self.run_dir: Path | None = None
         """The folder holding the phase runs' folders (`phase-0`, `step-0`, ...), once one ran."""
         self._progress = Progress()
+        self._listeners: list[Callable[[Plan], None]] = []
         self.forecasts: list[Forecast] | None = None
         """The last `forecast()`'s, kept by the phase runs started after it."""
         self._approved: dict[str, Task] | None = None
@@ -95,6 +99,19 @@ class Plan:
         """Approve the plan as it is now; `run()` and `run_phase()` refuse to start before this."""
         layers(self.tasks)
         self._approved = dict(self.tasks)
+        self._changed()
+
+    def on_change(self, callback: Callable[[Plan], None]) -> None:
+        """Call `callback(plan)` when the plan is approved, a phase starts and each of its
+        agents ends (the approval widget redraws itself; on agentbook's thread for the ends)."""
+        self._listeners.append(callback)
+
+    def _changed(self) -> None:
+        for callback in list(self._listeners):
+            try:
+                callback(self)
+            except Exception:  # a view's failure must not stop the plan
+                log.exception("agentbook: a plan listener failed")
 
     @property
     def approved(self) -> bool:
@@ -162,6 +179,8 @@ class Plan:
         if self.forecasts is not None:
             run.forecasts = [f for f in self.forecasts if f.task in phases[i]]
         self._progress.record(i, run, len(phases))
+        run.on_end(lambda record: self._changed())
+        self._changed()
         return run
 
     def adopt(self, i: int, run: Run) -> None:

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from agentbook.plans.errors import PlanError
 from agentbook.scheduler import observers
+from agentbook.scheduler.records import ENDED
 from agentbook.scheduler.run import Run
 from agentbook.specs import Task
 
@@ -85,9 +86,11 @@ class Progress:
         if index >= len(self.runs):
             return "pending"
         run = self.runs[index]
-        if not run.done:
-            return "running"
         states = {r.state for n, r in list(run.records.items()) if n in tasks}
+        # Its tasks' agents all ended is the phase ended (the run may still be winding down:
+        # an end callback asks this before `run.done` is set).
+        if not run.done and not states <= ENDED:
+            return "running"
         return next((s for s in STOP_ORDER if s in states), "done")
 
     def phase_problem(self, phases: list[list[str]], index: int) -> str | None:

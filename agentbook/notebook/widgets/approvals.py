@@ -38,7 +38,12 @@ def plan_view(plan: Plan) -> Any:
         plan.approve()
         show_state()
 
+    def redraw(changed: Plan) -> None:  # approved from code, a phase started or an agent ended
+        table.value = changed._repr_html_()
+        show_state()
+
     button.on_click(approve)
+    plan.on_change(redraw)
     show_state()
     box = widgets.VBox([table, forecast, button])
     box.add_class("agentbook-plan")
