@@ -62,7 +62,8 @@ def test_parallel_agents_runs_the_yaml_tasks_with_notebook_variables(
     assert "2 done" in capsys.readouterr().out  # and printed the outcome
     run = ip.user_ns["r"]
     assert isinstance(run, Run) and run.status == {"first": "done", "second": "done"}
-    assert "def `a`: Do a." in run.results["first"] and "class `B`: A B." in run.results["second"]
+    assert "def `a` (line 4): Do a." in run.results["first"]
+    assert "class `B` (line 4): A B." in run.results["second"]
     assert run.records["second"].task.prompt == "Summarise pkg/beta.py (literal {braces})"
 
 
