@@ -85,6 +85,7 @@ def test_a_cold_fan_out_pays_ten_writes(cache: tuple[FakeAnthropic, CachingHandl
 
 def test_a_short_shared_prefix_is_reported(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("ANTHROPIC_BASE_URL", "http://127.0.0.1:9")
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-test-short-prefix-0123")  # credentials, no server
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         run = run_parallel(
