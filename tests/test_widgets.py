@@ -336,8 +336,8 @@ def test_sub_agent_rows_appear_indented_under_their_parent(tmp_path: Path, wire:
     ]
     assert order[0] == "lead" and order[1].startswith("lead/1-") and order[2].startswith("lead/2-")
     assert order[3] == "other"
-    child = cells_of(board.rows[order[1]])
-    assert "padding-left:1.2em" in child and "padding-left" not in cells_of(board.rows["lead"])
+    child, lead = (_styles(cells_of(board.rows[n]))["agent"] for n in (order[1], "lead"))
+    assert "padding-left:1.2em" in child and "padding-left" not in lead
 
 
 # ---- (e) static renderings and the MIME bundle
@@ -458,3 +458,132 @@ def test_close_and_the_weak_cache(tmp_path: Path, wire: Wire) -> None:
     del run, board, fresh  # the closed widgets may stay: they do not hold the run
     gc.collect()
     assert len(widgets_module._boards) == before - 1  # the run went, and its board with it
+
+
+# ---- a board that fits: relative widths, totals that keep every state, clocks while waiting
+
+
+def _styles(html_row: str) -> dict[str, str]:
+    """Each cell's inline style, by its column class, of one board row's HTML."""
+    import re
+
+    return dict(re.findall(r'<span class="agentbook-([a-z-]+)" style="([^"]*)"', html_row))
+
+
+def test_board_columns_are_flex_cells_in_relative_units_that_line_up_with_the_header() -> None:
+    row = cells.cells_html(("a-very-long-agent-name", "running", "3", "Read", "1,234", "$0.0100", "2.0s"))
+    head = cells.header_html()
+    assert "px" not in row + head and "inline-block" not in row  # nothing fixed to the window
+    assert 'class="agentbook-line" style="display:flex;flex-wrap:wrap' in row
+    rows, heads = _styles(row), _styles(head)
+    assert list(rows) == [t.replace(" ", "-") for t in cells.COLUMNS] == list(heads)
+    for title, (basis, grow, widest) in cells.FLEX.items():
+        style = rows[title.replace(" ", "-")]
+        # The basis is the narrowest (the row wraps before any cell gets narrower), growth
+        # shares the room left, and a cut value ends in an ellipsis with its tooltip.
+        assert f"flex:{grow:g} 0 {basis:g}em;min-width:{basis:g}em;" in style
+        assert ("max-width" in style) == (widest is not None)
+        assert "overflow:hidden;text-overflow:ellipsis;white-space:nowrap" in style
+        # The header's cells are the same flex items, so its columns land on the rows' own.
+        assert heads[title.replace(" ", "-")].replace("font-weight:600;", "") == style
+        assert len(title) * 0.6 <= basis  # a title fits its column at its narrowest
+    assert 'title="a-very-long-agent-name"' in row
+    width = sum(b for b, _, _ in cells.FLEX.values()) + cells.GAP_EM * (len(cells.COLUMNS) - 1)
+    assert width <= 41  # about 540 px: the row stays one line in the cell of a 1024 px JupyterLab
+    assert all(g == 0 for t, (_, g, _) in cells.FLEX.items() if t in ("turns", "tokens", "elapsed"))
+
+
+def test_row_layouts_take_the_cell_width_and_keep_the_expander_on_the_line(wire: Wire) -> None:
+    from agentbook.notebook.widgets.rows import RowStyle
+
+    style = RowStyle()
+    assert (style.cells.flex, style.cells.min_width, style.cells.width) == ("1 1 0%", "0", "auto")
+    assert style.button.flex == "0 0 28px" and style.button.min_width == style.button.width == "28px"
+    # Header and totals start after the expander and its margins, and end where the cells end.
+    assert style.aligned.margin == "2px 2px 2px calc(28px + 6px)" and style.aligned.width == "auto"
+    assert style.row.width == "auto" and style.row.flex_flow == "row wrap"
+
+
+def _record(tmp_path: Path, name: str, state: str, started: Any = None, **kwargs: Any) -> AgentRecord:
+    return AgentRecord(
+        name=name, task=Task(name, "x"), agent_id=name, transcript=tmp_path / f"{name}.jsonl",
+        model="scripted", state=state, started=started, **kwargs,
+    )  # fmt: skip
+
+
+def test_the_totals_show_every_state_on_a_line_that_wraps(tmp_path: Path) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    t0 = datetime(2025, 1, 1, tzinfo=UTC)
+    records = [
+        _record(tmp_path, "a", "done", t0, ended=t0 + timedelta(seconds=3), turns=2),
+        _record(tmp_path, "b", "done", t0, ended=t0 + timedelta(seconds=4), turns=1),
+        _record(tmp_path, "c", "running", t0, turns=4),
+        _record(tmp_path, "d", "waiting", t0, turns=1),
+    ]
+    text = cells.totals_html(records, t0 + timedelta(seconds=12))
+    states = text[text.index('class="agentbook-totals-states"') :]
+    for shown in ("4 agents: ", ">2 done<", ">1 running<", ">1 waiting<"):
+        assert shown in states  # "2 done, 1 running..." once hid the waiting one
+    assert 'title="4 agents: 2 done, 1 running, 1 waiting"' in states
+    assert "flex:1 0 100%" in states and "white-space:normal" in states  # its own line, wrapping
+    assert "text-overflow" not in states and "nowrap" not in states  # never cut
+    assert f'color:{cells.STATE_COLOURS["waiting"]}">1 waiting<' in states  # each in its colour
+    figures = _styles(text)
+    assert list(figures)[: len(cells.COLUMNS)] == list(_styles(cells.header_html()))  # under the header
+    assert ">total<" in text and ">8<" in text and ">12.0s<" in text
+
+
+def test_pump_ticks_waiting_agents_as_it_ticks_running_ones(tmp_path: Path) -> None:
+    import weakref
+    from datetime import UTC, datetime
+    from types import SimpleNamespace
+
+    class Records:  # what the pump reads of a run (and a weak reference can point at)
+        def __init__(self, records: dict[str, AgentRecord]) -> None:
+            self.records = records
+
+    from agentbook.notebook.widgets.pump import TICK_S, Pump
+
+    t0 = datetime(2025, 1, 1, tzinfo=UTC)
+    records = {
+        r.name: r
+        for r in (
+            _record(tmp_path, "runs", "running", t0),
+            _record(tmp_path, "waits", "waiting", t0),
+            _record(tmp_path, "queued", "pending"),
+            _record(tmp_path, "ended", "done", t0, ended=t0),
+        )
+    }
+    run: Any = Records(records)
+    now = [100.0]
+    pump = Pump(SimpleNamespace(), weakref.ref(run), max_rate=10, clock=lambda: now[0])
+    assert pump.due_ticks(run) == {"runs", "waits"}
+    now[0] += TICK_S / 2
+    assert pump.due_ticks(run) == set() and pump._tick_due_in(run) == pytest.approx(TICK_S / 2)
+    del records["runs"]  # only a waiting agent left: its clock still ticks
+    now[0] += TICK_S / 2
+    assert pump._tick_due_in(run) == 0 and pump.due_ticks(run) == {"waits"}
+
+
+def test_a_waiting_agents_elapsed_keeps_running_on_the_board(tmp_path: Path, wire: Wire) -> None:
+    from datetime import timedelta
+
+    script = ScriptedModel([ToolUse("w1", "Write", {"file_path": "out.txt", "content": "hi"}), "wrote it"])
+    run = start({"writer": "write a file"}, tmp_path, model=script, interactive=True)
+    eventually(lambda: run.status["writer"] == "waiting", what="the writer to wait")
+    started = run.records["writer"].started
+    assert started is not None
+    offset = [timedelta(seconds=42)]
+    board = Board(run, now=lambda: started + offset[0])  # the wall clock, injected
+
+    def elapsed() -> str:
+        return cells_of(board.rows["writer"]).split('class="agentbook-elapsed"')[1]
+
+    assert ">42.0s<" in elapsed()
+    offset[0] = timedelta(seconds=75)  # no event comes: only the pump's tick shows it
+    eventually(lambda: ">1m15s<" in elapsed(), timeout=5, what="the waiting writer's clock to move")
+    assert run.status["writer"] == "waiting" and ">1m15s<" in board.totals.value
+    run.cancel()
+    run.wait(timeout=10)
+    board.close()

@@ -18,6 +18,8 @@ from agentbook.scheduler.records import AgentRecord, state_counts
 
 __all__ = [
     "COLUMNS",
+    "FLEX",
+    "GAP_EM",
     "RIGHT_ALIGNED",
     "STATE_COLOURS",
     "cells_html",
@@ -29,14 +31,32 @@ __all__ = [
     "row_cells",
     "shorten",
     "totals_cells",
+    "totals_html",
     "tree_order",
 ]
 
 COLUMNS: tuple[str, ...] = ("agent", "state", "turns", "last tool", "tokens", "cost", "elapsed")
 """Column titles, in the order of `row_cells` and `totals_cells`."""
 RIGHT_ALIGNED = frozenset({"turns", "tokens", "cost", "elapsed"})
-_WIDTHS_EM = (14, 13, 4, 9, 8, 7, 6)  # the state column holds the totals' summary ("2 done, 1 running")
-"""Column widths of the live board's rows (the static table sizes itself)."""
+FLEX: dict[str, tuple[float, float, float | None]] = {
+    # column: (basis = narrowest width in em, share of the room left, widest in em or None).
+    # A monospace character is 0.6em: each basis holds its title, and the figures' bases hold
+    # `99,999,999` tokens, `$12.3456` and `59m59s`.
+    "agent": (6.0, 4.0, 30.0),
+    "state": (5.5, 1.0, 18.0),
+    "turns": (3.4, 0.0, None),
+    "last tool": (6.2, 1.0, 16.0),  # with a 0.6em padding: its title is not read as "turns last tool"
+    "tokens": (6.1, 0.0, None),
+    "cost": (4.9, 0.5, 12.0),
+    "elapsed": (4.4, 0.0, None),
+}
+"""The live board's columns as flex items (the static table sizes itself): each starts at its
+basis, text columns share what room is left (the figures keep their width) up to their widest,
+and a cell too narrow for its value ends in an ellipsis, the whole value in its tooltip.  The
+basis is also the narrowest: a row wraps its cells only when the bases no longer fit (about 40em
+with the gaps, some 540 px), never before shrinking.  Relative units only: the board fits its cell."""
+GAP_EM = 0.5
+"""Space between two cells of a board row."""
 STATE_COLOURS: dict[str, str] = {
     "pending": "#616161",
     "running": "#00838f",
@@ -163,30 +183,70 @@ def shorten(text: str, limit: int) -> str:
 # ---- live board rows (the board sets these as the values of its HTML widgets)
 
 
+def _cell_style(title: str, *, depth: int = 0, state: str = "", bold: bool = False) -> str:
+    basis, grow, widest = FLEX[title]
+    style = f"flex:{grow:g} 0 {basis:g}em;min-width:{basis:g}em;"
+    style += f"max-width:{widest:g}em;" if widest is not None else ""
+    style += "box-sizing:border-box;overflow:hidden;text-overflow:ellipsis;white-space:nowrap;"
+    style += "text-align:right;" if title in RIGHT_ALIGNED else ""
+    if title == "last tool":
+        style += "padding-left:0.6em;"
+    if title == "agent" and depth:
+        style += f"padding-left:{1.2 * depth:g}em;"
+    if title == "state" and state:
+        style += f"color:{STATE_COLOURS.get(state, 'inherit')};font-weight:600;"
+    return style + ("font-weight:600;" if bold else "")
+
+
+def _line(spans: str) -> str:
+    # Wraps only once the bases no longer fit (see `FLEX`); `min-width:0` lets the row shrink
+    # inside the widget instead of pushing the board wider than its cell.
+    return (
+        f'<div class="agentbook-line" style="display:flex;flex-wrap:wrap;gap:0 {GAP_EM:g}em;'
+        f'min-width:0;font-family:monospace;line-height:1.6">{spans}</div>'
+    )
+
+
+def _spans(cells: Sequence[str], *, depth: int = 0, state: str = "", bold: bool = False) -> str:
+    spans = []
+    for value, title in zip(cells, COLUMNS, strict=True):
+        style = _cell_style(title, depth=depth, state=state, bold=bold)
+        text = html.escape(value)
+        cls = f"agentbook-{title.replace(' ', '-')}"
+        spans.append(f'<span class="{cls}" style="{style}" title="{text}">{text}</span>')
+    return "".join(spans)
+
+
 def cells_html(cells: Sequence[str], *, depth: int = 0, state: str = "", bold: bool = False) -> str:
-    """One board row's cells as fixed-width spans (escaped), so rows line up like a table.
+    """One board row's cells as flex items (escaped; see `FLEX`), so rows line up like a table
+    at any width of the cell.
 
     One HTML value per row, instead of a widget per cell, is what keeps a board update to one
     comm message per changed row.
     """
-    spans = []
-    for value, title, width in zip(cells, COLUMNS, _WIDTHS_EM, strict=True):
-        style = (
-            f"display:inline-block;width:{width}em;overflow:hidden;text-overflow:ellipsis;white-space:nowrap;"
-        )
-        style += "text-align:right;padding-right:1em;" if title in RIGHT_ALIGNED else "padding-right:0.5em;"
-        if title == "agent" and depth:
-            style += f"padding-left:{1.2 * depth}em;box-sizing:border-box;"
-        if title == "state" and state:
-            style += f"color:{STATE_COLOURS.get(state, 'inherit')};font-weight:600;"
-        if bold:
-            style += "font-weight:600;"
-        cls = f"agentbook-{title.replace(' ', '-')}"
-        text = html.escape(value)
-        spans.append(f'<span class="{cls}" style="{style}" title="{text}">{text}</span>')
-    return f'<div style="font-family:monospace;white-space:nowrap">{"".join(spans)}</div>'
+    return _line(_spans(cells, depth=depth, state=state, bold=bold))
 
 
 def header_html() -> str:
     """The board's header row."""
     return cells_html(COLUMNS, bold=True)
+
+
+def totals_html(records: Sequence[AgentRecord], now: datetime, budget: Budget | None = None) -> str:
+    """The board's totals row: `totals_cells`' figures under their columns, and the agent count
+    and states (each in its colour) on a line of their own under them: `4 agents: 2 done,
+    1 running, 1 waiting` is wider than any column, so it wraps rather than cut a state."""
+    totals = totals_cells(records, now, budget)
+    counts: dict[str, int] = {}
+    for record in records:
+        counts[record.state] = counts.get(record.state, 0) + 1
+    states = ", ".join(
+        f'<span style="color:{STATE_COLOURS.get(state, "inherit")}">{n} {html.escape(state)}</span>'
+        for state, n in sorted(counts.items())
+    )
+    title = html.escape(f"{len(records)} agents: {totals[1]}")
+    line = (
+        '<span class="agentbook-totals-states" style="flex:1 0 100%;min-width:0;font-weight:600;'
+        f'white-space:normal;overflow-wrap:anywhere" title="{title}">{len(records)} agents: {states}</span>'
+    )
+    return _line(_spans(("total", "", *totals[2:]), bold=True) + line)

@@ -9,12 +9,16 @@ cells, waits until the kernel is idle, and then checks what a user would see:
 * rows change state *after* the cell has finished and the kernel is idle (the agents run on
   agentbook's background loop and the board updates itself);
 * a row's Transcript button opens that agent's conversation;
-* the `writer` agent waits on its `Write` call with Approve / Always / Deny buttons, and Approve
-  lets it continue to `done` (and the file is written);
+* the `writer` agent waits on its `Write` call with Approve / Always / Deny buttons, its elapsed
+  clock running while it waits, and Approve lets it continue to `done` (and the file is written);
+* the board fits 1024, 1280 and 1920 px windows, while the writer waits and once all are done:
+  every cell of every row inside the output cell's box, each row one line, columns under their
+  headers, the totals' states whole (`board_layout`, from element boxes);
 
 and saves screenshots to `test-artifacts/` (`board-running.png`, `board-approve.png`,
 `board-done.png` of the board, `board-done-page.png` of the whole page; `board-failure.png` when
-it fails) and the server's log (`jupyter-lab.log`).
+it fails) and the server's log (`jupyter-lab.log`), and the page at each width to the test's tmp
+folder (`board-waiting-1024.png` ... `board-done-1920.png`).
 
 Without `/usr/bin/chromium` or the `playwright` package the test skips, except under CI (`$CI`
 set), where it fails: CI installs both (`.ci/run`).
@@ -41,6 +45,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from board_layout import BOARD_BOXES_JS, layout_problems
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
@@ -65,6 +70,8 @@ LAB_SETTINGS: dict[str, dict[str, Any]] = {
 SERVER_START_S = 90.0
 UI_TIMEOUT_S = 60.0  # JupyterLab's first load and the kernel's start
 STEP_S = 30.0  # one click's effect
+WIDTHS = (1024, 1280, 1920)  # the windows the board must fit
+VIEWPORT = {"width": 1400, "height": 1200}
 AGENT_S = 30.0  # an agent's whole run (the slowest takes 8 s)
 
 pytestmark = pytest.mark.timeout(300)
@@ -312,7 +319,7 @@ def _wait_for(predicate: Callable[[], Any], timeout_s: float, what: str) -> Any:
     return value
 
 
-def test_board_updates_live_and_approves_in_jupyterlab(lab: Lab) -> None:
+def test_board_updates_live_and_approves_in_jupyterlab(lab: Lab, tmp_path: Path) -> None:
     from playwright.sync_api import sync_playwright
 
     ARTIFACTS.mkdir(exist_ok=True)
@@ -329,13 +336,13 @@ def test_board_updates_live_and_approves_in_jupyterlab(lab: Lab) -> None:
             executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True, timeout=UI_TIMEOUT_S * 1000
         )
         try:
-            page = browser.new_page(viewport={"width": 1400, "height": 1200})
+            page = browser.new_page(viewport=VIEWPORT)
             page.set_default_timeout(STEP_S * 1000)
             errors: list[str] = []
             page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
             page.on("pageerror", lambda e: errors.append(f"uncaught: {e}"))
             try:
-                _drive(page, lab, mark)
+                _drive(page, lab, mark, tmp_path)
             except BaseException:
                 with contextlib.suppress(Exception):
                     page.screenshot(path=str(ARTIFACTS / "board-failure.png"))
@@ -345,10 +352,10 @@ def test_board_updates_live_and_approves_in_jupyterlab(lab: Lab) -> None:
                 raise
         finally:
             browser.close()
-    print("timings (s):", timings)
+    print("timings (s):", timings, "window screenshots in", tmp_path)
 
 
-def _drive(page: Any, lab: Lab, mark: Callable[[str], None]) -> None:
+def _drive(page: Any, lab: Lab, mark: Callable[[str], None], shots: Path) -> None:
     page.goto(f"{lab.url}/lab/tree/{NOTEBOOK}?reset&token={lab.token}", timeout=UI_TIMEOUT_S * 1000)
     page.locator(".jp-NotebookPanel .jp-Notebook").first.wait_for(timeout=UI_TIMEOUT_S * 1000)
 
@@ -415,6 +422,14 @@ def _drive(page: Any, lab: Lab, mark: Callable[[str], None]) -> None:
     prompt = writer.inner_text()
     assert "Write" in prompt and "notes.txt" in prompt, f"the permission prompt names no call: {prompt}"
     board.screenshot(path=str(ARTIFACTS / "board-approve.png"))
+    _fits_every_width(page, shots, "waiting")
+    mark("fits while waiting")
+    # With every other agent ended nothing else changes: the writer's clock must still run.
+    _wait_for(lambda: _state(_row(page, "reader-slow")) == "done", AGENT_S, "reader-slow to be done")
+    clock = writer.locator(".agentbook-elapsed")
+    waited = clock.inner_text()
+    _wait_for(lambda: clock.inner_text() != waited, 3.0, f"the writer's clock to move on from {waited}")
+    mark(f"writer's clock moved on from {waited} to {clock.inner_text()}")
     approve.click()
     mark("Approve clicked")
     _wait_for(lambda: _state(writer) == "done", STEP_S, "the writer to be done after Approve")
@@ -430,6 +445,28 @@ def _drive(page: Any, lab: Lab, mark: Callable[[str], None]) -> None:
     mark("all done")
     board.screenshot(path=str(ARTIFACTS / "board-done.png"))
     page.screenshot(path=str(ARTIFACTS / "board-done-page.png"))
+    _fits_every_width(page, shots, "done")
+    mark("fits when done")
+
+
+def _fits_every_width(page: Any, shots: Path, moment: str) -> None:
+    """At each of `WIDTHS`, the board fits (`layout_problems` finds nothing, read again for up to
+    5 s: a row and the totals change in separate messages); a screenshot of the page each."""
+    for width in WIDTHS:
+        page.set_viewport_size({"width": width, "height": 1000})
+        problems: list[str] = []
+
+        def fits() -> bool:
+            nonlocal problems
+            problems = layout_problems(page.evaluate(BOARD_BOXES_JS))
+            return not problems
+
+        with contextlib.suppress(AssertionError):
+            _wait_for(fits, 5.0, "the board to fit")
+        page.locator(".agentbook-board .agentbook-totals").scroll_into_view_if_needed()
+        page.screenshot(path=str(shots / f"board-{moment}-{width}.png"))
+        assert not problems, f"at {width} px ({moment}):\n" + "\n".join(problems)
+    page.set_viewport_size(VIEWPORT)
 
 
 def _row(page: Any, name: str) -> Any:

@@ -30,10 +30,16 @@ _BUTTONS: tuple[tuple[str, Answer, str, str], ...] = (
 )
 
 
-def permission_box(request: PermissionRequest, answer: Callable[[PermissionRequest, Answer], None]) -> Widget:
-    """The tool call, why it asks, and one button per answer, bound to this very request."""
+def permission_box(
+    request: PermissionRequest, answer: Callable[[PermissionRequest, Answer], None], *, indent: str = "0"
+) -> Widget:
+    """The tool call, why it asks, and one button per answer, bound to this very request.
+
+    The box takes a line of its own in its row (`flex: 1 0 100%`), starting `indent` from the
+    row's left edge, and wraps its buttons under the call in a narrow cell rather than overflow.
+    Its layouts are its own: `close_all` closes them with it."""
     text = conversation.permission_html(request.call.name, request.call.input, request.reason)
-    label: Widget = widgets.HTML(text)
+    label: Widget = widgets.HTML(text, layout=widgets.Layout(flex="0 1 auto", min_width="0"))
     label.add_class("agentbook-permission-call")
     buttons: list[Widget] = []
     for description, method, style, css in _BUTTONS:
@@ -41,6 +47,11 @@ def permission_box(request: PermissionRequest, answer: Callable[[PermissionReque
         button.add_class(css)
         button.on_click(lambda _, method=method: answer(request, method))
         buttons.append(button)
-    box: Widget = widgets.HBox([label, *buttons], layout={"align_items": "center"})
+    # The indent is padding, not margin: inside the 100% basis (border-box), not beyond it.
+    layout = widgets.Layout(
+        align_items="center", flex_flow="row wrap", flex="1 0 100%", min_width="0", margin="0",
+        padding=f"0 2px 2px {indent}",
+    )  # fmt: skip
+    box: Widget = widgets.HBox([label, *buttons], layout=layout)
     box.add_class("agentbook-permission")
     return box

@@ -3,7 +3,8 @@ times a second, and only when something changed.
 
 Used by `agentbook.notebook.widgets.board`.  Agents emit events on the background thread,
 thousands a second in a large run; the board only marks rows dirty and `kick`s the pump, which
-wakes, keeps to the rate and asks the board for one flush round.  Running agents' elapsed times
+wakes, keeps to the rate and asks the board for one flush round.  The elapsed times of agents
+that started and have not ended (running, or waiting for a permission, when no event comes)
 tick once a second (`due_ticks`).  The pump stops after the run is done and a final round, and
 restarts on the next kick (a resume, a click).  A failure in a round is logged and stops the
 board for good: a board bug must not go unseen, nor touch the agents.
@@ -79,7 +80,8 @@ class Pump:
             await asyncio.wait({task})
 
     def due_ticks(self, run: Run) -> set[str]:
-        """The running agents whose elapsed times are due to refresh (once a second), else none."""
+        """The started, not ended agents (a waiting one too) whose elapsed times are due to refresh
+        (once a second), else none."""
         if self._clock() - self._last_tick < TICK_S:
             return set()
         running = {n for n, r in list(run.records.items()) if _is_running(r)}
@@ -139,8 +141,9 @@ class Pump:
 
 
 def _is_running(record: AgentRecord) -> bool:
-    # Started and not ended: its elapsed time grows.  (A resumed agent queued for a slot still
-    # counts: its elapsed time runs from its first start.)
+    # Started and not ended: its elapsed time grows, waiting for a permission included (nothing
+    # else changes its row then).  A resumed agent queued for a slot counts too: its elapsed
+    # time runs from its first start.
     return record.started is not None and record.state not in ENDED
 
 

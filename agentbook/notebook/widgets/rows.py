@@ -29,19 +29,30 @@ if TYPE_CHECKING:
 
 __all__ = ["AgentRow", "RowStyle", "TotalsRow", "header_row"]
 
-_EXPANDER = "28px"  # the width of a row's Transcript expander
+_EXPANDER = "28px"  # the Transcript expander: an icon, the one width not relative to the cell
+_INDENT = f"calc({_EXPANDER} + 6px)"  # where a row's cells start: the expander and three 2px margins
 
 
 class RowStyle:
-    """Layouts and styles shared by every row of one board: one model each instead of one per row."""
+    """Layouts and styles shared by every row of one board: one model each instead of one per row.
+
+    No width is fixed but the expander's: a row's cells take the room the cell leaves
+    (`flex: 1 1 0%`, `min-width: 0`) and lay their columns out as `agentbook.notebook.cells.FLEX`
+    says, so a row stays one line in any cell wide enough for the columns' bases.  The expander
+    never shrinks, so it stays on its row's line; header and totals start where the cells do and
+    end where they end (the same margins), so their flex columns land under the rows' own.
+    """
 
     def __init__(self) -> None:
-        self.cells: Widget = widgets.Layout(width="auto")
-        self.button: Widget = widgets.Layout(width=_EXPANDER, padding="0")
-        self.row: Widget = widgets.Layout(align_items="center", flex_flow="row wrap")
+        self.cells: Widget = widgets.Layout(flex="1 1 0%", min_width="0", width="auto")
+        self.button: Widget = widgets.Layout(
+            flex=f"0 0 {_EXPANDER}", width=_EXPANDER, min_width=_EXPANDER, padding="0", margin="2px"
+        )
+        # `row wrap` only for a permission prompt, which takes a line of its own under the cells
+        # (`agentbook.notebook.widgets.permission`).
+        self.row: Widget = widgets.Layout(align_items="center", flex_flow="row wrap", width="auto")
         self.html: Widget = HTMLStyle()
-        # Header and totals start where the rows' cells do, after the expander and its margins.
-        self.aligned: Widget = widgets.Layout(width="auto", margin=f"2px 2px 2px calc({_EXPANDER} + 6px)")
+        self.aligned: Widget = widgets.Layout(width="auto", min_width="0", margin=f"2px 2px 2px {_INDENT}")
 
 
 class AgentRow:
@@ -96,7 +107,9 @@ class AgentRow:
     def _show_request(self, request: PermissionRequest | None) -> None:
         old = self.permission
         self.request = request
-        self.permission = permission_box(request, self._answer) if request is not None else None
+        self.permission = (
+            permission_box(request, self._answer, indent=_INDENT) if request is not None else None
+        )
         children = (self.transcript.button, self.cells, self.permission)
         self.box.children = tuple(w for w in children if w is not None)
         if old is not None:
@@ -119,4 +132,4 @@ class TotalsRow:
 
     def update(self, records: Sequence[AgentRecord], now: datetime, budget: Budget | None = None) -> None:
         with self.widget.hold_sync():
-            self.widget.value = cells.cells_html(cells.totals_cells(records, now, budget), bold=True)
+            self.widget.value = cells.totals_html(records, now, budget)

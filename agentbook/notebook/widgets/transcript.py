@@ -39,7 +39,8 @@ class TranscriptView:
         if want_open:
             if self.view is None:
                 self.view = widgets.HTML(
-                    layout=widgets.Layout(width="100%", max_height="24em", overflow="auto")
+                    # `auto`, not 100%: the board stretches it, and 100% plus margins overflowed.
+                    layout=widgets.Layout(width="auto", min_width="0", max_height="24em", overflow="auto")
                 )
                 self.view.add_class("agentbook-transcript")
             with self.view.hold_sync():
