@@ -211,3 +211,22 @@ def test_bad_options_are_usage_errors(ip: InteractiveShell, tmp_path: Path) -> N
     with pytest.raises(UsageError, match=r"max_turns|max-turns"):
         ip.run_cell_magic("agent_team", f"--model offline --cwd '{tmp_path}' --max-turns 0", BODY)
     assert {id(r) for r in all_runs()} <= before
+
+
+def test_the_board_rests_between_changes_instead_of_waking_ten_times_a_second(tmp_path: Path) -> None:
+    """While members work slowly, the pump wakes for changes and the once-a-second tick only."""
+    team = ab.Team("Split the work", {"alice": "code"}, TASKS[:1], model=TeamworkModel(1.5),
+                   cwd=tmp_path, run_dir=tmp_path / "run", interactive=False).start()  # fmt: skip
+    board = team_board_for(team, max_rate=10.0)
+    rounds: list[float] = []
+    original = board.pump_round
+
+    def counted(run: Any) -> bool:
+        rounds.append(time.monotonic())
+        return original(run)
+
+    board.pump_round = counted  # type: ignore[method-assign]
+    time.sleep(2.0)
+    assert len(rounds) <= 8, f"{len(rounds)} pump rounds in 2 s"
+    team.stop()
+    team.wait(30)

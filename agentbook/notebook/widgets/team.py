@@ -148,6 +148,9 @@ class TeamBoard:
     def pump_round(self, run: Run) -> bool:
         """One round of the pump: flush what changed; `True` once the run is done and shown."""
         finished = run.done
+        # Take the once-a-second tick (members show no clock): left due, the pump never rests
+        # and spins the agents' loop at full speed between changes.
+        self._pump.due_ticks(run)
         team = self._team()
         if team is None:
             return True
