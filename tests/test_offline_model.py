@@ -137,3 +137,21 @@ def test_a_why_question_says_what_the_offline_model_cannot_do(package: Path, tmp
 def test_prose_with_slashes_is_not_a_missing_path(package: Path, tmp_path: Path) -> None:
     state, _, _ = ask(package, tmp_path, "Where are requests sent and/or retried?")
     assert state == "done"
+
+
+def test_a_paced_offline_model_takes_its_stated_time_and_bad_paces_are_refused(tmp_path: Path) -> None:
+    import time
+
+    import agentbook as ab
+    from agentbook.models import OfflineModel
+
+    (tmp_path / "a.py").write_text('"""A."""\n')
+    started = time.monotonic()
+    run = ab.run_parallel({"a": "Summarise a.py"}, model=OfflineModel(pace_s=0.3), cwd=tmp_path)
+    run.wait(30)
+    turns = run.records["a"].turns
+    assert run.status == {"a": "done"} and time.monotonic() - started >= 0.3 * turns
+    assert "paced at 0.3 s a response" in OfflineModel(pace_s=0.3).description
+    for bad in (-1, 61, "fast", True):
+        with pytest.raises(ValueError, match="pace_s"):
+            OfflineModel(pace_s=bad)  # type: ignore[arg-type]

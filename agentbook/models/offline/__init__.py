@@ -21,6 +21,7 @@ Everything it decides is a function of the conversation, so a resumed agent pick
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 from collections.abc import Sequence
@@ -39,9 +40,19 @@ class OfflineModel:
 
     name = "offline"
 
+    def __init__(self, pace_s: float = 0.0) -> None:
+        """`pace_s`: seconds each response takes (0: at once), so a board visibly moves in a
+        demo, as a real model's would; the answers are the same."""
+        if isinstance(pace_s, bool) or not isinstance(pace_s, int | float) or not 0 <= pace_s <= 60:
+            raise ValueError(f"pace_s must be a number of seconds from 0 to 60, not {pace_s!r}")
+        self.pace_s = float(pace_s)
+
     @property
     def description(self) -> str:
-        return "offline model (no API key configured): deterministic exploration, estimated tokens, $0"
+        paced = f", paced at {self.pace_s:g} s a response" if self.pace_s else ""
+        return (
+            f"offline model (no API key configured): deterministic exploration, estimated tokens, $0{paced}"
+        )
 
     async def aclose(self) -> None:
         return None
@@ -49,6 +60,8 @@ class OfflineModel:
     async def respond(self, request: Request) -> Response:
         """The next turn: survey, reads, more reads, then the answer; `ModelError` when a place
         to survey does not exist (a harness-level failure: answering would pretend it did)."""
+        if self.pace_s:
+            await asyncio.sleep(self.pace_s)
         tools = {t.name for t in request.tools}
         prompt = _first_prompt(request.messages)
         seen = Seen.of(request.messages)
