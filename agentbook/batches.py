@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -156,6 +156,7 @@ class Batch:
         self.model = model
         self.research = research
         self.run: Run | None = None
+        self._listeners: list[Callable[[Batch], None]] = []
         self.forecasts: list[Forecast] | None = None
         """The last `forecast()`'s, kept by the run started after it."""
         self.outcomes: dict[str, UnitOutcome] = {}
@@ -186,6 +187,15 @@ class Batch:
     def approve(self) -> None:
         """Open the gate: `start` and `run_units` refuse to run before it."""
         self.approved = True
+        self._changed()
+
+    def on_change(self, callback: Callable[[Batch], None]) -> None:
+        """Call `callback(batch)` when it is approved and when it starts (its view redraws)."""
+        self._listeners.append(callback)
+
+    def _changed(self) -> None:
+        for callback in list(self._listeners):
+            callback(self)
 
     def start(self, **run_kwargs: Any) -> Run:
         """Run one worktree agent per unit and return the `Run` at once (see `wait`)."""
@@ -196,6 +206,7 @@ class Batch:
         self.run = run_parallel(self._tasks(), **{**self._options(), **run_kwargs})
         if self.forecasts is not None:
             self.run.forecasts = self.forecasts
+        self._changed()
         return self.run
 
     def forecast(self, history: Iterable[Path] | None = None, **run_kwargs: Any) -> pd.DataFrame:

@@ -136,3 +136,17 @@ def test_batch_magic_reports_bad_input_as_usage_errors(repo: Path) -> None:
         ip.run_line_magic("batch", f"--repo {repo} --model offline Add modules")
     with pytest.raises(UsageError, match="the following arguments are required: instruction"):
         ip.run_line_magic("batch", f"--repo {repo}")
+
+
+def test_the_batch_view_follows_an_approval_made_in_code(repo: Path) -> None:
+    from agentbook.notebook.widgets import batch_view
+
+    planned = batch("Add modules", repo, model=Planner())
+    view = batch_view(planned)
+    table, button = view.children[1], view.children[3]
+    planned.approve()  # from code, not the button
+    assert button.description == "Run (approved)" and not button.disabled
+    assert all(field.disabled for row in table.children for field in row.children)
+    button.click()  # runs the approved units as they are
+    assert button.disabled and button.description == "Running" and planned.run is not None
+    planned.wait(timeout=120)

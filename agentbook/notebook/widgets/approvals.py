@@ -79,8 +79,9 @@ def batch_view(batch: Batch) -> Any:
         ]  # fmt: skip
         with out:  # a click runs on the kernel's thread, in this cell's output: safe to display here
             try:
-                batch.edit(chosen)
-                batch.approve()
+                if not batch.approved:  # approved from code already: its units stand
+                    batch.edit(chosen)
+                    batch.approve()
                 run = batch.start()
             except BatchError as exc:
                 print(f"cannot run the batch: {exc}")
@@ -90,7 +91,17 @@ def batch_view(batch: Batch) -> Any:
 
             display(run)  # type: ignore[no-untyped-call]
 
+    def redraw(changed: Batch) -> None:  # approved or started from code
+        if changed.run is not None:
+            button.disabled, button.description = True, "Running"
+        elif changed.approved:
+            button.description = "Run (approved)"
+            for row in rows:
+                for field in row:
+                    field.disabled = True  # approved units can no longer change
+
     button.on_click(approve)
+    batch.on_change(redraw)
     table = widgets.VBox([widgets.HBox(list(row)) for row in rows])
     forecast = widgets.HTML(_forecast(lambda: batch.forecast() if batch.forecasts is None else None, batch))
     box = widgets.VBox(
