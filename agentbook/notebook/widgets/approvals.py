@@ -55,17 +55,7 @@ def batch_view(batch: Batch) -> Any:
     with an Approve button: approving takes the edited units, starts the run and shows its board."""
     from agentbook.batches import BatchError, Unit
 
-    rows = []
-    for unit in batch.units:
-        rows.append(
-            (
-                widgets.Checkbox(value=True, indent=False, layout=widgets.Layout(width="2em")),
-                widgets.Text(unit.name, layout=widgets.Layout(width="14em")),
-                widgets.Text(", ".join(unit.files), layout=widgets.Layout(width="16em")),
-                widgets.Textarea(unit.instructions, layout=widgets.Layout(width="32em")),
-                widgets.Text(unit.test_command or "", layout=widgets.Layout(width="16em")),
-            )
-        )
+    rows = [_unit_row(unit) for unit in batch.units]
     button = widgets.Button(description="Approve and run", button_style="success", icon="check")
     button.add_class("agentbook-batch-approve")
     out = widgets.Output()
@@ -91,17 +81,8 @@ def batch_view(batch: Batch) -> Any:
 
             display(run)  # type: ignore[no-untyped-call]
 
-    def redraw(changed: Batch) -> None:  # approved or started from code
-        if changed.run is not None:
-            button.disabled, button.description = True, "Running"
-        elif changed.approved:
-            button.description = "Run (approved)"
-            for row in rows:
-                for field in row:
-                    field.disabled = True  # approved units can no longer change
-
     button.on_click(approve)
-    batch.on_change(redraw)
+    batch.on_change(lambda changed: _follow(changed, button, rows))
     table = widgets.VBox([widgets.HBox(list(row)) for row in rows])
     forecast = widgets.HTML(_forecast(lambda: batch.forecast() if batch.forecasts is None else None, batch))
     box = widgets.VBox(
@@ -109,6 +90,28 @@ def batch_view(batch: Batch) -> Any:
     )
     box.add_class("agentbook-batch")
     return box
+
+
+def _unit_row(unit: Any) -> tuple[Any, ...]:
+    """One unit's editable cells: include, name, files, instructions, test command."""
+    return (
+        widgets.Checkbox(value=True, indent=False, layout=widgets.Layout(width="2em")),
+        widgets.Text(unit.name, layout=widgets.Layout(width="14em")),
+        widgets.Text(", ".join(unit.files), layout=widgets.Layout(width="16em")),
+        widgets.Textarea(unit.instructions, layout=widgets.Layout(width="32em")),
+        widgets.Text(unit.test_command or "", layout=widgets.Layout(width="16em")),
+    )
+
+
+def _follow(batch: Batch, button: Any, rows: list[tuple[Any, ...]]) -> None:
+    """The view after an approval or a start made in code: locked units, a Run button."""
+    if batch.run is not None:
+        button.disabled, button.description = True, "Running"
+    elif batch.approved:
+        button.description = "Run (approved)"
+        for row in rows:
+            for field in row:
+                field.disabled = True  # approved units can no longer change
 
 
 def _forecast(make: Any, owner: Any) -> str:
