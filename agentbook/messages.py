@@ -236,6 +236,16 @@ class Response:
     service_tier: str | None = None
     """`"batch"` for an answer of the Message Batches API (priced at the batch rates); else `None`."""
 
+    @classmethod
+    def from_api(cls, data: dict[str, Any], **extra: Any) -> Response:
+        """A Messages API message's JSON as a `Response` (straight into agentbook's types: the
+        SDK's models would cost more than the rest of a turn); `extra` gives what the message does
+        not hold (request id, rate limits, service tier).  `KeyError`, `TypeError`,
+        `AttributeError` or `ValueError` when `data` is not a message."""
+        content = tuple(block_from_api(b) for b in data["content"])
+        usage = Usage.from_api(data.get("usage"))
+        return cls(data["id"], data["model"], content, data.get("stop_reason"), usage, **extra)
+
     @property
     def message(self) -> Message:
         return Message("assistant", self.content)

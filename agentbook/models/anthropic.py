@@ -38,8 +38,6 @@ from agentbook.messages import (
     EPHEMERAL,
     Request,
     Response,
-    Usage,
-    block_from_api,
 )
 from agentbook.models.assembly import Assembly
 from agentbook.models.base import ModelError, TransientModelError, resolve_model_id, signal_response_began
@@ -213,17 +211,10 @@ class AnthropicModel:
             got = events.response.num_bytes_downloaded if events is not None else 0
             detail = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
             raise TransientModelError(f"stream cut after {got:,} bytes ({detail})") from exc
-        # The message's JSON is read into agentbook's types directly: building the SDK's models
-        # first would cost more than the rest of a turn (see the module docstring).
         try:
-            return Response(
-                id=data["id"],
-                model=data["model"],
-                content=tuple(block_from_api(b) for b in data["content"]),
-                stop_reason=data.get("stop_reason"),
-                usage=Usage.from_api(data.get("usage")),
-                request_id=raw.headers.get("request-id"),
-                rate_limits=_rate_limit_headers(raw.headers),
+            headers = raw.headers
+            return Response.from_api(
+                data, request_id=headers.get("request-id"), rate_limits=_rate_limit_headers(headers)
             )
         except (KeyError, TypeError, AttributeError, ValueError) as exc:
             raise ModelError(f"the API's answer is not a message: {str(data)[:200]!r}") from exc

@@ -23,7 +23,7 @@ from typing import Any
 
 import anthropic
 
-from agentbook.messages import Request, Response, Usage, block_from_api
+from agentbook.messages import Request, Response
 from agentbook.models.anthropic import AnthropicModel, _connection_error, _status_error
 from agentbook.models.base import ModelError, TransientModelError, signal_response_began
 from agentbook.models.lanes import BatchLane, BatchProgress, batch_billed, batch_progress
@@ -233,14 +233,7 @@ def _counts(batch: Any) -> dict[str, int]:
 
 def _response(data: dict[str, Any]) -> Response:
     try:
-        return Response(
-            id=data["id"],
-            model=data["model"],
-            content=tuple(block_from_api(b) for b in data["content"]),
-            stop_reason=data.get("stop_reason"),
-            usage=Usage.from_api(data.get("usage")),
-            service_tier="batch",
-        )
+        return Response.from_api(data, service_tier="batch")
     except (KeyError, TypeError, AttributeError, ValueError) as exc:
         raise ModelError(f"the batch's answer is not a message: {str(data)[:200]!r}") from exc
 

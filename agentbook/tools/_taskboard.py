@@ -18,7 +18,6 @@ read the file at any time.
 from __future__ import annotations
 
 import builtins
-import logging
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
@@ -26,11 +25,10 @@ from pathlib import Path
 from typing import Literal
 
 from agentbook.redact import redact
+from agentbook.tools._subscribers import Subscribers
 from agentbook.tools._taskfile import STATUSES, TaskStatus, TeamTask, load_tasks, save_tasks, task_order
 
 __all__ = ["BoardError", "TaskBoard", "TaskChange"]
-
-log = logging.getLogger("agentbook")
 
 
 class BoardError(ValueError):
@@ -63,7 +61,7 @@ class TaskBoard:
         self.path = Path(path)
         self._lock = threading.Lock()
         self._tasks, self._next_id = load_tasks(self.path)
-        self._subscribers: builtins.list[Callable[[TaskChange], None]] = []
+        self._subscribers: Subscribers[TaskChange] = Subscribers(f"the task list {self.path}")
 
     # --- reads -------------------------------------------------------------------------------
 
@@ -102,15 +100,7 @@ class TaskBoard:
 
     def subscribe(self, callback: Callable[[TaskChange], None]) -> Callable[[], None]:
         """Call `callback(change)` after every change; returns a function that stops it."""
-        with self._lock:
-            self._subscribers.append(callback)
-
-        def unsubscribe() -> None:
-            with self._lock:
-                if callback in self._subscribers:
-                    self._subscribers.remove(callback)
-
-        return unsubscribe
+        return self._subscribers.add(callback)
 
     # --- changes -----------------------------------------------------------------------------
 
@@ -218,13 +208,7 @@ class TaskBoard:
         self._tasks, self._next_id = tasks, next_id
 
     def _notify(self, change: TaskChange) -> None:
-        with self._lock:
-            callbacks = builtins.list(self._subscribers)
-        for callback in callbacks:
-            try:
-                callback(change)
-            except Exception:  # a board or wake-up failing must not undo or hide a made change
-                log.exception("agentbook: a subscriber of the task list %s failed", self.path)
+        self._subscribers.notify(change)
 
 
 # --- the rules, on a working copy of the tasks ---------------------------------------------------

@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import logging
 import os
 import threading
 import time
@@ -38,11 +37,11 @@ from pathlib import Path
 from typing import Any, Literal
 
 from agentbook.redact import redact
+from agentbook.tools._subscribers import Subscribers
 from agentbook.tools.base import ToolContext, ToolError, validate_input
 
 __all__ = ["BROADCAST", "MailChange", "MailError", "MailMessage", "Mailbox", "SendMessageTool"]
 
-log = logging.getLogger("agentbook")
 
 BROADCAST = "*"
 
@@ -87,7 +86,7 @@ class Mailbox:
         self._messages: list[MailMessage] = []
         self._delivered: set[int] = set()
         self._size = 0  # bytes of whole lines: what the next append keeps
-        self._subscribers: list[Callable[[MailChange], None]] = []
+        self._subscribers: Subscribers[MailChange] = Subscribers(f"the mailbox {self.path}")
         self._load()
 
     def send(self, sender: str, to: str, text: str, summary: str | None = None) -> list[MailMessage]:
@@ -145,15 +144,7 @@ class Mailbox:
 
     def subscribe(self, callback: Callable[[MailChange], None]) -> Callable[[], None]:
         """Call `callback(change)` after every send and take; returns a function that stops it."""
-        with self._lock:
-            self._subscribers.append(callback)
-
-        def unsubscribe() -> None:
-            with self._lock:
-                if callback in self._subscribers:
-                    self._subscribers.remove(callback)
-
-        return unsubscribe
+        return self._subscribers.add(callback)
 
     def _check_member(self, name: str, role: str) -> str:
         if name not in self.members:
@@ -220,13 +211,7 @@ class Mailbox:
             raise ValueError("expected an object whose 'kind' is 'sent' or 'delivered'")
 
     def _notify(self, change: MailChange) -> None:
-        with self._lock:
-            callbacks = list(self._subscribers)
-        for callback in callbacks:
-            try:
-                callback(change)
-            except Exception:  # a board or wake-up failing must not undo or hide a sent message
-                log.exception("agentbook: a subscriber of the mailbox %s failed", self.path)
+        self._subscribers.notify(change)
 
 
 def _check_members(members: Sequence[str]) -> tuple[str, ...]:
