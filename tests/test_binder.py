@@ -37,3 +37,9 @@ def test_jupyter_lab_and_notebook_open_the_notebook_too() -> None:
 def test_checkpoints_and_test_artefacts_are_ignored() -> None:
     ignored = (ROOT / ".gitignore").read_text().splitlines()
     assert {".ipynb_checkpoints/", "test-artifacts/", ".agentbook/"} <= set(ignored)
+
+
+def test_readme_links_binder_with_a_labpath_that_exists() -> None:
+    text = (ROOT / "README.md").read_text()
+    link = re.search(r"https://mybinder\.org/v2/gh/[\w./-]+/HEAD\?labpath=(\S+?)`", text)
+    assert link is not None and (ROOT / link.group(1)).is_file()

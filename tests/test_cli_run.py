@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from support import first_prompt
+from support import first_prompt, git, new_repo
 
 from agentbook.cli import main
 from agentbook.commands.progress import Progress, event_json
@@ -58,18 +58,19 @@ class Worker:
 
 
 @contextlib.contextmanager
-def serving() -> Iterator[Worker]:
-    worker = Worker()
-    with FakeAnthropic(worker, api_key=KEY) as fake:
-        worker.base_url = fake.base_url  # type: ignore[attr-defined]
-        yield worker
+def serving(handler: Any = None) -> Iterator[Any]:
+    """The fake Messages API answering with `handler` (a Worker by default), which learns its URL."""
+    handler = handler or Worker()
+    with FakeAnthropic(handler, api_key=KEY) as fake:
+        handler.base_url = fake.base_url
+        yield handler
 
 
-def agentbook(worker: Worker | None, *args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+def agentbook(worker: Any, *args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     """`agentbook args` in a subprocess (stdin not a terminal), talking HTTP to the fake."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("ANTHROPIC_")}
     if worker is not None:
-        env |= {"ANTHROPIC_API_KEY": KEY, "ANTHROPIC_BASE_URL": worker.base_url}  # type: ignore[attr-defined]
+        env |= {"ANTHROPIC_API_KEY": KEY, "ANTHROPIC_BASE_URL": worker.base_url}
     command = [sys.executable, "-m", "agentbook.cli", *args]
     return subprocess.run(command, capture_output=True, text=True, env=env, cwd=cwd,
                           stdin=subprocess.DEVNULL, timeout=120)  # fmt: skip
@@ -217,3 +218,45 @@ def test_the_live_table_redraws_in_place(tmp_path: Path) -> None:
     progress.draw()
     text = out.getvalue()
     assert text.count("run r") == 2 and "\x1b[" in text and " done " in text
+
+
+class Splitter:
+    """The batch's research agent answers with five units; each unit's agent writes the file its
+    instructions name, then ends. The fifth unit's file does not import, so its test fails."""
+
+    units = [
+        {"name": f"add-mod-{n}", "files": [f"mod_{n}.py"],
+         "instructions": f"create mod_{n}.py with VALUE = {n}",
+         "test_command": f"{sys.executable} -c 'import mod_{n}; assert mod_{n}.VALUE == {n}'"}
+        for n in range(4)
+    ] + [{"name": "add-broken", "files": ["broken.py"], "instructions": "create broken.py with VALUE = (",
+          "test_command": f"{sys.executable} -c 'import broken'"}]  # fmt: skip
+
+    def __call__(self, request: FakeRequest) -> Reply:
+        prompt = first_prompt(request)
+        if prompt.startswith("Plan this change"):
+            return MessageReply("The plan:\n```json\n" + json.dumps({"units": self.units}) + "\n```")
+        if not any(m["role"] == "assistant" for m in request.json["messages"]):
+            path, _, content = prompt.split("create ", 1)[1].split("\n", 1)[0].partition(" with ")
+            return MessageReply([ToolUseBlock("Write", {"file_path": path, "content": content + "\n"})])
+        return MessageReply("done")
+
+
+def test_a_batch_runs_headless_end_to_end_through_the_sdk(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    repo = new_repo(tmp_path / "repo", monkeypatch, {"README.md": "demo\n"})
+    with serving(Splitter()) as splitter:
+        proc = agentbook(splitter, "batch", "add five modules", "--repo", str(repo), "--yes",
+                         "--model", "haiku", cwd=tmp_path)  # fmt: skip
+    assert proc.returncode == 1, proc.stderr  # one unit's test failed
+    assert "batch: add five modules (5 units in" in proc.stderr
+    assert "- add-mod-0: files mod_0.py" in proc.stderr  # the units, shown before they run
+    for n in range(4):
+        assert f"add-mod-{n}: done, branch agentbook/" in proc.stdout
+    assert "add-broken: done, branch agentbook/" in proc.stdout and proc.stdout.count("test failed") == 1
+    assert "a research agent splits" in proc.stderr
+    branches = git(repo, "branch", "--list", "agentbook/*").split()
+    assert len([b for b in branches if b != "*"]) == 5
+    shown = git(repo, "show", next(b for b in branches if "add-mod-2" in b) + ":mod_2.py")
+    assert shown.strip() == "VALUE = 2"

@@ -35,6 +35,7 @@ def batch_command(args: argparse.Namespace) -> int:
     """`agentbook batch`: see the module docstring."""
     if not args.yes and not sys.stdin.isatty():  # before the research agent spends anything
         raise PipelineError("a batch needs approval and there is no terminal to ask on: pass --yes")
+    sys.stderr.write("a research agent splits the change into units...\n")
     try:
         planned = batch(args.instruction, args.repo, model=args.model)
     except (BatchError, ValueError) as exc:
