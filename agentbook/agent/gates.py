@@ -34,6 +34,7 @@ __all__ = [
     "BudgetExceeded",
     "RequestHook",
     "RequestOutcome",
+    "StartGate",
     "ToolGate",
     "ask",
     "first_denial",
@@ -92,6 +93,14 @@ class ToolGate(Protocol):
     async def after_tool(self, agent: str, call: ToolUse, result: ToolResult) -> str | None:
         """After each call, denied ones included, with the result the model will see; a string
         is feedback for the model, added to that result (the call has run: nothing is undone)."""
+
+
+@runtime_checkable
+class StartGate(Protocol):
+    """A `ToolGate` that also waits between a call's "tool started" record and its run (a cluster
+    worker holds the call there until that record is safe in the notebook's transcript)."""
+
+    async def tool_started(self, agent: str, call: ToolUse) -> None: ...
 
 
 async def ask(
@@ -166,6 +175,9 @@ async def run_tool(
         # Once allowed, just before it runs: the transcript's "tool started" line, which a resume
         # after a crash reads as "may have run" (`agentbook.agent.recovery`).
         emit(ToolStarted(agent=agent, call=call))
+        for gate in gates:
+            if isinstance(gate, StartGate):
+                await gate.tool_started(agent, call)
         result = ToolResult(call.id, await tool.run(call.input, ctx))
     except ToolError as exc:
         # The model caused this (or was refused) and can adapt: tell it, as Claude Code does.

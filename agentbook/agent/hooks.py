@@ -39,7 +39,8 @@ Incoming = Callable[[str], Sequence[str]]
 class Hooks:
     """Lists of callbacks; `pre_tool(agent, call)`, `post_tool(agent, call, result)`,
     `on_start(agent)`, `before_stop(agent, final_text, active)`, `on_end(agent, result)` (an
-    `AgentResult`)."""
+    `AgentResult`), `on_tool_start(agent, call)` (after a call is allowed and its start recorded,
+    before it runs: a cluster worker waits there until that record is safe in the notebook)."""
 
     pre_tool: list[PreTool] = field(default_factory=list)
     post_tool: list[PostTool] = field(default_factory=list)
@@ -48,9 +49,11 @@ class Hooks:
     before_stop: list[BeforeStop] = field(default_factory=list)
     agent_tools: list[AgentTools] = field(default_factory=list)
     incoming: list[Incoming] = field(default_factory=list)
+    on_tool_start: list[PreTool] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        for name in ("pre_tool", "post_tool", "on_start", "on_end", "before_stop", "agent_tools", "incoming"):
+        for name in ("pre_tool", "post_tool", "on_start", "on_end", "before_stop", "agent_tools", "incoming",
+                     "on_tool_start"):  # fmt: skip
             hooks = getattr(self, name)
             if not isinstance(hooks, list) or not all(callable(h) for h in hooks):
                 raise TypeError(f"Hooks.{name} must be a list of functions, not {hooks!r}")
@@ -62,6 +65,10 @@ class Hooks:
             if denial is not None:
                 return str(denial)
         return None
+
+    async def tool_started(self, agent: str, call: ToolUse) -> None:
+        for hook in self.on_tool_start:
+            await _call(hook, agent, call)
 
     async def after_tool(self, agent: str, call: ToolUse, result: ToolResult) -> str | None:
         """What the `post_tool` hooks have to tell the model (joined), or `None`."""

@@ -119,6 +119,11 @@ class RunConfig:
     or `"project"`); their rules are in `permissions`, their command hooks in `hooks`, and
     `load_run` reads their hooks again from here."""
 
+    cluster: Any = None
+    """Where the agents run: `None` in this process (on its background thread), else on a Dask
+    cluster: a `distributed.Client`, a scheduler address (`"tcp://host:8786"`) or `"local"` (a
+    `LocalCluster` sized to this machine); see `agentbook.scheduler.cluster`."""
+
     def __post_init__(self) -> None:
         _check_types(self)
         set_ = object.__setattr__  # normalising a frozen dataclass once, on creation
@@ -178,6 +183,7 @@ class RunConfig:
             "settings": self.settings, "compact_at_tokens": self.compact_at_tokens,
             "budget": self.budget.to_json() if self.budget is not None else None,
             "lane": dataclasses.asdict(self.lane) if isinstance(self.lane, BatchLane) else self.lane,
+            "cluster": cluster_address(self.cluster),
         }  # fmt: skip
 
     @classmethod
@@ -205,7 +211,8 @@ OPTION_NAMES: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(RunConf
 # Options whose None is a choice, not "unset" (every other None takes the default).
 _NONE_MEANS_NONE = frozenset({"model", "concurrency", "tools", "interactive", "rate_limits", "system",
                               "isolation", "shared_context", "max_result_tokens", "name", "run_dir",
-                              "permission_mode", "settings", "compact_at_tokens", "budget"})  # fmt: skip
+                              "permission_mode", "settings", "compact_at_tokens", "budget",
+                              "cluster"})  # fmt: skip
 
 
 def _tool_names(tools: Sequence[str]) -> tuple[str, ...]:
@@ -277,6 +284,23 @@ def _check_objects(config: RunConfig) -> None:
         raise TypeError(f"budget must be an ab.Budget or None, not {config.budget!r}")
     if config.settings is not None and not isinstance(config.settings, str):
         raise TypeError(f"settings must be a path or 'project', not {config.settings!r}")
+    cluster_address(config.cluster)
+
+
+def cluster_address(cluster: Any) -> str | None:
+    """The scheduler address a `cluster` option names (`"local"` stays `"local"`), or `None`;
+    `TypeError`/`ValueError` for anything that is not a Client, an address or `"local"`."""
+    if cluster is None:
+        return None
+    if isinstance(cluster, str):
+        if not cluster.strip():
+            raise ValueError("cluster is empty: give a scheduler address, 'local' or a distributed.Client")
+        return cluster.strip()
+    if not (hasattr(cluster, "submit") and hasattr(cluster, "scheduler")):
+        raise TypeError(
+            f"cluster must be a distributed.Client, a scheduler address or 'local', not {cluster!r}"
+        )
+    return getattr(cluster.scheduler, "address", None)  # None once the client has closed
 
 
 def _check_isolation(config: RunConfig) -> None:

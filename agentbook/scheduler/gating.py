@@ -85,6 +85,11 @@ class HookGate:
         denial = await self.hooks.before_tool(agent, call)
         return None if denial is None else f"Blocked by a hook: {denial}"
 
+    async def tool_started(self, agent: str, call: ToolUse) -> None:
+        started = getattr(self.hooks, "tool_started", None)  # any other ToolGate has none
+        if started is not None:
+            await started(agent, call)
+
     async def after_tool(self, agent: str, call: ToolUse, result: ToolResult) -> str | None:
         feedback = await self.hooks.after_tool(agent, call, result)
         return None if feedback is None else f"A hook says: {feedback}"

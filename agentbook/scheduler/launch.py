@@ -10,6 +10,7 @@ import functools
 import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 from agentbook.agent.hooks import Hooks
 from agentbook.budgets import Budget
@@ -22,6 +23,7 @@ from agentbook.models.retry import RetryPolicy
 from agentbook.scheduler import manifest, observers
 from agentbook.scheduler.batching import lane_of
 from agentbook.scheduler.claude_settings import apply_settings, bind_hooks
+from agentbook.scheduler.cluster import client_for
 from agentbook.scheduler.config import DEFAULT_MAX_TOKENS, RunConfig
 from agentbook.scheduler.ratelimit import RateLimits
 from agentbook.scheduler.records import AgentRecord
@@ -76,19 +78,19 @@ def run_parallel(
     settings: str | Path | None = None,
     budget: Budget | None = None,
     lane: Lane = "standard",
+    cluster: Any = None,
     on_event: Listener | None = None,
     on_end: Callable[[AgentRecord], None] | None = None,
 ) -> Run:
     """Start one agent per task and return their `Run` at once.
 
     Each option is a `RunConfig` field, documented there.  Agents run on agentbook's background
-    thread, `concurrency` at a time (default: all), sharing one rate-limit gate per model.  With
-    `isolation="worktree"` each agent works in its own git worktree of `cwd`, on a branch
-    `agentbook/<run>/<task>` from `base` (see `Run.merge`, `Run.cleanup`), and may edit it
-    without asking.  Every Bash call runs in a bubblewrap sandbox (`sandbox`, `network`,
-    `hidden_paths`; see `agentbook.tools.sandbox`); in a worktree, sandboxed Bash needs no
-    approval either.  `on_event` and `on_end` subscribe before any agent starts.  Bad input
-    raises naming the option before anything starts."""
+    thread (or a Dask `cluster`'s workers), `concurrency` at a time (default: all), sharing one
+    rate-limit gate per model.  With `isolation="worktree"` each agent works in its own git
+    worktree of `cwd`, on a branch `agentbook/<run>/<task>` from `base` (see `Run.merge`), and
+    may edit it without asking.  Every Bash call runs in a bubblewrap sandbox (`sandbox`,
+    `network`, `hidden_paths`); in a worktree, it needs no approval either.  `on_event` and
+    `on_end` subscribe before any agent starts.  Bad input raises before anything starts."""
     options = dict(locals())
     chosen, on_event, on_end = options.pop("tasks"), options.pop("on_event"), options.pop("on_end")
     command_hooks = apply_settings(options)
@@ -112,9 +114,14 @@ def start(
         warn_if_uncacheable(
             model or "offline", config.system or GENERAL_PURPOSE_SYSTEM, config.shared_context
         )
+    client = client_for(config.cluster) if config.cluster is not None else None  # reachable, or say so
     folder = config.run_dir if config.run_dir is not None else new_run_dir()
     folder.mkdir(parents=True, exist_ok=True)
     run = Run(config, run_dir=folder, session_id=new_session_id(), interactive=_interactive(config))
+    if client is not None:
+        from agentbook.scheduler.cluster.remote import RemoteAgents
+
+        run.remote = RemoteAgents(run, client)
     if on_event is not None:
         run.on_event(on_event)
     if on_end is not None:

@@ -78,6 +78,7 @@ class Run(RunViews, WorktreeActions):
         self.tasks: dict[str, asyncio.Task[Any]] = {}
         self._bus = EventBus()
         self._wiring = Wiring(self)
+        self.remote: Any = None  # a cluster's `RemoteAgents`, set by `launch.start`
         self.budgets = Budgets(config.budget, self.records, self._wiring.spec)
         self._lock = threading.Lock()
         self._active = 0
@@ -198,9 +199,12 @@ class Run(RunViews, WorktreeActions):
 
     # ---- running (the scheduler's side)
 
-    def add(self, task: Task, *, depth: int = 0, parent: str | None = None, save: bool = True) -> AgentRecord:
-        """A new agent record for `task` (not started); `save` rewrites the manifest."""
-        agent_id = new_agent_id()
+    def add(
+        self, task: Task, *, depth: int = 0, parent: str | None = None, save: bool = True, agent_id: str = ""
+    ) -> AgentRecord:
+        """A new agent record for `task` (not started; a new id unless given); `save` rewrites
+        the manifest."""
+        agent_id = agent_id or new_agent_id()
         record = AgentRecord(
             name=task.name,
             task=task,
@@ -247,7 +251,8 @@ class Run(RunViews, WorktreeActions):
     def _launch(
         self, record: AgentRecord, prompt: str | None, history: list[Message], max_turns: int
     ) -> None:
-        task = asyncio.get_running_loop().create_task(self._wiring.drive(record, prompt, history, max_turns))
+        driver = self.remote or self._wiring  # on a cluster (`agentbook.scheduler.cluster`), or here
+        task = asyncio.get_running_loop().create_task(driver.drive(record, prompt, history, max_turns))
         self.tasks[record.name] = task
         task.add_done_callback(lambda _: self._finished())
 

@@ -1,0 +1,126 @@
+"""`AgentHost`: the Dask actor that runs a share of a run's agents in its worker's process.
+
+Each share gets agentbook's own machinery as in-process (a `Run` of the worker's, its wiring,
+tools, sandbox, model clients and rate gate), with the run folder in the worker's local
+directory: the notebook's run folder gets the same transcript lines from the share's events.
+The agents run on agentbook's background thread of the worker's process, not on the worker's
+own loop: an agent's work between awaits (parsing a response, a tool) must not delay the
+worker's heartbeats to the scheduler (dask/distributed#7495).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import os
+from pathlib import Path
+from typing import Any
+
+import cloudpickle
+
+from agentbook.agent.recovery import RERUNNABLE
+from agentbook.events import AgentEnded, AgentEvent
+from agentbook.messages import ToolUse
+from agentbook.scheduler.cluster.forwarding import Forwarder
+from agentbook.scheduler.cluster.gate import use_cluster_gate
+from agentbook.scheduler.cluster.orders import ShareOrder
+from agentbook.scheduler.config import RunConfig
+from agentbook.scheduler.run import Run
+
+__all__ = ["AgentHost"]
+
+
+class AgentHost:
+    """One per worker and run handle; `start` drives a share until its agents have ended."""
+
+    def __init__(self) -> None:
+        self.runs: dict[str, Run] = {}
+        self.forwarders: dict[str, Forwarder] = {}  # top-level agent -> its share's forwarder
+
+    async def start(self, order_blob: bytes) -> int:
+        """Run the share's agents to their ends and return how many there were; every event has
+        reached the scheduler when it returns."""
+        from distributed import get_worker
+
+        order: ShareOrder = cloudpickle.loads(order_blob)
+        worker = get_worker()
+        for name, value in order.env.items():  # the notebook's credentials, for the models made here
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+        if order.gate is not None:
+            use_cluster_gate(order.gate)
+        forwarder = Forwarder(worker, order.topic, order.share)
+        pump = asyncio.ensure_future(forwarder.pump())
+        try:
+            run = await asyncio.to_thread(self._run, order, Path(worker.local_directory))
+            ended = asyncio.get_running_loop().create_future()
+            names = {a.task.name for a in order.agents}
+            for agent in order.agents:
+                self.forwarders[agent.task.name] = forwarder
+            self._await_ends(run, names, ended)
+            for agent in order.agents:
+                record = run.records.get(agent.task.name) or run.add(agent.task, agent_id=agent.agent_id)
+                run.start_all([record], agent.max_turns, agent.prompt, list(agent.history))
+            await ended
+        finally:
+            forwarder.close()
+            await pump
+        return len(order.agents)
+
+    def use_gate(self, gate: Any) -> None:
+        """Ask `gate` (a new `GateHost`, the last one lost) from now on."""
+        use_cluster_gate(gate)
+
+    async def cancel(self, run: str, names: list[str]) -> None:
+        """Cancel `names` of `run` (they end `cancelled`, and say so through their share)."""
+        handle = self.runs.get(run)
+        for name in names:
+            if handle is not None and name in handle.records:
+                handle.cancel(name)
+
+    def _run(self, order: ShareOrder, local: Path) -> Run:
+        """This worker's `Run` for the order's run: one per run handle, kept for its resumes."""
+        run = self.runs.get(order.run)
+        if run is None:
+            folder = local / "agentbook-runs" / order.run
+            folder.mkdir(parents=True, exist_ok=True)
+            config = order.config
+            hooks = dataclasses.replace(
+                config.hooks, on_tool_start=[*config.hooks.on_tool_start, self._durable]
+            )
+            config = RunConfig.of(config, run_dir=folder, hooks=hooks, interactive=False, cluster=None)
+            run = self.runs[order.run] = Run(
+                config, run_dir=folder, session_id=order.session_id, interactive=False
+            )
+            run.on_event(lambda event: self._forward(run, event))
+        return run
+
+    def _forward(self, run: Run, event: AgentEvent) -> None:
+        forwarder = self.forwarders.get(event.agent.split("/", 1)[0])
+        if forwarder is not None:
+            forwarder.add(run.records[event.agent], event)
+
+    async def _durable(self, agent: str, call: ToolUse) -> None:
+        """Before a call that may change something runs: its start is in the notebook's hands."""
+        forwarder = self.forwarders.get(agent.split("/", 1)[0])
+        if forwarder is not None and call.name not in RERUNNABLE:
+            await forwarder.safe()
+
+    def _await_ends(self, run: Run, names: set[str], ended: asyncio.Future[None]) -> None:
+        """Resolve `ended` (of the worker's loop) once every agent of `names` has ended."""
+        left, loop = set(names), ended.get_loop()
+
+        def seen(event: AgentEvent) -> None:
+            if isinstance(event, AgentEnded) and event.agent in left:
+                left.discard(event.agent)
+                if not left:
+                    loop.call_soon_threadsafe(_resolve, ended)
+
+        run.on_event(seen)
+
+
+def _resolve(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)

@@ -1,0 +1,86 @@
+"""What the notebook sends a worker (`ShareOrder`) and what comes back (`Item`s in batches).
+
+Orders travel pickled by cloudpickle, so a run's hooks (functions of the notebook) travel with
+them; items by pickle, in batches (`pack`/`unpack`) small enough for Dask's event log.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import pickle
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from agentbook.events import AgentEvent
+from agentbook.messages import Message
+from agentbook.scheduler.config import RunConfig
+from agentbook.scheduler.records import AgentRecord
+from agentbook.specs import Task
+
+__all__ = ["PLACEMENT", "AgentOrder", "Item", "ShareOrder", "pack", "placement", "unpack"]
+
+PLACEMENT = ("root", "worktree", "branch", "commit", "files_changed", "insertions", "deletions")
+"""The record fields the worker's wiring sets (not its events): where the agent works."""
+
+
+@dataclass(frozen=True)
+class AgentOrder:
+    """One agent to start (`history` empty) or to go on from `history`."""
+
+    task: Task
+    agent_id: str
+    max_turns: int
+    prompt: str | None = None
+    history: tuple[Message, ...] = ()
+
+
+@dataclass(frozen=True)
+class ShareOrder:
+    """A worker's share of a run: its agents and everything to wire them as the notebook would."""
+
+    run: str
+    session_id: str
+    topic: str
+    share: str
+    config: RunConfig
+    agents: tuple[AgentOrder, ...]
+    env: dict[str, str | None] = dataclasses.field(default_factory=dict)
+    """The models' variables (`ANTHROPIC_*`, `AGENTBOOK_MODEL`) as the notebook has them
+    (`None`: unset there, so unset on the worker too)."""
+    gate: Any = None
+    """The cluster's rate-gate actor (`agentbook.scheduler.cluster.gate.GateHost`), if any."""
+    files: Any = None
+    """How the worker gets the repository (`agentbook.scheduler.cluster.files`), `None`: in place."""
+
+
+@dataclass(frozen=True)
+class Item:
+    """One event of a share's agent, numbered within the share; `fields` when they changed:
+    the agent's placement and, the first time, what the notebook needs to make its record."""
+
+    seq: int
+    agent: str
+    event: AgentEvent
+    fields: dict[str, Any] | None = None
+
+
+def placement(record: AgentRecord) -> dict[str, Any]:
+    return {name: getattr(record, name) for name in PLACEMENT}
+
+
+def new_record_fields(record: AgentRecord) -> dict[str, Any]:
+    return {"task": record.task, "agent_id": record.agent_id, "depth": record.depth,
+            "parent": record.parent, "model": record.model, **placement(record)}  # fmt: skip
+
+
+def pack(share: str, items: list[Item]) -> dict[str, Any]:
+    return {"share": share, "items": pickle.dumps(items, protocol=pickle.HIGHEST_PROTOCOL)}
+
+
+def unpack(message: dict[str, Any]) -> tuple[str, list[Item]]:
+    return message["share"], pickle.loads(message["items"])  # our own workers' batches
+
+
+def as_path(value: Any) -> Path | None:
+    return None if value is None else Path(value)

@@ -1,0 +1,280 @@
+"""`RemoteAgents`: the notebook's side of a run whose agents run on a Dask cluster.
+
+`Run._launch` hands each agent to `drive`, which stands for the agent in the notebook's loop
+until its end arrives: agents started together go out as one share per worker, to an
+`AgentHost` actor there.  The shares' event batches come back through the run's Dask topic; each
+event is applied as the agent's own (`Run._dispatch`: its record, its transcript in the run
+folder, the run's listeners, the board), in order and once.  Cancelling the stand-in cancels
+the agent on its worker.  A worker lost mid-run is found by its share's call failing: its batches
+still in the scheduler's event log are applied, then its unfinished agents go to the other
+workers from their transcripts here, with interrupted tool calls settled, never run again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+import math
+import os
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+import cloudpickle
+
+from agentbook.agent.recovery import settle_interrupted
+from agentbook.events import AgentEnded
+from agentbook.messages import Message
+from agentbook.scheduler.cluster.bridge import awaited, loop_of
+from agentbook.scheduler.cluster.gate import GateHost
+from agentbook.scheduler.cluster.host import AgentHost
+from agentbook.scheduler.cluster.orders import PLACEMENT, AgentOrder, Item, ShareOrder, unpack
+from agentbook.scheduler.config import RunConfig
+from agentbook.scheduler.records import ENDED, AgentRecord
+from agentbook.scheduler.transcript_reading import read_transcript
+from agentbook.scheduler.transcripts import transcript_path
+
+if TYPE_CHECKING:
+    from agentbook.scheduler.run import Run
+
+__all__ = ["RemoteAgents"]
+
+log = logging.getLogger("agentbook")
+MODEL_VARIABLES = ("ANTHROPIC_API_KEY", "ANTHROPIC_AUTH_TOKEN", "ANTHROPIC_BASE_URL", "AGENTBOOK_MODEL")
+CANCEL_WAIT_S = 10.0
+"""How long a cancelled agent's worker has to confirm before the notebook ends it itself."""
+_gates: dict[int, tuple[Any, Any]] = {}  # id(client) -> the cluster's GateHost actor and its future
+_shares = itertools.count(1)
+
+
+class RemoteAgents:
+    """The stand-ins of one run's agents on a cluster; see the module docstring."""
+
+    def __init__(self, run: Run, client: Any) -> None:
+        self.run, self.client = run, client
+        self.topic = f"agentbook-{run.session_id}"
+        self._dask_loop = loop_of(client)
+        self._hosts: dict[str, Any] = {}  # worker address -> its AgentHost actor
+        self._futures: list[Any] = []
+        self._pending: list[tuple[AgentRecord, AgentOrder]] = []
+        self._orders: dict[str, AgentOrder] = {}
+        self._ends: dict[str, asyncio.Future[None]] = {}
+        self._seen: dict[str, int] = {}  # share -> the last item applied
+        self._where: dict[str, tuple[str, str]] = {}  # agent -> (share, worker)
+        self._lost: set[str] = set()  # shares of lost workers: what they still send is stale
+        self._dead: set[str] = set()
+        self.gate_host: Any = None
+        self._watches: set[asyncio.Future[None]] = set()  # held: the loop keeps only weak references
+        client.subscribe_topic(self.topic, self._message)
+
+    async def drive(
+        self, record: AgentRecord, prompt: str | None, history: list[Message], max_turns: int
+    ) -> None:
+        """Stand for `record`'s agent, sent to a worker, until it ends there."""
+        writer = self.run._wiring.writer(record)  # the run folder's copy of its transcript
+        ended = self._ends[record.name] = asyncio.get_running_loop().create_future()
+        self._queue(record, AgentOrder(record.task, record.agent_id, max_turns, prompt, tuple(history)))
+        try:
+            await asyncio.shield(ended)
+        except asyncio.CancelledError:
+            await self._cancel(record, ended)
+        finally:
+            self._ends.pop(record.name, None)
+            writer.close()
+
+    # ---- sending
+
+    def _queue(self, record: AgentRecord, order: AgentOrder) -> None:
+        self._orders.setdefault(record.name, order)
+        self._pending.append((record, order))
+        if len(self._pending) == 1:  # the first of a batch: the rest of it comes in this tick
+            self._watches.add(send := asyncio.ensure_future(self._send()))
+            send.add_done_callback(self._watches.discard)
+
+    async def _send(self) -> None:
+        """One share per worker of what is pending, the agents dealt out in turn."""
+        pending, self._pending = self._pending, []
+        workers = await asyncio.to_thread(self._workers)
+        for n, worker in enumerate(workers):
+            chunk = pending[n :: len(workers)]
+            if chunk:
+                share = f"share-{next(_shares)}"
+                self._seen[share] = 0
+                for record, _ in chunk:
+                    self._where[record.name] = (share, worker)
+                order = ShareOrder(self.run.name, self.run.session_id, self.topic, share,
+                                   self._config(len(workers)), tuple(o for _, o in chunk),
+                                   env=_model_env(), gate=await self._gate())  # fmt: skip
+                self._watches.add(watch := asyncio.ensure_future(self._watch(worker, order)))
+                watch.add_done_callback(self._watches.discard)
+
+    def _workers(self) -> list[str]:
+        alive = [w for w in self.client.scheduler_info(n_workers=-1)["workers"] if w not in self._dead]
+        if not alive:
+            raise RuntimeError(f"the Dask cluster at {self.client.scheduler.address} has no workers left")
+        return sorted(alive)
+
+    def _config(self, workers: int) -> RunConfig:
+        concurrency = self.run.config.concurrency
+        share = math.ceil(concurrency / workers) if concurrency else None
+        return RunConfig.of(self.run.config, cluster=None, concurrency=share)
+
+    async def _gate(self) -> Any:
+        """The cluster's `GateHost` (one per client, made on first use)."""
+        key = id(self.client)
+        if key in _gates and _gates[key][0]._address in self._dead:  # it went with its worker
+            _gates.pop(key)[1].release()
+        if key not in _gates:  # the future is kept: the actor lives as long as someone holds it
+            future = self.client.submit(GateHost, actor=True, pure=False)
+            _gates[key] = (await asyncio.to_thread(future.result), future)
+        self.gate_host = _gates[key][0]
+        return self.gate_host
+
+    async def _host(self, worker: str) -> Any:
+        if worker not in self._hosts:
+            future = self.client.submit(
+                AgentHost, actor=True, workers=[worker], allow_other_workers=False, pure=False
+            )
+            self._futures.append(future)  # kept, or the actor goes away with it
+            self._hosts[worker] = await asyncio.to_thread(future.result)
+        return self._hosts[worker]
+
+    async def _watch(self, worker: str, order: ShareOrder) -> None:
+        """Send `order` and wait for its agents to end; a lost worker's agents go elsewhere."""
+        failure: BaseException | None = None
+        try:
+            host = await self._host(worker)
+            with self.client.as_current():  # an actor call finds its client there
+                call = host.start(cloudpickle.dumps(order))
+            await awaited(call, self._dask_loop)
+        except Exception as exc:  # the worker was lost, or the share failed there
+            failure = exc
+        await self._drain(order.share)
+        names = [a.task.name for a in order.agents]
+        left = [self.run.records[n] for n in names if self.run.records[n].state not in ENDED]
+        if failure is not None and left and _is_lost(failure):
+            self._dead.add(worker)
+            self._lost.add(order.share)
+            log.warning("run %s: worker %s was lost; %d agent(s) go on elsewhere: %s",
+                        self.run.name, worker, len(left), ", ".join(r.name for r in left))  # fmt: skip
+            self._abandon_children(left)
+            await self._new_gate_if_lost()
+            for record in left:
+                self._queue(record, self._again(record))
+        else:
+            for record in left:
+                self.run._wiring.end(record, "failed", f"its share failed on worker {worker}: {failure!r}")
+
+    async def _new_gate_if_lost(self) -> None:
+        """The cluster's gate went with the lost worker: a new one, for every share running."""
+        old = self.gate_host
+        if old is None or (await self._gate()).key == old.key:
+            return
+        with self.client.as_current():
+            for worker, host in self._hosts.items():
+                if worker not in self._dead:
+                    host.use_gate(self.gate_host)
+
+    def _again(self, record: AgentRecord) -> AgentOrder:
+        """The order that goes on with `record`'s agent from its transcript in the run folder."""
+        first = self._orders[record.name]
+        if not record.transcript.is_file():
+            return first  # it had not started
+        back = read_transcript(record.transcript)
+        history = tuple(settle_interrupted(back.messages, back.started))
+        return AgentOrder(record.task, record.agent_id, first.max_turns, None, history) if history else first
+
+    def _abandon_children(self, parents: Sequence[AgentRecord]) -> None:
+        """Sub-agents of `parents` ended with their worker: their resumed parents start anew."""
+        names = {p.name for p in parents}
+        for record in list(self.run.records.values()):
+            if (
+                record.parent is not None
+                and record.name.split("/", 1)[0] in names
+                and record.state not in ENDED
+            ):
+                self.run._wiring.end(record, "failed", "its worker was lost")
+                self.run._wiring.release(record)
+
+    async def _cancel(self, record: AgentRecord, ended: asyncio.Future[None]) -> None:
+        queued = [p for p in self._pending if p[0] is record]
+        if queued:
+            self._pending.remove(queued[0])
+        share_worker = self._where.get(record.name)
+        host = self._hosts.get(share_worker[1]) if share_worker and not queued else None
+        if host is not None:
+            with self.client.as_current():
+                host.cancel(self.run.name, [record.name])  # the call goes without our waiting
+            try:
+                await asyncio.wait_for(asyncio.shield(ended), CANCEL_WAIT_S)
+                return
+            except TimeoutError:
+                pass
+        if record.state not in ENDED:
+            self.run._wiring.end(
+                record, "cancelled", "cancelled" if queued else "cancelled (no answer from its worker)"
+            )
+
+    # ---- receiving
+
+    def _message(self, event: tuple[float, Any]) -> None:
+        """A batch from a worker (on the Dask client's thread): applied on the agents' loop."""
+        from agentbook.scheduler import background
+
+        background.call_soon(self._receive, event[1])
+
+    def _receive(self, message: Any) -> None:
+        share, items = unpack(message)
+        if share not in self._lost:
+            self._apply(share, items)
+
+    async def _drain(self, share: str) -> None:
+        """Apply what the scheduler's event log holds of `share` that has not arrived yet."""
+        try:
+            logged = await asyncio.to_thread(self.client.get_events, self.topic)
+        except Exception as exc:  # the scheduler itself is gone: what arrived is all there is
+            log.warning("run %s: the scheduler's event log cannot be read: %s", self.run.name, exc)
+            return
+        for _, message in logged:
+            if message.get("share") == share:
+                self._apply(*unpack(message))
+
+    def _apply(self, share: str, items: list[Item]) -> None:
+        for item in items:
+            if item.seq <= self._seen.get(share, 0):
+                continue  # arrived twice: by the topic and from the event log
+            self._seen[share] = item.seq
+            record = self._record(item)
+            self.run._dispatch(record, item.event)
+            if isinstance(item.event, AgentEnded):
+                ended = self._ends.get(record.name)
+                if ended is None:
+                    self.run._wiring.release(record)  # a sub-agent's copy of its transcript
+                elif not ended.done():
+                    ended.set_result(None)
+
+    def _record(self, item: Item) -> AgentRecord:
+        record = self.run.records.get(item.agent)
+        fields = item.fields or {}
+        if record is None:  # a sub-agent its parent started on the worker
+            record = self.run.records[item.agent] = AgentRecord(
+                name=item.agent, task=fields["task"], agent_id=fields["agent_id"],
+                transcript=transcript_path(self.run.run_dir, self.run.session_id, fields["agent_id"]),
+                model=fields["model"], depth=fields["depth"], parent=fields["parent"],
+            )  # fmt: skip
+            self.run.ours.add(item.agent)
+            self.run._wiring.writer(record)
+        for name in PLACEMENT:
+            if name in fields:
+                setattr(record, name, fields[name])
+        return record
+
+
+def _is_lost(exc: BaseException) -> bool:
+    """Whether `exc` says the share's worker went away (not that the share failed there)."""
+    return isinstance(exc, OSError) or "lost" in str(exc).lower() or type(exc).__name__ == "CommClosedError"
+
+
+def _model_env() -> dict[str, str | None]:
+    """The variables a worker's models read, as they are here (`None`: not set here)."""
+    return {name: os.environ.get(name) for name in MODEL_VARIABLES}
