@@ -12,6 +12,11 @@ Why it is built the way it is (see "Notebook facts" in DESIGN.md):
 * An event only marks its agent's row dirty; the pump (`agentbook.notebook.widgets.pump`)
   flushes dirty rows at most `max_rate` times a second, so the front end gets at most `max_rate`
   bursts of updates a second however many agents run.
+* A flush updates at most `rows_per_flush` rows, those dirty longest first; the others stay
+  dirty for the next one.  Each row update costs the agents' thread about 0.1 ms of interpreter
+  time (the comm message is built and signed there), and the kernel's own thread waits for the
+  interpreter meanwhile: 200 rows at once held a cell's round trip up for 50-100 ms.  Capped, a
+  flush takes a few milliseconds, and a big run's rows still each refresh about once a second.
 * What a row shows comes from the agent's `AgentRecord` alone (kept by
   `agentbook.scheduler.records.apply` before any listener hears the event), plus the run's
   pending permission requests, which are the only thing a button can answer.  The board keeps no
@@ -28,6 +33,7 @@ Why it is built the way it is (see "Notebook facts" in DESIGN.md):
 from __future__ import annotations
 
 import html
+import itertools
 import threading
 import time
 import weakref
@@ -57,6 +63,10 @@ _boards: weakref.WeakKeyDictionary[Run, Board] = weakref.WeakKeyDictionary()
 _boards_lock = threading.Lock()
 
 
+ROWS_PER_FLUSH = 25
+"""How many rows one flush updates at most (see the module docstring)."""
+
+
 def board_for(run: Run, *, max_rate: float = 10.0) -> Board:
     """The live board of `run`: made on first call, the same one afterwards (while the run lives).
 
@@ -73,7 +83,8 @@ class Board:
     """The live board of one run; see the module docstring.  Use `board_for(run)`.
 
     `widget` is what to display.  `flushes` counts the updates sent (the first paint included)
-    and `flush_times` holds their `clock()` times.  `now` and `clock` are injectable for tests:
+    and `flush_times` holds their `clock()` times.  A flush after the first paint updates at
+    most `rows_per_flush` rows.  `now` and `clock` are injectable for tests:
     `now` gives the wall time for elapsed cells, `clock` the monotonic time for throttling.
     """
 
@@ -82,11 +93,15 @@ class Board:
         run: Run,
         *,
         max_rate: float = 10.0,
+        rows_per_flush: int = ROWS_PER_FLUSH,
         now: Callable[[], datetime] = utcnow,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         if not max_rate > 0:
             raise ValueError(f"max_rate must be positive, not {max_rate}")
+        if not rows_per_flush > 0:
+            raise ValueError(f"rows_per_flush must be positive, not {rows_per_flush}")
+        self.rows_per_flush = rows_per_flush
         # Weak: the run holds the board (as its event listener), not the other way round, so
         # `board_for`'s weak cache lets both go together.
         self._run = weakref.ref(run)
@@ -95,10 +110,12 @@ class Board:
         self._pump = Pump(self, self._run, max_rate=max_rate, clock=clock)
         self.flushes = 0
         self.flush_times: list[float] = []
-        self._lock = threading.Lock()  # guards the three sets below (clicks come from another thread)
-        self._dirty: set[str] = set()
+        self._lock = threading.Lock()  # guards the three below (clicks come from another thread)
+        # Rows to update, in the order they became dirty (a dict: an ordered set).
+        self._dirty: dict[str, None] = {}
         self._open: set[str] = set()
         self._answered: list[PermissionRequest] = []
+        self._ending = False  # whether the run's final state is being flushed
         self._rows: dict[str, AgentRow] = {}
         self._style = RowStyle()  # one model each for the board instead of one per row
         self.header: Widget = header_row(self._style)
@@ -115,7 +132,7 @@ class Board:
         self._flush_names(run, set(run.records))
         run.on_event(self._on_event)
         with self._lock:  # events between the paint and the subscription were missed: redo all
-            self._dirty.update(run.records)
+            self._dirty.update(dict.fromkeys(run.records))
         self.refresh()
 
     # ---- public
@@ -179,25 +196,31 @@ class Board:
         if self._pump.closed:
             return  # the run keeps its listeners: a closed board just ignores them
         with self._lock:
-            self._dirty.add(event.agent)
+            self._dirty[event.agent] = None
         self._pump.kick()
 
     def pump_round(self, run: Run) -> bool:
         """One round of the pump: flush what changed; `True` once the run is done and shown."""
         finished = run.done
-        if finished:  # the final flush: every row, so elapsed times and totals are final
+        if finished and not self._ending:  # the final flushes: every row, so elapsed times are final
             with self._lock:
-                self._dirty.update(run.records)
+                self._dirty.update(dict.fromkeys(run.records))
+        self._ending = finished  # until a resume: those rows are marked once, then flushed in turn
         self._flush(run)
         with self._lock:
             settled = not self._dirty
+        if not settled:
+            self._pump.kick()  # rows left over for the next round (at the rate), event or not
         return finished and settled
 
     def _flush(self, run: Run) -> bool:
         """Apply what changed since the last flush; `False` (and nothing sent) if nothing did."""
+        ticks = self._pump.due_ticks(run)
         with self._lock:
-            names, self._dirty = self._dirty, set()
-        names |= self._pump.due_ticks(run)
+            self._dirty.update(dict.fromkeys(ticks - self._dirty.keys()))
+            names = set(itertools.islice(self._dirty, self.rows_per_flush))
+            for name in names:
+                del self._dirty[name]
         if not names and all(n in self._rows for n in list(run.records)):
             return False
         self._flush_names(run, names)
@@ -247,7 +270,7 @@ class Board:
     def _toggle(self, name: str) -> None:
         with self._lock:
             self._open ^= {name}
-            self._dirty.add(name)
+            self._dirty[name] = None
         self.refresh()
 
     def _answer(self, request: PermissionRequest, answer: Answer) -> None:
@@ -255,7 +278,7 @@ class Board:
             if any(request is a for a in self._answered):
                 return  # a second click before the buttons went away
             self._answered.append(request)
-            self._dirty.add(request.agent)
+            self._dirty[request.agent] = None
         getattr(request, answer)()
         self.refresh()
 
