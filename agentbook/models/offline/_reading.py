@@ -9,6 +9,7 @@ the conversation (`Seen`), so a resumed agent asks for exactly what it would hav
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -102,6 +103,14 @@ class Hit:
     text: str
 
 
+@functools.lru_cache(maxsize=8192)
+def _path(path: str) -> PurePosixPath:
+    """`PurePosixPath(path)`, cached: the offline model looks at the same few hundred paths
+    tens of thousands of times a run (every agent, every turn, from the conversation), and a
+    path object takes microseconds to build."""
+    return PurePosixPath(path)
+
+
 def _tool_id(turn: int, index: int) -> str:
     return f"toolu_offline_{turn:03d}_{index:03d}"
 
@@ -133,7 +142,7 @@ def survey(prompt: str, turn: int) -> list[Block]:
 def _place(target: str) -> list[tuple[str, dict[str, Any]]]:
     """List and count one place: a folder, a file path, or a bare file name (found anywhere)."""
     count = {"pattern": "^", "output_mode": "count"}
-    if PurePosixPath(target).suffix not in SOURCE_SUFFIXES | DOC_SUFFIXES:
+    if _path(target).suffix not in SOURCE_SUFFIXES | DOC_SUFFIXES:
         return [("Glob", {"pattern": "**/*", "path": target}), ("Grep", count | {"path": target})]
     if "/" not in target:
         return [("Glob", {"pattern": f"**/{target}"}), ("Grep", count | {"path": ".", "glob": target})]
@@ -160,8 +169,9 @@ def missing(seen: Seen) -> str | None:
     return None
 
 
+@functools.lru_cache(maxsize=8192)
 def is_noise(path: str) -> bool:
-    return not NOISE_PARTS.isdisjoint(PurePosixPath(path).parts)
+    return not NOISE_PARTS.isdisjoint(_path(path).parts)
 
 
 def line_counts(seen: Seen) -> dict[str, int]:
@@ -224,7 +234,7 @@ def ranked_hits(seen: Seen, term: SearchTerm) -> list[Hit]:
     word = term.word.lower()
 
     def rank(h: Hit) -> tuple[int, bool, int, str, int]:
-        kind = 0 if defines.match(h.text) else 1 if word in PurePosixPath(h.path).stem.lower() else 2
+        kind = 0 if defines.match(h.text) else 1 if word in _path(h.path).stem.lower() else 2
         return (kind, is_test(h.path), -totals.get(h.path, 0), h.path, h.line)
 
     return sorted(set(hits(seen).get(term.pattern, [])), key=rank)
@@ -235,27 +245,27 @@ def _spot(hit: Hit) -> tuple[str, dict[str, Any]]:
 
 
 def _depth(path: str) -> int:
-    return len(PurePosixPath(path).parts)
+    return len(_path(path).parts)
 
 
 def entry_points(files: Sequence[str]) -> list[str]:
     """Package `__init__.py`s (top-level packages), then `__main__`, `cli`, `api` (and the like in
     other languages), shallowest first, outside tests; at most `MAX_ENTRY_POINTS`."""
     present = set(files)
-    usable = [f for f in files if not {"tests", "test", "examples", "docs"} & set(PurePosixPath(f).parts)]
+    usable = [f for f in files if not {"tests", "test", "examples", "docs"} & set(_path(f).parts)]
     inits = [
         f
         for f in usable
-        if PurePosixPath(f).name == "__init__.py"
-        and (PurePosixPath(f).parent == PurePosixPath(".") or _parent_init(f) not in present)
+        if _path(f).name == "__init__.py"
+        and (_path(f).parent == _path(".") or _parent_init(f) not in present)
     ]
-    named = [f for f in usable if PurePosixPath(f).name in ENTRY_NAMES]
+    named = [f for f in usable if _path(f).name in ENTRY_NAMES]
     ranked = sorted(inits, key=lambda f: (_depth(f), f)) + sorted(named, key=lambda f: (_depth(f), f))
     return ranked[:MAX_ENTRY_POINTS]
 
 
 def _parent_init(path: str) -> str:
-    return str(PurePosixPath(path).parent.parent / "__init__.py")
+    return str(_path(path).parent.parent / "__init__.py")
 
 
 def _shallowest(paths: Sequence[str]) -> list[str]:
@@ -268,11 +278,9 @@ def chosen_files(seen: Seen) -> list[str]:
     README, then the largest other sources."""
     counts = line_counts(seen)
     entries = [f for f in entry_points(listed_files(seen)) if f in counts]
-    builds = _shallowest([p for p in counts if PurePosixPath(p).name in BUILD_FILES])
-    readmes = sorted(_shallowest([p for p in counts if PurePosixPath(p).stem.lower() == "readme"]), key=len)[
-        :1
-    ]
-    others = [p for p in counts if PurePosixPath(p).suffix in SOURCE_SUFFIXES and p not in entries + builds]
+    builds = _shallowest([p for p in counts if _path(p).name in BUILD_FILES])
+    readmes = sorted(_shallowest([p for p in counts if _path(p).stem.lower() == "readme"]), key=len)[:1]
+    others = [p for p in counts if _path(p).suffix in SOURCE_SUFFIXES and p not in entries + builds]
     largest = sorted(others, key=lambda p: (-counts[p], p))[: max(0, MAX_READS - len(entries))]
     return entries + builds + readmes + sorted(largest)
 
@@ -316,7 +324,7 @@ def _named_searches(prompt: str, seen: Seen) -> list[tuple[str, dict[str, Any]]]
     for term in search_terms(prompt):
         shown = {h.path for h in found.get(term.pattern, [])}
         for path in match_counts(seen, term.pattern):
-            if term.word.lower() in PurePosixPath(path).stem.lower() and path not in shown:
+            if term.word.lower() in _path(path).stem.lower() and path not in shown:
                 grep = {"pattern": term.pattern, "path": path, "output_mode": "content", "-n": True}
                 calls.append(
                     (
@@ -328,7 +336,7 @@ def _named_searches(prompt: str, seen: Seen) -> list[tuple[str, dict[str, Any]]]
 
 
 def is_test(path: str) -> bool:
-    parts = PurePosixPath(path)
+    parts = _path(path)
     return (
         bool({"tests", "test"} & set(parts.parts))
         or parts.name.startswith("test_")
@@ -342,10 +350,10 @@ def script_targets(seen: Seen) -> list[tuple[str, str, str | None]]:
     found = []
     for call in seen.calls:
         path = str(call.input.get("file_path", ""))
-        if call.name != "Read" or PurePosixPath(path).name not in BUILD_FILES:
+        if call.name != "Read" or _path(path).name not in BUILD_FILES:
             continue
         text = "\n".join(seen.read_lines(path).values())
-        base = PurePosixPath(path).parent
+        base = _path(path).parent
         for command, target in console_scripts(path, text):
             module = target.partition(":")[0].replace(".", "/")
             candidates = [

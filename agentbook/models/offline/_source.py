@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import ast
 import configparser
+import functools
 import re
 import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 __all__ = ["BUILD_FILES", "Definition", "console_scripts", "definitions", "first_line", "numbered_lines"]
@@ -29,8 +31,10 @@ class Definition:
     line: int
 
 
-def numbered_lines(content: str) -> dict[int, str]:
-    """Line number -> text, from a Read result (`cat -n` lines; notes and markers are skipped)."""
+@functools.lru_cache(maxsize=256)
+def numbered_lines(content: str) -> Mapping[int, str]:
+    """Line number -> text, from a Read result (`cat -n` lines; notes and markers are skipped).
+    Cached (so read-only): each turn re-reads every Read result of the conversation."""
     return {int(m.group(1)): m.group(2) for line in content.splitlines() if (m := _READ_LINE.match(line))}
 
 
@@ -38,29 +42,37 @@ def definitions(path: str, source: str) -> tuple[str, list[Definition]]:
     """The module's first docstring line and its top-level definitions (with theirs).  Python is
     parsed; other code, or Python that does not parse (a file read only in part), is scanned for
     definition lines at the start of a line."""
-    if path.endswith((".py", ".pyi")):
-        try:
-            tree = ast.parse(source)
-        except SyntaxError:
-            pass
-        else:
-            defs = [
-                Definition(
-                    "class" if isinstance(node, ast.ClassDef) else "def",
-                    node.name,
-                    first_line(ast.get_docstring(node)),
-                    node.lineno,
-                )
-                for node in tree.body
-                if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef)
-            ]
-            return first_line(ast.get_docstring(tree)), defs
+    if path.endswith((".py", ".pyi")) and (parsed := _python_definitions(source)) is not None:
+        return parsed[0], list(parsed[1])
     found = []
     lines = source.splitlines()
     for number, line in enumerate(lines):
         if match := _DEFINITION.match(line):
             found.append(Definition(match.group(1), match.group(2), _doc_after(lines, number), number + 1))
     return "", found
+
+
+@functools.lru_cache(maxsize=128)
+def _python_definitions(source: str) -> tuple[str, tuple[Definition, ...]] | None:
+    """`definitions` of Python source, `None` if it does not parse.  Cached: parsing is most of
+    the offline model's work, it holds the interpreter for milliseconds a file (other threads, a
+    notebook kernel's included, wait), and parallel agents summarising one package parse the same
+    files."""
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return None
+    defs = tuple(
+        Definition(
+            "class" if isinstance(node, ast.ClassDef) else "def",
+            node.name,
+            first_line(ast.get_docstring(node)),
+            node.lineno,
+        )
+        for node in tree.body
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef)
+    )
+    return first_line(ast.get_docstring(tree)), defs
 
 
 def _doc_after(lines: list[str], number: int) -> str:
