@@ -5,6 +5,8 @@ scheduler never names this module.  In a kernel, the first run made installs an 
 formatter that shows a `Run` as its live board (with static HTML and text beside it), one that
 shows a started `Team` as its team board (`agentbook.notebook.team_display`; `Team._repr_html_`
 is only the fallback outside a kernel) and the kernel interrupt hook that cancels running agents;
+each run made there lowers the interpreter's switch interval while its agents work
+(`agentbook.notebook.switching`);
 after `wait()` the final state of a displayed board is published from the waiting cell (a
 displayed team's board, if the run is a team's).  Outside a kernel both do nothing and import nothing.
 """
@@ -13,7 +15,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from agentbook.notebook import kernel, render, team_display
+from agentbook.notebook import kernel, render, switching, team_display
 from agentbook.scheduler.observers import kernel_shell
 from agentbook.scheduler.run import Run
 from agentbook.teams.team import Team
@@ -29,6 +31,7 @@ def created(handle: Any) -> None:
     if shell is None or not isinstance(handle, Run):
         return
     kernel.install(shell)
+    switching.track(handle)  # a shorter switch interval while its agents work: a responsive kernel
     if id(shell) not in _formatted:
         _formatted.add(id(shell))
         formatter = shell.display_formatter.mimebundle_formatter
