@@ -14,6 +14,11 @@ A. loaded: `--agents` agents running in the kernel's process, started with `ab.r
    last (checked: the agents still running at the end are printed).
 B. idle: the same kernel before the agents start (the baseline).
 
+`--model offline` runs `OfflineModel(pace_s=--delay)` instead, each agent summarising one of
+agentbook's packages (Glob, Grep, Read, then an answer: three turns, so take `--delay 3` for the
+agents to last the measurement); its turns come in bursts, all agents at once.  `--no-board`
+starts the same agents without displaying the run, to see what the board costs.
+
 Printed: median, p95 and max milliseconds of each side, and A/B of each.  No network, no API
 key: the kernel gets no `ANTHROPIC_*` variables, and `AGENTBOOK_HOME`, `IPYTHONDIR` and the run
 folder are in a temporary folder, so nothing is written to the user's home.  It asserts nothing.
@@ -193,15 +198,26 @@ def measure(args: argparse.Namespace, root: Path, kc: BlockingKernelClient) -> d
     idle = samples(kc, args.samples, args.gap)
     # Enough turns that no agent ends before the last sample, whatever the machine's speed.
     turns = int(60 / args.delay) + 10
-    execute(kc, START.format(agents=args.agents, turns=turns, root=root, show="None" if args.no_board else "run",
-                              **workload(args, root, turns)))
+    execute(
+        kc,
+        START.format(
+            agents=args.agents,
+            turns=turns,
+            root=root,
+            show="None" if args.no_board else "run",
+            **workload(args, root, turns),
+        ),
+    )
     time.sleep(args.settle)
     loaded = samples(kc, args.samples, args.gap)
+    switch = value(kc, "import sys; sys.getswitchinterval()")
     running = value(kc, "sum(s == 'running' for s in run.status.values())")
     turns_done = value(kc, "sum(r.turns for r in run.records.values())")
     flushes = value(kc, "from agentbook.notebook.widgets import board_for; board_for(run).flushes")
-    print(f"agents running after the last sample: {running}/{args.agents}; turns {turns_done}; "
-          f"board flushes {flushes}")
+    print(
+        f"agents running after the last sample: {running}/{args.agents}; turns {turns_done}; "
+        f"board flushes {flushes}; switch interval {float(switch) * 1000:g} ms"
+    )
     execute(kc, "run.cancel(); run.wait(30); None", timeout=60)
     return {"B idle": idle, "A loaded": loaded}
 
@@ -215,23 +231,33 @@ def workload(args: argparse.Namespace, root: Path, turns: int) -> dict[str, Any]
             "tools": None,
             "prompt": f'"Summarise agentbook/" + {SUBPACKAGES!r}[i % {len(SUBPACKAGES)}]',
         }
-    return {"model": f"Pacer({turns}, {args.delay})", "cwd": str(root / "files"), "tools": ["Glob"],
-            "prompt": 'f"agent {i}"'}
+    return {
+        "model": f"Pacer({turns}, {args.delay})",
+        "cwd": str(root / "files"),
+        "tools": ["Glob"],
+        "prompt": 'f"agent {i}"',
+    }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--agents", type=int, default=200, help="agents running in the kernel (200)")
     parser.add_argument("--delay", type=float, default=0.5, help="seconds each model response takes (0.5)")
-    parser.add_argument("--model", choices=["pacer", "offline"], default="pacer",
-                        help="pacer: a Glob every turn, endless (default); offline: OfflineModel(pace_s=delay)")
+    parser.add_argument(
+        "--model",
+        choices=["pacer", "offline"],
+        default="pacer",
+        help="pacer: a Glob every turn, endless (default); offline: OfflineModel(pace_s=delay)",
+    )
     parser.add_argument("--no-board", action="store_true", help="do not display the run (no live board)")
     parser.add_argument("--samples", type=int, default=200, help="round trips timed per side (200)")
     parser.add_argument("--gap", type=float, default=0.02, help="seconds between two round trips (0.02)")
     parser.add_argument("--settle", type=float, default=2.0, help="seconds after starting the agents (2)")
     args = parser.parse_args()
-    print(f"load average {os.getloadavg()[0]:.2f}, {os.cpu_count()} CPUs; {args.agents} agents, "
-          f"a response every {args.delay:g} s each; {args.samples} round trips per side")
+    print(
+        f"load average {os.getloadavg()[0]:.2f}, {os.cpu_count()} CPUs; {args.agents} agents, "
+        f"a response every {args.delay:g} s each; {args.samples} round trips per side"
+    )
     with tempfile.TemporaryDirectory(prefix="agentbook-kernel-bench-") as tmp:
         root = Path(tmp)
         km, kc = start_kernel(root)
