@@ -20,7 +20,7 @@ from typing import Any
 
 import cloudpickle
 import pytest
-from support import first_prompt
+from support import first_prompt, git, new_repo
 
 import agentbook as ab
 from agentbook.events import AgentEvent, ToolFinished
@@ -190,9 +190,57 @@ def test_a_cluster_that_cannot_be_reached_starts_nothing(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr("agentbook.scheduler.cluster.connect.CONNECT_TIMEOUT_S", 1.0)
-    with pytest.raises(ClusterUnavailable, match=re.escape("cannot reach a Dask scheduler at 'tcp://127.0.0.1:9'")):
+    with pytest.raises(
+        ClusterUnavailable, match=re.escape("cannot reach a Dask scheduler at 'tcp://127.0.0.1:9'")
+    ):
         ab.run_parallel(agents(2), model="offline", cwd=tmp_path, cluster="tcp://127.0.0.1:9",
                         run_dir=tmp_path / "run")  # fmt: skip
     assert not (tmp_path / "run").exists()
     with pytest.raises(TypeError, match=r"cluster must be a distributed\.Client"):
         ab.run_parallel(agents(2), model="offline", cwd=tmp_path, cluster=42)
+
+
+@pytest.fixture(scope="module")
+def apart(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """Two workers that do not share the notebook's files (as on another machine): agentbook
+    sends them the repository as a git bundle."""
+    cluster = distributed.LocalCluster(
+        n_workers=2, threads_per_worker=4, processes=True, dashboard_address=":0",
+        local_directory=str(tmp_path_factory.mktemp("dask-apart")),
+        env={"AGENTBOOK_HOME": str(tmp_path_factory.mktemp("home-apart")),
+             "AGENTBOOK_CLUSTER_FILES": "bundle"},
+    )  # fmt: skip
+    with cluster, distributed.Client(cluster, set_as_default=False) as dask:
+        yield dask
+
+
+class Writer:
+    """Each agent writes `<name>.txt` with Write, then answers."""
+
+    def __call__(self, request: FakeRequest) -> Reply:
+        name = first_prompt(request).split()[-1]
+        if len(request.json["messages"]) == 1:
+            return MessageReply(
+                [ToolUseBlock("Write", {"file_path": f"{name}.txt", "content": f"by {name}\n"})]
+            )
+        return MessageReply(f"{name} wrote its file")
+
+
+def test_worktree_branches_come_back_from_workers_that_share_no_files(
+    apart: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    repo = new_repo(tmp_path / "repo", monkeypatch, {"README.md": "demo\n"})
+    with serving(Writer(), monkeypatch):  # type: ignore[arg-type]
+        run = ab.run_parallel(agents(4), model="haiku", cwd=repo, cluster=apart, isolation="worktree",
+                              tools=["Write"], run_dir=tmp_path / "run")  # fmt: skip
+        run.wait(90)
+    assert {r.state for r in run.records.values()} == {"done"}, {n: r.error for n, r in run.records.items()}
+    for name, record in run.records.items():  # each branch is in the user's repository now
+        assert record.branch is not None and record.commit is not None
+        assert git(repo, "show", f"{record.branch}:{name}.txt") == f"by {name}"
+    assert git(repo, "worktree", "list").count("\n") == 0  # no worker made a worktree here
+    report = run.merge("integration")
+    assert sorted(report.merged) == sorted(r.branch for r in run.records.values())
+    assert sorted(git(repo, "ls-tree", "--name-only", "integration").split()) == sorted(
+        ["README.md", *(f"{n}.txt" for n in agents(4))]
+    )

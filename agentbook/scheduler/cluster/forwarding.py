@@ -53,6 +53,15 @@ class Forwarder:
             self._items.append(Item(self._seq, record.name, event, fields))
         self._loop.call_soon_threadsafe(self._wake.set)
 
+    def finish(self, record: AgentRecord, branch: bytes | None) -> None:
+        """The last item of `record`'s agent: where it left its work (its commit, and its branch
+        as a bundle when the notebook does not share this worker's files)."""
+        fields = placement(record) | ({"bundle": branch} if branch is not None else {})
+        with self._lock:
+            self._seq += 1
+            self._items.append(Item(self._seq, record.name, None, fields, final=True))
+        self._loop.call_soon_threadsafe(self._wake.set)
+
     async def safe(self) -> None:
         """Return once every event queued so far has reached the scheduler (on any loop)."""
         loop = asyncio.get_running_loop()

@@ -21,6 +21,8 @@ import cloudpickle
 from agentbook.agent.recovery import RERUNNABLE
 from agentbook.events import AgentEnded, AgentEvent
 from agentbook.messages import ToolUse
+from agentbook.scheduler import background
+from agentbook.scheduler.cluster.files import pack_branch, unpack_repo
 from agentbook.scheduler.cluster.forwarding import Forwarder
 from agentbook.scheduler.cluster.gate import use_cluster_gate
 from agentbook.scheduler.cluster.orders import ShareOrder
@@ -64,6 +66,10 @@ class AgentHost:
                 record = run.records.get(agent.task.name) or run.add(agent.task, agent_id=agent.agent_id)
                 run.start_all([record], agent.max_turns, agent.prompt, list(agent.history))
             await ended
+            # Their worktrees are committed after their ends: then where they left their work.
+            await asyncio.wrap_future(background.submit(_settled(run, names)))
+            for name in names:
+                forwarder.finish(run.records[name], await asyncio.to_thread(_branch, run, order, name))
         finally:
             forwarder.close()
             await pump
@@ -81,7 +87,8 @@ class AgentHost:
                 handle.cancel(name)
 
     def _run(self, order: ShareOrder, local: Path) -> Run:
-        """This worker's `Run` for the order's run: one per run handle, kept for its resumes."""
+        """This worker's `Run` for the order's run: one per run handle, kept for its resumes;
+        in a clone of the repository when the order brings one."""
         run = self.runs.get(order.run)
         if run is None:
             folder = local / "agentbook-runs" / order.run
@@ -90,7 +97,12 @@ class AgentHost:
             hooks = dataclasses.replace(
                 config.hooks, on_tool_start=[*config.hooks.on_tool_start, self._durable]
             )
-            config = RunConfig.of(config, run_dir=folder, hooks=hooks, interactive=False, cluster=None)
+            cwd = (
+                unpack_repo(order.files, local / "agentbook-repos" / order.run) if order.files else config.cwd
+            )
+            config = RunConfig.of(
+                config, run_dir=folder, hooks=hooks, interactive=False, cluster=None, cwd=cwd
+            )
             run = self.runs[order.run] = Run(
                 config, run_dir=folder, session_id=order.session_id, interactive=False
             )
@@ -119,6 +131,19 @@ class AgentHost:
                     loop.call_soon_threadsafe(_resolve, ended)
 
         run.on_event(seen)
+
+
+async def _settled(run: Run, names: set[str]) -> None:
+    """(On agentbook's loop) until the agents `names` are through their wiring's last steps."""
+    await asyncio.gather(*(run.tasks[n] for n in names if n in run.tasks), return_exceptions=True)
+
+
+def _branch(run: Run, order: ShareOrder, name: str) -> bytes | None:
+    """The agent's branch as a bundle, for a notebook that does not share this worker's files."""
+    record = run.records[name]
+    if order.files is None or record.branch is None or record.commit is None or run.isolation is None:
+        return None
+    return pack_branch(run.isolation.worktrees.repo, record.branch)
 
 
 def _resolve(future: asyncio.Future[None]) -> None:

@@ -9,11 +9,11 @@ from __future__ import annotations
 import dataclasses
 import pickle
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from agentbook.events import AgentEvent
 from agentbook.messages import Message
+from agentbook.scheduler.cluster.files import RepoBundle
 from agentbook.scheduler.config import RunConfig
 from agentbook.scheduler.records import AgentRecord
 from agentbook.specs import Task
@@ -50,8 +50,9 @@ class ShareOrder:
     (`None`: unset there, so unset on the worker too)."""
     gate: Any = None
     """The cluster's rate-gate actor (`agentbook.scheduler.cluster.gate.GateHost`), if any."""
-    files: Any = None
-    """How the worker gets the repository (`agentbook.scheduler.cluster.files`), `None`: in place."""
+    files: RepoBundle | None = None
+    """The repository for a worker that does not share the notebook's files (`files.RepoBundle`);
+    `None`: the worker works in the notebook's folders."""
 
 
 @dataclass(frozen=True)
@@ -61,8 +62,10 @@ class Item:
 
     seq: int
     agent: str
-    event: AgentEvent
+    event: AgentEvent | None
     fields: dict[str, Any] | None = None
+    final: bool = False
+    """The agent's last item: it has ended, its worktree is committed (`event` is `None`)."""
 
 
 def placement(record: AgentRecord) -> dict[str, Any]:
@@ -80,7 +83,3 @@ def pack(share: str, items: list[Item]) -> dict[str, Any]:
 
 def unpack(message: dict[str, Any]) -> tuple[str, list[Item]]:
     return message["share"], pickle.loads(message["items"])  # our own workers' batches
-
-
-def as_path(value: Any) -> Path | None:
-    return None if value is None else Path(value)

@@ -13,6 +13,7 @@ workers from their transcripts here, with interrupted tool calls settled, never 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import itertools
 import logging
 import math
@@ -26,9 +27,11 @@ from agentbook.agent.recovery import settle_interrupted
 from agentbook.events import AgentEnded
 from agentbook.messages import Message
 from agentbook.scheduler.cluster.bridge import awaited, loop_of
+from agentbook.scheduler.cluster.files import fetch_branch
 from agentbook.scheduler.cluster.gate import GateHost
 from agentbook.scheduler.cluster.host import AgentHost
 from agentbook.scheduler.cluster.orders import PLACEMENT, AgentOrder, Item, ShareOrder, unpack
+from agentbook.scheduler.cluster.shipping import Shipping
 from agentbook.scheduler.config import RunConfig
 from agentbook.scheduler.records import ENDED, AgentRecord
 from agentbook.scheduler.transcript_reading import read_transcript
@@ -41,6 +44,8 @@ __all__ = ["RemoteAgents"]
 
 log = logging.getLogger("agentbook")
 MODEL_VARIABLES = ("ANTHROPIC_API_KEY", "ANTHROPIC_AUTH_TOKEN", "ANTHROPIC_BASE_URL", "AGENTBOOK_MODEL")
+SEND_WINDOW_S = 0.02
+"""How long the first agent of a batch waits for the rest (a run's starts come one by one)."""
 CANCEL_WAIT_S = 10.0
 """How long a cancelled agent's worker has to confirm before the notebook ends it itself."""
 _gates: dict[int, tuple[Any, Any]] = {}  # id(client) -> the cluster's GateHost actor and its future
@@ -64,6 +69,7 @@ class RemoteAgents:
         self._lost: set[str] = set()  # shares of lost workers: what they still send is stale
         self._dead: set[str] = set()
         self.gate_host: Any = None
+        self._shipping = Shipping(run, client)
         self._watches: set[asyncio.Future[None]] = set()  # held: the loop keeps only weak references
         client.subscribe_topic(self.topic, self._message)
 
@@ -93,6 +99,7 @@ class RemoteAgents:
 
     async def _send(self) -> None:
         """One share per worker of what is pending, the agents dealt out in turn."""
+        await asyncio.sleep(SEND_WINDOW_S)
         pending, self._pending = self._pending, []
         workers = await asyncio.to_thread(self._workers)
         for n, worker in enumerate(workers):
@@ -143,6 +150,7 @@ class RemoteAgents:
         """Send `order` and wait for its agents to end; a lost worker's agents go elsewhere."""
         failure: BaseException | None = None
         try:
+            order = dataclasses.replace(order, files=await self._shipping.files_for(worker))
             host = await self._host(worker)
             with self.client.as_current():  # an actor call finds its client there
                 call = host.start(cloudpickle.dumps(order))
@@ -163,7 +171,11 @@ class RemoteAgents:
                 self._queue(record, self._again(record))
         else:
             for record in left:
-                self.run._wiring.end(record, "failed", f"its share failed on worker {worker}: {failure!r}")
+                self.run._wiring.end(record, "failed", f"its share failed on worker {worker}: {failure}")
+        for name in names:  # ended, and all that will come of them has come
+            ended = self._ends.get(name)
+            if ended is not None and not ended.done() and self.run.records[name].state in ENDED:
+                ended.set_result(None)
 
     async def _new_gate_if_lost(self) -> None:
         """The cluster's gate went with the lost worker: a new one, for every share running."""
@@ -245,13 +257,27 @@ class RemoteAgents:
                 continue  # arrived twice: by the topic and from the event log
             self._seen[share] = item.seq
             record = self._record(item)
-            self.run._dispatch(record, item.event)
-            if isinstance(item.event, AgentEnded):
-                ended = self._ends.get(record.name)
-                if ended is None:
-                    self.run._wiring.release(record)  # a sub-agent's copy of its transcript
-                elif not ended.done():
-                    ended.set_result(None)
+            if item.event is not None:
+                self.run._dispatch(record, item.event)
+            if isinstance(item.event, AgentEnded) and record.name not in self._ends:
+                self.run._wiring.release(record)  # a sub-agent's copy of its transcript
+            if item.final:
+                self._finish(record, item.fields or {})
+
+    def _finish(self, record: AgentRecord, fields: dict[str, Any]) -> None:
+        """`record`'s agent is through on its worker: its branch fetched here (from a worker
+        that does not share our files), its stand-in let go."""
+        if "bundle" in fields and record.branch and self.run.isolation is not None:
+            try:
+                fetch_branch(self.run.isolation.worktrees.repo, record.branch, fields["bundle"])
+                record.worktree = None  # the worker's, not ours
+            except Exception as exc:  # a branch that cannot be fetched must not stop the run
+                log.error("run %s: agent %s: its branch %s cannot be fetched: %s",
+                          self.run.name, record.name, record.branch, exc)  # fmt: skip
+                record.branch = record.commit = None
+        ended = self._ends.get(record.name)
+        if ended is not None and not ended.done():
+            ended.set_result(None)
 
     def _record(self, item: Item) -> AgentRecord:
         record = self.run.records.get(item.agent)
