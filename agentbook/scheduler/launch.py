@@ -23,7 +23,7 @@ from agentbook.models.retry import RetryPolicy
 from agentbook.scheduler import manifest, observers
 from agentbook.scheduler.batching import lane_of
 from agentbook.scheduler.claude_settings import apply_settings, bind_hooks
-from agentbook.scheduler.cluster import client_for
+from agentbook.scheduler.cluster import cluster_client
 from agentbook.scheduler.config import DEFAULT_MAX_TOKENS, RunConfig
 from agentbook.scheduler.ratelimit import RateLimits
 from agentbook.scheduler.records import AgentRecord
@@ -114,7 +114,7 @@ def start(
         warn_if_uncacheable(
             model or "offline", config.system or GENERAL_PURPOSE_SYSTEM, config.shared_context
         )
-    client = client_for(config.cluster) if config.cluster is not None else None  # reachable, or say so
+    client = cluster_client(config)
     folder = config.run_dir if config.run_dir is not None else new_run_dir()
     folder.mkdir(parents=True, exist_ok=True)
     run = Run(config, run_dir=folder, session_id=new_session_id(), interactive=_interactive(config))

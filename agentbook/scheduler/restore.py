@@ -74,7 +74,23 @@ def load_run(
     for record in records:
         _restore(record)
         run.records[record.name] = record
+    if config.cluster is not None:
+        _reconnect(run)
     return run
+
+
+def _reconnect(run: Run) -> None:
+    """A cluster run's resumes go to the cluster its manifest names, if it can be reached."""
+    from agentbook.scheduler.cluster import ClusterUnavailable, cluster_client
+    from agentbook.scheduler.cluster.remote import RemoteAgents
+
+    try:
+        run.remote = RemoteAgents(run, cluster_client(run.config))
+    except (ClusterUnavailable, TypeError) as exc:
+        warnings.warn(
+            f"run {run.name}: its cluster cannot be used ({exc}): its resumes run in this process",
+            stacklevel=3,
+        )
 
 
 def _record(name: str, entry: dict[str, Any], folder: Path, session_id: str) -> AgentRecord:

@@ -20,6 +20,6 @@ Who does what:
   filesystem with the notebook, and the agents' branches fetched back the same way.
 """
 
-from agentbook.scheduler.cluster.connect import ClusterUnavailable, client_for
+from agentbook.scheduler.cluster.connect import ClusterUnavailable, client_for, cluster_client
 
-__all__ = ["ClusterUnavailable", "client_for"]
+__all__ = ["ClusterUnavailable", "client_for", "cluster_client"]

@@ -10,7 +10,7 @@ import os
 import threading
 from typing import Any
 
-__all__ = ["CONNECT_TIMEOUT_S", "ClusterUnavailable", "client_for"]
+__all__ = ["CONNECT_TIMEOUT_S", "ClusterUnavailable", "client_for", "cluster_client"]
 
 CONNECT_TIMEOUT_S = 10.0
 """How long to wait for a scheduler, and for its first worker, before saying it cannot be reached."""
@@ -48,6 +48,17 @@ def client_for(cluster: Any) -> Any:
             f"{CONNECT_TIMEOUT_S:g} s ({exc})"
         ) from None
     return client
+
+
+def cluster_client(config: Any) -> Any:
+    """The Dask client of a run's `RunConfig` (`None` in-process): reachable, and the run's
+    options can go to its workers; else a clear error before anything starts."""
+    if config.cluster is None:
+        return None
+    from agentbook.scheduler.cluster.remote import check_shippable
+
+    check_shippable(config)
+    return client_for(config.cluster)
 
 
 def _connect(distributed: Any, cluster: str) -> Any:

@@ -38,6 +38,7 @@ class AgentHost:
     def __init__(self) -> None:
         self.runs: dict[str, Run] = {}
         self.forwarders: dict[str, Forwarder] = {}  # top-level agent -> its share's forwarder
+        self.cancelled: set[str] = set()  # cancelled before their share came
 
     async def start(self, order_blob: bytes) -> int:
         """Run the share's agents to their ends and return how many there were; every event has
@@ -58,14 +59,17 @@ class AgentHost:
         try:
             run = await asyncio.to_thread(self._run, order, Path(worker.local_directory))
             ended = asyncio.get_running_loop().create_future()
-            names = {a.task.name for a in order.agents}
-            for agent in order.agents:
+            # Those cancelled while their share was on its way do not start.
+            agents = [a for a in order.agents if a.task.name not in self.cancelled]
+            names = {a.task.name for a in agents}
+            for agent in agents:
                 self.forwarders[agent.task.name] = forwarder
             self._await_ends(run, names, ended)
-            for agent in order.agents:
+            for agent in agents:
                 record = run.records.get(agent.task.name) or run.add(agent.task, agent_id=agent.agent_id)
                 run.start_all([record], agent.max_turns, agent.prompt, list(agent.history))
-            await ended
+            if names:
+                await ended
             # Their worktrees are committed after their ends: then where they left their work.
             await asyncio.wrap_future(background.submit(_settled(run, names)))
             for name in names:
@@ -85,6 +89,8 @@ class AgentHost:
         for name in names:
             if handle is not None and name in handle.records:
                 handle.cancel(name)
+            else:
+                self.cancelled.add(name)
 
     def _run(self, order: ShareOrder, local: Path) -> Run:
         """This worker's `Run` for the order's run: one per run handle, kept for its resumes;

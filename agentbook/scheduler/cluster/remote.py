@@ -16,7 +16,6 @@ import asyncio
 import dataclasses
 import itertools
 import logging
-import math
 import os
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
@@ -40,7 +39,7 @@ from agentbook.scheduler.transcripts import transcript_path
 if TYPE_CHECKING:
     from agentbook.scheduler.run import Run
 
-__all__ = ["RemoteAgents"]
+__all__ = ["RemoteAgents", "check_shippable"]
 
 log = logging.getLogger("agentbook")
 MODEL_VARIABLES = ("ANTHROPIC_API_KEY", "ANTHROPIC_AUTH_TOKEN", "ANTHROPIC_BASE_URL", "AGENTBOOK_MODEL")
@@ -68,6 +67,7 @@ class RemoteAgents:
         self._where: dict[str, tuple[str, str]] = {}  # agent -> (share, worker)
         self._lost: set[str] = set()  # shares of lost workers: what they still send is stale
         self._dead: set[str] = set()
+        self._cancelled: set[str] = set()
         self.gate_host: Any = None
         self._shipping = Shipping(run, client)
         self._watches: set[asyncio.Future[None]] = set()  # held: the loop keeps only weak references
@@ -102,6 +102,8 @@ class RemoteAgents:
         await asyncio.sleep(SEND_WINDOW_S)
         pending, self._pending = self._pending, []
         workers = await asyncio.to_thread(self._workers)
+        limits = _split(self.run.config.concurrency, workers)
+        workers = sorted((w for w in workers if limits[w] != 0), key=self._load)  # the idlest first
         for n, worker in enumerate(workers):
             chunk = pending[n :: len(workers)]
             if chunk:
@@ -110,7 +112,8 @@ class RemoteAgents:
                 for record, _ in chunk:
                     self._where[record.name] = (share, worker)
                 order = ShareOrder(self.run.name, self.run.session_id, self.topic, share,
-                                   self._config(len(workers)), tuple(o for _, o in chunk),
+                                   RunConfig.of(self.run.config, cluster=None, concurrency=limits[worker]),
+                                   tuple(o for _, o in chunk),
                                    env=_model_env(), gate=await self._gate())  # fmt: skip
                 self._watches.add(watch := asyncio.ensure_future(self._watch(worker, order)))
                 watch.add_done_callback(self._watches.discard)
@@ -121,10 +124,10 @@ class RemoteAgents:
             raise RuntimeError(f"the Dask cluster at {self.client.scheduler.address} has no workers left")
         return sorted(alive)
 
-    def _config(self, workers: int) -> RunConfig:
-        concurrency = self.run.config.concurrency
-        share = math.ceil(concurrency / workers) if concurrency else None
-        return RunConfig.of(self.run.config, cluster=None, concurrency=share)
+    def _load(self, worker: str) -> int:
+        """How many agents sent to `worker` are still working."""
+        records = self.run.records
+        return sum(1 for n, (_, w) in self._where.items() if w == worker and records[n].state not in ENDED)
 
     async def _gate(self) -> Any:
         """The cluster's `GateHost` (one per client, made on first use)."""
@@ -152,6 +155,9 @@ class RemoteAgents:
         try:
             order = dataclasses.replace(order, files=await self._shipping.files_for(worker))
             host = await self._host(worker)
+            order = dataclasses.replace(
+                order, agents=tuple(a for a in order.agents if a.task.name not in self._cancelled)
+            )
             with self.client.as_current():  # an actor call finds its client there
                 call = host.start(cloudpickle.dumps(order))
             await awaited(call, self._dask_loop)
@@ -209,6 +215,7 @@ class RemoteAgents:
                 self.run._wiring.release(record)
 
     async def _cancel(self, record: AgentRecord, ended: asyncio.Future[None]) -> None:
+        self._cancelled.add(record.name)  # a share not sent yet goes without it
         queued = [p for p in self._pending if p[0] is record]
         if queued:
             self._pending.remove(queued[0])
@@ -294,6 +301,26 @@ class RemoteAgents:
             if name in fields:
                 setattr(record, name, fields[name])
         return record
+
+
+def _split(concurrency: int | None, workers: Sequence[str]) -> dict[str, int | None]:
+    """Each worker's part of the run's `concurrency` (in all, exactly it; some may get none)."""
+    if concurrency is None:
+        return dict.fromkeys(workers)
+    share, extra = divmod(concurrency, len(workers))
+    return {w: share + (1 if i < extra else 0) for i, w in enumerate(workers)}
+
+
+def check_shippable(config: RunConfig) -> None:
+    """The run's options can travel to the workers (its hooks and model are pickled with
+    cloudpickle): else `TypeError` before anything starts."""
+    try:
+        cloudpickle.dumps(dataclasses.replace(config, cluster=None))
+    except Exception as exc:
+        raise TypeError(
+            f"cluster: the run's options go to the workers, and they cannot be pickled ({exc}); give "
+            "hooks that are module-level functions, and a model by name or one that pickles"
+        ) from None
 
 
 def _is_lost(exc: BaseException) -> bool:
