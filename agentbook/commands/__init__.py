@@ -26,6 +26,12 @@ def _common(parser: argparse.ArgumentParser, *, model: bool = True) -> None:
         parser.add_argument("--model", help="'offline', an alias (opus, sonnet, haiku) or a model id")
 
 
+def _cluster(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--cluster", metavar="ADDRESS",
+                        help="run the agents on a Dask cluster: a scheduler address (tcp://host:8786), "
+                        "or 'local' for a LocalCluster on this machine; needs agentbook[dask]")  # fmt: skip
+
+
 def add_commands(commands: Any) -> None:
     """Add the pipeline subcommands to `commands` (an `add_subparsers()` result)."""
     run = commands.add_parser(
@@ -39,6 +45,7 @@ def add_commands(commands: Any) -> None:
     run.add_argument("--yes", "-y", action="store_true", help="approve the plan without asking")
     run.add_argument("--run-dir", help="the run folder (default: a new one under ~/.agentbook/runs)")
     _common(run)
+    _cluster(run)
     resume = commands.add_parser("resume", help="continue a run's unfinished agents (and a plan's phases)")
     resume.add_argument("run_dir", help="the run folder `agentbook run` printed")
     resume.add_argument("names", nargs="*", metavar="NAME", help="only these agents (done ones too)")
@@ -57,6 +64,7 @@ def dispatch(args: argparse.Namespace) -> int:
     """Run the pipeline command `args.command`; its exit code."""
     from agentbook.commands.pipeline import PipelineError
     from agentbook.commands.running import Declined
+    from agentbook.scheduler.cluster import ClusterUnavailable
 
     try:
         if args.command == "run":
@@ -70,7 +78,7 @@ def dispatch(args: argparse.Namespace) -> int:
         from agentbook.commands.resuming import resume_command, status_command
 
         return status_command(args) if args.command == "status" else resume_command(args)
-    except PipelineError as exc:
+    except (PipelineError, ClusterUnavailable) as exc:  # a cluster lost between the check and a start
         print(f"agentbook: {exc}", file=sys.stderr)
         return 2
     except Declined as exc:

@@ -27,7 +27,7 @@ from agentbook.scheduler.config import RunConfig
 from agentbook.specs import AgentFileError, AgentSpec, load_agents
 from agentbook.tasks import as_tasks, read_yaml_mapping, task_mapping
 
-__all__ = ["PIPELINE_FILE", "Pipeline", "PipelineError", "read_pipeline", "saved_pipeline"]
+__all__ = ["PIPELINE_FILE", "Pipeline", "PipelineError", "check_cluster", "read_pipeline", "saved_pipeline"]
 
 PIPELINE_FILE = "pipeline.json"
 _NOT_IN_FILES = {"run_dir", "interactive", "on_event", "on_end", "hooks", "permissions", "agents"}
@@ -54,14 +54,34 @@ class Pipeline:
         (folder / PIPELINE_FILE).write_text(json.dumps(data, indent=1), encoding="utf-8")
 
 
-def read_pipeline(path: str | Path, model: str | None = None) -> Pipeline:
-    """The pipeline in the file at `path` (`model`: the command line's, over the file's)."""
+def read_pipeline(path: str | Path, model: str | None = None, cluster: str | None = None) -> Pipeline:
+    """The pipeline in the file at `path` (`model`, `cluster`: the command line's, over the file's)."""
     source = Path(path).expanduser().resolve()
     try:
         text = source.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise PipelineError(f"cannot read {path}: {exc}") from None
-    return parse_pipeline(text, source, model)
+    pipeline = parse_pipeline(text, source, model)
+    if cluster is not None:
+        pipeline.options["cluster"] = cluster
+        try:
+            RunConfig.of(**pipeline.options)
+        except (TypeError, ValueError) as exc:
+            raise PipelineError(f"--cluster: {exc}") from None
+    return pipeline
+
+
+def check_cluster(options: Mapping[str, Any]) -> None:
+    """The cluster the options name (`cluster`: an address or 'local') can be reached and has a
+    worker; `PipelineError` saying why not, before anything starts."""
+    if options.get("cluster") is None:
+        return
+    from agentbook.scheduler.cluster import ClusterUnavailable, client_for
+
+    try:
+        client_for(options["cluster"])
+    except ClusterUnavailable as exc:
+        raise PipelineError(f"cluster: {exc}") from None
 
 
 def saved_pipeline(folder: Path, model: str | None = None) -> Pipeline | None:

@@ -15,7 +15,7 @@ import sys
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-from agentbook.commands.pipeline import PIPELINE_FILE, PipelineError, read_pipeline
+from agentbook.commands.pipeline import PIPELINE_FILE, PipelineError, check_cluster, read_pipeline
 from agentbook.commands.progress import Progress, RunSource
 from agentbook.scheduler import manifest
 from agentbook.scheduler.launch import run_parallel
@@ -75,7 +75,8 @@ def finish(runs: Sequence[Run], notes: Sequence[str], folder: Path, as_json: boo
 
 def run_command(args: argparse.Namespace) -> int:
     """`agentbook run`: see the module docstring."""
-    pipeline = read_pipeline(args.file, args.model)
+    pipeline = read_pipeline(args.file, args.model, args.cluster)
+    check_cluster(pipeline.options)  # reachable, before the plan is shown and a folder made
     plan = pipeline.plan
     if plan is not None:
         shown = [line for line in plan.to_text().splitlines() if not line.startswith("not approved")]

@@ -57,6 +57,7 @@ def _run_options(func: Any) -> Any:
             argument("--worktree", action="store_true", help="each agent in its own git worktree and branch"),
             argument("--cwd", help="the folder agents work in (default: the kernel's)"),
             argument("--settings", help="Claude Code settings: a settings.json path, or 'project'"),
+            argument("--cluster", help="run the agents on a Dask cluster: a scheduler address, or 'local'"),
             argument("--wait", action="store_true", help="block until every agent has ended"),
             argument("-o", dest="output", help="store the Run in this notebook variable"),
         ]
@@ -204,6 +205,7 @@ class AgentMagics(Magics):
                 "agents": load_agents(agent_dir) if agent_dir.is_dir() else {}, "tools": _tools(args.tools),
                 "isolation": "worktree" if args.worktree else None, "max_turns": args.max_turns,
                 "permissions": None, "permission_mode": None, "hooks": None, "settings": args.settings,
+                "cluster": args.cluster,
             }  # fmt: skip
             command_hooks = apply_settings(options)
             prepare = None if command_hooks is None else functools.partial(bind_hooks, command_hooks)
@@ -267,7 +269,7 @@ class AgentMagics(Magics):
 
 def _option_error(message: str) -> str:
     """A run option's error in the magic's own words (`max_turns` -> `--max-turns`)."""
-    for option in ("max_turns", "concurrency", "model", "tools", "cwd"):
+    for option in ("max_turns", "concurrency", "model", "tools", "cwd", "cluster"):
         if message.startswith(f"{option} "):
             return f"--{option.replace('_', '-')}{message[len(option) :]}"
     return message
