@@ -25,7 +25,7 @@ from agentbook.scheduler import background
 from agentbook.scheduler.cluster.files import pack_branch, unpack_repo
 from agentbook.scheduler.cluster.forwarding import Forwarder
 from agentbook.scheduler.cluster.gate import use_cluster_gate
-from agentbook.scheduler.cluster.orders import ShareOrder
+from agentbook.scheduler.cluster.orders import AgentOrder, ShareOrder
 from agentbook.scheduler.config import RunConfig
 from agentbook.scheduler.run import Run
 
@@ -65,9 +65,7 @@ class AgentHost:
             for agent in agents:
                 self.forwarders[agent.task.name] = forwarder
             self._await_ends(run, names, ended)
-            for agent in agents:
-                record = run.records.get(agent.task.name) or run.add(agent.task, agent_id=agent.agent_id)
-                run.start_all([record], agent.max_turns, agent.prompt, list(agent.history))
+            await asyncio.to_thread(_start, run, agents)  # off the worker's loop: its heartbeats go on
             if names:
                 await ended
             # Their worktrees are committed after their ends: then where they left their work.
@@ -150,6 +148,16 @@ def _branch(run: Run, order: ShareOrder, name: str) -> bytes | None:
     if order.files is None or record.branch is None or record.commit is None or run.isolation is None:
         return None
     return pack_branch(run.isolation.worktrees.repo, record.branch)
+
+
+def _start(run: Run, agents: list[AgentOrder]) -> None:
+    """Add the share's new agents (the manifest written once: once per agent is quadratic), then
+    start them all."""
+    records = [run.records.get(a.task.name) or run.add(a.task, agent_id=a.agent_id, save=False)
+               for a in agents]  # fmt: skip
+    run.save()
+    for agent, record in zip(agents, records, strict=True):
+        run.start_all([record], agent.max_turns, agent.prompt, list(agent.history))
 
 
 def _resolve(future: asyncio.Future[None]) -> None:
