@@ -214,11 +214,6 @@ def test_cancelling_one_agent_lets_the_others_finish(
 # ---- resume
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a second resume of a cluster agent sends the conversation as it "
-    "was before the first resume: the first resume's turns are missing from its history",
-)
 def test_resuming_an_ended_cluster_agent_goes_on_with_its_conversation(
     client: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -9,13 +9,14 @@ hold.
 
 from __future__ import annotations
 
+import fcntl
 import os
 import re
 import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import NamedTuple
+from typing import IO, NamedTuple
 
 import git
 
@@ -52,7 +53,7 @@ _SAFE = ("-c", "core.fsmonitor=false", "-c", "core.hooksPath=/dev/null", "-c", "
 # No automatic gc from our merges: it packs refs and prunes while other agents commit.
 NO_GC = ("-c", "gc.auto=0", "-c", "maintenance.auto=false")
 
-_repo_locks: dict[Path, threading.Lock] = {}
+_repo_locks: dict[Path, RepoLock] = {}
 _repo_locks_guard = threading.Lock()
 
 
@@ -151,7 +152,33 @@ def open_repo(path: str | Path) -> tuple[Path, Path]:
         return Path(os.path.realpath(repo.working_tree_dir)), Path(os.path.realpath(repo.common_dir))
 
 
-def repo_lock(common_dir: Path) -> threading.Lock:
+class RepoLock:
+    """A repository's lock, for this process's threads and for other processes too (a Dask
+    cluster's workers on one machine, two notebooks): git's own locks make a second `git
+    worktree add` at the same moment fail instead of wait."""
+
+    def __init__(self, common_dir: Path) -> None:
+        self._threads = threading.Lock()
+        self._path = common_dir / "agentbook.lock"
+        self._file: IO[str] | None = None
+
+    def __enter__(self) -> RepoLock:
+        self._threads.acquire()
+        try:
+            self._file = open(self._path, "a")
+            fcntl.flock(self._file, fcntl.LOCK_EX)
+        except OSError:  # a git dir we cannot write to: this process's threads only
+            self._file = None
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        file, self._file = self._file, None
+        if file is not None:
+            file.close()  # which lets go of the flock
+        self._threads.release()
+
+
+def repo_lock(common_dir: Path) -> RepoLock:
     """One lock per repository (keyed by its real git dir, shared by all its worktrees)."""
     with _repo_locks_guard:
-        return _repo_locks.setdefault(common_dir, threading.Lock())
+        return _repo_locks.setdefault(common_dir, RepoLock(common_dir))

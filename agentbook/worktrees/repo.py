@@ -13,11 +13,10 @@ import contextlib
 import os
 import re
 import shutil
-import threading
 from collections.abc import Sequence
 from pathlib import Path, PurePosixPath
 
-from agentbook.worktrees.gitcmd import open_repo, out_text, repo_lock, run_git
+from agentbook.worktrees.gitcmd import RepoLock, open_repo, out_text, repo_lock, run_git
 from agentbook.worktrees.values import Worktree
 
 __all__ = [
@@ -57,7 +56,7 @@ class RunRepo:
         self.base = self._resolve_base(base)
         self.root = self._resolve_root(root)
         self.sparse = _sparse_dirs(sparse)
-        self.lock: threading.Lock = repo_lock(self.common_dir)
+        self.lock: RepoLock = repo_lock(self.common_dir)
         self.identity = self._fallback_identity()
         self._hidden: set[Path] = set()
 

@@ -2,7 +2,8 @@
 
 `GateHost` (a Dask actor on one worker) keeps the real `RateGate`s, learned limits included;
 each worker's `gate_for` makes `ClusterGate`s that ask it (`use_cluster_gate`).  Admission is one
-actor call per request; settling and learning go without waiting.  If the host's worker is lost
+actor call per request while a limit is known (`FREE_S` otherwise); settling and learning go
+without waiting.  If the host's worker is lost
 the workers' gates carry on alone (a warning says so), so a lost gate never stops an agent.
 """
 
@@ -10,7 +11,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Mapping
+import threading
+import time
+import weakref
+from collections.abc import Collection, Mapping
 from typing import Any
 
 from agentbook.messages import Response
@@ -22,6 +26,11 @@ __all__ = ["ClusterGate", "GateHost", "use_cluster_gate"]
 
 log = logging.getLogger("agentbook")
 ASK_TIMEOUT_S = 5.0
+FREE_S = 1.0
+"""How long a worker admits requests on its own after the host said it knows no limit and holds
+no pause: a fleet with nothing to gate asks once a second, not once a request.  A 429 elsewhere
+reaches this worker's requests at most this late (its own 429s and any limit it learns end the
+lease at once)."""
 
 
 class GateHost:
@@ -40,24 +49,29 @@ class GateHost:
 
     async def acquire(
         self, key: str, limits: RateLimits | None, input_tokens: int, output_tokens: int
-    ) -> float:
-        return await self._gate(key, limits).acquire(input_tokens, output_tokens)
+    ) -> tuple[float, bool]:
+        """When the request was admitted, and whether the gate is unlimited now (see `FREE_S`)."""
+        gate = self._gate(key, limits)
+        admitted = await gate.acquire(input_tokens, output_tokens)
+        return admitted, gate.unlimited()
 
-    def settle(
+    # The others are coroutines too: they run on the worker's loop, not through a thread.
+
+    async def settle(
         self, key: str, output: int, response: Response, input_tokens: int | None, at: float | None
     ) -> None:
         self._gate(key).settle(output, response, reserved_input_tokens=input_tokens, admitted_at=at)
 
-    def learn(self, key: str, headers: Mapping[str, str]) -> None:
+    async def learn(self, key: str, headers: Mapping[str, str]) -> None:
         self._gate(key).learn(headers)
 
-    def pause(self, key: str, seconds: float) -> None:
+    async def pause(self, key: str, seconds: float) -> None:
         self._gate(key).pause(seconds)
 
-    def pause_for(self, key: str, error: BaseException) -> bool:
+    async def pause_for(self, key: str, error: BaseException) -> bool:
         return self._gate(key).pause_for(error)
 
-    def refused(self, key: str) -> bool:
+    async def refused(self, key: str) -> bool:
         return self._gate(key).refused()
 
     def stats(self) -> dict[str, GateStats]:
@@ -74,6 +88,7 @@ class ClusterGate(RateGate):
         self._key, self._limits = key, limits
         self._loop: asyncio.AbstractEventLoop = loop_of(worker)
         self._failed: str | None = None  # the key of the host that could not be reached
+        self._free_until = 0.0  # until then the host said it limits nothing: admit here
 
     @property
     def _host(self) -> Any:
@@ -84,13 +99,20 @@ class ClusterGate(RateGate):
         return bool(self._failed == self._host.key)
 
     async def acquire(self, input_tokens: int, output_tokens: int = 0) -> float:
+        if self._free():
+            return time.monotonic()
         if not self._alone:
             try:
                 call = self._host.acquire(self._key, self._limits, input_tokens, output_tokens)
-                return float(await awaited(call, self._loop))
-            except (OSError, RuntimeError) as exc:
+                admitted, unlimited = await awaited(call, self._loop)
+                self._free_until = time.monotonic() + FREE_S if unlimited else 0.0
+                return float(admitted)
+            except Exception as exc:  # the host is gone: whatever Dask says, carry on alone
                 self._lost(exc)
         return await super().acquire(input_tokens, output_tokens)
+
+    def _free(self) -> bool:
+        return not self._alone and time.monotonic() < self._free_until
 
     def settle(
         self, reserved_output_tokens: int, response: Response, *,
@@ -99,26 +121,33 @@ class ClusterGate(RateGate):
         if self._alone:
             super().settle(reserved_output_tokens, response,
                            reserved_input_tokens=reserved_input_tokens, admitted_at=admitted_at)  # fmt: skip
-        else:
+        elif response.rate_limits or not self._free():  # with nothing known and nothing to learn: no call
+            self._free_until = 0.0 if response.rate_limits else self._free_until
             self._host.settle(self._key, reserved_output_tokens, response, reserved_input_tokens, admitted_at)
 
     def learn(self, headers: Mapping[str, str]) -> None:
-        super().learn(headers) if self._alone else self._host.learn(self._key, dict(headers))
+        if self._alone:
+            super().learn(headers)
+        elif headers:
+            self._free_until = 0.0
+            self._host.learn(self._key, dict(headers))
 
     def pause(self, seconds: float) -> None:
         super().pause(seconds) if self._alone else self._host.pause(self._key, seconds)
 
     def pause_for(self, error: BaseException) -> bool:
+        self._free_until = 0.0
         return self._ask("pause_for", error) if not self._alone else super().pause_for(error)
 
     def refused(self) -> bool:
+        self._free_until = 0.0
         return self._ask("refused") if not self._alone else super().refused()
 
     def _ask(self, method: str, *args: Any) -> bool:
         """A host's answer, waited for (only after a 429: rare, and the agent waits anyway)."""
         try:
             return bool(getattr(self._host, method)(self._key, *args).result(ASK_TIMEOUT_S))
-        except (OSError, RuntimeError, TimeoutError) as exc:
+        except Exception as exc:  # the host is gone: whatever Dask says, carry on alone
             self._lost(exc)
             return bool(getattr(super(), method)(*args))
 
@@ -127,6 +156,25 @@ class ClusterGate(RateGate):
             self._failed = self._host.key
             log.warning("the cluster's rate gate for %s cannot be reached (%s): this worker's "
                         "agents are gated on their own until it has a new one", self._key, exc)  # fmt: skip
+
+
+_hosted: weakref.WeakKeyDictionary[Any, tuple[Any, Any]] = weakref.WeakKeyDictionary()
+_hosting = threading.Lock()
+
+
+def gate_host_for(client: Any, dead: Collection[str]) -> Any:
+    """(In the notebook; it blocks) the `GateHost` of `client`'s cluster: one per client, made on
+    first use, and again when the worker holding it is among `dead`.  Its future is kept: the
+    actor lives as long as someone holds it."""
+    with _hosting:
+        held = _hosted.get(client)
+        if held is not None and held[0]._address in dead:
+            _hosted.pop(client)[1].release()
+            held = None
+        if held is None:
+            future = client.submit(GateHost, actor=True, pure=False)
+            held = _hosted[client] = (future.result(), future)
+    return held[0]
 
 
 _hosts: list[Any] = []  # the host this process's gates ask (one, once a share has come)

@@ -27,7 +27,7 @@ from agentbook.events import AgentEnded
 from agentbook.messages import Message
 from agentbook.scheduler.cluster.bridge import awaited, loop_of
 from agentbook.scheduler.cluster.files import fetch_branch
-from agentbook.scheduler.cluster.gate import GateHost
+from agentbook.scheduler.cluster.gate import gate_host_for
 from agentbook.scheduler.cluster.host import AgentHost
 from agentbook.scheduler.cluster.orders import PLACEMENT, AgentOrder, Item, ShareOrder, unpack
 from agentbook.scheduler.cluster.shipping import Shipping
@@ -47,7 +47,6 @@ SEND_WINDOW_S = 0.02
 """How long the first agent of a batch waits for the rest (a run's starts come one by one)."""
 CANCEL_WAIT_S = 10.0
 """How long a cancelled agent's worker has to confirm before the notebook ends it itself."""
-_gates: dict[int, tuple[Any, Any]] = {}  # id(client) -> the cluster's GateHost actor and its future
 _shares = itertools.count(1)
 
 
@@ -68,6 +67,8 @@ class RemoteAgents:
         self._lost: set[str] = set()  # shares of lost workers: what they still send is stale
         self._dead: set[str] = set()
         self._cancelled: set[str] = set()
+        self._turns = itertools.count()
+        self._owed: dict[str, set[str]] = {}  # share -> its agents whose last item has not come
         self.gate_host: Any = None
         self._shipping = Shipping(run, client)
         self._watches: set[asyncio.Future[None]] = set()  # held: the loop keeps only weak references
@@ -92,6 +93,7 @@ class RemoteAgents:
 
     def _queue(self, record: AgentRecord, order: AgentOrder) -> None:
         self._orders.setdefault(record.name, order)
+        self._where[record.name] = ("", "")  # no share owes it an end until one is sent
         self._pending.append((record, order))
         if len(self._pending) == 1:  # the first of a batch: the rest of it comes in this tick
             self._watches.add(send := asyncio.ensure_future(self._send()))
@@ -103,7 +105,9 @@ class RemoteAgents:
         pending, self._pending = self._pending, []
         workers = await asyncio.to_thread(self._workers)
         limits = _split(self.run.config.concurrency, workers)
-        workers = sorted((w for w in workers if limits[w] != 0), key=self._load)  # the idlest first
+        usable = [w for w in workers if limits[w] != 0]
+        turn = next(self._turns) % len(usable)  # ties go round, so one-by-one starts spread too
+        workers = sorted(usable[turn:] + usable[:turn], key=self._load)  # the idlest first
         for n, worker in enumerate(workers):
             chunk = pending[n :: len(workers)]
             if chunk:
@@ -130,14 +134,7 @@ class RemoteAgents:
         return sum(1 for n, (_, w) in self._where.items() if w == worker and records[n].state not in ENDED)
 
     async def _gate(self) -> Any:
-        """The cluster's `GateHost` (one per client, made on first use)."""
-        key = id(self.client)
-        if key in _gates and _gates[key][0]._address in self._dead:  # it went with its worker
-            _gates.pop(key)[1].release()
-        if key not in _gates:  # the future is kept: the actor lives as long as someone holds it
-            future = self.client.submit(GateHost, actor=True, pure=False)
-            _gates[key] = (await asyncio.to_thread(future.result), future)
-        self.gate_host = _gates[key][0]
+        self.gate_host = await asyncio.to_thread(gate_host_for, self.client, self._dead)
         return self.gate_host
 
     async def _host(self, worker: str) -> Any:
@@ -155,17 +152,18 @@ class RemoteAgents:
         try:
             order = dataclasses.replace(order, files=await self._shipping.files_for(worker))
             host = await self._host(worker)
-            order = dataclasses.replace(
-                order, agents=tuple(a for a in order.agents if a.task.name not in self._cancelled)
-            )
+            kept = tuple(a for a in order.agents if a.task.name not in self._cancelled)
+            self._owed[order.share] = {a.task.name for a in kept}
+            order = dataclasses.replace(order, agents=kept)
             with self.client.as_current():  # an actor call finds its client there
                 call = host.start(cloudpickle.dumps(order))
             await awaited(call, self._dask_loop)
         except Exception as exc:  # the worker was lost, or the share failed there
             failure = exc
         await self._drain(order.share)
-        names = [a.task.name for a in order.agents]
-        left = [self.run.records[n] for n in names if self.run.records[n].state not in ENDED]
+        # The agents it still owes an end: none came, and they were not sent elsewhere since.
+        owed = self._owed.pop(order.share, {a.task.name for a in order.agents})
+        left = [self.run.records[n] for n in sorted(owed) if self._where.get(n, ("",))[0] == order.share]
         if failure is not None and left and _is_lost(failure):
             self._dead.add(worker)
             self._lost.add(order.share)
@@ -174,14 +172,12 @@ class RemoteAgents:
             self._abandon_children(left)
             await self._new_gate_if_lost()
             for record in left:
-                self._queue(record, self._again(record))
+                self._queue(record, order_again(record, self._orders[record.name]))
         else:
             for record in left:
-                self.run._wiring.end(record, "failed", f"its share failed on worker {worker}: {failure}")
-        for name in names:  # ended, and all that will come of them has come
-            ended = self._ends.get(name)
-            if ended is not None and not ended.done() and self.run.records[name].state in ENDED:
-                ended.set_result(None)
+                if record.state not in ENDED:
+                    self.run._wiring.end(record, "failed", f"its share failed on worker {worker}: {failure}")
+                self._let_go(record.name)
 
     async def _new_gate_if_lost(self) -> None:
         """The cluster's gate went with the lost worker: a new one, for every share running."""
@@ -192,15 +188,6 @@ class RemoteAgents:
             for worker, host in self._hosts.items():
                 if worker not in self._dead:
                     host.use_gate(self.gate_host)
-
-    def _again(self, record: AgentRecord) -> AgentOrder:
-        """The order that goes on with `record`'s agent from its transcript in the run folder."""
-        first = self._orders[record.name]
-        if not record.transcript.is_file():
-            return first  # it had not started
-        back = read_transcript(record.transcript)
-        history = tuple(settle_interrupted(back.messages, back.started))
-        return AgentOrder(record.task, record.agent_id, first.max_turns, None, history) if history else first
 
     def _abandon_children(self, parents: Sequence[AgentRecord]) -> None:
         """Sub-agents of `parents` ended with their worker: their resumed parents start anew."""
@@ -270,10 +257,19 @@ class RemoteAgents:
                 self.run._wiring.release(record)  # a sub-agent's copy of its transcript
             if item.final:
                 self._finish(record, item.fields or {})
+                self._owed.get(share, set()).discard(record.name)
+                if self._where.get(record.name, ("",))[0] == share:  # not a stale share's
+                    self._let_go(record.name)
+
+    def _let_go(self, name: str) -> None:
+        """The agent's stand-in returns: all that will come of this start has come."""
+        ended = self._ends.get(name)
+        if ended is not None and not ended.done():
+            ended.set_result(None)
 
     def _finish(self, record: AgentRecord, fields: dict[str, Any]) -> None:
         """`record`'s agent is through on its worker: its branch fetched here (from a worker
-        that does not share our files), its stand-in let go."""
+        that does not share our files)."""
         if "bundle" in fields and record.branch and self.run.isolation is not None:
             try:
                 fetch_branch(self.run.isolation.worktrees.repo, record.branch, fields["bundle"])
@@ -282,9 +278,6 @@ class RemoteAgents:
                 log.error("run %s: agent %s: its branch %s cannot be fetched: %s",
                           self.run.name, record.name, record.branch, exc)  # fmt: skip
                 record.branch = record.commit = None
-        ended = self._ends.get(record.name)
-        if ended is not None and not ended.done():
-            ended.set_result(None)
 
     def _record(self, item: Item) -> AgentRecord:
         record = self.run.records.get(item.agent)
@@ -301,6 +294,16 @@ class RemoteAgents:
             if name in fields:
                 setattr(record, name, fields[name])
         return record
+
+
+def order_again(record: AgentRecord, first: AgentOrder) -> AgentOrder:
+    """The order that goes on with `record`'s agent (first sent as `first`) from its transcript
+    in the run folder, its interrupted calls settled."""
+    if not record.transcript.is_file():
+        return first  # it had not started
+    back = read_transcript(record.transcript)
+    history = tuple(settle_interrupted(back.messages, back.started))
+    return AgentOrder(record.task, record.agent_id, first.max_turns, None, history) if history else first
 
 
 def _split(concurrency: int | None, workers: Sequence[str]) -> dict[str, int | None]:
