@@ -71,7 +71,8 @@ class AgentHost:
             # Their worktrees are committed after their ends: then where they left their work.
             await asyncio.wrap_future(background.submit(_settled(run, names)))
             for name in names:
-                forwarder.finish(run.records[name], await asyncio.to_thread(_branch, run, order, name))
+                bundle = await asyncio.to_thread(_branch, run, order, name) if order.files else None
+                forwarder.finish(run.records[name], bundle)
         finally:
             forwarder.close()
             await pump

@@ -17,6 +17,7 @@ import dataclasses
 import itertools
 import logging
 import os
+import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -45,6 +46,8 @@ log = logging.getLogger("agentbook")
 MODEL_VARIABLES = ("ANTHROPIC_API_KEY", "ANTHROPIC_AUTH_TOKEN", "ANTHROPIC_BASE_URL", "AGENTBOOK_MODEL")
 SEND_WINDOW_S = 0.02
 """How long the first agent of a batch waits for the rest (a run's starts come one by one)."""
+SETTLE_S = 2.0
+"""How long a share's last items have to arrive by the topic before the event log is read."""
 CANCEL_WAIT_S = 10.0
 """How long a cancelled agent's worker has to confirm before the notebook ends it itself."""
 _shares = itertools.count(1)
@@ -160,7 +163,8 @@ class RemoteAgents:
             await awaited(call, self._dask_loop)
         except Exception as exc:  # the worker was lost, or the share failed there
             failure = exc
-        await self._drain(order.share)
+        if failure is not None or not await self._settled(order.share):
+            await self._drain(order.share)
         # The agents it still owes an end: none came, and they were not sent elsewhere since.
         owed = self._owed.pop(order.share, {a.task.name for a in order.agents})
         left = [self.run.records[n] for n in sorted(owed) if self._where.get(n, ("",))[0] == order.share]
@@ -233,6 +237,14 @@ class RemoteAgents:
         share, items = unpack(message)
         if share not in self._lost:
             self._apply(share, items)
+
+    async def _settled(self, share: str) -> bool:
+        """Whether every last item of `share` arrives by the topic within `SETTLE_S` (they are
+        in the scheduler's hands when its call returns: they are on their way)."""
+        deadline = time.monotonic() + SETTLE_S
+        while self._owed.get(share) and time.monotonic() < deadline:
+            await asyncio.sleep(0.01)
+        return not self._owed.get(share)
 
     async def _drain(self, share: str) -> None:
         """Apply what the scheduler's event log holds of `share` that has not arrived yet."""
