@@ -185,7 +185,8 @@ def test_cancel_before_the_share_reaches_its_worker_runs_nothing(
     with serving(Appender(), monkeypatch):
         run = ab.run_parallel(agents(2), model="haiku", cwd=tmp_path, cluster=client, **BASH)
         remote = run.remote
-        wait_until(lambda: "a0" in remote._where, 10)  # dealt out, not yet on its worker
+        dealt = remote.mirror.where
+        wait_until(lambda: dealt.get("a0", ("",))[0] != "", 10)  # dealt out, not yet on its worker
         assert not remote._hosts
         run.cancel("a0")
         run.wait(60)
@@ -333,7 +334,7 @@ def test_a_429_on_one_worker_pauses_the_other_workers_agents(
                               cluster=client, **BASH)  # fmt: skip
         run.wait(60)
     assert {r.state for r in run.records.values()} == {"done"}
-    where = {n: w for n, (_, w) in run.remote._where.items()}
+    where = {n: w for n, (_, w) in run.remote.mirror.where.items()}
     limited, t429 = first[0], times[first[0]][0]
     others = [n for n in where if where[n] != where[limited]]
     assert others  # agents on the other worker
@@ -351,7 +352,7 @@ def test_agents_started_one_at_a_time_are_spread_over_the_workers(
         for name in agents(4):
             run.resume(name, prompt="again")
             run.wait(60)
-            workers.add(run.remote._where[name][1])
+            workers.add(run.remote.mirror.where[name][1])
     assert {r.state for r in run.records.values()} == {"done"}
     assert len(workers) == 2  # four resumes, one after the other: both workers get some
 

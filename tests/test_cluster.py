@@ -89,6 +89,14 @@ def worker_transcripts(run: str, dask_worker: Any = None) -> list[str]:
     )
 
 
+def worker_transcript(run: str, agent_id: str, dask_worker: Any = None) -> str | None:
+    """(On a worker) its transcript of the agent `agent_id`, if it ran there."""
+    found = list(
+        Path(dask_worker.local_directory).glob(f"agentbook-runs/{run}/*/subagents/agent-{agent_id}.jsonl")
+    )
+    return found[0].read_text() if found else None
+
+
 def worker_pids(client: Any) -> dict[str, int]:
     return client.run(os.getpid)  # type: ignore[no-any-return]
 
@@ -120,6 +128,9 @@ def test_agents_run_in_the_workers_processes_and_their_events_arrive_live(
     ran = client.run(worker_transcripts, run.name)
     assert sum(len(v) for v in ran.values()) == 6 and all(ran.values())  # both workers had a share
     assert here.isdisjoint(worker_pids(client).values())
+    record = run.records["a2"]  # the run folder's copy is the worker's, line for line
+    copies = [t for t in client.run(worker_transcript, run.name, record.agent_id).values() if t]
+    assert copies == [record.transcript.read_text()]
     frame = run.calls_df
     assert len(frame) == 12 and frame["output_tokens"].gt(0).all()
 
@@ -135,8 +146,8 @@ def test_a_worker_killed_mid_call_loses_no_agent_and_runs_no_tool_twice(
         deadline = time.monotonic() + 60
         while (not log.exists() or len(log.read_text().split()) < 6) and time.monotonic() < deadline:
             time.sleep(0.02)
-        worker = run.remote._where["a0"][1]  # every Bash call is sleeping now: kill a0's worker
-        victims = sorted(n for n, (_, w) in run.remote._where.items() if w == worker)
+        worker = run.remote.mirror.where["a0"][1]  # every Bash call is sleeping now: kill a0's worker
+        victims = sorted(n for n, (_, w) in run.remote.mirror.where.items() if w == worker)
         os.kill(worker_pids(client)[worker], signal.SIGKILL)
         run.wait(90)
     assert {r.state for r in run.records.values()} == {"done"}, {n: r.error for n, r in run.records.items()}

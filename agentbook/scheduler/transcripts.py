@@ -16,6 +16,7 @@ Reading them back is `agentbook.scheduler.transcript_reading`'s (its names are r
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
@@ -122,8 +123,12 @@ class TranscriptWriter:
         self._secrets = secret_values() if secrets is None else secrets
         self._forms = secret_forms(self._secrets)
         self._file: IO[str] | None = None
+        self.muted = False
+        """While set, events write nothing: a cluster worker's lines come written (`append`)."""
 
     def __call__(self, event: AgentEvent) -> None:
+        if self.muted:
+            return
         if isinstance(event, AgentStarted):
             self._cwd = event.cwd
             self.write(
@@ -225,6 +230,17 @@ class TranscriptWriter:
         self._file.flush()
         self.last_uuid = line_uuid
         return line_uuid
+
+    def append(self, lines: str) -> None:
+        """Append whole lines another writer wrote (a cluster worker's, for the same agent),
+        as they are; the next line written here follows the last of them."""
+        if self._file is None:
+            self._file = self._open()
+        self._file.write(lines)
+        self._file.flush()
+        last = lines.rstrip("\n").rpartition("\n")[2]
+        with contextlib.suppress(ValueError, AttributeError):
+            self.last_uuid = json.loads(last).get("uuid", self.last_uuid)
 
     def hold(self) -> None:
         """Open the file now, taking its lock (`RuntimeError` if another writer holds it)."""

@@ -1,8 +1,9 @@
 """A worker's events, back to the notebook: batched, in order, and known to have arrived.
 
 The worker's run calls `Forwarder.add` for every event of the share's agents (on agentbook's
-background thread); `pump` (on the Dask worker's loop) sends what has gathered every `BATCH_S`
-through the scheduler's `log_event` call, one batch in flight at a time, so batches arrive in
+background thread); `pump` (on the Dask worker's loop) sends what has gathered every `BATCH_S`,
+with the transcript lines the agents' writers wrote meanwhile (the notebook appends them as they
+are), through the scheduler's `log_event` call, one batch in flight at a time, so batches arrive in
 order and each call's answer says the scheduler has it (it forwards it to the notebook, and keeps
 it in its event log, where the notebook finds it again after losing a worker).
 
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from pathlib import Path
 from typing import Any
 
 from agentbook.events import AgentEvent
@@ -38,6 +40,8 @@ class Forwarder:
         self._items: list[Item] = []
         self._seq = self._acked = 0
         self._known: dict[str, dict[str, Any]] = {}  # agent -> placement last sent
+        self._files: dict[str, Path] = {}  # agent -> this worker's transcript of it
+        self._read: dict[str, int] = {}  # agent -> how much of it has been sent
         self._waiters: list[tuple[int, asyncio.AbstractEventLoop, asyncio.Future[None]]] = []
         self._wake = asyncio.Event()  # made on the worker's loop, where `pump` waits on it
         self._closing = False
@@ -46,6 +50,7 @@ class Forwarder:
         """Queue `event` of `record`'s agent (from any thread)."""
         now = placement(record)
         with self._lock:
+            self._files.setdefault(record.name, record.transcript)
             known = self._known.get(record.name)
             fields = new_record_fields(record) if known is None else (now if now != known else None)
             self._known[record.name] = now
@@ -84,10 +89,31 @@ class Forwarder:
                 items, self._items = self._items, []
                 closing = self._closing
             if items:
-                await self.worker.scheduler.log_event(topic=self.topic, msg=pack(self.share, items))
+                lines = self._lines({i.agent for i in items})
+                await self.worker.scheduler.log_event(topic=self.topic, msg=pack(self.share, items, lines))
                 self._arrived(items[-1].seq)
             if closing and not self._items:
                 return
+
+    def _lines(self, agents: set[str]) -> dict[str, str]:
+        """The whole lines `agents`' transcripts gained since the last batch (each line is
+        written, and flushed, before its event comes here)."""
+        found = {}
+        for agent in agents:
+            path = self._files.get(agent)
+            if path is None:
+                continue
+            try:
+                with path.open("rb") as file:
+                    file.seek(self._read.get(agent, 0))
+                    data = file.read()
+            except OSError:
+                continue
+            whole = data[: data.rfind(b"\n") + 1]
+            if whole:
+                self._read[agent] = self._read.get(agent, 0) + len(whole)
+                found[agent] = whole.decode("utf-8")
+        return found
 
     def close(self) -> None:
         """No more events: `pump` sends the rest and returns."""

@@ -10,6 +10,7 @@ the workers' gates carry on alone (a warning says so), so a lost gate never stop
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import threading
 import time
@@ -53,7 +54,9 @@ class GateHost:
         """When the request was admitted, and whether the gate is unlimited now (see `FREE_S`)."""
         gate = self._gate(key, limits)
         admitted = await gate.acquire(input_tokens, output_tokens)
-        return admitted, gate.unlimited()
+        stats, known = gate.stats, dataclasses.astuple(gate.limits)
+        # Free: it knows no limit, has never paused (a 429 without headers) and nobody waits.
+        return admitted, stats.pauses == 0 and stats.waiting == 0 and all(v is None for v in known)
 
     # The others are coroutines too: they run on the worker's loop, not through a thread.
 

@@ -77,9 +77,11 @@ def new_record_fields(record: AgentRecord) -> dict[str, Any]:
             "parent": record.parent, "model": record.model, **placement(record)}  # fmt: skip
 
 
-def pack(share: str, items: list[Item]) -> dict[str, Any]:
-    return {"share": share, "items": pickle.dumps(items, protocol=pickle.HIGHEST_PROTOCOL)}
+def pack(share: str, items: list[Item], lines: dict[str, str]) -> dict[str, Any]:
+    """A batch: the share's items, and the transcript lines its agents' writers wrote since
+    the last batch (by agent), as the worker wrote and redacted them."""
+    return {"share": share, "items": pickle.dumps(items, protocol=pickle.HIGHEST_PROTOCOL), "lines": lines}
 
 
-def unpack(message: dict[str, Any]) -> tuple[str, list[Item]]:
-    return message["share"], pickle.loads(message["items"])  # our own workers' batches
+def unpack(message: dict[str, Any]) -> tuple[str, list[Item], dict[str, str]]:
+    return message["share"], pickle.loads(message["items"]), message.get("lines") or {}  # our workers'

@@ -17,25 +17,22 @@ import dataclasses
 import itertools
 import logging
 import os
-import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import cloudpickle
 
 from agentbook.agent.recovery import settle_interrupted
-from agentbook.events import AgentEnded
 from agentbook.messages import Message
 from agentbook.scheduler.cluster.bridge import awaited, loop_of
-from agentbook.scheduler.cluster.files import fetch_branch
 from agentbook.scheduler.cluster.gate import gate_host_for
 from agentbook.scheduler.cluster.host import AgentHost
-from agentbook.scheduler.cluster.orders import PLACEMENT, AgentOrder, Item, ShareOrder, unpack
+from agentbook.scheduler.cluster.mirror import Mirror
+from agentbook.scheduler.cluster.orders import AgentOrder, ShareOrder
 from agentbook.scheduler.cluster.shipping import Shipping
 from agentbook.scheduler.config import RunConfig
 from agentbook.scheduler.records import ENDED, AgentRecord
 from agentbook.scheduler.transcript_reading import read_transcript
-from agentbook.scheduler.transcripts import transcript_path
 
 if TYPE_CHECKING:
     from agentbook.scheduler.run import Run
@@ -64,39 +61,35 @@ class RemoteAgents:
         self._futures: list[Any] = []
         self._pending: list[tuple[AgentRecord, AgentOrder]] = []
         self._orders: dict[str, AgentOrder] = {}
-        self._ends: dict[str, asyncio.Future[None]] = {}
-        self._seen: dict[str, int] = {}  # share -> the last item applied
-        self._where: dict[str, tuple[str, str]] = {}  # agent -> (share, worker)
-        self._lost: set[str] = set()  # shares of lost workers: what they still send is stale
         self._dead: set[str] = set()
         self._cancelled: set[str] = set()
         self._turns = itertools.count()
-        self._owed: dict[str, set[str]] = {}  # share -> its agents whose last item has not come
         self.gate_host: Any = None
         self._shipping = Shipping(run, client)
         self._watches: set[asyncio.Future[None]] = set()  # held: the loop keeps only weak references
-        client.subscribe_topic(self.topic, self._message)
+        self.mirror = Mirror(run, client, self.topic)
+        client.subscribe_topic(self.topic, self.mirror.message)
 
     async def drive(
         self, record: AgentRecord, prompt: str | None, history: list[Message], max_turns: int
     ) -> None:
         """Stand for `record`'s agent, sent to a worker, until it ends there."""
         writer = self.run._wiring.writer(record)  # the run folder's copy of its transcript
-        ended = self._ends[record.name] = asyncio.get_running_loop().create_future()
+        ended = self.mirror.ends[record.name] = asyncio.get_running_loop().create_future()
         self._queue(record, AgentOrder(record.task, record.agent_id, max_turns, prompt, tuple(history)))
         try:
             await asyncio.shield(ended)
         except asyncio.CancelledError:
             await self._cancel(record, ended)
         finally:
-            self._ends.pop(record.name, None)
+            self.mirror.ends.pop(record.name, None)
             writer.close()
 
     # ---- sending
 
     def _queue(self, record: AgentRecord, order: AgentOrder) -> None:
         self._orders.setdefault(record.name, order)
-        self._where[record.name] = ("", "")  # no share owes it an end until one is sent
+        self.mirror.where[record.name] = ("", "")  # no share owes it an end until one is sent
         self._pending.append((record, order))
         if len(self._pending) == 1:  # the first of a batch: the rest of it comes in this tick
             self._watches.add(send := asyncio.ensure_future(self._send()))
@@ -115,9 +108,8 @@ class RemoteAgents:
             chunk = pending[n :: len(workers)]
             if chunk:
                 share = f"share-{next(_shares)}"
-                self._seen[share] = 0
                 for record, _ in chunk:
-                    self._where[record.name] = (share, worker)
+                    self.mirror.where[record.name] = (share, worker)
                 order = ShareOrder(self.run.name, self.run.session_id, self.topic, share,
                                    RunConfig.of(self.run.config, cluster=None, concurrency=limits[worker]),
                                    tuple(o for _, o in chunk),
@@ -134,7 +126,8 @@ class RemoteAgents:
     def _load(self, worker: str) -> int:
         """How many agents sent to `worker` are still working."""
         records = self.run.records
-        return sum(1 for n, (_, w) in self._where.items() if w == worker and records[n].state not in ENDED)
+        placed = self.mirror.where.items()
+        return sum(1 for n, (_, w) in placed if w == worker and records[n].state not in ENDED)
 
     async def _gate(self) -> Any:
         self.gate_host = await asyncio.to_thread(gate_host_for, self.client, self._dead)
@@ -156,21 +149,22 @@ class RemoteAgents:
             order = dataclasses.replace(order, files=await self._shipping.files_for(worker))
             host = await self._host(worker)
             kept = tuple(a for a in order.agents if a.task.name not in self._cancelled)
-            self._owed[order.share] = {a.task.name for a in kept}
+            self.mirror.owed[order.share] = {a.task.name for a in kept}
             order = dataclasses.replace(order, agents=kept)
             with self.client.as_current():  # an actor call finds its client there
                 call = host.start(cloudpickle.dumps(order))
             await awaited(call, self._dask_loop)
         except Exception as exc:  # the worker was lost, or the share failed there
             failure = exc
-        if failure is not None or not await self._settled(order.share):
-            await self._drain(order.share)
+        if failure is not None or not await self.mirror.settled(order.share):
+            await self.mirror.drain(order.share)
         # The agents it still owes an end: none came, and they were not sent elsewhere since.
-        owed = self._owed.pop(order.share, {a.task.name for a in order.agents})
-        left = [self.run.records[n] for n in sorted(owed) if self._where.get(n, ("",))[0] == order.share]
+        owed = self.mirror.owed.pop(order.share, {a.task.name for a in order.agents})
+        owner = self.mirror.where
+        left = [self.run.records[n] for n in sorted(owed) if owner.get(n, ("",))[0] == order.share]
         if failure is not None and left and _is_lost(failure):
             self._dead.add(worker)
-            self._lost.add(order.share)
+            self.mirror.lost.add(order.share)
             log.warning("run %s: worker %s was lost; %d agent(s) go on elsewhere: %s",
                         self.run.name, worker, len(left), ", ".join(r.name for r in left))  # fmt: skip
             self._abandon_children(left)
@@ -181,7 +175,7 @@ class RemoteAgents:
             for record in left:
                 if record.state not in ENDED:
                     self.run._wiring.end(record, "failed", f"its share failed on worker {worker}: {failure}")
-                self._let_go(record.name)
+                self.mirror.let_go(record.name)
 
     async def _new_gate_if_lost(self) -> None:
         """The cluster's gate went with the lost worker: a new one, for every share running."""
@@ -210,7 +204,7 @@ class RemoteAgents:
         queued = [p for p in self._pending if p[0] is record]
         if queued:
             self._pending.remove(queued[0])
-        share_worker = self._where.get(record.name)
+        share_worker = self.mirror.where.get(record.name)
         host = self._hosts.get(share_worker[1]) if share_worker and not queued else None
         if host is not None:
             with self.client.as_current():
@@ -224,88 +218,6 @@ class RemoteAgents:
             self.run._wiring.end(
                 record, "cancelled", "cancelled" if queued else "cancelled (no answer from its worker)"
             )
-
-    # ---- receiving
-
-    def _message(self, event: tuple[float, Any]) -> None:
-        """A batch from a worker (on the Dask client's thread): applied on the agents' loop."""
-        from agentbook.scheduler import background
-
-        background.call_soon(self._receive, event[1])
-
-    def _receive(self, message: Any) -> None:
-        share, items = unpack(message)
-        if share not in self._lost:
-            self._apply(share, items)
-
-    async def _settled(self, share: str) -> bool:
-        """Whether every last item of `share` arrives by the topic within `SETTLE_S` (they are
-        in the scheduler's hands when its call returns: they are on their way)."""
-        deadline = time.monotonic() + SETTLE_S
-        while self._owed.get(share) and time.monotonic() < deadline:
-            await asyncio.sleep(0.01)
-        return not self._owed.get(share)
-
-    async def _drain(self, share: str) -> None:
-        """Apply what the scheduler's event log holds of `share` that has not arrived yet."""
-        try:
-            logged = await asyncio.to_thread(self.client.get_events, self.topic)
-        except Exception as exc:  # the scheduler itself is gone: what arrived is all there is
-            log.warning("run %s: the scheduler's event log cannot be read: %s", self.run.name, exc)
-            return
-        for _, message in logged:
-            if message.get("share") == share:
-                self._apply(*unpack(message))
-
-    def _apply(self, share: str, items: list[Item]) -> None:
-        for item in items:
-            if item.seq <= self._seen.get(share, 0):
-                continue  # arrived twice: by the topic and from the event log
-            self._seen[share] = item.seq
-            record = self._record(item)
-            if item.event is not None:
-                self.run._dispatch(record, item.event)
-            if isinstance(item.event, AgentEnded) and record.name not in self._ends:
-                self.run._wiring.release(record)  # a sub-agent's copy of its transcript
-            if item.final:
-                self._finish(record, item.fields or {})
-                self._owed.get(share, set()).discard(record.name)
-                if self._where.get(record.name, ("",))[0] == share:  # not a stale share's
-                    self._let_go(record.name)
-
-    def _let_go(self, name: str) -> None:
-        """The agent's stand-in returns: all that will come of this start has come."""
-        ended = self._ends.get(name)
-        if ended is not None and not ended.done():
-            ended.set_result(None)
-
-    def _finish(self, record: AgentRecord, fields: dict[str, Any]) -> None:
-        """`record`'s agent is through on its worker: its branch fetched here (from a worker
-        that does not share our files)."""
-        if "bundle" in fields and record.branch and self.run.isolation is not None:
-            try:
-                fetch_branch(self.run.isolation.worktrees.repo, record.branch, fields["bundle"])
-                record.worktree = None  # the worker's, not ours
-            except Exception as exc:  # a branch that cannot be fetched must not stop the run
-                log.error("run %s: agent %s: its branch %s cannot be fetched: %s",
-                          self.run.name, record.name, record.branch, exc)  # fmt: skip
-                record.branch = record.commit = None
-
-    def _record(self, item: Item) -> AgentRecord:
-        record = self.run.records.get(item.agent)
-        fields = item.fields or {}
-        if record is None:  # a sub-agent its parent started on the worker
-            record = self.run.records[item.agent] = AgentRecord(
-                name=item.agent, task=fields["task"], agent_id=fields["agent_id"],
-                transcript=transcript_path(self.run.run_dir, self.run.session_id, fields["agent_id"]),
-                model=fields["model"], depth=fields["depth"], parent=fields["parent"],
-            )  # fmt: skip
-            self.run.ours.add(item.agent)
-            self.run._wiring.writer(record)
-        for name in PLACEMENT:
-            if name in fields:
-                setattr(record, name, fields[name])
-        return record
 
 
 def order_again(record: AgentRecord, first: AgentOrder) -> AgentOrder:

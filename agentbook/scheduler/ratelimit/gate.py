@@ -10,7 +10,6 @@ may be called from any thread.
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import math
 import threading
 import time
@@ -265,13 +264,6 @@ class RateGate:
         if until > 0:
             self.pause(until)
         return until > 0 or len(unknown) < len(spent)
-
-    def unlimited(self) -> bool:
-        """Whether `acquire` admits at once now and learns nothing: no limit is known, no pause
-        runs and nobody waits (a cluster's workers then admit on their own for a moment)."""
-        with self._lock:
-            known = dataclasses.astuple(self._effective())
-            return not self._queue and self._paused_until <= self._clock() and all(v is None for v in known)
 
     def configure(self, limits: RateLimits) -> None:
         """Replace the configured limits; a bucket keeps its level (capped to a smaller limit)."""
