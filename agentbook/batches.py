@@ -203,6 +203,9 @@ class Batch:
             raise BatchError("batch not approved: look at batch.units_df, then call batch.approve()")
         if self.run is not None:
             raise BatchError("the batch has already run")
+        if run_kwargs.get("cluster") is not None:
+            raise BatchError("a batch does not run on a cluster yet: each unit's test runs in this "
+                             "process, in the unit's worktree; start it without cluster=")  # fmt: skip
         self.run = run_parallel(self._tasks(), **{**self._options(), **run_kwargs})
         if self.forecasts is not None:
             self.run.forecasts = self.forecasts

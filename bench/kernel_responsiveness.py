@@ -19,6 +19,10 @@ agentbook's packages (Glob, Grep, Read, then an answer: three turns, so take `--
 agents to last the measurement); its turns come in bursts, all agents at once.  `--no-board`
 starts the same agents without displaying the run, to see what the board costs.
 
+`--cluster N` runs the same agents on a Dask cluster instead (`run_parallel(cluster=...)`): a
+scheduler and N worker processes started by this script as `dask scheduler` and `dask worker`
+subprocesses, so the kernel's process holds only its `Client` and the run's mirror.
+
 Printed: median, p95 and max milliseconds of each side, and A/B of each.  No network, no API
 key: the kernel gets no `ANTHROPIC_*` variables, and `AGENTBOOK_HOME`, `IPYTHONDIR` and the run
 folder are in a temporary folder, so nothing is written to the user's home.  It asserts nothing.
@@ -29,12 +33,16 @@ Run: `python bench/kernel_responsiveness.py` (about 30 s); `--help` for the knob
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
+import socket
 import statistics
+import subprocess
 import sys
 import tempfile
 import textwrap
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -90,6 +98,7 @@ START = textwrap.dedent(
         permission_mode="bypassPermissions",
         max_turns={turns} + 5,
         interactive=False,
+        cluster={cluster},
     )
     {show}
     """
@@ -194,6 +203,8 @@ def start_kernel(root: Path) -> tuple[KernelManager, BlockingKernelClient]:
 def measure(args: argparse.Namespace, root: Path, kc: BlockingKernelClient) -> dict[str, list[float]]:
     (root / "files").mkdir()
     execute(kc, f"ROOT = {str(root)!r}\n{SETUP}")
+    if args.address:  # connected before the idle side: a client's own threads are in both
+        execute(kc, f"from distributed import Client\nclient = Client({args.address!r})")
     samples(kc, 20, args.gap)  # warm-up
     idle = samples(kc, args.samples, args.gap)
     # Enough turns that no agent ends before the last sample, whatever the machine's speed.
@@ -205,6 +216,7 @@ def measure(args: argparse.Namespace, root: Path, kc: BlockingKernelClient) -> d
             turns=turns,
             root=root,
             show="None" if args.no_board else "run",
+            cluster="client" if args.address else "None",
             **workload(args, root, turns),
         ),
     )
@@ -239,6 +251,36 @@ def workload(args: argparse.Namespace, root: Path, turns: int) -> dict[str, Any]
     }
 
 
+@contextlib.contextmanager
+def dask_cluster(workers: int, root: Path) -> Iterator[str | None]:
+    """A scheduler and `workers` worker processes of their own (`None`: no cluster)."""
+    if not workers:
+        yield None
+        return
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    address = f"tcp://127.0.0.1:{port}"
+    env = {**os.environ, "AGENTBOOK_HOME": str(root / "home")}
+    dask = [sys.executable, "-m", "distributed.cli"]
+    scheduler = subprocess.Popen([*dask[:2], "distributed.cli.dask_scheduler", "--host", "127.0.0.1",
+                                  "--port", str(port), "--dashboard-address", ":0"], env=env,
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    worker = subprocess.Popen([*dask[:2], "distributed.cli.dask_worker", address, "--nworkers", str(workers),
+                               "--nthreads", "4", "--local-directory", str(root / "dask")], env=env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    try:
+        from distributed import Client
+
+        with Client(address, timeout=30) as client:
+            client.wait_for_workers(workers, timeout=60)
+        yield address
+    finally:
+        for process in (worker, scheduler):
+            process.terminate()
+            process.wait(30)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--agents", type=int, default=200, help="agents running in the kernel (200)")
@@ -253,6 +295,9 @@ def main() -> None:
     parser.add_argument("--samples", type=int, default=200, help="round trips timed per side (200)")
     parser.add_argument("--gap", type=float, default=0.02, help="seconds between two round trips (0.02)")
     parser.add_argument("--settle", type=float, default=2.0, help="seconds after starting the agents (2)")
+    parser.add_argument(
+        "--cluster", type=int, default=0, metavar="N", help="run on N Dask workers (0: in-process)"
+    )
     args = parser.parse_args()
     print(
         f"load average {os.getloadavg()[0]:.2f}, {os.cpu_count()} CPUs; {args.agents} agents, "
@@ -260,12 +305,13 @@ def main() -> None:
     )
     with tempfile.TemporaryDirectory(prefix="agentbook-kernel-bench-") as tmp:
         root = Path(tmp)
-        km, kc = start_kernel(root)
-        try:
-            times = measure(args, root, kc)
-        finally:
-            kc.stop_channels()
-            km.shutdown_kernel(now=True)
+        with dask_cluster(args.cluster, root) as args.address:
+            km, kc = start_kernel(root)
+            try:
+                times = measure(args, root, kc)
+            finally:
+                kc.stop_channels()
+                km.shutdown_kernel(now=True)
     stats = {side: figures(t) for side, t in times.items()}
     print(f"{'':10} {'median':>9} {'p95':>9} {'max':>9}   (ms, execute_request to reply + idle)")
     for side, (median, p95, top) in stats.items():

@@ -255,3 +255,19 @@ def test_worktree_branches_come_back_from_workers_that_share_no_files(
     assert sorted(git(repo, "ls-tree", "--name-only", "integration").split()) == sorted(
         ["README.md", *(f"{n}.txt" for n in agents(4))]
     )
+
+
+def test_teams_and_batches_say_they_do_not_run_on_a_cluster_yet(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from agentbook.batches import BatchError, Unit, batch
+    from agentbook.teams.team import TeamError
+
+    with pytest.raises(TeamError, match="a team does not run on a cluster yet"):
+        ab.Team(lead="lead the team", teammates={"t": "help"}, cluster="local")
+    planned = batch("x", new_repo(tmp_path / "r", monkeypatch, {"a": "1\n"}), model="offline",
+                    units=[Unit(f"u{n}", "do it", [f"f{n}"], None) for n in range(5)])  # fmt: skip
+    planned.approve()
+    with pytest.raises(BatchError, match="a batch does not run on a cluster yet"):
+        planned.start(cluster="local")
+    assert planned.run is None

@@ -679,3 +679,26 @@ def test_a_same_size_edit_in_the_checkout_second_survives_the_index_refresh(tmp_
     outcome = trees.finish(tree, message="t")
     assert outcome.commit is not None and outcome.files_changed == 1
     assert git(path, "show", f"{tree.branch}:f7.txt") == "LINE 7"
+
+
+def test_four_processes_make_worktrees_of_one_repository_at_once(tmp_path: Path) -> None:
+    """A cluster's workers on one machine share a repository: git's own locks would make one of
+    two `git worktree add` at the same moment fail (2 runs in 3 without the lock); agentbook's
+    repository lock makes it wait."""
+    import sys
+
+    repo = make_repo(tmp_path / "repo")
+    go = tmp_path / "go"
+    script = (
+        "import os, sys, time\nfrom agentbook.worktrees import Worktrees\n"
+        "trees = Worktrees(sys.argv[1], sys.argv[2])\n"
+        f"while not os.path.exists({str(go)!r}): time.sleep(0.001)\n"  # all start at once
+        "for n in range(15):\n    trees.create(f't{n}')\nprint('ok')\n"
+    )
+    makers = [subprocess.Popen([sys.executable, "-c", script, str(repo), f"run{i}"], stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True) for i in range(4)]  # fmt: skip
+    time.sleep(1.5)  # their imports done
+    go.touch()
+    outcomes = [m.communicate(timeout=120) for m in makers]
+    assert [o[0].strip() for o in outcomes] == ["ok"] * 4, [o[1][-500:] for o in outcomes]
+    assert git(repo, "worktree", "list").count("\n") == 60  # the checkout and 60 worktrees

@@ -58,6 +58,9 @@ class Team:
         **options: Any,
     ) -> None:
         _check_members(lead, lead_name, teammates)
+        if options.get("cluster") is not None:
+            raise TeamError("a team does not run on a cluster yet: its task list and mailbox live in "
+                            "this process; start it without cluster=")  # fmt: skip
         cap = options.get("concurrency")
         if cap is not None and isinstance(cap, int) and cap < len(teammates) + 1:
             raise TeamError(f"concurrency={cap} is less than the team's {len(teammates) + 1} members, who "

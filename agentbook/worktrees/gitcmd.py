@@ -16,7 +16,7 @@ import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import IO, NamedTuple
+from typing import NamedTuple
 
 import git
 
@@ -159,22 +159,22 @@ class RepoLock:
 
     def __init__(self, common_dir: Path) -> None:
         self._threads = threading.Lock()
-        self._path = common_dir / "agentbook.lock"
-        self._file: IO[str] | None = None
+        self._dir = common_dir
+        self._fd: int | None = None
 
     def __enter__(self) -> RepoLock:
         self._threads.acquire()
-        try:
-            self._file = open(self._path, "a")
-            fcntl.flock(self._file, fcntl.LOCK_EX)
-        except OSError:  # a git dir we cannot write to: this process's threads only
-            self._file = None
+        try:  # a flock on the git dir itself: no lock file appears in the user's repository
+            self._fd = os.open(self._dir, os.O_RDONLY)
+            fcntl.flock(self._fd, fcntl.LOCK_EX)
+        except OSError:  # a git dir we cannot open: this process's threads only
+            self._fd = None
         return self
 
     def __exit__(self, *exc: object) -> None:
-        file, self._file = self._file, None
-        if file is not None:
-            file.close()  # which lets go of the flock
+        fd, self._fd = self._fd, None
+        if fd is not None:
+            os.close(fd)  # which lets go of the flock
         self._threads.release()
 
 
