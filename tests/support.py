@@ -131,3 +131,30 @@ def sandboxed_bash(sandbox: Any, command: str) -> str:
 
     ctx = ToolContext(root=sandbox.root, sandbox=sandbox)
     return asyncio.run(Bash().run({"command": command, "timeout": 30_000}, ctx))
+
+
+@contextlib.contextmanager
+def dask_client(folders: pytest.TempPathFactory, workers: int = 2, **env: str) -> Iterator[Any]:
+    """A `LocalCluster` of `workers` processes (4 threads each) and its `Client`: the workers in
+    a scratch folder of their own, with an agentbook home of their own (`env` on top)."""
+    import distributed
+
+    cluster = distributed.LocalCluster(
+        n_workers=workers, threads_per_worker=4, processes=True, dashboard_address=":0",
+        local_directory=str(folders.mktemp("dask")),
+        env={"AGENTBOOK_HOME": str(folders.mktemp("worker-home")), **env},
+    )  # fmt: skip
+    with cluster, distributed.Client(cluster, set_as_default=False) as client:
+        yield client
+
+
+@contextlib.contextmanager
+def fake_api(handler: Any, monkeypatch: pytest.MonkeyPatch, key: str) -> Iterator[Any]:
+    """The local fake Messages API answering with `handler`, named by this process's
+    `ANTHROPIC_*` variables (a cluster's workers get them with their shares)."""
+    from agentbook.testing import FakeAnthropic
+
+    with FakeAnthropic(handler, api_key=key) as fake:
+        monkeypatch.setenv("ANTHROPIC_API_KEY", key)
+        monkeypatch.setenv("ANTHROPIC_BASE_URL", fake.base_url)
+        yield fake

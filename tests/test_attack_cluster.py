@@ -7,7 +7,6 @@ fake Messages API, as in tests/test_cluster.py.
 
 from __future__ import annotations
 
-import contextlib
 import pickle
 import sys
 import threading
@@ -18,10 +17,10 @@ from typing import Any
 
 import cloudpickle
 import pytest
-from support import first_prompt
+from support import dask_client, fake_api, first_prompt
 
 import agentbook as ab
-from agentbook.testing import ErrorReply, FakeAnthropic, FakeRequest, MessageReply, Reply, ToolUseBlock
+from agentbook.testing import ErrorReply, FakeRequest, MessageReply, Reply, ToolUseBlock
 
 distributed = pytest.importorskip("distributed")
 cloudpickle.register_pickle_by_value(sys.modules[__name__])  # its functions run on the workers
@@ -30,27 +29,14 @@ KEY = "sk-ant-test-attack16-0123456789abcdef"
 pytestmark = pytest.mark.timeout(120)
 
 
-def _cluster(tmp_path_factory: pytest.TempPathFactory, n: int) -> Any:
-    scratch = tmp_path_factory.mktemp("dask")
-    home = tmp_path_factory.mktemp("worker-home")
-    return distributed.LocalCluster(
-        n_workers=n, threads_per_worker=4, processes=True, dashboard_address=":0",
-        local_directory=str(scratch), env={"AGENTBOOK_HOME": str(home)},
-    )  # fmt: skip
-
-
 @pytest.fixture(scope="module")
 def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    with _cluster(tmp_path_factory, 2) as cluster, distributed.Client(cluster, set_as_default=False) as dask:
+    with dask_client(tmp_path_factory) as dask:
         yield dask
 
 
-@contextlib.contextmanager
-def serving(handler: Callable[[FakeRequest], Reply], monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    with FakeAnthropic(handler, api_key=KEY) as fake:
-        monkeypatch.setenv("ANTHROPIC_API_KEY", KEY)
-        monkeypatch.setenv("ANTHROPIC_BASE_URL", fake.base_url)
-        yield fake
+def serving(handler: Callable[[FakeRequest], Reply], monkeypatch: pytest.MonkeyPatch) -> Any:
+    return fake_api(handler, monkeypatch, KEY)
 
 
 def name_of(request: FakeRequest) -> str:

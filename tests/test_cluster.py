@@ -7,7 +7,6 @@ answers; the handler can hold the answers back, so a test can act while every ag
 
 from __future__ import annotations
 
-import contextlib
 import os
 import re
 import signal
@@ -20,12 +19,12 @@ from typing import Any
 
 import cloudpickle
 import pytest
-from support import first_prompt, git, new_repo
+from support import dask_client, fake_api, first_prompt, git, new_repo
 
 import agentbook as ab
 from agentbook.events import AgentEvent, ToolFinished
 from agentbook.scheduler.cluster import ClusterUnavailable
-from agentbook.testing import FakeAnthropic, FakeRequest, MessageReply, Reply, ToolUseBlock
+from agentbook.testing import FakeRequest, MessageReply, Reply, ToolUseBlock
 
 distributed = pytest.importorskip("distributed")
 cloudpickle.register_pickle_by_value(sys.modules[__name__])  # its functions run on the workers
@@ -38,13 +37,7 @@ pytestmark = pytest.mark.timeout(180)
 def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     """Two worker processes, each in a folder of its own (not the run's: nothing is shared but
     what agentbook sends)."""
-    scratch = tmp_path_factory.mktemp("dask")
-    home = tmp_path_factory.mktemp("worker-home")
-    cluster = distributed.LocalCluster(
-        n_workers=2, threads_per_worker=4, processes=True, dashboard_address=":0",
-        local_directory=str(scratch), env={"AGENTBOOK_HOME": str(home)},
-    )  # fmt: skip
-    with cluster, distributed.Client(cluster, set_as_default=False) as dask:
+    with dask_client(tmp_path_factory) as dask:
         yield dask
 
 
@@ -69,13 +62,8 @@ class Appender:
         return MessageReply(f"{name} is done")
 
 
-@contextlib.contextmanager
-def serving(handler: Appender, monkeypatch: pytest.MonkeyPatch) -> Iterator[Appender]:
-    """The fake API answering with `handler`; the notebook's variables name it (its workers get them)."""
-    with FakeAnthropic(handler, api_key=KEY) as fake:
-        monkeypatch.setenv("ANTHROPIC_API_KEY", KEY)
-        monkeypatch.setenv("ANTHROPIC_BASE_URL", fake.base_url)
-        yield handler
+def serving(handler: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
+    return fake_api(handler, monkeypatch, KEY)
 
 
 def agents(n: int) -> dict[str, str]:
@@ -215,13 +203,7 @@ def test_a_cluster_that_cannot_be_reached_starts_nothing(
 def apart(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     """Two workers that do not share the notebook's files (as on another machine): agentbook
     sends them the repository as a git bundle."""
-    cluster = distributed.LocalCluster(
-        n_workers=2, threads_per_worker=4, processes=True, dashboard_address=":0",
-        local_directory=str(tmp_path_factory.mktemp("dask-apart")),
-        env={"AGENTBOOK_HOME": str(tmp_path_factory.mktemp("home-apart")),
-             "AGENTBOOK_CLUSTER_FILES": "bundle"},
-    )  # fmt: skip
-    with cluster, distributed.Client(cluster, set_as_default=False) as dask:
+    with dask_client(tmp_path_factory, AGENTBOOK_CLUSTER_FILES="bundle") as dask:
         yield dask
 
 
@@ -241,7 +223,7 @@ def test_worktree_branches_come_back_from_workers_that_share_no_files(
     apart: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     repo = new_repo(tmp_path / "repo", monkeypatch, {"README.md": "demo\n"})
-    with serving(Writer(), monkeypatch):  # type: ignore[arg-type]
+    with serving(Writer(), monkeypatch):
         run = ab.run_parallel(agents(4), model="haiku", cwd=repo, cluster=apart, isolation="worktree",
                               tools=["Write"], run_dir=tmp_path / "run")  # fmt: skip
         run.wait(90)

@@ -15,6 +15,7 @@ import cloudpickle
 import pytest
 from IPython.core.error import UsageError
 from IPython.core.interactiveshell import InteractiveShell
+from support import dask_client
 
 import agentbook as ab
 from agentbook.cli import main
@@ -30,13 +31,7 @@ FAN_OUT = "a: Summarise pkg/alpha.py\nb: Summarise pkg/beta.py\n"
 
 @pytest.fixture(scope="module")
 def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    scratch = tmp_path_factory.mktemp("dask")
-    home = tmp_path_factory.mktemp("worker-home")
-    cluster = distributed.LocalCluster(
-        n_workers=2, threads_per_worker=4, processes=True, dashboard_address=":0",
-        local_directory=str(scratch), env={"AGENTBOOK_HOME": str(home)},
-    )  # fmt: skip
-    with cluster, distributed.Client(cluster, set_as_default=False) as dask:
+    with dask_client(tmp_path_factory) as dask:
         yield dask
 
 

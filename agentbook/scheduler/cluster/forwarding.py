@@ -45,6 +45,7 @@ class Forwarder:
         self._waiters: list[tuple[int, asyncio.AbstractEventLoop, asyncio.Future[None]]] = []
         self._wake = asyncio.Event()  # made on the worker's loop, where `pump` waits on it
         self._closing = False
+        self._waking = False  # a wake-up of `pump` is on its way
 
     def add(self, record: AgentRecord, event: AgentEvent) -> None:
         """Queue `event` of `record`'s agent (from any thread)."""
@@ -56,7 +57,9 @@ class Forwarder:
             self._known[record.name] = now
             self._seq += 1
             self._items.append(Item(self._seq, record.name, event, fields))
-        self._loop.call_soon_threadsafe(self._wake.set)
+            wake, self._waking = not self._waking, True
+        if wake:  # once a batch: waking the worker's loop from another thread costs a syscall
+            self._loop.call_soon_threadsafe(self._wake.set)
 
     def finish(self, record: AgentRecord, branch: bytes | None) -> None:
         """The last item of `record`'s agent: where it left its work (its commit, and its branch
@@ -87,7 +90,7 @@ class Forwarder:
                 await asyncio.sleep(BATCH_S)
             with self._lock:
                 items, self._items = self._items, []
-                closing = self._closing
+                closing, self._waking = self._closing, False
             if items:
                 lines = self._lines({i.agent for i in items})
                 await self.worker.scheduler.log_event(topic=self.topic, msg=pack(self.share, items, lines))

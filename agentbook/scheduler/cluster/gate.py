@@ -92,6 +92,7 @@ class ClusterGate(RateGate):
         self._loop: asyncio.AbstractEventLoop = loop_of(worker)
         self._failed: str | None = None  # the key of the host that could not be reached
         self._free_until = 0.0  # until then the host said it limits nothing: admit here
+        self._asking: asyncio.Event | None = None  # set when the host's answer in flight comes
 
     @property
     def _host(self) -> Any:
@@ -102,9 +103,12 @@ class ClusterGate(RateGate):
         return bool(self._failed == self._host.key)
 
     async def acquire(self, input_tokens: int, output_tokens: int = 0) -> float:
+        if not self._free() and self._asking is not None:
+            await self._asking.wait()  # a thousand agents starting at once ask once, not each
         if self._free():
             return time.monotonic()
         if not self._alone:
+            asking = self._asking = self._asking or asyncio.Event()
             try:
                 call = self._host.acquire(self._key, self._limits, input_tokens, output_tokens)
                 admitted, unlimited = await awaited(call, self._loop)
@@ -112,6 +116,10 @@ class ClusterGate(RateGate):
                 return float(admitted)
             except Exception as exc:  # the host is gone: whatever Dask says, carry on alone
                 self._lost(exc)
+            finally:
+                if self._asking is asking:
+                    self._asking = None
+                    asking.set()
         return await super().acquire(input_tokens, output_tokens)
 
     def _free(self) -> bool:
