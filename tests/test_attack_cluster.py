@@ -356,3 +356,18 @@ def test_a_share_that_fails_on_its_worker_ends_the_run(
             run.cancel()
             raise
     assert run.done
+
+
+def test_a_cluster_left_without_workers_fails_its_agents_instead_of_hanging(
+    client: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from agentbook.scheduler.cluster.remote import RemoteAgents
+
+    def no_workers(self: Any) -> list[str]:
+        raise RuntimeError("the Dask cluster has no workers left")
+
+    monkeypatch.setattr(RemoteAgents, "_workers", no_workers)
+    run = ab.run_parallel(agents(2), model="offline", cwd=tmp_path, cluster=client)
+    run.wait(20)
+    assert {r.state for r in run.records.values()} == {"failed"}
+    assert all("no workers left" in (r.error or "") for r in run.records.values())

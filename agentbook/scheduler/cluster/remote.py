@@ -2,9 +2,9 @@
 
 `Run._launch` hands each agent to `drive`, which stands for the agent in the notebook's loop
 until its end arrives: agents started together go out as one share per worker, to an
-`AgentHost` actor there.  The shares' event batches come back through the run's Dask topic; each
-event is applied as the agent's own (`Run._dispatch`: its record, its transcript in the run
-folder, the run's listeners, the board), in order and once.  Cancelling the stand-in cancels
+`AgentHost` actor there.  The shares' batches come back through the run's Dask topic and are
+applied by the run's `Mirror` (`agentbook.scheduler.cluster.mirror`: the workers' transcript
+lines into the run folder, each event as the agent's own).  Cancelling the stand-in cancels
 the agent on its worker.  A worker lost mid-run is found by its share's call failing: its batches
 still in the scheduler's event log are applied, then its unfinished agents go to the other
 workers from their transcripts here, with interrupted tool calls settled, never run again.
@@ -43,8 +43,6 @@ log = logging.getLogger("agentbook")
 MODEL_VARIABLES = ("ANTHROPIC_API_KEY", "ANTHROPIC_AUTH_TOKEN", "ANTHROPIC_BASE_URL", "AGENTBOOK_MODEL")
 SEND_WINDOW_S = 0.02
 """How long the first agent of a batch waits for the rest (a run's starts come one by one)."""
-SETTLE_S = 2.0
-"""How long a share's last items have to arrive by the topic before the event log is read."""
 CANCEL_WAIT_S = 10.0
 """How long a cancelled agent's worker has to confirm before the notebook ends it itself."""
 _shares = itertools.count(1)
@@ -99,7 +97,13 @@ class RemoteAgents:
         """One share per worker of what is pending, the agents dealt out in turn."""
         await asyncio.sleep(SEND_WINDOW_S)
         pending, self._pending = self._pending, []
-        workers = await asyncio.to_thread(self._workers)
+        try:
+            workers = await asyncio.to_thread(self._workers)
+        except Exception as exc:  # every worker is gone, or the scheduler: nobody to send them to
+            for record, _ in pending:
+                self.run._wiring.end(record, "failed", f"not sent to the cluster: {exc}")
+                self.mirror.let_go(record.name)
+            return
         limits = _split(self.run.config.concurrency, workers)
         usable = [w for w in workers if limits[w] != 0]
         turn = next(self._turns) % len(usable)  # ties go round, so one-by-one starts spread too
