@@ -269,11 +269,6 @@ def test_a_sub_agent_on_a_worker_is_a_record_here_with_its_transcript(
 # ---- secrets
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the run folder's transcripts are redacted, but the raw events "
-    "(tool output holding the API key) stay in the scheduler's event log for the topic",
-)
 def test_the_api_key_is_in_neither_the_run_folder_nor_the_schedulers_event_log(
     client: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -294,6 +289,8 @@ def test_the_api_key_is_in_neither_the_run_folder_nor_the_schedulers_event_log(
     logged = client.get_events(run.remote.topic)
     assert logged
     assert all(KEY.encode() not in message["items"] for _, message in logged)
+    assert all(KEY not in text for _, message in logged for text in message["lines"].values())
+    assert any(b"*" * len(KEY) in message["items"] for _, message in logged)  # masked, not dropped
 
 
 # ---- the rate gate

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from agentbook.events import AgentEvent
+from agentbook.redact import secret_values
 from agentbook.scheduler.cluster.bridge import loop_of
 from agentbook.scheduler.cluster.orders import Item, new_record_fields, pack, placement
 from agentbook.scheduler.records import AgentRecord
@@ -93,7 +94,8 @@ class Forwarder:
                 closing, self._waking = self._closing, False
             if items:
                 lines = self._lines({i.agent for i in items})
-                await self.worker.scheduler.log_event(topic=self.topic, msg=pack(self.share, items, lines))
+                batch = pack(self.share, items, lines, secret_values())
+                await self.worker.scheduler.log_event(topic=self.topic, msg=batch)
                 self._arrived(items[-1].seq)
             if closing and not self._items:
                 return

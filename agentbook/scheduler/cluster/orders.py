@@ -77,10 +77,19 @@ def new_record_fields(record: AgentRecord) -> dict[str, Any]:
             "parent": record.parent, "model": record.model, **placement(record)}  # fmt: skip
 
 
-def pack(share: str, items: list[Item], lines: dict[str, str]) -> dict[str, Any]:
+def pack(
+    share: str, items: list[Item], lines: dict[str, str], secrets: tuple[str, ...] = ()
+) -> dict[str, Any]:
     """A batch: the share's items, and the transcript lines its agents' writers wrote since
-    the last batch (by agent), as the worker wrote and redacted them."""
-    return {"share": share, "items": pickle.dumps(items, protocol=pickle.HIGHEST_PROTOCOL), "lines": lines}
+    the last batch (by agent), as the worker wrote and redacted them.  `secrets` are masked in
+    the pickled items (the scheduler keeps every batch in its event log): each by as many `*`,
+    so the pickle's string lengths still hold."""
+    data = pickle.dumps(items, protocol=pickle.HIGHEST_PROTOCOL)
+    for secret in secrets:
+        raw = secret.encode()
+        if raw in data:
+            data = data.replace(raw, b"*" * len(raw))
+    return {"share": share, "items": data, "lines": lines}
 
 
 def unpack(message: dict[str, Any]) -> tuple[str, list[Item], dict[str, str]]:
