@@ -66,6 +66,14 @@ def serving(handler: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
     return fake_api(handler, monkeypatch, KEY)
 
 
+def logged(log: Path, lines: int) -> Path:
+    """`log` once it holds `lines` lines (every agent's Bash call has started), or after 60 s."""
+    deadline = time.monotonic() + 60
+    while (not log.exists() or len(log.read_text().split()) < lines) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    return log
+
+
 def agents(n: int) -> dict[str, str]:
     return {f"a{i}": f"Append your name: a{i}" for i in range(n)}
 
@@ -130,10 +138,7 @@ def test_a_worker_killed_mid_call_loses_no_agent_and_runs_no_tool_twice(
     with serving(handler, monkeypatch):
         run = ab.run_parallel(agents(6), model="haiku", cwd=tmp_path, cluster=client, tools=["Bash"],
                               permission_mode="bypassPermissions")  # fmt: skip
-        log = tmp_path / "calls.log"
-        deadline = time.monotonic() + 60
-        while (not log.exists() or len(log.read_text().split()) < 6) and time.monotonic() < deadline:
-            time.sleep(0.02)
+        log = logged(tmp_path / "calls.log", 6)
         worker = run.remote.mirror.where["a0"][1]  # every Bash call is sleeping now: kill a0's worker
         victims = sorted(n for n, (_, w) in run.remote.mirror.where.items() if w == worker)
         os.kill(worker_pids(client)[worker], signal.SIGKILL)
@@ -154,10 +159,7 @@ def test_cancel_stops_every_agent_on_every_worker(
     with serving(handler, monkeypatch):
         run = ab.run_parallel(agents(4), model="haiku", cwd=tmp_path, cluster=client, tools=["Bash"],
                               permission_mode="bypassPermissions")  # fmt: skip
-        log = tmp_path / "calls.log"
-        deadline = time.monotonic() + 60
-        while (not log.exists() or len(log.read_text().split()) < 4) and time.monotonic() < deadline:
-            time.sleep(0.02)
+        logged(tmp_path / "calls.log", 4)
         started = time.monotonic()
         run.cancel()
         run.wait(30)

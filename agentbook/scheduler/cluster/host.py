@@ -39,6 +39,7 @@ class AgentHost:
         self.runs: dict[str, Run] = {}
         self.forwarders: dict[str, Forwarder] = {}  # top-level agent -> its share's forwarder
         self.cancelled: set[str] = set()  # cancelled before their share came
+        self.ending: dict[str, tuple[set[str], asyncio.Future[None]]] = {}  # agent -> its share's wait
 
     async def start(self, order_blob: bytes) -> int:
         """Run the share's agents to their ends and return how many there were; every event has
@@ -64,7 +65,8 @@ class AgentHost:
             names = {a.task.name for a in agents}
             for agent in agents:
                 self.forwarders[agent.task.name] = forwarder
-            self._await_ends(run, names, ended)
+            left = set(names)  # resolved by `_forward` once every one of them has ended
+            self.ending.update(dict.fromkeys(names, (left, ended)))
             await asyncio.to_thread(_start, run, agents)  # off the worker's loop: its heartbeats go on
             if names:
                 await ended
@@ -115,27 +117,21 @@ class AgentHost:
         return run
 
     def _forward(self, run: Run, event: AgentEvent) -> None:
+        """The run's one listener: each event to its share, and each end to its share's wait."""
         forwarder = self.forwarders.get(event.agent.split("/", 1)[0])
         if forwarder is not None:
             forwarder.add(run.records[event.agent], event)
+        if isinstance(event, AgentEnded) and event.agent in self.ending:
+            left, ended = self.ending.pop(event.agent)
+            left.discard(event.agent)
+            if not left:
+                ended.get_loop().call_soon_threadsafe(_resolve, ended)
 
     async def _durable(self, agent: str, call: ToolUse) -> None:
         """Before a call that may change something runs: its start is in the notebook's hands."""
         forwarder = self.forwarders.get(agent.split("/", 1)[0])
         if forwarder is not None and call.name not in RERUNNABLE:
             await forwarder.safe()
-
-    def _await_ends(self, run: Run, names: set[str], ended: asyncio.Future[None]) -> None:
-        """Resolve `ended` (of the worker's loop) once every agent of `names` has ended."""
-        left, loop = set(names), ended.get_loop()
-
-        def seen(event: AgentEvent) -> None:
-            if isinstance(event, AgentEnded) and event.agent in left:
-                left.discard(event.agent)
-                if not left:
-                    loop.call_soon_threadsafe(_resolve, ended)
-
-        run.on_event(seen)
 
 
 async def _settled(run: Run, names: set[str]) -> None:
